@@ -1,0 +1,437 @@
+"""Domain values shared by every layer: users, snapshots, changes, findings.
+
+Everything here is a frozen dataclass or a ``str`` enum. Values are parsed once at the
+boundary (``User.from_api``) and never carry httpx, pandas or weasyprint types.
+
+API quirks handled here are documented in ``../shared/certcentral-api.md`` (sections cited
+inline); upstream: https://dev.digicert.com/services-api/users/list-users/
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+#: CertCentral's fixed access-role ids (certcentral-api.md §4.1). Match on id first, then name.
+ADMINISTRATOR_ROLE_ID = 1
+MANAGER_ROLE_ID = 4
+KNOWN_ROLE_NAMES = {
+    1: "Administrator",
+    2: "Limited User",
+    3: "Finance Manager",
+    4: "Manager",
+    5: "Standard User",
+}
+
+
+class Severity(enum.StrEnum):
+    """How urgently a finding needs action; ordered from most to least severe."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Smaller is worse: critical is 0, info is 4. Sorting by rank puts the worst first."""
+        return list(Severity).index(self)
+
+    def at_least(self, threshold: Severity) -> bool:
+        """True when this severity is ``threshold`` or worse."""
+        return self.rank <= threshold.rank
+
+
+def parse_api_datetime(value: object) -> datetime | None:
+    """Parse a CertCentral timestamp in either documented form, or return None.
+
+    The list endpoint returns ``2023-10-13T15:15:13+00:00``; the User info docs show
+    ``2019-06-21 13:37:00`` (no zone, read as UTC). Missing, null and empty all mean
+    "never signed in / unknown" (certcentral-api.md §2.4). A value that does not parse is
+    also treated as unknown rather than crashing the pull: the raw page keeps the original.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _text(value: object) -> str:
+    """Coerce an optional API scalar to text; the API sometimes omits keys (§2.2)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Role:
+    """One CertCentral access role (``access_roles[]``), kept as the API named it."""
+
+    id: int
+    name: str
+
+    @classmethod
+    def from_api(cls, data: object) -> Role | None:
+        if not isinstance(data, Mapping):
+            return None
+        role_id = _int_or_none(data.get("id"))
+        name = _text(data.get("name"))
+        if role_id is None and not name:
+            return None
+        if not name and role_id is not None:
+            name = KNOWN_ROLE_NAMES.get(role_id, f"role {role_id}")
+        return cls(id=role_id if role_id is not None else -1, name=name)
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.id == ADMINISTRATOR_ROLE_ID or self.name.casefold() == "administrator"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.id == MANAGER_ROLE_ID or self.name.casefold() == "manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Division:
+    """A CertCentral container, shown as "division" in the console (§4.5)."""
+
+    id: int
+    name: str
+    parent_id: int | None = None
+
+    @classmethod
+    def from_api(cls, data: object) -> Division | None:
+        if not isinstance(data, Mapping):
+            return None
+        division_id = _int_or_none(data.get("id"))
+        if division_id is None:
+            return None
+        return cls(
+            id=division_id,
+            name=_text(data.get("name")),
+            parent_id=_int_or_none(data.get("parent_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """One CertCentral user as seen in one pull.
+
+    ``status`` stays an open string (only ``active`` is verified, §4.4); ``is_active`` means
+    exactly ``status == "active"``. ``last_login`` is None when the API omitted it.
+    """
+
+    id: int
+    email: str
+    username: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    status: str = ""
+    roles: tuple[Role, ...] = ()
+    division: Division | None = None
+    last_login: datetime | None = None
+    account_id: int | None = None
+    job_title: str = ""
+    telephone: str = ""
+    user_type: str = ""
+    is_service_user: bool = False
+    restricted: bool = False
+    assigned_divisions: tuple[Division, ...] = ()
+    #: From ``GET /user/{id}`` only (``--details``); None when not fetched.
+    is_saml_sso_only: bool | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], *, service_user: bool = False) -> User:
+        """Parse one user object from ``/user``, ``/user/{id}`` or ``/user/api-only``.
+
+        Raises ValueError only when the object has no usable ``id``: everything else the
+        API may omit or vary is tolerated (§2.2, §2.4, §4).
+        """
+        user_id = _int_or_none(data.get("id"))
+        if user_id is None:
+            raise ValueError("user object without a numeric 'id'")
+        raw_roles = data.get("access_roles")
+        roles = tuple(
+            sorted(
+                role
+                for role in (Role.from_api(item) for item in (raw_roles if isinstance(raw_roles, list) else ()))
+                if role is not None
+            )
+        )
+        raw_assignments = data.get("container_assignments")
+        assigned = tuple(
+            division
+            for division in (
+                Division.from_api(item) for item in (raw_assignments if isinstance(raw_assignments, list) else ())
+            )
+            if division is not None
+        )
+        saml = data.get("is_saml_sso_only")
+        return cls(
+            id=user_id,
+            email=_text(data.get("email")),
+            username=_text(data.get("username")),
+            first_name=_text(data.get("first_name")),
+            last_name=_text(data.get("last_name")),
+            status=_text(data.get("status")),
+            roles=roles,
+            division=Division.from_api(data.get("container")),
+            last_login=parse_api_datetime(data.get("last_login_date")),
+            account_id=_int_or_none(data.get("account_id")),
+            job_title=_text(data.get("job_title")),
+            telephone=_text(data.get("telephone")),
+            user_type=_text(data.get("type")),
+            is_service_user=service_user or bool(data.get("is_api_only") is True),
+            restricted=data.get("has_container_assignments") is True,
+            assigned_divisions=assigned,
+            is_saml_sso_only=saml if isinstance(saml, bool) else None,
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def is_admin(self) -> bool:
+        return any(role.is_administrator for role in self.roles)
+
+    @property
+    def is_manager(self) -> bool:
+        return any(role.is_manager for role in self.roles)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def role_names(self) -> str:
+        """Roles as one display string, e.g. ``Administrator`` or ``Manager, EV Verified User``."""
+        return ", ".join(role.name for role in self.roles)
+
+    @property
+    def division_name(self) -> str:
+        return self.division.name if self.division else ""
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One API response body exactly as received: the primary evidence of a pull."""
+
+    endpoint: str  #: path and query, e.g. ``/user?limit=500&offset=0``
+    status: int
+    body: bytes
+    sha256: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PullProvenance:
+    """Where a snapshot came from and how the pull went; never holds the API key."""
+
+    connection: str
+    base_url: str
+    account_id: int | None
+    key_fingerprint: str
+    tool_version: str
+    started_at: datetime
+    finished_at: datetime
+    requests: int
+    pages: int
+    retries: int
+    expected_total: int
+    received: int
+    complete: bool
+    #: Why a pull is incomplete, or other caveats (restricted key, service users unavailable, ...).
+    notes: tuple[str, ...] = ()
+    #: (endpoint, sha256) of each raw page, in the order fetched.
+    page_digests: tuple[tuple[str, str], ...] = ()
+    details_fetched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """All users of one account at one moment, with the pull's provenance."""
+
+    id: int
+    connection: str
+    taken_at: datetime
+    users: tuple[User, ...]
+    provenance: PullProvenance
+
+    @property
+    def complete(self) -> bool:
+        return self.provenance.complete
+
+    @property
+    def admins(self) -> tuple[User, ...]:
+        return tuple(user for user in self.users if user.is_admin)
+
+
+class ChangeKind(enum.StrEnum):
+    """What changed for one user between two snapshots."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    ROLE = "role"
+    STATUS = "status"
+    EMAIL = "email"
+    NAME = "name"
+    DIVISION = "division"
+    RESTRICTION = "restriction"
+    FIRST_SIGN_IN = "first-sign-in"
+    SIGNED_IN = "signed-in"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference for one user; ``before``/``after`` are display strings ('' = none)."""
+
+    kind: ChangeKind
+    user_id: int
+    email: str
+    before: str = ""
+    after: str = ""
+    #: The change grants more privilege (a new privileged role, or a joiner with one).
+    escalation: bool = False
+    #: The user became Administrator with this change (joiner or role change).
+    became_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """Everything that changed from one snapshot to the next, sorted deterministically."""
+
+    from_snapshot: int | None
+    to_snapshot: int
+    changes: tuple[Change, ...] = ()
+
+    def of_kind(self, kind: ChangeKind) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.kind is kind)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionEntry:
+    """An accepted risk: a rule that is not to count for one user until ``expires``."""
+
+    rule: str
+    user: str  #: email (case-insensitive) or numeric id as text
+    reason: str
+    owner: str
+    expires: datetime
+    line: int | None = None  #: where it stands in the exceptions file, for messages
+
+    def matches(self, rule_id: str, user_id: int | None, email: str) -> bool:
+        if self.rule != rule_id:
+            return False
+        wanted = self.user.strip()
+        if user_id is not None and wanted == str(user_id):
+            return True
+        return bool(email) and wanted.casefold() == email.casefold()
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+
+class AttestationKind(enum.StrEnum):
+    """What a reviewer attested to."""
+
+    MFA = "mfa"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """A person's signed-off statement, valid until ``expires``."""
+
+    id: int
+    connection: str
+    kind: AttestationKind
+    by: str
+    statement: str
+    made_at: datetime
+    expires: datetime
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.made_at <= now < self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule's verdict on one user (or on the account when ``user_id`` is None)."""
+
+    rule_id: str
+    severity: Severity
+    title: str
+    explanation: str
+    remediation: str
+    user_id: int | None = None
+    email: str = ""
+    #: What triggered it, as ordered (label, value) pairs for display and JSON.
+    evidence: tuple[tuple[str, str], ...] = ()
+    #: Control references of the active profiles, e.g. ("PCI DSS 8.2.6", "NIST AC-2(3)").
+    controls: tuple[str, ...] = ()
+    suppressed_by: ExceptionEntry | None = None
+    #: An exception that matched but has expired, so it no longer suppresses.
+    expired_exception: ExceptionEntry | None = None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppressed_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsResult:
+    """The outcome of running every rule over one snapshot."""
+
+    snapshot_id: int
+    evaluated_at: datetime
+    profiles: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    #: Exceptions that matched no finding (reported so they can be cleaned up).
+    stale_exceptions: tuple[ExceptionEntry, ...] = ()
+    #: Thresholds in force, for methodology sections: (label, value, source) e.g.
+    #: ("inactive admin", "90 days", "PCI DSS 8.2.6") or (..., "set by policy").
+    thresholds: tuple[tuple[str, str, str], ...] = ()
+    #: Plain statements of what could not be checked (always includes the 2FA limitation).
+    limitations: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def active(self) -> tuple[Finding, ...]:
+        return tuple(finding for finding in self.findings if not finding.suppressed)
+
+    @property
+    def suppressed(self) -> tuple[Finding, ...]:
+        return tuple(finding for finding in self.findings if finding.suppressed)
+
+
+def utc_now() -> datetime:
+    """The real clock; inject another callable wherever time matters."""
+    return datetime.now(UTC)
