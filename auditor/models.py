@@ -77,6 +77,10 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
 def _int_or_none(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -174,22 +178,8 @@ class User:
         user_id = _int_or_none(data.get("id"))
         if user_id is None:
             raise ValueError("user object without a numeric 'id'")
-        raw_roles = data.get("access_roles")
-        roles = tuple(
-            sorted(
-                role
-                for role in (Role.from_api(item) for item in (raw_roles if isinstance(raw_roles, list) else ()))
-                if role is not None
-            )
-        )
-        raw_assignments = data.get("container_assignments")
-        assigned = tuple(
-            division
-            for division in (
-                Division.from_api(item) for item in (raw_assignments if isinstance(raw_assignments, list) else ())
-            )
-            if division is not None
-        )
+        roles = tuple(sorted(filter(None, map(Role.from_api, _list(data.get("access_roles"))))))
+        assigned = tuple(filter(None, map(Division.from_api, _list(data.get("container_assignments")))))
         saml = data.get("is_saml_sso_only")
         return cls(
             id=user_id,
@@ -289,6 +279,20 @@ class Snapshot:
     @property
     def admins(self) -> tuple[User, ...]:
         return tuple(user for user in self.users if user.is_admin)
+
+
+@dataclass(frozen=True, slots=True)
+class UserHistory:
+    """One user across every stored snapshot of a connection.
+
+    CertCentral gives no creation date, so "never signed in" is measured from ``first_seen``.
+    """
+
+    user_id: int
+    first_seen: datetime
+    last_seen: datetime
+    #: (snapshot taken_at, role names) each time the roles differed from the time before.
+    role_history: tuple[tuple[datetime, str], ...] = ()
 
 
 class ChangeKind(enum.StrEnum):
