@@ -1,0 +1,403 @@
+"""Machine-readable views of snapshots, findings and changes: JSON, CSV and XLSX.
+
+The raw API pages are the primary evidence; everything here is a view of them. Views are
+deterministic (sorted rows, no wall-clock time) so the same data always gives the same bytes,
+and every spreadsheet cell that came from the API is neutralised against formula injection
+(OWASP "CSV injection": https://owasp.org/www-community/attacks/CSV_Injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from auditor.models import (
+    ChangeSet,
+    ExceptionEntry,
+    Finding,
+    FindingsResult,
+    Snapshot,
+    User,
+    UserHistory,
+)
+
+#: A spreadsheet treats a cell starting with one of these as a formula (or DDE payload).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+Row = Sequence[object]
+
+
+def neutralise_cell(value: object) -> str:
+    """Text for a CSV cell that no spreadsheet will evaluate.
+
+    A leading apostrophe is the OWASP-recommended neutraliser: Excel and LibreOffice then show
+    the value as text. Applied to every cell, not only API fields, so nothing slips through.
+    """
+    text = _display(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def _display(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
+def iso(moment: datetime | None) -> str:
+    """UTC ISO-8601 with seconds, or '' for None."""
+    if moment is None:
+        return ""
+    return moment.isoformat(timespec="seconds")
+
+
+# --- tables: one definition per view, shared by CSV, XLSX and the report attachments ---
+
+ROSTER_HEADER = (
+    "user_id",
+    "email",
+    "first_name",
+    "last_name",
+    "username",
+    "status",
+    "roles",
+    "division",
+    "restricted",
+    "assigned_divisions",
+    "last_sign_in",
+    "service_user",
+    "saml_sso_only",
+    "job_title",
+    "first_seen",
+)
+
+
+def roster_rows(snapshot: Snapshot, *, history: Mapping[int, UserHistory] | None = None) -> list[Row]:
+    """One row per user, sorted by email then id."""
+    rows: list[Row] = []
+    for user in sorted(snapshot.users, key=_user_sort_key):
+        seen = history.get(user.id) if history else None
+        rows.append(
+            (
+                user.id,
+                user.email,
+                user.first_name,
+                user.last_name,
+                user.username,
+                user.status,
+                user.role_names,
+                user.division_name,
+                user.restricted,
+                "; ".join(division.name for division in user.assigned_divisions),
+                user.last_login,
+                user.is_service_user,
+                "" if user.is_saml_sso_only is None else user.is_saml_sso_only,
+                user.job_title,
+                seen.first_seen if seen else None,
+            )
+        )
+    return rows
+
+
+FINDINGS_HEADER = (
+    "rule",
+    "severity",
+    "user_id",
+    "email",
+    "title",
+    "explanation",
+    "evidence",
+    "controls",
+    "remediation",
+    "suppressed",
+    "exception_reason",
+    "exception_owner",
+    "exception_expires",
+)
+
+
+def findings_rows(findings: Iterable[Finding]) -> list[Row]:
+    """One row per finding, in the order given (the rules engine sorts worst first)."""
+    rows: list[Row] = []
+    for finding in findings:
+        exception = finding.suppressed_by
+        rows.append(
+            (
+                finding.rule_id,
+                finding.severity.value,
+                "" if finding.user_id is None else finding.user_id,
+                finding.email,
+                finding.title,
+                finding.explanation,
+                "; ".join(f"{label}: {value}" for label, value in finding.evidence),
+                "; ".join(finding.controls),
+                finding.remediation,
+                finding.suppressed,
+                exception.reason if exception else "",
+                exception.owner if exception else "",
+                exception.expires if exception else None,
+            )
+        )
+    return rows
+
+
+CHANGES_HEADER = ("kind", "user_id", "email", "before", "after", "escalation", "became_admin")
+
+
+def changes_rows(changes: ChangeSet) -> list[Row]:
+    """One row per change, in the change set's deterministic order."""
+    return [
+        (
+            change.kind.value,
+            change.user_id,
+            change.email,
+            change.before,
+            change.after,
+            change.escalation,
+            change.became_admin,
+        )
+        for change in changes.changes
+    ]
+
+
+EXCEPTIONS_HEADER = ("rule", "user", "reason", "owner", "expires")
+
+
+def exceptions_rows(exceptions: Iterable[ExceptionEntry]) -> list[Row]:
+    return [(entry.rule, entry.user, entry.reason, entry.owner, entry.expires) for entry in exceptions]
+
+
+def _user_sort_key(user: User) -> tuple[str, int]:
+    return (user.email.casefold(), user.id)
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def rows_csv(header: Sequence[str], rows: Iterable[Row]) -> bytes:
+    """UTF-8 CSV with a byte-order mark (Excel then reads accents right), every cell neutralised."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([neutralise_cell(cell) for cell in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def roster_csv(snapshot: Snapshot, *, history: Mapping[int, UserHistory] | None = None) -> bytes:
+    return rows_csv(ROSTER_HEADER, roster_rows(snapshot, history=history))
+
+
+def findings_csv(result: FindingsResult) -> bytes:
+    return rows_csv(FINDINGS_HEADER, findings_rows(result.findings))
+
+
+def changes_csv(changes: ChangeSet) -> bytes:
+    return rows_csv(CHANGES_HEADER, changes_rows(changes))
+
+
+def exceptions_csv(exceptions: Iterable[ExceptionEntry]) -> bytes:
+    return rows_csv(EXCEPTIONS_HEADER, exceptions_rows(exceptions))
+
+
+# --- XLSX ------------------------------------------------------------------------------
+
+
+def workbook_xlsx(sheets: Mapping[str, tuple[Sequence[str], Sequence[Row]]], *, created: datetime) -> bytes:
+    """One workbook, a sheet per view. Every cell is written as a string or number, never a formula.
+
+    openpyxl turns any string beginning with '=' into a formula on assignment, so each text cell
+    has its type forced back to string after assignment; the value is kept exactly as the API
+    sent it (spreadsheets show it as text). ``created`` fixes the document timestamps so the same
+    data gives the same properties.
+    """
+    from openpyxl import Workbook  # imported here: only exports pay for it
+
+    workbook = Workbook()
+    if workbook.active is not None:
+        workbook.remove(workbook.active)
+    for title, (header, rows) in sheets.items():
+        sheet = workbook.create_sheet(title=title[:31])
+        sheet.append(list(header))
+        for row_index, row in enumerate(rows, start=2):
+            for column_index, value in enumerate(row, start=1):
+                cell = sheet.cell(row=row_index, column=column_index)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    cell.value = value
+                else:
+                    cell.value = _xlsx_text(_display(value))
+                    cell.data_type = "s"
+        sheet.freeze_panes = "A2"
+    naive = created.replace(tzinfo=None)
+    workbook.properties.created = naive
+    workbook.properties.modified = naive
+    workbook.properties.creator = "certcentral-auditor"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_text(text: str) -> str:
+    # XML 1.0 cannot carry most control characters; openpyxl would raise IllegalCharacterError.
+    # Replace them with U+FFFD so the cell still shows that something was there.
+    return "".join(
+        "\ufffd" if (ord(char) < 32 and char not in "\t\n\r") or 0xD800 <= ord(char) <= 0xDFFF else char
+        for char in text
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+
+def to_json_bytes(data: Any) -> bytes:
+    """Deterministic, human-readable JSON (sorted keys, UTF-8, trailing newline)."""
+    return (json.dumps(data, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "status": user.status,
+        "roles": [{"id": role.id, "name": role.name} for role in user.roles],
+        "division": (
+            None
+            if user.division is None
+            else {"id": user.division.id, "name": user.division.name, "parent_id": user.division.parent_id}
+        ),
+        "last_sign_in": iso(user.last_login) or None,
+        "account_id": user.account_id,
+        "job_title": user.job_title,
+        "telephone": user.telephone,
+        "type": user.user_type,
+        "service_user": user.is_service_user,
+        "restricted": user.restricted,
+        "assigned_divisions": [{"id": d.id, "name": d.name} for d in user.assigned_divisions],
+        "saml_sso_only": user.is_saml_sso_only,
+    }
+
+
+def provenance_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """Where the snapshot came from; holds the key's fingerprint, never the key."""
+    p = snapshot.provenance
+    return {
+        "snapshot_id": snapshot.id,
+        "connection": p.connection,
+        "base_url": p.base_url,
+        "account_id": p.account_id,
+        "key_fingerprint": p.key_fingerprint,
+        "tool_version": p.tool_version,
+        "pull_started_at": iso(p.started_at),
+        "pull_finished_at": iso(p.finished_at),
+        "requests": p.requests,
+        "pages": p.pages,
+        "retries": p.retries,
+        "expected_total": p.expected_total,
+        "received": p.received,
+        "complete": p.complete,
+        "notes": list(p.notes),
+        "details_fetched": p.details_fetched,
+        "raw_pages": [{"endpoint": endpoint, "sha256": digest} for endpoint, digest in p.page_digests],
+    }
+
+
+def snapshot_json(snapshot: Snapshot) -> bytes:
+    """The parsed snapshot: provenance plus every user, sorted by id."""
+    return to_json_bytes(
+        {
+            "format": "certcentral-auditor-snapshot/1",
+            "provenance": provenance_dict(snapshot),
+            "taken_at": iso(snapshot.taken_at),
+            "users": [user_dict(user) for user in sorted(snapshot.users, key=lambda u: u.id)],
+        }
+    )
+
+
+def provenance_json(snapshot: Snapshot) -> bytes:
+    return to_json_bytes(provenance_dict(snapshot))
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    exception = finding.suppressed_by
+    expired = finding.expired_exception
+    return {
+        "rule": finding.rule_id,
+        "severity": finding.severity.value,
+        "title": finding.title,
+        "user_id": finding.user_id,
+        "email": finding.email,
+        "explanation": finding.explanation,
+        "evidence": dict(finding.evidence),
+        "controls": list(finding.controls),
+        "remediation": finding.remediation,
+        "suppressed": finding.suppressed,
+        "exception": None if exception is None else exception_dict(exception),
+        "expired_exception": None if expired is None else exception_dict(expired),
+    }
+
+
+def exception_dict(entry: ExceptionEntry) -> dict[str, Any]:
+    return {
+        "rule": entry.rule,
+        "user": entry.user,
+        "reason": entry.reason,
+        "owner": entry.owner,
+        "expires": iso(entry.expires),
+    }
+
+
+def findings_json(result: FindingsResult) -> bytes:
+    return to_json_bytes(
+        {
+            "format": "certcentral-auditor-findings/1",
+            "snapshot_id": result.snapshot_id,
+            "evaluated_at": iso(result.evaluated_at),
+            "profiles": list(result.profiles),
+            "counts": {
+                "total": len(result.findings),
+                "active": len(result.active),
+                "suppressed": len(result.suppressed),
+            },
+            "findings": [finding_dict(finding) for finding in result.findings],
+            "stale_exceptions": [exception_dict(entry) for entry in result.stale_exceptions],
+            "thresholds": [
+                {"threshold": label, "value": value, "source": source}
+                for label, value, source in result.thresholds
+            ],
+            "limitations": list(result.limitations),
+        }
+    )
+
+
+def changes_json(changes: ChangeSet) -> bytes:
+    return to_json_bytes(
+        {
+            "format": "certcentral-auditor-changes/1",
+            "from_snapshot": changes.from_snapshot,
+            "to_snapshot": changes.to_snapshot,
+            "changes": [
+                {
+                    "kind": change.kind.value,
+                    "user_id": change.user_id,
+                    "email": change.email,
+                    "before": change.before,
+                    "after": change.after,
+                    "escalation": change.escalation,
+                    "became_admin": change.became_admin,
+                }
+                for change in changes.changes
+            ],
+        }
+    )
