@@ -1,0 +1,259 @@
+"""Protects the secrets the tool stores: the master key, AES-256-GCM sealing, key fingerprints.
+
+CertCentral API keys (and the evidence signing keys) are stored encrypted under one master key.
+The master key comes from ``AUDITOR_MASTER_KEY`` (read by the CLI and passed in) or from a key
+file created on first use with mode 0600. A sealed token is::
+
+    version (1 byte) || nonce (12 bytes) || AES-256-GCM ciphertext and tag
+
+with ``context`` (the connection name, say) bound in as associated data, so a token copied to
+another connection's row does not decrypt. Nothing here prints, and no message or ``repr``
+shows key material: only :func:`fingerprint` labels, which cannot be reversed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import NoReturn
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from auditor.errors import CredentialsError
+
+__all__ = ["ENV_VAR", "KEY_SIZE", "MasterKey", "fingerprint"]
+
+#: The environment variable the CLI reads and passes to :meth:`MasterKey.load_or_create`.
+ENV_VAR = "AUDITOR_MASTER_KEY"
+#: AES-256: the master key is exactly 32 bytes.
+KEY_SIZE = 32
+
+_VERSION = 1
+_NONCE_SIZE = 12  # 96-bit nonces, the size GCM is specified for (NIST SP 800-38D)
+_TAG_SIZE = 16
+# The version byte and a fixed label are authenticated too: a token cannot be replayed as a
+# different format version, and associated data from another purpose cannot collide.
+_AAD_PREFIX = b"certcentral-auditor/credentials\x00"
+
+
+def fingerprint(secret: str | bytes) -> str:
+    """A short, non-reversible label for a secret, safe to print: ``sha256:`` + 16 hex digits.
+
+    Used to tell keys apart in messages, provenance and reports without revealing them.
+    """
+    data = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+
+
+class MasterKey:
+    """The AES-256-GCM key that seals stored secrets; its ``repr`` shows only a fingerprint."""
+
+    __slots__ = ("_aead", "_fingerprint", "source")
+
+    def __init__(self, key: bytes, *, source: str = "generated") -> None:
+        if len(key) != KEY_SIZE:
+            raise CredentialsError(f"A master key must be {KEY_SIZE} bytes long (got {len(key)}).")
+        self._aead = AESGCM(key)
+        self._fingerprint = fingerprint(key)
+        #: Where the key came from, for messages: the variable's name or the key file's path.
+        self.source = source
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        """A fresh random key (tests, and the first run before a key file exists)."""
+        return cls(secrets.token_bytes(KEY_SIZE))
+
+    @classmethod
+    def load_or_create(cls, *, env_value: str | None, key_file: Path) -> MasterKey:
+        """The master key from ``AUDITOR_MASTER_KEY`` if set, else from ``key_file``.
+
+        The key file is created on first use (mode 0600, missing parent directories 0700),
+        exclusively, so two processes starting at once end up with the same key. An existing
+        key file readable by group or others, or not 32 bytes long, is refused.
+        """
+        if env_value is not None and env_value.strip():
+            return cls(_decode_env_key(env_value), source=ENV_VAR)
+        key_file = Path(key_file)
+        key = _read_key_file(key_file)
+        if key is None:
+            key = _create_key_file(key_file)
+        return cls(key, source=str(key_file))
+
+    # -- use ----------------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """The key's printable label (see :func:`fingerprint`)."""
+        return self._fingerprint
+
+    def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
+        """Seal ``plaintext`` so that only this key, given the same ``context``, opens it."""
+        nonce = secrets.token_bytes(_NONCE_SIZE)
+        header = bytes([_VERSION])
+        return header + nonce + self._aead.encrypt(nonce, plaintext, _aad(header, context))
+
+    def decrypt(self, token: bytes, *, context: str) -> bytes:
+        """Open a token made by :meth:`encrypt` with the same key and ``context``.
+
+        Raises CredentialsError (never a traceback from cryptography) when the token was made
+        with another key or context, was altered, or is not a token at all.
+        """
+        if len(token) < 1 + _NONCE_SIZE + _TAG_SIZE or token[0] != _VERSION:
+            raise CredentialsError(
+                f"The stored secret for {context!r} is not in a format this version understands "
+                "(it may be damaged, or written by a newer version of the tool).",
+                hint=f"Re-run `auditor connect {context}` to store the key again.",
+            )
+        header, nonce, sealed = token[:1], token[1 : 1 + _NONCE_SIZE], token[1 + _NONCE_SIZE :]
+        try:
+            return self._aead.decrypt(nonce, sealed, _aad(header, context))
+        except InvalidTag as exc:
+            raise CredentialsError(
+                f"The stored key for {context!r} cannot be decrypted with this master key "
+                f"(from {self.source}, {self._fingerprint}); "
+                f"was {ENV_VAR} or the key file changed?",
+                hint=(
+                    f"Restore the original master key, or re-run `auditor connect {context}` "
+                    "to store the API key again under the current one."
+                ),
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"MasterKey(fingerprint={self._fingerprint!r}, source={self.source!r})"
+
+    def __reduce__(self) -> NoReturn:
+        # Pickling would copy the key bytes into wherever the pickle goes (logs, caches).
+        raise TypeError("MasterKey cannot be pickled")
+
+
+def _aad(header: bytes, context: str) -> bytes:
+    return _AAD_PREFIX + header + context.encode("utf-8", "surrogatepass")
+
+
+def _decode_env_key(value: str) -> bytes:
+    text = value.strip()
+    expected = (
+        f"{ENV_VAR} must be a urlsafe-base64 encoding of {KEY_SIZE} random bytes "
+        "(44 characters ending in '='). Its value is not shown."
+    )
+    hint = (
+        'Generate one with: python -c "import base64, os; '
+        'print(base64.urlsafe_b64encode(os.urandom(32)).decode())", '
+        f"or unset {ENV_VAR} to use the key file."
+    )
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CredentialsError(expected, hint=hint) from exc
+    if len(key) != KEY_SIZE:
+        raise CredentialsError(expected, hint=hint)
+    return key
+
+
+def _read_key_file(key_file: Path) -> bytes | None:
+    """The key file's bytes after checking mode and size; None when it does not exist."""
+    try:
+        fd = os.open(key_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(
+            f"The master key file {key_file} cannot be read: {exc.strerror}.",
+            hint=f"Check its owner and permissions, or set {ENV_VAR} instead.",
+        ) from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise CredentialsError(
+            f"The master key file {key_file} is not a regular file.",
+            hint=f"Move it aside, or set {ENV_VAR} instead.",
+        )
+    with os.fdopen(fd, "rb") as stream:
+        if os.name == "posix" and info.st_mode & 0o077:
+            raise CredentialsError(
+                f"The master key file {key_file} is readable by other users "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); it is not used.",
+                hint=(
+                    f"Restrict it with `chmod 600 {key_file}`; if others may have copied it, "
+                    "create a new key and re-run `auditor connect` for every connection."
+                ),
+            )
+        key = stream.read(KEY_SIZE + 1)
+    if len(key) != KEY_SIZE:
+        raise CredentialsError(
+            f"The master key file {key_file} is {info.st_size} bytes long, "
+            f"not the {KEY_SIZE} bytes of a key; it may be damaged or not a key file.",
+            hint=(
+                "Restore it from a backup. Without the original key the stored API keys are lost: "
+                "move the file aside and re-run `auditor connect` for every connection."
+            ),
+        )
+    return key
+
+
+def _create_key_file(key_file: Path) -> bytes:
+    """Create ``key_file`` with a new key, or read the one another process created first."""
+    key = secrets.token_bytes(KEY_SIZE)
+    # Write a complete temporary file, then link it into place: link() fails if the name exists
+    # (like O_EXCL), and a concurrent reader never sees a half-written key.
+    temp = key_file.with_name(f".{key_file.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        _make_private_dirs(key_file.parent)
+        fd = os.open(temp, flags, 0o600)
+        try:
+            os.write(fd, key)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, key_file)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        except OSError:
+            # A filesystem without hard links: fall back to an exclusive create of the name.
+            _create_exclusive(key_file, key)
+    except OSError as exc:
+        raise CredentialsError(
+            f"The master key file {key_file} cannot be created: {exc.strerror}.",
+            hint=f"Check that {key_file.parent} is writable, or set {ENV_VAR} instead.",
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+    stored = _read_key_file(key_file)
+    if stored is None:  # removed between link and read: nothing sensible to do but say so
+        raise CredentialsError(f"The master key file {key_file} disappeared while it was created.")
+    return stored
+
+
+def _create_exclusive(key_file: Path, key: bytes) -> None:
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
