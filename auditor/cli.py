@@ -1,0 +1,760 @@
+"""The command line: the only place that reads argv and the environment, prints, and exits.
+
+Heavy libraries (httpx, pandas, weasyprint, cryptography) are imported inside the command
+handlers, so ``auditor --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from auditor import __version__
+from auditor.errors import AuditorError, ConfigurationError, ExitCode
+
+if TYPE_CHECKING:
+    from auditor.client import ConnectionReport
+    from auditor.pipeline import Workspace
+
+APP_NAME = "certcentral-auditor"
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+FRAMEWORKS_HELP = "pci-dss-4, cis-v8, nist-800-53-moderate, soc2, iso27001-2022, hipaa, strict"
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  findings at or above --fail-on, or evidence that failed verification
+  2  usage or configuration error (also: missing or wrong master key)
+  3  API key rejected by CertCentral
+  4  API key not allowed to read users (restriction too narrow, or the linked user's role)
+  5  CertCentral unreachable, unavailable, or answering unexpectedly after retries
+  6  local data problem (database or file corrupt, locked, unreadable, or not writable)
+  70 internal error (a bug; -v shows the traceback)
+
+environment:
+  AUDITOR_HOME             data directory (default: the platform's user data directory)
+  AUDITOR_MASTER_KEY       master key (urlsafe base64, 32 bytes) that encrypts stored secrets
+  AUDITOR_MASTER_KEY_FILE  where the master key file lives (default: the user config directory)
+  DIGICERT_API_KEY         API key for `auditor connect` (instead of the prompt)
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditor",
+        description="User-access reviews and tamper-evident evidence for DigiCert CertCentral. "
+        "Read-only: only GET requests ever leave the tool.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--config", type=Path, help="auditor.toml to use (default: ./auditor.toml, then the data dir)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP,
+                                  formatter_class=_Formatter)
+        return sub
+
+    def connection_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--connection", default="default", metavar="NAME", help="saved connection (default: default)")
+
+    sub = command("connect", "Test an API key and save it (encrypted) as a connection.")
+    connection_option(sub)
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument("--region", choices=("us", "eu"), help="CertCentral instance (default: us)")
+    where.add_argument("--base-url", metavar="URL", help="custom base URL, e.g. the sandbox's")
+    sub.add_argument("--key-stdin", action="store_true", help="read the API key from standard input")
+
+    sub = command("test", "Run the connection test with a saved key.")
+    connection_option(sub)
+
+    command("connections", "List saved connections (never the key: only its fingerprint).")
+
+    sub = command("disconnect", "Forget a saved connection and its key.")
+    sub.add_argument("name", metavar="NAME")
+
+    sub = command("sandbox", "Run the fake CertCentral server on loopback (foreground).")
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8443)
+    sub.add_argument("--dataset", type=Path, help="dataset JSON (default: the bundled sample account)")
+    sub.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
+    sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
+    sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
+
+    sub = command("pull", "Read every user and store a snapshot (all or nothing).")
+    connection_option(sub)
+    sub.add_argument("--details", action="store_true",
+                     help="also fetch GET /user/{id} for SAML-SSO-only status (slower; reuses earlier details)")
+    sub.add_argument("--page-size", type=int, default=500, help="users per page, 1-1000 (default 500)")
+
+    sub = command("snapshots", "List stored snapshots.")
+    sub.add_argument("--connection", metavar="NAME", help="only this connection")
+
+    sub = command("diff", "What changed between two snapshots.")
+    connection_option(sub)
+    sub.add_argument("--from", dest="from_id", type=int, metavar="ID")
+    sub.add_argument("--to", dest="to_id", type=int, metavar="ID")
+    sub.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    sub.add_argument("--allow-incomplete", action="store_true", help="allow an incomplete snapshot as baseline")
+    sub.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    sub = command("findings", "Evaluate the rules over a snapshot.")
+    connection_option(sub)
+    sub.add_argument("--snapshot", type=int, metavar="ID")
+    sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
+    sub.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an unsuppressed finding is this severe")
+    sub.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    sub = command("attest", "Record a reviewer's attestation.")
+    attest_kinds = sub.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, help_text in (
+        ("mfa", "2FA enforcement was verified in the CertCentral console"),
+        ("review", "an access review was completed and acknowledged (PCI DSS 7.2.4)"),
+    ):
+        kind_parser = attest_kinds.add_parser(kind, help=help_text, description=help_text)
+        connection_option(kind_parser)
+        kind_parser.add_argument("--by", required=True, metavar='"NAME <EMAIL>"')
+        kind_parser.add_argument("--statement", required=True, metavar="TEXT")
+        kind_parser.add_argument("--valid-days", type=int, default=90)
+
+    sub = command("report", "Render the HTML and PDF access-review reports.")
+    connection_option(sub)
+    _report_options(sub)
+    sub.add_argument("--since", type=int, metavar="ID", help="compare against this snapshot")
+    sub.add_argument("--overwrite", action="store_true", help="replace existing report files")
+
+    sub = command("export", "Write a signed, hash-chained evidence bundle (ZIP).")
+    connection_option(sub)
+    sub.add_argument("--snapshot", type=int, metavar="ID")
+    sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
+    sub.add_argument("--output", type=Path, required=True, metavar="FILE.zip")
+    sub.add_argument("--no-reports", action="store_true", help="leave the HTML/PDF reports out of the bundle")
+    sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
+    sub.add_argument("--overwrite", action="store_true")
+
+    sub = command("verify", "Verify an evidence bundle offline (no data directory needed).")
+    sub.add_argument("bundle", type=Path, metavar="FILE.zip")
+    sub.add_argument("--public-key", type=Path, action="append", default=[], metavar="PEM",
+                     help="pin the signer (repeatable, e.g. across a key rotation)")
+    sub.add_argument("--previous", type=Path, action="append", default=[], metavar="FILE.zip",
+                     help="earlier bundles of the same chain, to check the chain (repeatable)")
+
+    sub = command("keys", "The evidence signing key.")
+    key_actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+    key_actions.add_parser("public", help="print the public key (PEM) and fingerprint for auditors")
+    key_actions.add_parser("rotate", help="retire the current signing key and start a new key period")
+
+    sub = command("run", "Pull, then findings, report and evidence export: the one-shot for cron/CI.")
+    connection_option(sub)
+    _report_options(sub)
+    sub.add_argument("--details", action="store_true")
+    sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
+
+    sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
+    sub.add_argument("--output", type=Path, default=Path("demo-output"))
+    return parser
+
+
+def _report_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--snapshot", type=int, metavar="ID")
+    sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
+    sub.add_argument("--format", default="html,pdf", metavar="html,pdf")
+    sub.add_argument("--output", type=Path, default=Path(), metavar="DIR")
+    sub.add_argument("--templates", type=Path, metavar="DIR", help="customised copy of report_templates/")
+    sub.add_argument("--pdf-roster-limit", type=int, default=500, metavar="N",
+                     help="full roster rows in the PDF before pointing to the attached CSV")
+    sub.add_argument("--fail-on", choices=SEVERITIES)
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Workspace:
+    from auditor.pipeline import Workspace
+
+    env = dict(os.environ if environ is None else environ)
+    home = env.get("AUDITOR_HOME")
+    if home:
+        data_dir = Path(home).expanduser()
+    else:
+        import platformdirs
+
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+    key_file_env = env.get("AUDITOR_MASTER_KEY_FILE")
+    if key_file_env:
+        key_file = Path(key_file_env).expanduser()
+    else:
+        import platformdirs
+
+        key_file = Path(platformdirs.user_config_dir(APP_NAME)) / "master.key"
+    return Workspace(
+        data_dir=data_dir,
+        master_key_file=key_file,
+        master_key_env=env.get("AUDITOR_MASTER_KEY") or None,
+        config_path=args.config,
+        config_search_dirs=(Path.cwd(),),
+    )
+
+
+def _frameworks(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    return names or None
+
+
+# --- output helpers ------------------------------------------------------------------------
+
+
+class Output:
+    """stdout for data, stderr for progress and summaries; rich only where it helps."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def data(self, text: str) -> None:
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    def info(self, text: str) -> None:
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    @property
+    def interactive(self) -> bool:
+        return bool(getattr(self.stderr, "isatty", lambda: False)())
+
+
+def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
+    from auditor.atomic import write_bytes_atomic
+
+    if output is None:
+        out.data(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
+        return
+    data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+    try:
+        write_bytes_atomic(output, data)
+    except OSError as exc:
+        from auditor.errors import ReportError
+
+        raise ReportError(f"Could not write {output}: {exc.strerror or exc}.") from exc
+    out.info(f"Wrote {output}")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _read_api_key(args: argparse.Namespace, stdin: TextIO, out: Output) -> str:
+    if args.key_stdin:
+        key = stdin.readline().strip()
+    elif os.environ.get("DIGICERT_API_KEY"):
+        key = os.environ["DIGICERT_API_KEY"].strip()
+    elif stdin.isatty():
+        import getpass
+
+        key = getpass.getpass("CertCentral API key (input hidden): ").strip()
+    else:
+        raise ConfigurationError(
+            "No API key given.",
+            hint="Pipe it with --key-stdin, set DIGICERT_API_KEY, or run in a terminal to be prompted. "
+            "A key is never accepted as a command-line value (it would show in the process list).",
+        )
+    if not key:
+        raise ConfigurationError("The API key is empty.", hint="Copy the key in full from Automation → API Keys.")
+    return key
+
+
+def describe_connection(report: ConnectionReport) -> list[str]:
+    me = report.me
+    who = f"{me.full_name} <{me.email}>" if me.full_name else me.email or f"user {me.id}"
+    scope = "sees the whole account" if report.sees_whole_account else "sees only part of the account"
+    lines = [f"OK: the key works and may read users. It belongs to {who}, role {me.role_names or 'none'}; {scope}."]
+    if report.account_id is not None:
+        lines.append(f"Account id: {report.account_id}")
+    lines.extend(f"Warning: {warning}" for warning in report.warnings)
+    return lines
+
+
+def cmd_connect(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.client import resolve_base_url
+    from auditor.pipeline import connect
+
+    region = args.region or (None if args.base_url else "us")
+    base_url = resolve_base_url(region, args.base_url)
+    api_key = _read_api_key(args, stdin, out)
+    report = connect(workspace, args.connection, base_url=base_url, region=region, api_key=api_key)
+    for line in describe_connection(report):
+        out.info(line)
+    out.info(f"Saved connection '{args.connection}' ({base_url}); the key is stored encrypted.")
+    return ExitCode.OK
+
+
+def cmd_test(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import test_connection
+
+    for line in describe_connection(test_connection(workspace, args.connection)):
+        out.info(line)
+    return ExitCode.OK
+
+
+def cmd_connections(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.exports import iso
+    from auditor.pipeline import list_connections
+
+    records = list_connections(workspace)
+    if not records:
+        out.info("No connections yet. Add one with `auditor connect`.")
+        return ExitCode.OK
+    rows = [("NAME", "WHERE", "KEY FINGERPRINT", "ADDED", "LAST TEST")]
+    for record in records:
+        rows.append(
+            (
+                record.name,
+                record.region or record.base_url,
+                record.key_fingerprint,
+                iso(record.added_at),
+                f"{record.last_test_result or '-'} ({iso(record.last_test_at) or 'never'})",
+            )
+        )
+    out.data(_table(rows))
+    return ExitCode.OK
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def cmd_disconnect(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import disconnect
+
+    disconnect(workspace, args.name)
+    out.info(f"Removed connection '{args.name}' and its stored key.")
+    return ExitCode.OK
+
+
+def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.samples import latest_sample_state
+    from auditor.sandbox import Faults, SandboxServer, load_dataset
+
+    dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
+    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, retry_after=args.retry_after)
+    server = SandboxServer(dataset, host=args.host, port=args.port, faults=faults)
+    out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
+    out.info("Keys (each shows one connection-test outcome):")
+    for key in dataset.keys:
+        out.info(f"  {key['key']:<36} {key.get('description', '')}")
+    out.info(f"Try: auditor connect --base-url {server.base_url} --key-stdin <<< sandbox-admin-key")
+    out.info("Ctrl-C stops it.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        out.info("Stopped.")
+    finally:
+        server.stop()
+    return ExitCode.OK
+
+
+def cmd_pull(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import pull
+
+    with _pull_progress(out) as observer:
+        outcome = pull(workspace, args.connection, details=args.details, page_size=args.page_size,
+                       observer=observer)
+    out.info(summarise_pull(outcome))
+    return ExitCode.OK
+
+
+def summarise_pull(outcome: Any) -> str:
+    snapshot = outcome.snapshot
+    p = snapshot.provenance
+    seconds = (p.finished_at - p.started_at).total_seconds()
+    text = (
+        f"Pulled {len(snapshot.users):,} users ({len(snapshot.admins):,} administrators) in {seconds:.1f} s"
+        f" as snapshot {snapshot.id}"
+    )
+    if outcome.changes is not None and outcome.previous is not None:
+        from auditor.models import ChangeKind
+
+        added = len(outcome.changes.of_kind(ChangeKind.ADDED))
+        removed = len(outcome.changes.of_kind(ChangeKind.REMOVED))
+        text += f"; {added} new, {removed} removed since {outcome.previous.taken_at:%Y-%m-%d}"
+    if not snapshot.complete:
+        text += ". INCOMPLETE: " + " ".join(p.notes) + " It will not be used as a diff baseline."
+    elif p.notes:
+        text += ". Note: " + " ".join(p.notes)
+    return text
+
+
+class _pull_progress:
+    """A rich progress display on a TTY; nothing otherwise (cron, CI)."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.progress: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.out.interactive:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"), console=Console(file=self.out.stderr), transient=True,
+        )
+        self.progress.start()
+        return _RichPullObserver(self.progress)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class _RichPullObserver:
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.pages = progress.add_task("pages", total=None, status="")
+        self.details: Any = None
+        self.retries = 0
+
+    def on_total(self, users: int, pages: int) -> None:
+        self.progress.update(self.pages, total=pages, status=f"{users:,} users")
+
+    def on_page(self, endpoint: str, users: int) -> None:
+        self.progress.advance(self.pages)
+
+    def on_retry(self, endpoint: str, reason: str, wait_seconds: float) -> None:
+        self.retries += 1
+        self.progress.update(self.pages, status=f"retry {self.retries}: {reason}, waiting {wait_seconds:.0f} s")
+
+    def on_detail(self, done: int, total: int) -> None:
+        if self.details is None:
+            self.details = self.progress.add_task("user details", total=total, status="")
+        self.progress.update(self.details, completed=done, total=total)
+
+
+def cmd_snapshots(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.exports import iso
+
+    with workspace.store() as store:
+        summaries = store.list_snapshots(args.connection)
+    if not summaries:
+        out.info("No snapshots yet. Run `auditor pull`.")
+        return ExitCode.OK
+    rows = [("ID", "CONNECTION", "TAKEN AT", "USERS", "ADMINS", "COMPLETE")]
+    for s in summaries:
+        rows.append((str(s.id), s.connection, iso(s.taken_at), str(s.users), str(s.admins),
+                     "yes" if s.complete else "NO (incomplete)"))
+    out.data(_table(rows))
+    return ExitCode.OK
+
+
+def cmd_diff(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor import exports
+    from auditor.pipeline import diff
+
+    old, new, changes = diff(workspace, args.connection, from_id=args.from_id, to_id=args.to_id,
+                             allow_incomplete=args.allow_incomplete)
+    if args.format == "json":
+        _write_data(out, exports.changes_json(changes), args.output)
+    elif args.format == "csv":
+        _write_data(out, exports.changes_csv(changes), args.output)
+    else:
+        _write_data(out, format_changes_text(old, new, changes), args.output)
+    return ExitCode.OK
+
+
+def format_changes_text(old: Any, new: Any, changes: Any) -> str:
+    from auditor.models import ChangeKind
+
+    lines = [f"Changes from snapshot {old.id} ({old.taken_at:%Y-%m-%d %H:%M}) to {new.id} "
+             f"({new.taken_at:%Y-%m-%d %H:%M} UTC):"]
+    if changes.is_empty:
+        lines.append("  no changes")
+    labels = {
+        ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed", ChangeKind.ROLE: "role",
+        ChangeKind.STATUS: "status", ChangeKind.EMAIL: "email", ChangeKind.NAME: "name",
+        ChangeKind.DIVISION: "division", ChangeKind.RESTRICTION: "restriction",
+        ChangeKind.FIRST_SIGN_IN: "first sign-in", ChangeKind.SIGNED_IN: "signed in",
+    }
+    for change in changes.changes:
+        marker = "!! " if change.became_admin else ("!  " if change.escalation else "   ")
+        detail = ""
+        if change.before or change.after:
+            detail = f": {change.before or '-'} -> {change.after or '-'}"
+        lines.append(f"{marker}{labels[change.kind]:<14} {_safe(change.email)} (id {change.user_id}){_safe(detail)}")
+    if any(c.became_admin for c in changes.changes):
+        lines.append("!! = became Administrator;  ! = gained a privileged role")
+    return "\n".join(lines)
+
+
+def _safe(text: str) -> str:
+    """Terminal-safe text: control characters from the API (escape sequences, RTL overrides) are shown escaped."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def cmd_findings(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor import exports
+    from auditor.pipeline import evaluate
+
+    evaluation = evaluate(workspace, args.connection, snapshot_id=args.snapshot,
+                          frameworks=_frameworks(args.framework))
+    result = evaluation.findings
+    if args.format == "json":
+        _write_data(out, exports.findings_json(result), args.output)
+    else:
+        _write_data(out, format_findings_text(evaluation), args.output)
+    return _fail_on(result, args.fail_on, out)
+
+
+def format_findings_text(evaluation: Any) -> str:
+    from auditor.models import Severity
+
+    result = evaluation.findings
+    snapshot = evaluation.snapshot
+    lines = [f"Findings for snapshot {snapshot.id} ({snapshot.taken_at:%Y-%m-%d %H:%M} UTC), "
+             f"profiles: {', '.join(result.profiles)}"]
+    if not snapshot.complete:
+        lines.append("WARNING: this snapshot is INCOMPLETE; findings may miss users.")
+    for severity in Severity:
+        group = [f for f in result.active if f.severity is severity]
+        if not group:
+            continue
+        lines.append("")
+        lines.append(f"{severity.value.upper()} ({len(group)})")
+        for finding in group:
+            who = f" {_safe(finding.email)}" if finding.email else ""
+            lines.append(f"  [{finding.rule_id}]{who}: {_safe(finding.explanation)}")
+            if finding.controls:
+                lines.append(f"      controls: {', '.join(finding.controls)}")
+            if finding.expired_exception is not None:
+                expired = finding.expired_exception.expires
+                lines.append(f"      exception expired {expired:%Y-%m-%d}: no longer suppresses")
+    if result.suppressed:
+        lines.append("")
+        lines.append(f"SUPPRESSED ({len(result.suppressed)}), accepted risk:")
+        for finding in result.suppressed:
+            exc = finding.suppressed_by
+            assert exc is not None  # noqa: S101 - suppressed implies an exception
+            lines.append(f"  [{finding.rule_id}] {_safe(finding.email)}: {_safe(exc.reason)} "
+                         f"(owner {_safe(exc.owner)}, expires {exc.expires:%Y-%m-%d})")
+    if result.stale_exceptions:
+        lines.append("")
+        lines.append("STALE EXCEPTIONS (match nothing; remove them):")
+        for exc in result.stale_exceptions:
+            lines.append(f"  [{exc.rule}] {_safe(exc.user)}" + (f" (line {exc.line})" if exc.line else ""))
+    lines.append("")
+    lines.append(f"{len(result.active)} findings, {len(result.suppressed)} suppressed.")
+    lines.append("Limitations:")
+    lines.extend(f"  - {text}" for text in result.limitations)
+    return "\n".join(lines)
+
+
+def _fail_on(result: Any, threshold: str | None, out: Output) -> int:
+    if threshold is None:
+        return ExitCode.OK
+    from auditor.models import Severity
+
+    limit = Severity(threshold)
+    failing = [f for f in result.active if f.severity.at_least(limit)]
+    if failing:
+        out.info(f"{len(failing)} unsuppressed finding(s) at or above '{threshold}': exit 1.")
+        return ExitCode.FINDINGS_OR_VERIFY_FAILED
+    return ExitCode.OK
+
+
+def cmd_attest(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.models import AttestationKind
+    from auditor.pipeline import attest
+
+    attestation = attest(workspace, args.connection, kind=AttestationKind(args.kind), by=args.by,
+                         statement=args.statement, valid_days=args.valid_days)
+    out.info(f"Recorded {attestation.kind.value} attestation {attestation.id} by {attestation.by}, "
+             f"valid until {attestation.expires:%Y-%m-%d}.")
+    return ExitCode.OK
+
+
+def _formats(value: str) -> list[Any]:
+    from auditor.report import ReportFormat
+
+    formats = []
+    for part in value.split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        try:
+            formats.append(ReportFormat(name))
+        except ValueError:
+            raise ConfigurationError(f"Unknown report format {name!r}.", hint="Use html, pdf or html,pdf.") from None
+    if not formats:
+        raise ConfigurationError("No report format given.", hint="Use html, pdf or html,pdf.")
+    return formats
+
+
+def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import evaluate, write_reports
+
+    formats = _formats(args.format)
+    evaluation = evaluate(workspace, args.connection, snapshot_id=args.snapshot, since_id=args.since,
+                          frameworks=_frameworks(args.framework), with_trend_history=True)
+    paths = write_reports(workspace, evaluation, formats=formats, output_dir=args.output,
+                          overwrite=args.overwrite, templates_dir=args.templates,
+                          roster_limit=args.pdf_roster_limit, progress=_progress_line(out))
+    for path in paths:
+        out.data(str(path))
+    return _fail_on(evaluation.findings, args.fail_on, out)
+
+
+def _progress_line(out: Output) -> Callable[[str], None] | None:
+    if not out.interactive:
+        return None
+    return lambda message: out.info(message)
+
+
+def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import export_evidence
+
+    outcome = export_evidence(workspace, args.connection, snapshot_id=args.snapshot,
+                              frameworks=_frameworks(args.framework), output=args.output,
+                              include_reports=not args.no_reports, new_chain=args.new_chain,
+                              overwrite=args.overwrite)
+    out.data(str(outcome.path))
+    out.info(describe_export(outcome))
+    return ExitCode.OK
+
+
+def describe_export(outcome: Any) -> str:
+    chain = "genesis of a new chain" if outcome.sequence == 0 else f"sequence {outcome.sequence}"
+    return (
+        f"Evidence bundle {outcome.path} ({chain} {outcome.chain_id}).\n"
+        f"Manifest SHA-256: {outcome.manifest_sha256}\n"
+        "Send this hash to your auditor now (e-mail or ticket): an outside copy is what proves the "
+        "chain was not rebuilt later by someone holding the signing key."
+    )
+
+
+def cmd_verify(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import verify_evidence
+
+    ok, text = verify_evidence(args.bundle, public_keys=args.public_key, previous=args.previous)
+    out.data(text)
+    return ExitCode.OK if ok else ExitCode.FINDINGS_OR_VERIFY_FAILED
+
+
+def cmd_keys(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import public_signing_key, rotate_signing_key
+
+    if args.action == "rotate":
+        fingerprint, pem = rotate_signing_key(workspace)
+        out.info(f"New signing key period started; the previous key is retired. New key {fingerprint}:")
+    else:
+        fingerprint, pem = public_signing_key(workspace)
+        out.info(f"Evidence signing key {fingerprint} (hand this to your auditor out of band):")
+    out.data(pem)
+    return ExitCode.OK
+
+
+def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor.pipeline import run_once
+
+    outcome = run_once(
+        workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
+        formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
+        details=args.details, export=not args.no_export, step=out.info,
+    )
+    return _fail_on(outcome.findings, args.fail_on, out)
+
+
+def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
+    from auditor.demo import run_demo
+
+    outcome = run_demo(args.output, step=out.info)
+    for path in outcome.paths:
+        out.data(str(path))
+    return ExitCode.OK if outcome.verified else ExitCode.FINDINGS_OR_VERIFY_FAILED
+
+
+Handler = Callable[[argparse.Namespace, Any, Output, TextIO], int]
+
+HANDLERS: dict[str, Handler] = {
+    "connect": cmd_connect,
+    "test": cmd_test,
+    "connections": cmd_connections,
+    "disconnect": cmd_disconnect,
+    "sandbox": cmd_sandbox,
+    "pull": cmd_pull,
+    "snapshots": cmd_snapshots,
+    "diff": cmd_diff,
+    "findings": cmd_findings,
+    "attest": cmd_attest,
+    "report": cmd_report,
+    "export": cmd_export,
+    "verify": cmd_verify,
+    "keys": cmd_keys,
+    "run": cmd_run,
+    "demo": cmd_demo,
+}
+#: A bug in the tool (sysexits.h EX_SOFTWARE), kept apart from the contract's codes.
+INTERNAL_ERROR = 70
+#: Commands that need no data directory (verify works offline on any machine).
+NO_WORKSPACE = {"verify", "demo", "sandbox"}
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
+    workspace: Workspace | None = None,
+) -> int:
+    """Run one command; returns the exit code. The single place errors become messages."""
+    out = Output(stdout or sys.stdout, stderr or sys.stderr)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if not args.command:
+        parser.print_help(out.stderr)
+        return ExitCode.USAGE
+    try:
+        if workspace is None and args.command not in NO_WORKSPACE:
+            workspace = workspace_from_env(args)
+        return HANDLERS[args.command](args, workspace, out, stdin or sys.stdin)
+    except AuditorError as error:
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc(file=out.stderr)
+        out.info(f"Error: {error.diagnostics()}")
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        out.info("Interrupted. Nothing was stored by the interrupted step; earlier data is intact.")
+        return ExitCode.CERTCENTRAL_UNAVAILABLE if args.command in {"pull", "run"} else 130
+    except BrokenPipeError:
+        return ExitCode.OK
+    except Exception as error:  # a bug: say so plainly, with the traceback behind -v
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc(file=out.stderr)
+        out.info(
+            f"Internal error ({type(error).__name__}). This is a bug in certcentral-auditor; "
+            "re-run with -v for the traceback and report it. No data was changed by the failed step."
+        )
+        return INTERNAL_ERROR

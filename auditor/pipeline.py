@@ -1,0 +1,529 @@
+"""The use cases the CLI runs: connect, test, pull, diff, findings, attest, report, export.
+
+Each function takes plain values (a :class:`Workspace` for where data lives and what time it
+is) and returns values; nothing here reads argv or the environment, prints, or exits. The CLI
+turns results into output and errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from auditor import __version__
+from auditor.errors import ConfigurationError
+from auditor.models import (
+    Attestation,
+    AttestationKind,
+    ChangeSet,
+    FindingsResult,
+    PullProvenance,
+    Snapshot,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from auditor.client import CertCentralClient, ConnectionReport, PullObserver
+    from auditor.config import AuditConfig
+    from auditor.credentials import MasterKey
+    from auditor.report import ReportData, ReportFormat
+    from auditor.store import ConnectionRecord, Store
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where the tool keeps its data and how it tells time; built by the CLI from env and flags."""
+
+    data_dir: Path
+    master_key_file: Path
+    master_key_env: str | None = field(default=None, repr=False)
+    clock: Callable[[], datetime] = utc_now
+    config_path: Path | None = None
+    #: Extra places to look for auditor.toml (the CLI passes the working directory).
+    config_search_dirs: tuple[Path, ...] = ()
+    #: An httpx transport for the client (tests and the in-process demo); None = real network.
+    transport: Any = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        from auditor.store import Store
+
+        store = Store.open(self.data_dir, clock=self.clock)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def master_key(self) -> MasterKey:
+        from auditor.credentials import MasterKey
+
+        return MasterKey.load_or_create(env_value=self.master_key_env, key_file=self.master_key_file)
+
+    def load_config(self, frameworks: Sequence[str] | None = None) -> AuditConfig:
+        from auditor.config import load_config
+
+        return load_config(
+            self.config_path,
+            search_dirs=(*self.config_search_dirs, self.data_dir),
+            frameworks=frameworks,
+        )
+
+
+# --- connections -------------------------------------------------------------------------
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse plain HTTP except on loopback (the sandbox): an API key must not cross a network in clear."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http":
+        host = parts.hostname or ""
+        loopback = host == "localhost"
+        with suppress(ValueError):
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        if not loopback:
+            raise ConfigurationError(
+                f"Refusing plain-HTTP base URL {base_url!r}: the API key would be sent unencrypted.",
+                hint="Use https://, or --region us / --region eu. Plain HTTP is allowed only on loopback "
+                "(the sandbox).",
+            )
+    return base_url
+
+
+def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
+    from auditor.client import CertCentralClient
+
+    return CertCentralClient(
+        check_base_url(base_url), api_key, transport=workspace.transport, clock=workspace.clock, **options
+    )
+
+
+def connect(
+    workspace: Workspace, name: str, *, base_url: str, region: str | None, api_key: str
+) -> ConnectionReport:
+    """Test the key and, only if the test passes, save the connection with the key encrypted."""
+    from auditor.credentials import fingerprint
+
+    _check_connection_name(name)
+    master = workspace.master_key()
+    with _client(workspace, base_url, api_key) as client:
+        report = client.test_connection()
+    now = workspace.now()
+    with workspace.store() as store:
+        store.save_connection(
+            name,
+            base_url=base_url,
+            region=region,
+            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            key_fingerprint=fingerprint(api_key),
+            added_at=now,
+        )
+        store.record_connection_test(name, at=now, result=describe_test_result(report))
+    return report
+
+
+def describe_test_result(report: ConnectionReport) -> str:
+    if report.warnings:
+        return "ok (partial view)"
+    return "ok"
+
+
+def test_connection(workspace: Workspace, name: str) -> ConnectionReport:
+    """Run the connection test with the saved key and record the outcome (pass or fail)."""
+    from auditor.errors import ApiError
+
+    with workspace.store() as store:
+        record = store.get_connection(name)
+        api_key = _decrypt_key(workspace, record)
+        try:
+            with _client(workspace, record.base_url, api_key) as client:
+                report = client.test_connection()
+        except ApiError as error:
+            store.record_connection_test(name, at=workspace.now(), result=type(error).__name__)
+            raise
+        store.record_connection_test(name, at=workspace.now(), result=describe_test_result(report))
+        return report
+
+
+def list_connections(workspace: Workspace) -> list[ConnectionRecord]:
+    with workspace.store() as store:
+        return store.list_connections()
+
+
+def disconnect(workspace: Workspace, name: str) -> None:
+    with workspace.store() as store:
+        store.delete_connection(name)
+
+
+def _check_connection_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise ConfigurationError(
+            f"Invalid connection name {name!r}.",
+            hint="Use letters, digits, '-', '_' or '.', at most 64 characters.",
+        )
+
+
+def _key_context(name: str) -> str:
+    return f"certcentral-api-key:{name}"
+
+
+def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
+    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+
+
+# --- pull ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    """A stored snapshot and how it compares with the previous complete one."""
+
+    snapshot: Snapshot
+    previous: Snapshot | None
+    changes: ChangeSet | None
+
+
+def pull(
+    workspace: Workspace,
+    connection: str,
+    *,
+    details: bool = False,
+    page_size: int = 500,
+    observer: PullObserver | None = None,
+    lock_timeout: float = 5.0,
+) -> PullOutcome:
+    """Read every user and store one snapshot, all or nothing.
+
+    Any error (or Ctrl-C) before the snapshot is saved leaves the store exactly as it was; the
+    save itself is a single transaction. A pull that does not add up is stored as incomplete.
+    """
+    from auditor.diff import diff_snapshots
+    from auditor.store import pull_lock
+
+    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store() as store:
+        record = store.get_connection(connection)
+        api_key = _decrypt_key(workspace, record)
+        known = store.known_details(connection) if details else {}
+        with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
+            result = client.pull_users(details=details, known_details=known, observer=observer)
+        provenance = PullProvenance(
+            connection=connection,
+            base_url=record.base_url,
+            account_id=result.account_id,
+            key_fingerprint=record.key_fingerprint,
+            tool_version=__version__,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            requests=result.requests,
+            pages=result.pages,
+            retries=result.retries,
+            expected_total=result.expected_total,
+            received=result.received,
+            complete=result.complete,
+            notes=_pull_notes(result),
+            page_digests=tuple((page.endpoint, page.sha256) for page in result.raw_pages),
+            details_fetched=result.details_fetched,
+        )
+        previous = store.latest_snapshot(connection, complete_only=True)
+        snapshot = store.save_snapshot(
+            provenance=provenance,
+            users=result.users,
+            raw_pages=result.raw_pages,
+            record_digests=result.record_digests,
+        )
+    changes = diff_snapshots(previous, snapshot) if previous is not None and snapshot.complete else None
+    return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)
+
+
+def _pull_notes(result: Any) -> tuple[str, ...]:
+    notes = list(result.notes)
+    me = result.me
+    if me is not None and (me.restricted or not me.is_admin):
+        notes.append(
+            f"The key's user ({me.email}, {me.role_names or 'no role'}"
+            f"{', division-restricted' if me.restricted else ''}) may not see the whole account: "
+            "this snapshot may be a partial view."
+        )
+    return tuple(notes)
+
+
+# --- snapshots and diff --------------------------------------------------------------------
+
+
+def select_snapshot(store: Store, connection: str, snapshot_id: int | None, *, allow_incomplete: bool) -> Snapshot:
+    """The snapshot a command works on: the one named, else the latest complete one."""
+    if snapshot_id is not None:
+        snapshot = store.get_snapshot(snapshot_id)
+        if snapshot.connection != connection:
+            raise ConfigurationError(
+                f"Snapshot {snapshot_id} belongs to connection {snapshot.connection!r}, not {connection!r}.",
+                hint=f"Add --connection {snapshot.connection}.",
+            )
+        return snapshot
+    latest = store.latest_snapshot(connection, complete_only=not allow_incomplete)
+    if latest is None:
+        incomplete = store.latest_snapshot(connection, complete_only=False)
+        if incomplete is not None:
+            raise ConfigurationError(
+                f"Connection {connection!r} has only incomplete snapshots.",
+                hint=f"Run `auditor pull --connection {connection}` again, or name one with --snapshot "
+                f"{incomplete.id} (it is marked incomplete everywhere).",
+            )
+        raise ConfigurationError(
+            f"Connection {connection!r} has no snapshots yet.",
+            hint=f"Run `auditor pull --connection {connection}` first.",
+        )
+    return latest
+
+
+def diff(
+    workspace: Workspace,
+    connection: str,
+    *,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    allow_incomplete: bool = False,
+) -> tuple[Snapshot, Snapshot, ChangeSet]:
+    """The change set between two snapshots; by default the latest complete one and the one before."""
+    from auditor.diff import diff_snapshots
+
+    with workspace.store() as store:
+        new = select_snapshot(store, connection, to_id, allow_incomplete=allow_incomplete)
+        if from_id is not None:
+            old = select_snapshot(store, connection, from_id, allow_incomplete=True)
+        else:
+            found = store.previous_snapshot(new, complete_only=not allow_incomplete)
+            if found is None:
+                raise ConfigurationError(
+                    f"Snapshot {new.id} has no earlier complete snapshot to compare with.",
+                    hint="Pull again later, or name one with --from ID (see `auditor snapshots`).",
+                )
+            old = found
+    if not old.complete and not allow_incomplete and from_id is None:
+        raise ConfigurationError(f"Snapshot {old.id} is incomplete; pass --allow-incomplete to compare with it.")
+    return old, new, diff_snapshots(old, new)
+
+
+# --- findings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One snapshot evaluated: everything a report or an export needs."""
+
+    snapshot: Snapshot
+    previous: Snapshot | None
+    changes: ChangeSet
+    findings: FindingsResult
+    config: AuditConfig
+    attestations: tuple[Attestation, ...]
+    history: dict[int, Any]
+    all_snapshots: tuple[Snapshot, ...]
+
+
+def evaluate(
+    workspace: Workspace,
+    connection: str,
+    *,
+    snapshot_id: int | None = None,
+    since_id: int | None = None,
+    frameworks: Sequence[str] | None = None,
+    with_trend_history: bool = False,
+) -> Evaluation:
+    """Run the rules over a snapshot (default: the latest complete one) at the workspace's time."""
+    from auditor.diff import diff_snapshots
+    from auditor.rules import evaluate as run_rules
+
+    config = workspace.load_config(frameworks)
+    with workspace.store() as store:
+        snapshot = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
+        if since_id is not None:
+            previous: Snapshot | None = select_snapshot(store, connection, since_id, allow_incomplete=True)
+        else:
+            previous = store.previous_snapshot(snapshot, complete_only=True)
+        history = store.user_history(connection)
+        attestations = tuple(store.attestations(connection))
+        all_snapshots = tuple(store.snapshots(connection)) if with_trend_history else ()
+    now = workspace.now()
+    findings = run_rules(
+        snapshot, previous=previous, history=history, config=config, attestations=attestations, now=now
+    )
+    changes = (
+        diff_snapshots(previous, snapshot)
+        if previous is not None
+        else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
+    )
+    return Evaluation(
+        snapshot=snapshot,
+        previous=previous,
+        changes=changes,
+        findings=findings,
+        config=config,
+        attestations=attestations,
+        history=dict(history),
+        all_snapshots=all_snapshots,
+    )
+
+
+def attest(
+    workspace: Workspace,
+    connection: str,
+    *,
+    kind: AttestationKind,
+    by: str,
+    statement: str,
+    valid_days: int,
+) -> Attestation:
+    """Record a reviewer's attestation (2FA verified in the console, or an access review done)."""
+    if not by.strip() or not statement.strip():
+        raise ConfigurationError("An attestation needs --by \"NAME <EMAIL>\" and a --statement.")
+    if not 1 <= valid_days <= 3660:
+        raise ConfigurationError(f"--valid-days must be between 1 and 3660, got {valid_days}.")
+    now = workspace.now()
+    with workspace.store() as store:
+        store.get_connection(connection)
+        return store.add_attestation(
+            connection,
+            kind=kind,
+            by=by.strip(),
+            statement=statement.strip(),
+            made_at=now,
+            expires=now + timedelta(days=valid_days),
+        )
+
+
+def latest_valid(attestations: Sequence[Attestation], kind: AttestationKind, now: datetime) -> Attestation | None:
+    """The newest attestation of ``kind`` valid at ``now``, else the newest of that kind, else None."""
+    of_kind = sorted((a for a in attestations if a.kind is kind), key=lambda a: a.made_at, reverse=True)
+    for attestation in of_kind:
+        if attestation.valid_at(now):
+            return attestation
+    return of_kind[0] if of_kind else None
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+def raw_digest(snapshot: Snapshot) -> str:
+    """One SHA-256 over the snapshot's raw pages, in the order fetched."""
+    digest = hashlib.sha256()
+    for endpoint, page_sha in snapshot.provenance.page_digests:
+        digest.update(f"{endpoint}\n{page_sha}\n".encode())
+    return digest.hexdigest()
+
+
+def account_name(snapshot: Snapshot) -> str:
+    """The root division's name (CertCentral names the account's top container after it)."""
+    roots = sorted(
+        {user.division.name for user in snapshot.users if user.division and user.division.parent_id == 0}
+    )
+    if roots:
+        return roots[0]
+    if snapshot.provenance.account_id is not None:
+        return f"Account {snapshot.provenance.account_id}"
+    return snapshot.connection
+
+
+def instance_label(base_url: str) -> str:
+    from auditor.client import REGIONS
+
+    if base_url.rstrip("/") == REGIONS["us"]:
+        return "US"
+    if base_url.rstrip("/") == REGIONS["eu"]:
+        return "Europe"
+    return "custom"
+
+
+def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
+    """Everything the templates show, with the trend computed over every complete snapshot."""
+    from auditor.report import ReportData, TrendPoint
+    from auditor.rules import evaluate as run_rules
+
+    snapshot = evaluation.snapshot
+    trend: list[TrendPoint] = []
+    ordered = [s for s in evaluation.all_snapshots if s.complete and s.taken_at <= snapshot.taken_at]
+    previous: Snapshot | None = None
+    for past in ordered:
+        past_findings = (
+            evaluation.findings
+            if past.id == snapshot.id
+            else run_rules(
+                past,
+                previous=previous,
+                history=evaluation.history,
+                config=evaluation.config,
+                attestations=evaluation.attestations,
+                now=past.taken_at,
+            )
+        )
+        stale = sum(
+            1 for f in past_findings.active if f.rule_id in {"stale-login", "admin-dormant", "never-signed-in"}
+        )
+        trend.append(
+            TrendPoint(
+                taken_at=past.taken_at,
+                users=len(past.users),
+                admins=len(past.admins),
+                stale=stale,
+                findings=len(past_findings.active),
+            )
+        )
+        previous = past
+    now = workspace.now()
+    digest = raw_digest(snapshot)
+    report_id = "CCA-{}-{}".format(
+        snapshot.id, hashlib.sha256(f"{digest}|{now.isoformat()}".encode()).hexdigest()[:10].upper()
+    )
+    return ReportData(
+        account_name=account_name(snapshot),
+        account_id=snapshot.provenance.account_id,
+        base_url=snapshot.provenance.base_url,
+        instance=instance_label(snapshot.provenance.base_url),
+        snapshot=snapshot,
+        previous=evaluation.previous,
+        changes=evaluation.changes,
+        findings=evaluation.findings,
+        history=evaluation.history,
+        trend=tuple(trend),
+        mfa_attestation=latest_valid(evaluation.attestations, AttestationKind.MFA, now),
+        review_attestation=latest_valid(evaluation.attestations, AttestationKind.REVIEW, now),
+        report_id=report_id,
+        generated_at=now,
+        tool_version=__version__,
+        frameworks=evaluation.findings.profiles,
+        raw_sha256=digest,
+    )
+
+
+def write_reports(
+    workspace: Workspace,
+    evaluation: Evaluation,
+    *,
+    formats: Sequence[ReportFormat],
+    output_dir: Path,
+    overwrite: bool = False,
+    templates_dir: Path | None = None,
+    roster_limit: int = 500,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    from auditor.report import write_reports as render_and_write
+
+    data = report_data(workspace, evaluation)
+    return render_and_write(
+        data,
+        formats=formats,
+        output_dir=output_dir,
+        overwrite=overwrite,
+        templates_dir=templates_dir,
+        roster_limit=roster_limit,
+        progress=progress,
+    )
