@@ -1,0 +1,734 @@
+"""A fake CertCentral Services API v2 speaking real HTTP on loopback, with fault injection.
+
+Serves the read-only user endpoints the tool uses (certcentral-api.md §9) from a ``Dataset``.
+Where the real API's behaviour is UNCERTAIN the choice made here is marked so, and the
+``Faults`` switches let a test show the other answer. The server never logs or records a key:
+requests are recorded with the key's label only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from auditor.sandbox.dataset import ROLE_NAMES, Dataset, JsonObject
+
+API_PREFIX = "/services/v2"
+#: The largest page the sandbox serves (UNCERTAIN for the real /user, §2.1).
+MAX_LIMIT = 1000
+#: Page size when ``limit`` is absent or 0 (UNCERTAIN: doc examples show 0 and 1000, §2.1).
+DEFAULT_LIMIT = 1000
+_MAX_RECORDED = 200_000
+
+# Error bodies (certcentral-api.md §5.2). Only the invalid-key and rate-limit ones are VERIFIED.
+INVALID_KEY = ("access_denied|access_denied_invalid_key", "Access denied due to access_denied_invalid_key.")
+MISSING_PERMISSION = ("access_denied|missing_permission", "Access denied due to missing_permission.")
+ROUTE_NOT_FOUND = ("not_found|route", "The specified route was not found.")
+NOT_FOUND = ("not_found", "The requested resource was not found.")
+RATE_LIMITED = ("request_limit_exceeded", "Service unavailable, please limit request volume")
+_SERVER_ERRORS: dict[int, tuple[str, str]] = {
+    500: ("internal_error", "An internal error occurred."),
+    502: ("bad_gateway", "Bad gateway"),
+    503: ("service_unavailable", "Service is unavailable"),
+    504: ("gateway_timeout", "Gateway timeout"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What the sandbox does wrong, on purpose. All off by default; deterministic from ``seed``."""
+
+    latency_ms: int = 0
+    #: Share of answers (after auth and rate limiting) replaced by a 5xx from ``error_statuses``.
+    error_rate: float = 0.0
+    error_statuses: tuple[int, ...] = (500, 503)
+    #: 5xx bodies are an HTML page, as a CDN in front of the API would send (§5.1).
+    non_json_errors: bool = False
+    #: ``{"errors": {...}}`` instead of a list, as one client's fixture has it (§5.1).
+    errors_as_object: bool = False
+    #: Seconds sent as ``Retry-After`` on 429 and 503 (never sent by default: §5.3).
+    retry_after: int | None = None
+    #: After each 200 page of /user, this many users are added or removed (a pull racing edits).
+    churn_between_pages: int = 0
+    #: GET /user with exactly this offset always answers 500: the pull "dies on a page".
+    fail_offset: int | None = None
+    truncated_json_rate: float = 0.0
+    #: Share of 200 answers with an empty body.
+    empty_body_rate: float = 0.0
+    #: Share of 200 answers whose connection closes half-way through the body.
+    reset_rate: float = 0.0
+    #: What ``limit > 1000`` does: a 400 or a silently smaller page (real behaviour UNCERTAIN).
+    limit_over_1000: Literal["reject", "clamp"] = "clamp"
+    #: ``/user/{id}`` and ``/user/me`` dates: documented ``YYYY-MM-DD HH:MM:SS`` or ISO (§2.4).
+    detail_date_format: Literal["iso", "docs"] = "docs"
+    seed: int = 0
+    #: Rolling windows per key as (requests, seconds) → 429 (§5.3); () turns rate limiting off.
+    rate_limits: tuple[tuple[int, float], ...] = ((100, 5.0), (1000, 180.0))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the sandbox saw it; ``key_label`` is the key's label, never the key."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    key_label: str
+
+
+# --------------------------------------------------------------------------------------------
+# the account as served (mutable only through churn)
+
+
+class _State:
+    """The served account: the dataset plus churn, with lookups the routes need."""
+
+    def __init__(self, dataset: Dataset, *, seed: int) -> None:
+        self.dataset = dataset
+        self.users: list[JsonObject] = list(dataset.users)
+        self.service_users = dataset.service_users
+        self.containers = {c["id"]: c for c in dataset.containers}
+        self.root_id = next(c["id"] for c in dataset.containers if c["parent_id"] == 0)
+        self.keys = {k["key"]: k for k in dataset.keys}
+        self.by_id: dict[int, JsonObject] = {u["id"]: u for u in (*dataset.users, *dataset.service_users)}
+        self.linked_ids = {k["user_id"] for k in dataset.keys}
+        self.next_id = max(self.by_id) + 1
+        self.churn_rng = random.Random(seed ^ 0x5EED)  # noqa: S311 - deterministic test behaviour
+        self.churned = 0
+
+    def descendants(self, roots: Sequence[int]) -> set[int]:
+        """The containers ``roots`` and everything below them."""
+        children: dict[int, list[int]] = {}
+        for container in self.containers.values():
+            children.setdefault(container["parent_id"], []).append(container["id"])
+        found: set[int] = set()
+        pending = list(roots)
+        while pending:
+            current = pending.pop()
+            if current not in found:
+                found.add(current)
+                pending.extend(children.get(current, []))
+        return found
+
+    def churn(self, count: int) -> None:
+        """Add or remove ``count`` users at deterministic places (never a key's linked user)."""
+        rng = self.churn_rng
+        for _ in range(count):
+            removable = len(self.users) - len(self.linked_ids)
+            if removable > 0 and rng.random() < 0.5:
+                while True:
+                    index = rng.randrange(len(self.users))
+                    if self.users[index]["id"] not in self.linked_ids:
+                        break
+                removed = self.users.pop(index)
+                del self.by_id[removed["id"]]
+            else:
+                user_id = self.next_id
+                self.next_id += 1
+                user: JsonObject = {
+                    "id": user_id,
+                    "username": f"churn{user_id}@example.com",
+                    "account_id": self.dataset.account["id"],
+                    "first_name": "Churn",
+                    "last_name": f"User {user_id}",
+                    "email": f"churn{user_id}@example.com",
+                    "status": "active",
+                    "container_id": self.root_id,
+                    "access_roles": [{"id": 5, "name": ROLE_NAMES[5]}],
+                    "type": "standard",
+                    "has_container_assignments": False,
+                }
+                self.users.insert(rng.randrange(len(self.users) + 1), user)
+                self.by_id[user_id] = user
+            self.churned += 1
+
+    def current_dataset(self) -> Dataset:
+        return Dataset(
+            account=self.dataset.account,
+            containers=self.dataset.containers,
+            users=tuple(self.users),
+            service_users=self.service_users,
+            keys=self.dataset.keys,
+            as_of=self.dataset.as_of,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# response shapes
+
+
+def _container_json(container: Mapping[str, Any]) -> JsonObject:
+    return {
+        "id": container["id"],
+        "public_id": container.get("public_id", f"{container['id']:032x}"),
+        "name": container["name"],
+        "parent_id": container["parent_id"],
+        "template_id": container.get("template_id", 5),
+        "ekey": container.get("ekey", ""),
+        "has_logo": container.get("has_logo", False),
+        "is_active": container.get("is_active", True),
+    }
+
+
+def _format_date(value: str, form: Literal["iso", "docs"]) -> str:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC).replace(microsecond=0)
+    if form == "docs":
+        return parsed.strftime("%Y-%m-%d %H:%M:%S")
+    return parsed.isoformat()
+
+
+_DATASET_ONLY = {"container_id", "container_assignment_ids", "is_saml_sso_only"}
+_LIST_KEYS = (
+    "id",
+    "username",
+    "account_id",
+    "first_name",
+    "last_name",
+    "email",
+    "job_title",
+    "telephone",
+    "status",
+    "last_login_date",
+)
+
+
+def _user_json(
+    state: _State,
+    user: Mapping[str, Any],
+    *,
+    detail: bool,
+    with_container: bool = True,
+    date_format: Literal["iso", "docs"] = "iso",
+) -> JsonObject:
+    """A user in API shape: the list form (§2.2) or the User info form (§3)."""
+    out: JsonObject = {}
+    for key in _LIST_KEYS:
+        if key in user:  # optional keys are left out when unset, never null (§2.2)
+            out[key] = user[key]
+    if "last_login_date" in out:
+        out["last_login_date"] = _format_date(out["last_login_date"], date_format if detail else "iso")
+    if with_container:
+        out["container"] = _container_json(state.containers[user["container_id"]])
+    out["access_roles"] = [dict(role) for role in user["access_roles"]]
+    if detail:
+        out["is_cert_central"] = True
+        out["is_enterprise"] = True
+        out["is_saml_sso_only"] = bool(user.get("is_saml_sso_only", False))
+    out["type"] = user.get("type", "standard")
+    assigned = user.get("container_assignment_ids", [])
+    out["has_container_assignments"] = bool(user.get("has_container_assignments", bool(assigned)))
+    if out["has_container_assignments"]:
+        # Item shape UNCERTAIN (§2.2): modelled on `container`.
+        out["container_assignments"] = [_container_json(state.containers[c]) for c in assigned]
+    if detail:
+        visible = state.descendants(assigned) if assigned else set(state.containers)
+        out["container_visibility"] = [_container_json(state.containers[c]) for c in sorted(visible)]
+    for key, value in user.items():  # pass through anything else the dataset carries
+        if key not in out and key not in _DATASET_ONLY and key != "has_container_assignments":
+            out[key] = value
+    return out
+
+
+def _error_body(code_message: tuple[str, str], *, as_object: bool) -> JsonObject:
+    item = {"code": code_message[0], "message": code_message[1]}
+    return {"errors": item if as_object else [item]}
+
+
+_HTML_ERROR = """<!DOCTYPE html>
+<html><head><title>{status} {reason}</title></head>
+<body><h1>{status} {reason}</h1><p>The server is temporarily unable to service your request.</p>
+<hr><p>Incident ID: sandbox-{incident}</p></body></html>
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# routing
+
+
+@dataclass
+class _Answer:
+    status: int
+    payload: object = None  # JSON-serialisable, or None for an empty body
+    headers: dict[str, str] = field(default_factory=dict)
+    html: str | None = None
+    page_of_users: bool = False
+
+
+class _Denied(Exception):
+    def __init__(self, status: int, code_message: tuple[str, str]) -> None:
+        super().__init__(code_message[0])
+        self.status = status
+        self.code_message = code_message
+
+
+class _BadInput(Exception):
+    pass
+
+
+_USER_ID_PATH = re.compile(r"/user/(\d+)")
+_ROLE_PATH = re.compile(r"/container/(\d+)/role")
+_USER_ROUTES = ("/user", "/user/api-only", "/service-user")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes"}
+
+
+def _int_param(query: Mapping[str, list[str]], name: str) -> int | None:
+    values = query.get(name)
+    if not values or values[-1] == "":
+        return None
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise _BadInput(f"'{name}' must be an integer") from None
+
+
+class _Router:
+    """Maps an authenticated GET to an answer, applying the key's permissions (§6.2)."""
+
+    def __init__(self, state: _State, faults: Faults, key: Mapping[str, Any]) -> None:
+        self.state = state
+        self.faults = faults
+        self.key = key
+        self.user = state.by_id.get(key["user_id"]) or {}
+        role_ids = {role["id"] for role in self.user.get("access_roles", [])}
+        # Administrators and Managers can see users (§4.1, §6.2); others get 403 (UNCERTAIN).
+        self.can_list = bool(role_ids & {1, 4})
+        assigned = self.user.get("container_assignment_ids", [])
+        restricted = bool(self.user.get("has_container_assignments", bool(assigned)))
+        # A restricted user sees only its divisions and their sub-divisions (UNCERTAIN, §6.2).
+        self.scope: set[int] | None = state.descendants(assigned) if restricted else None
+
+    def route(self, path: str, query: Mapping[str, list[str]]) -> _Answer:
+        restriction = self.key.get("restricted_to_role_id", 0)
+        orders_only = restriction in (100, 101)  # users and containers are out of scope (§4.2)
+        if path == "/account":
+            return self._account()
+        users_or_containers = path in ("/user/me", *_USER_ROUTES) or bool(_USER_ID_PATH.fullmatch(path))
+        if orders_only and (users_or_containers or path.startswith("/container")):
+            raise _Denied(403, MISSING_PERMISSION)
+        if path == "/user/me":
+            return _Answer(200, self._detail(self.user))
+        if path in _USER_ROUTES:
+            if not self.can_list:
+                raise _Denied(403, MISSING_PERMISSION)
+            service = path != "/user"
+            return self._list(query, service=service)
+        match = _USER_ID_PATH.fullmatch(path)
+        if match:
+            return self._user(int(match.group(1)))
+        if path == "/container":
+            return _Answer(200, {"containers": [_container_json(c) for c in self._visible_containers()]})
+        match = _ROLE_PATH.fullmatch(path)
+        if match:
+            container_id = int(match.group(1))
+            if container_id not in self.state.containers:
+                raise _Denied(404, NOT_FOUND)
+            roles = [{"id": role_id, "name": name} for role_id, name in ROLE_NAMES.items()]
+            return _Answer(200, {"access_roles": roles})
+        raise _Denied(404, ROUTE_NOT_FOUND)
+
+    def _visible_containers(self) -> list[JsonObject]:
+        containers = self.state.dataset.containers
+        return [c for c in containers if self.scope is None or c["id"] in self.scope]
+
+    def _account(self) -> _Answer:
+        account = dict(self.state.dataset.account)
+        account["root_container_id"] = self.state.root_id
+        return _Answer(200, account)
+
+    def _detail(self, user: Mapping[str, Any]) -> JsonObject:
+        return _user_json(self.state, user, detail=True, date_format=self.faults.detail_date_format)
+
+    def _user(self, user_id: int) -> _Answer:
+        if user_id == self.user.get("id"):
+            return _Answer(200, self._detail(self.user))
+        if not self.can_list:
+            raise _Denied(403, MISSING_PERMISSION)
+        user = self.state.by_id.get(user_id)
+        # Unknown id → 404 not_found (UNCERTAIN, §5.2); outside a restricted key's scope → 403.
+        if user is None:
+            raise _Denied(404, NOT_FOUND)
+        if self.scope is not None and user["container_id"] not in self.scope:
+            raise _Denied(403, MISSING_PERMISSION)
+        return _Answer(200, self._detail(user))
+
+    def _list(self, query: Mapping[str, list[str]], *, service: bool) -> _Answer:
+        limit = _int_param(query, "limit")
+        offset = _int_param(query, "offset") or 0
+        if (limit is not None and limit < 0) or offset < 0:
+            raise _BadInput("'limit' and 'offset' must not be negative")
+        if not limit:
+            limit = DEFAULT_LIMIT
+        if limit > MAX_LIMIT:
+            if self.faults.limit_over_1000 == "reject":
+                raise _BadInput(f"'limit' must be at most {MAX_LIMIT}")
+            limit = MAX_LIMIT
+        matches = self._filtered(self.state.service_users if service else self.state.users, query)
+        page = matches[offset : offset + limit]
+        with_container = not _flag((query.get("without_container") or [""])[-1])
+        users = [_user_json(self.state, u, detail=False, with_container=with_container) for u in page]
+        body = {"users": users, "page": {"total": len(matches), "limit": limit, "offset": offset}}
+        return _Answer(200, body, page_of_users=not service)
+
+    def _filtered(self, users: Sequence[JsonObject], query: Mapping[str, list[str]]) -> Sequence[JsonObject]:
+        container_id = _int_param(query, "container_id")
+        role_id = _int_param(query, "access_role_id")
+        search = (query.get("filters[search]") or [""])[-1]
+        status = (query.get("filters[status]") or [""])[-1]
+        if self.scope is None and container_id is None and role_id is None and not search and not status:
+            return users  # the common case stays O(page) for 100k-user accounts
+        scope = self.scope
+        contains = search.startswith("%")  # `%25` in the URL: "contains"; otherwise exact (§2.1)
+        needle = (search[1:] if contains else search).casefold()
+
+        def keep(user: JsonObject) -> bool:
+            if scope is not None and user["container_id"] not in scope:
+                return False
+            if container_id is not None and user["container_id"] != container_id:
+                return False
+            if role_id is not None and all(role["id"] != role_id for role in user["access_roles"]):
+                return False
+            if status and user["status"] != status:
+                return False
+            if search:
+                fields = (user["username"], user["first_name"], user["last_name"], user["email"])
+                folded = [f.casefold() for f in fields]
+                return any(needle in f for f in folded) if contains else needle in folded
+            return True
+
+        return [user for user in users if keep(user)]
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+class _RateLimiter:
+    """Rolling windows per key (§5.3); only admitted requests count towards a window."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[float]] = {}
+
+    def admit(self, key: str, windows: Sequence[tuple[int, float]], now: float) -> bool:
+        if not windows:
+            return True
+        history = self._seen.setdefault(key, deque())
+        longest = max(seconds for _, seconds in windows)
+        while history and history[0] <= now - longest:
+            history.popleft()
+        for count, seconds in windows:
+            recent = 0
+            for moment in reversed(history):  # newest first; stop at the window's edge
+                if moment <= now - seconds:
+                    break
+                recent += 1
+            if recent >= count:
+                return False
+        history.append(now)
+        return True
+
+    def reset(self) -> None:
+        self._seen.clear()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: SandboxServer
+
+    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Unblock handler threads waiting on idle keep-alive connections."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API (and httpx's pool) expects
+    timeout = 60  # idle keep-alive connections end after a minute
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+    server: _HTTPServer
+
+    def version_string(self) -> str:
+        return "nginx"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: the stdlib would log the request line; requests are recorded instead."""
+
+    def do_GET(self) -> None:
+        self.server.sandbox._handle(self)
+
+    def _not_allowed(self) -> None:
+        self.server.sandbox._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed
+
+    def send(self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False) -> None:
+        """Write one response; ``cut`` announces the full length but closes half-way."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body[: len(body) // 2] if cut else body)
+        if cut:
+            self.wfile.flush()
+            self.close_connection = True
+
+
+class SandboxServer:
+    """The fake CertCentral on loopback: ``with SandboxServer(default_dataset()) as s: s.base_url``.
+
+    The socket is bound on construction (so ``base_url`` is known before serving); ``start()``
+    serves on a background thread, ``serve_forever()`` in the calling one, ``stop()`` closes it.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults = Faults(),
+        on_request: Callable[[RecordedRequest], None] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._faults = faults
+        self._state = _State(dataset, seed=faults.seed)
+        self._rng = random.Random(faults.seed)  # noqa: S311 - deterministic faults, not security
+        self._limiter = _RateLimiter()
+        self._recorded: deque[RecordedRequest] = deque(maxlen=_MAX_RECORDED)
+        self._on_request = on_request
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._httpd = _HTTPServer((host, port), self)
+        self.host = host
+        self.port = int(self._httpd.server_address[1])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The Services API base URL, e.g. ``http://127.0.0.1:8123/services/v2``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{API_PREFIX}"
+
+    def start(self) -> SandboxServer:
+        """Serve on a daemon thread; returns self."""
+        if self._closed:
+            raise RuntimeError("this SandboxServer was stopped; create a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"sandbox-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop()`` (from another thread) or Ctrl-C."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket and any open connections; safe to call twice."""
+        if self._closed:
+            return
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+        self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._httpd.close_open_connections()
+            self._httpd.server_close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- control -----------------------------------------------------------------------------
+
+    def set_dataset(self, dataset: Dataset) -> None:
+        """Serve another dataset from the next request on (churn starts over)."""
+        state = _State(dataset, seed=self._faults.seed)
+        with self._lock:
+            self._state = state
+
+    def set_faults(self, faults: Faults) -> None:
+        """Switch faults from the next request on; resets the fault sequence and rate windows."""
+        with self._lock:
+            self._faults = faults
+            self._rng = random.Random(faults.seed)  # noqa: S311 - deterministic faults
+            self._limiter.reset()
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @property
+    def dataset(self) -> Dataset:
+        """The account as currently served, including users added or removed by churn."""
+        with self._lock:
+            return self._state.current_dataset()
+
+    @property
+    def requests(self) -> tuple[RecordedRequest, ...]:
+        """Every request received so far (the most recent 200,000), oldest first."""
+        with self._lock:
+            return tuple(self._recorded)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._recorded.clear()
+
+    # -- request handling --------------------------------------------------------------------
+
+    def _handle(self, handler: _Handler) -> None:
+        split = urlsplit(handler.path)
+        path, raw_query = split.path, split.query
+        with self._lock:
+            faults, state = self._faults, self._state
+            # Draw the same number of values for every request so faults stay reproducible.
+            draws = [self._rng.random() for _ in range(5)]
+            error_status = self._rng.choice(faults.error_statuses) if faults.error_statuses else 500
+        devkey = handler.headers.get("X-DC-DEVKEY")
+        key = state.keys.get(devkey) if devkey is not None else None
+        label = key["label"] if key is not None else "unknown"
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)
+
+        cut = False
+        answer = self._answer(handler.command, path, raw_query, key, faults, state, draws, error_status)
+        body: bytes
+        headers = {"Content-Type": "application/json", "Cache-Control": "private,no-cache"}
+        if answer.html is not None:
+            headers["Content-Type"] = "text/html"
+            body = answer.html.encode()
+        elif answer.payload is None:
+            body = b""
+        else:
+            body = json.dumps(answer.payload, ensure_ascii=False).encode()
+        headers.update(answer.headers)
+        if answer.status == 200:
+            if draws[2] < faults.truncated_json_rate:
+                body = body[: max(1, len(body) // 2)]
+            elif draws[3] < faults.empty_body_rate:
+                body = b""
+            elif draws[4] < faults.reset_rate:
+                cut = True
+            if answer.page_of_users and faults.churn_between_pages > 0:
+                with self._lock:
+                    if self._state is state:
+                        state.churn(faults.churn_between_pages)
+        record = RecordedRequest(handler.command, path, raw_query, answer.status, label)
+        with self._lock:
+            self._recorded.append(record)
+        if self._on_request is not None:
+            self._on_request(record)
+        handler.send(answer.status, body, headers, cut=cut)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        key: Mapping[str, Any] | None,
+        faults: Faults,
+        state: _State,
+        draws: Sequence[float],
+        error_status: int,
+    ) -> _Answer:
+        as_object = faults.errors_as_object
+
+        def error(status: int, code_message: tuple[str, str]) -> _Answer:
+            answer = _Answer(status, _error_body(code_message, as_object=as_object))
+            if status in (429, 503) and faults.retry_after is not None:
+                answer.headers["Retry-After"] = str(faults.retry_after)
+            if status >= 500 and faults.non_json_errors:
+                reason = {
+                    500: "Internal Server Error",
+                    502: "Bad Gateway",
+                    503: "Service Unavailable",
+                    504: "Gateway Timeout",
+                }.get(status, "Error")
+                answer.payload = None
+                answer.html = _HTML_ERROR.format(status=status, reason=reason, incident=int(draws[0] * 1e9))
+            return answer
+
+        if method != "GET":
+            answer = error(405, ("method_not_allowed", f"The {method} method is not allowed here."))
+            answer.headers["Allow"] = "GET"
+            return answer
+        if key is None:
+            # Missing and unknown keys get the same VERIFIED body (the missing case is UNCERTAIN, §5.2).
+            return error(403, INVALID_KEY)
+        with self._lock:
+            admitted = self._limiter.admit(key["key"], faults.rate_limits, time.monotonic())
+        if not admitted:
+            return error(429, RATE_LIMITED)
+        if not path.startswith(API_PREFIX + "/"):
+            return error(404, ROUTE_NOT_FOUND)
+        route = path[len(API_PREFIX) :].rstrip("/") or "/"
+        query = parse_qs(raw_query, keep_blank_values=True)
+        if faults.fail_offset is not None and route == "/user":
+            offset = (query.get("offset") or ["0"])[-1]
+            if offset.strip() == str(faults.fail_offset) or (not offset and faults.fail_offset == 0):
+                return error(500, _SERVER_ERRORS[500])
+        if draws[1] < faults.error_rate:
+            return error(error_status, _SERVER_ERRORS.get(error_status, ("server_error", "Server error")))
+        try:
+            return _Router(state, faults, key).route(route, query)
+        except _Denied as denied:
+            return error(denied.status, denied.code_message)
+        except _BadInput as bad:
+            code = "invalid_limit" if "limit" in str(bad) and "at most" in str(bad) else "invalid_input"
+            return error(400, (code, str(bad) + "."))
