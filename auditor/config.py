@@ -1,0 +1,444 @@
+"""Reads ``auditor.toml`` and the exceptions file into an ``AuditConfig`` (formats: ARCHITECTURE.md).
+
+Which file: an explicit ``--config`` path, else the first ``auditor.toml`` in ``search_dirs`` (the
+CLI passes the working directory, then the data directory), else built-in defaults.
+
+Default profile: ``soc2``. With no configuration the tool should not claim that a standard requires
+its numbers; SOC 2 sets none, so every threshold reads "set by policy" (90 days inactive, quarterly
+review), which is also the most common attestation for the companies that run CertCentral.
+
+Every unknown key and bad value is a ``ConfigurationError`` naming the file, the key and its line.
+``tomllib`` reports line numbers only for syntax errors, so :func:`find_key_line` scans the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import ConfigurationError
+from auditor.models import ExceptionEntry
+from auditor.profiles import (
+    PROFILE_NAMES,
+    RULE_IDS,
+    THRESHOLD_FIELDS,
+    THRESHOLD_LABELS,
+    EffectiveProfile,
+    Thresholds,
+    combine,
+)
+
+CONFIG_FILENAME = "auditor.toml"
+DEFAULT_PROFILES: tuple[str, ...] = ("soc2",)
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
+#: Generic mailboxes that should not hold a privileged role (PCI DSS 8.2.2); fnmatch, case-insensitive.
+DEFAULT_SHARED_MAILBOX_PATTERNS: tuple[str, ...] = (
+    "admin@*",
+    "administrator@*",
+    "admins@*",
+    "it@*",
+    "itops@*",
+    "sysadmin@*",
+    "certs@*",
+    "certificates@*",
+    "digicert@*",
+    "pki@*",
+    "security@*",
+    "infosec@*",
+    "ssl@*",
+    "tls@*",
+    "noc@*",
+    "ops@*",
+    "devops@*",
+    "webmaster@*",
+    "hostmaster@*",
+    "postmaster@*",
+    "helpdesk@*",
+    "support@*",
+)
+DEFAULT_MAX_ADMINS = 5
+#: Upper bound for any day count: a typo such as 9000 is caught instead of silently disabling a rule.
+MAX_DAYS = 3650
+#: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
+ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
+
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules")
+_RULES_KEYS = ("privileged_roles", "allowed_domains", "shared_mailbox_patterns", "max_admins")
+_EXCEPTION_KEYS = ("rule", "user", "reason", "owner", "expires")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """Everything the rules need besides the data: profile, thresholds, rule settings, exceptions."""
+
+    #: The selected profile(s), combined; thresholds before ``auditor.toml`` overrides.
+    profile: EffectiveProfile
+    #: Thresholds in force: the profile's, with the file's ``[thresholds]`` applied.
+    thresholds: Thresholds
+    privileged_roles: tuple[str, ...] = DEFAULT_PRIVILEGED_ROLES
+    #: Lower-case domains; empty turns the external-domain rule off.
+    allowed_domains: tuple[str, ...] = ()
+    shared_mailbox_patterns: tuple[str, ...] = DEFAULT_SHARED_MAILBOX_PATTERNS
+    max_admins: int = DEFAULT_MAX_ADMINS
+    exceptions: tuple[ExceptionEntry, ...] = ()
+    #: The configuration file read, or None for built-in defaults.
+    source: Path | None = None
+    #: Threshold fields the file overrode (their source reads "set by policy (auditor.toml)").
+    overridden: tuple[str, ...] = ()
+
+    def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
+        """(label, value, source) rows for methodology sections, retention last."""
+        rows: list[tuple[str, str, str]] = []
+        for field_name in THRESHOLD_FIELDS:
+            days = getattr(self.thresholds, field_name)
+            if field_name in self.overridden:
+                where = self.source.name if self.source else CONFIG_FILENAME
+                source = f"set by policy ({where})"
+            else:
+                source = self.profile.origin(field_name).source
+            rows.append((THRESHOLD_LABELS[field_name], _days(days), source))
+        retention = self.profile.retention
+        rows.append(("evidence retention", retention.text, retention.source))
+        return tuple(rows)
+
+    def controls_for(self, rule_id: str) -> tuple[str, ...]:
+        return self.profile.controls_for(rule_id)
+
+    def retention_manifest(self) -> dict[str, object]:
+        """The retention block of an evidence manifest (controls.md §3.11)."""
+        retention = self.profile.retention
+        return {
+            "profile": retention.profile,
+            "period": retention.text,
+            "days": retention.days,
+            "source": retention.source,
+        }
+
+
+def default_config() -> AuditConfig:
+    """The configuration used when no ``auditor.toml`` is found."""
+    profile = combine(DEFAULT_PROFILES)
+    return AuditConfig(profile=profile, thresholds=profile.thresholds)
+
+
+def _days(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+# --- locating keys in the text -------------------------------------------------------------------
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_BARE_OR_QUOTED = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)"""
+_KEY_RE = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
+
+
+def _split_dotted(key: str) -> tuple[str, ...]:
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_\-]+)""", key)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def find_key_line(text: str, key: str, *, table: str | None = None, occurrence: int = 0) -> int | None:
+    """The 1-based line where ``key`` is assigned, inside ``[table]`` or at the top level.
+
+    For an array of tables (``[[exception]]``) ``occurrence`` picks the n-th table (0-based). With
+    ``key=""`` the line of the table header itself is returned. Dotted keys (``thresholds.x = 1``
+    at top level) and inline tables on the table's own line are found too. Returns None when the
+    key cannot be located (the message then names the key without a line).
+    """
+    current: tuple[str, ...] = ()
+    seen = -1
+    in_multiline: str | None = None
+    wanted_table = _split_dotted(table) if table else ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        header = _HEADER_RE.match(line)
+        if header and not _KEY_RE.match(line):
+            current = _split_dotted(header.group(2))
+            if current == wanted_table:
+                seen += 1
+                if key == "" and seen == occurrence:
+                    return number
+            continue
+        match = _KEY_RE.match(line)
+        if match:
+            path = current + _split_dotted(match.group(1))
+            in_table = current == wanted_table and (not wanted_table or seen == occurrence)
+            if in_table and path == (*wanted_table, key):
+                return number
+            if not wanted_table and path == (key,):
+                return number
+            if wanted_table and not current and path == (*wanted_table, key):
+                return number  # dotted key at top level
+            if wanted_table and not current and path == wanted_table and key in line:
+                return number  # inline table: thresholds = { inactive_user_days = 90 }
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2 == 1:
+                in_multiline = quote
+                break
+    return None
+
+
+class _Reader:
+    """Validates one parsed TOML document and turns problems into located ConfigurationErrors."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def where(self, key: str, *, table: str | None = None, occurrence: int = 0) -> str:
+        line = find_key_line(self.text, key, table=table, occurrence=occurrence)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def error(
+        self, message: str, key: str, *, table: str | None = None, occurrence: int = 0, hint: str = ""
+    ) -> ConfigurationError:
+        return ConfigurationError(
+            f"{self.where(key, table=table, occurrence=occurrence)}: {message}", hint=hint
+        )
+
+    def check_keys(
+        self, data: Mapping[str, Any], allowed: Sequence[str], *, table: str | None, occurrence: int = 0
+    ) -> None:
+        for key in data:
+            if key not in allowed:
+                name = f"{table}.{key}" if table else key
+                raise self.error(
+                    f"unknown key '{name}'.",
+                    key,
+                    table=table,
+                    occurrence=occurrence,
+                    hint=f"Valid keys{f' in [{table}]' if table else ''}: {', '.join(allowed)}.",
+                )
+
+    def string_list(self, value: object, key: str, *, table: str | None, allow_empty: bool) -> tuple[str, ...]:
+        name = f"{table}.{key}" if table else key
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.error(
+                f"'{name}' must be a list of non-empty strings, e.g. {key} = [\"...\"].", key, table=table
+            )
+        if not value and not allow_empty:
+            raise self.error(f"'{name}' must not be empty.", key, table=table)
+        return tuple(dict.fromkeys(v.strip() for v in value))
+
+    def integer(self, value: object, key: str, *, table: str | None, minimum: int, maximum: int) -> int:
+        name = f"{table}.{key}" if table else key
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.error(
+                f"'{name}' must be a whole number from {minimum} to {maximum}, not {value!r}.",
+                key,
+                table=table,
+            )
+        return value
+
+
+def _read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"The {what} {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read the {what} {path}: {exc}") from exc
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            f"{path}: not valid TOML: {exc}", hint="See ARCHITECTURE.md for the file format."
+        ) from exc
+
+
+def find_config(search_dirs: Sequence[Path]) -> Path | None:
+    """The first ``auditor.toml`` in ``search_dirs``, or None."""
+    for directory in search_dirs:
+        candidate = Path(directory) / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _split_frameworks(frameworks: Sequence[str]) -> tuple[str, ...]:
+    names = [part.strip() for item in frameworks for part in item.split(",")]
+    return tuple(name for name in names if name)
+
+
+def load_config(
+    path: Path | None, *, search_dirs: Sequence[Path], frameworks: Sequence[str] | None = None
+) -> AuditConfig:
+    """Load the configuration: ``path``, else the first ``auditor.toml`` in ``search_dirs``, else defaults.
+
+    ``frameworks`` (``--framework``, names or comma-separated names) replaces the file's ``profiles``.
+    The exceptions file named by ``exceptions_file`` (relative to the configuration file) is loaded
+    and validated too.
+    """
+    chosen = Path(path) if path is not None else find_config(search_dirs)
+    framework_names = _split_frameworks(frameworks) if frameworks else ()
+    if frameworks is not None and frameworks and not framework_names:
+        raise ConfigurationError("--framework is empty.", hint=f"Choose from: {', '.join(PROFILE_NAMES)}.")
+    if chosen is None:
+        profile = combine(framework_names or DEFAULT_PROFILES)
+        return AuditConfig(profile=profile, thresholds=profile.thresholds)
+
+    text, data = _read_toml(chosen, "configuration file")
+    reader = _Reader(chosen, text)
+    reader.check_keys(data, _TOP_KEYS, table=None)
+
+    profile_names: tuple[str, ...] = DEFAULT_PROFILES
+    if "profiles" in data:
+        profile_names = reader.string_list(data["profiles"], "profiles", table=None, allow_empty=False)
+        for name in profile_names:
+            if name.strip().casefold() not in PROFILE_NAMES:
+                raise reader.error(
+                    f"unknown profile {name!r} in 'profiles'.",
+                    "profiles",
+                    hint=f"Valid profiles: {', '.join(PROFILE_NAMES)}.",
+                )
+    profile = combine(framework_names or profile_names)
+
+    overrides: dict[str, int] = {}
+    thresholds_table = data.get("thresholds", {})
+    if not isinstance(thresholds_table, dict):
+        raise reader.error("'thresholds' must be a table: [thresholds].", "thresholds")
+    reader.check_keys(thresholds_table, THRESHOLD_FIELDS, table="thresholds")
+    for key, value in thresholds_table.items():
+        minimum = 0 if key == "never_signed_in_admin_grace_days" else 1
+        overrides[key] = reader.integer(value, key, table="thresholds", minimum=minimum, maximum=MAX_DAYS)
+    thresholds = Thresholds(
+        **{f: overrides.get(f, getattr(profile.thresholds, f)) for f in THRESHOLD_FIELDS}
+    )
+
+    rules_table = data.get("rules", {})
+    if not isinstance(rules_table, dict):
+        raise reader.error("'rules' must be a table: [rules].", "rules")
+    reader.check_keys(rules_table, _RULES_KEYS, table="rules")
+    privileged_roles = DEFAULT_PRIVILEGED_ROLES
+    if "privileged_roles" in rules_table:
+        privileged_roles = reader.string_list(
+            rules_table["privileged_roles"], "privileged_roles", table="rules", allow_empty=False
+        )
+    allowed_domains: tuple[str, ...] = ()
+    if "allowed_domains" in rules_table:
+        raw = reader.string_list(rules_table["allowed_domains"], "allowed_domains", table="rules", allow_empty=True)
+        allowed_domains = tuple(dict.fromkeys(d.casefold().lstrip("@").rstrip(".") for d in raw))
+        for domain in allowed_domains:
+            if not _DOMAIN_RE.match(domain):
+                raise reader.error(
+                    f"'rules.allowed_domains' holds {domain!r}, which is not a domain name "
+                    "(write it as example.com).",
+                    "allowed_domains",
+                    table="rules",
+                )
+    patterns = DEFAULT_SHARED_MAILBOX_PATTERNS
+    if "shared_mailbox_patterns" in rules_table:
+        patterns = reader.string_list(
+            rules_table["shared_mailbox_patterns"], "shared_mailbox_patterns", table="rules", allow_empty=True
+        )
+    max_admins = DEFAULT_MAX_ADMINS
+    if "max_admins" in rules_table:
+        max_admins = reader.integer(rules_table["max_admins"], "max_admins", table="rules", minimum=1, maximum=10_000)
+
+    exceptions: tuple[ExceptionEntry, ...] = ()
+    if "exceptions_file" in data:
+        value = data["exceptions_file"]
+        if not isinstance(value, str) or not value.strip():
+            raise reader.error("'exceptions_file' must be a path in quotes.", "exceptions_file")
+        exceptions_path = Path(value)
+        if not exceptions_path.is_absolute():
+            exceptions_path = chosen.parent / exceptions_path
+        if not exceptions_path.is_file():
+            raise reader.error(
+                f"'exceptions_file' names {exceptions_path}, which does not exist.",
+                "exceptions_file",
+                hint="Paths are relative to the configuration file.",
+            )
+        exceptions = load_exceptions(exceptions_path)
+
+    return AuditConfig(
+        profile=profile,
+        thresholds=thresholds,
+        privileged_roles=privileged_roles,
+        allowed_domains=allowed_domains,
+        shared_mailbox_patterns=patterns,
+        max_admins=max_admins,
+        exceptions=exceptions,
+        source=chosen,
+        overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
+    )
+
+
+# --- exceptions file -----------------------------------------------------------------------------
+
+
+def _expiry(value: object) -> dt.datetime | None:
+    """A TOML date means "through that day" (UTC end of day); a datetime is taken as given (UTC if naive)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time.max, tzinfo=dt.UTC)
+    return None
+
+
+def load_exceptions(path: Path) -> tuple[ExceptionEntry, ...]:
+    """Read ``[[exception]]`` entries; every field is required and every problem names its line."""
+    text, data = _read_toml(Path(path), "exceptions file")
+    reader = _Reader(Path(path), text)
+    reader.check_keys(data, ("exception",), table=None)
+    entries = data.get("exception", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise reader.error("'exception' must be written as [[exception]] tables.", "exception")
+    result: list[ExceptionEntry] = []
+    for index, entry in enumerate(entries):
+        header = find_key_line(text, "", table="exception", occurrence=index)
+        at = f"{path}:{header}" if header else str(path)
+
+        def err(message: str, key: str, hint: str = "", index: int = index) -> ConfigurationError:
+            return reader.error(message, key, table="exception", occurrence=index, hint=hint)
+
+        reader.check_keys(entry, _EXCEPTION_KEYS, table="exception", occurrence=index)
+        for key in _EXCEPTION_KEYS:
+            if key not in entry:
+                raise ConfigurationError(
+                    f"{at}: exception #{index + 1} is missing '{key}'.",
+                    hint=f"Every exception needs: {', '.join(_EXCEPTION_KEYS)}.",
+                )
+        rule = entry["rule"]
+        if not isinstance(rule, str) or rule.strip() not in RULE_IDS:
+            raise err(
+                f"unknown rule {rule!r} in exception #{index + 1}.",
+                "rule",
+                hint=f"Valid rule ids: {', '.join(RULE_IDS)}.",
+            )
+        user = entry["user"]
+        if isinstance(user, bool) or not isinstance(user, (str, int)) or not str(user).strip():
+            raise err(f"'user' of exception #{index + 1} must be an email or a numeric user id.", "user")
+        for key in ("reason", "owner"):
+            value = entry[key]
+            if not isinstance(value, str) or not value.strip():
+                raise err(f"'{key}' of exception #{index + 1} must be non-empty text.", key)
+        expires = _expiry(entry["expires"])
+        if expires is None:
+            raise err(
+                f"'expires' of exception #{index + 1} must be a date such as 2027-01-31, "
+                f"not {entry['expires']!r}.",
+                "expires",
+            )
+        result.append(
+            ExceptionEntry(
+                rule=rule.strip(),
+                user=str(user).strip(),
+                reason=entry["reason"].strip(),
+                owner=entry["owner"].strip(),
+                expires=expires,
+                line=header,
+            )
+        )
+    return tuple(result)
