@@ -1,0 +1,227 @@
+"""Compares two snapshots and says exactly what changed, user by user (vectorised with pandas).
+
+``diff_snapshots`` is pure and deterministic: the same two snapshots always give the same
+``ChangeSet``, sorted by change kind (``ChangeKind`` order), then email, then user id. pandas is an
+implementation detail of this module; only models types go in and come out.
+
+Watched fields, compared as the display strings a ``Change`` carries (so that applying a change
+set to the old snapshot reproduces the new one, see :func:`apply_changes`):
+
+* email; name (first + last); status; roles (role names, sorted, ", "-joined);
+* division (its name); restriction ("unrestricted" or "restricted: <assigned divisions>");
+* last sign-in (ISO 8601, "" for never). Only forward movement is a change: ``FIRST_SIGN_IN``
+  (never -> a time) and ``SIGNED_IN`` (a later time). A sign-in time that moves back or vanishes is
+  an API anomaly, not user activity, and is not reported.
+
+Users are matched by id, so an email change is an ``EMAIL`` change, not a leaver plus a joiner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from auditor.models import KNOWN_ROLE_NAMES, Change, ChangeKind, ChangeSet, Role, Snapshot, User
+
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
+
+#: Field order of the tuples returned by :func:`watched_fields`.
+WATCHED_FIELDS: tuple[str, ...] = ("email", "roles", "status", "name", "division", "restriction", "last_sign_in")
+
+#: Field changes reported for users present in both snapshots, in watched-field order.
+_FIELD_KINDS: tuple[tuple[str, ChangeKind], ...] = (
+    ("email", ChangeKind.EMAIL),
+    ("roles", ChangeKind.ROLE),
+    ("status", ChangeKind.STATUS),
+    ("name", ChangeKind.NAME),
+    ("division", ChangeKind.DIVISION),
+    ("restriction", ChangeKind.RESTRICTION),
+)
+_KIND_ORDER = {kind: index for index, kind in enumerate(ChangeKind)}
+_NEVER = -1  # last sign-in as epoch microseconds; -1 is "never signed in"
+
+WatchedTuple = tuple[str, str, str, str, str, str, str]
+
+
+def roles_text(roles: Iterable[Role]) -> str:
+    """Role names, sorted and joined: the display form compared and reported for role changes."""
+    return ", ".join(sorted({role.name for role in roles}))
+
+
+def restriction_text(user: User) -> str:
+    """"unrestricted", or "restricted: " and the assigned division names (sorted)."""
+    if not user.restricted:
+        return "unrestricted"
+    names = sorted({division.name or f"division {division.id}" for division in user.assigned_divisions})
+    return "restricted: " + ", ".join(names) if names else "restricted"
+
+
+def sign_in_text(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
+def _micros(value: datetime | None) -> int:
+    if value is None:
+        return _NEVER
+    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _row(user: User) -> WatchedTuple:
+    return (
+        user.email,
+        roles_text(user.roles),
+        user.status,
+        user.full_name,
+        user.division_name,
+        restriction_text(user),
+        sign_in_text(user.last_login),
+    )
+
+
+def _unique_users(snapshot: Snapshot) -> dict[int, User]:
+    """Users by id; a duplicate id (which the store should never produce) keeps the first."""
+    users: dict[int, User] = {}
+    for user in snapshot.users:
+        users.setdefault(user.id, user)
+    return users
+
+
+def watched_fields(snapshot: Snapshot) -> dict[int, WatchedTuple]:
+    """Each user's watched fields (``WATCHED_FIELDS`` order), by user id."""
+    return {user_id: _row(user) for user_id, user in _unique_users(snapshot).items()}
+
+
+def _frame(users: Mapping[int, User]) -> pd.DataFrame:
+    rows = [_row(user) for user in users.values()]
+    frame = pd.DataFrame(
+        {
+            name: pd.Series([row[i] for row in rows], dtype=object)
+            for i, name in enumerate(WATCHED_FIELDS[:-1])
+        }
+    )
+    frame["login"] = np.fromiter((_micros(u.last_login) for u in users.values()), dtype=np.int64, count=len(users))
+    frame.index = pd.Index(np.fromiter(users.keys(), dtype=np.int64, count=len(users)), name="id")
+    return frame
+
+
+def _privileged(user: User, privileged: frozenset[str]) -> frozenset[str]:
+    """The privileged role names a user holds, matched by name or by CertCentral's fixed role id."""
+    held: set[str] = set()
+    for role in user.roles:
+        for name in (role.name, KNOWN_ROLE_NAMES.get(role.id, "")):
+            if name and name.casefold() in privileged:
+                held.add(name.casefold())
+    return frozenset(held)
+
+
+def diff_snapshots(
+    old: Snapshot, new: Snapshot, *, privileged_roles: Sequence[str] = DEFAULT_PRIVILEGED_ROLES
+) -> ChangeSet:
+    """What changed from ``old`` to ``new``: joiners, leavers and per-user field changes.
+
+    A role change is an ``escalation`` when the user gains a role in ``privileged_roles`` (matched
+    case-insensitively); ``became_admin`` marks gaining Administrator, for joiners too.
+    """
+    privileged = frozenset(name.casefold() for name in privileged_roles)
+    old_users = _unique_users(old)
+    new_users = _unique_users(new)
+    before = _frame(old_users)
+    after = _frame(new_users)
+
+    added_ids = after.index.difference(before.index)
+    removed_ids = before.index.difference(after.index)
+    common = before.index.intersection(after.index)
+    b = before.loc[common]
+    a = after.loc[common]
+
+    changes: list[Change] = []
+    for user_id in added_ids.tolist():
+        user = new_users[user_id]
+        gained = _privileged(user, privileged)
+        changes.append(
+            Change(
+                kind=ChangeKind.ADDED,
+                user_id=user_id,
+                email=user.email,
+                after=roles_text(user.roles),
+                escalation=bool(gained),
+                became_admin=user.is_admin,
+            )
+        )
+    for user_id in removed_ids.tolist():
+        user = old_users[user_id]
+        changes.append(
+            Change(kind=ChangeKind.REMOVED, user_id=user_id, email=user.email, before=roles_text(user.roles))
+        )
+
+    for field_name, kind in _FIELD_KINDS:
+        old_values = b[field_name].to_numpy()
+        new_values = a[field_name].to_numpy()
+        changed = old_values != new_values
+        for user_id, was, now in zip(
+            common[changed].tolist(), old_values[changed].tolist(), new_values[changed].tolist(), strict=True
+        ):
+            escalation = became_admin = False
+            if kind is ChangeKind.ROLE:
+                old_user, new_user = old_users[user_id], new_users[user_id]
+                escalation = bool(_privileged(new_user, privileged) - _privileged(old_user, privileged))
+                became_admin = new_user.is_admin and not old_user.is_admin
+            changes.append(
+                Change(
+                    kind=kind,
+                    user_id=user_id,
+                    email=new_users[user_id].email,
+                    before=was,
+                    after=now,
+                    escalation=escalation,
+                    became_admin=became_admin,
+                )
+            )
+
+    old_login = b["login"].to_numpy()
+    new_login = a["login"].to_numpy()
+    first = (old_login == _NEVER) & (new_login != _NEVER)
+    later = (old_login != _NEVER) & (new_login > old_login)
+    for kind, mask in ((ChangeKind.FIRST_SIGN_IN, first), (ChangeKind.SIGNED_IN, later)):
+        for user_id in common[mask].tolist():
+            changes.append(
+                Change(
+                    kind=kind,
+                    user_id=user_id,
+                    email=new_users[user_id].email,
+                    before=sign_in_text(old_users[user_id].last_login),
+                    after=sign_in_text(new_users[user_id].last_login),
+                )
+            )
+
+    changes.sort(key=lambda c: (_KIND_ORDER[c.kind], c.email.casefold(), c.email, c.user_id))
+    return ChangeSet(from_snapshot=old.id, to_snapshot=new.id, changes=tuple(changes))
+
+
+def apply_changes(old: Snapshot, changes: ChangeSet) -> dict[int, tuple[str | None, ...]]:
+    """Replay ``changes`` on ``old``'s watched fields: the inverse view of :func:`diff_snapshots`.
+
+    For users present in both snapshots the result equals the new snapshot's watched fields. A
+    joiner's ``ADDED`` change carries only its email and roles (what a reviewer is shown), so a
+    joiner's other fields are None here; the property tests compare joiners on those two fields.
+    """
+    state: dict[int, list[str | None]] = {uid: list(row) for uid, row in watched_fields(old).items()}
+    position = {name: index for index, name in enumerate(WATCHED_FIELDS)}
+    kind_field = {kind: name for name, kind in _FIELD_KINDS}
+    kind_field[ChangeKind.FIRST_SIGN_IN] = "last_sign_in"
+    kind_field[ChangeKind.SIGNED_IN] = "last_sign_in"
+    for change in changes.changes:
+        if change.kind is ChangeKind.REMOVED:
+            state.pop(change.user_id, None)
+        elif change.kind is ChangeKind.ADDED:
+            row: list[str | None] = [None] * len(WATCHED_FIELDS)
+            row[position["email"]] = change.email
+            row[position["roles"]] = change.after
+            state[change.user_id] = row
+        else:
+            state[change.user_id][position[kind_field[change.kind]]] = change.after
+    return {uid: tuple(row) for uid, row in state.items()}
