@@ -1,0 +1,626 @@
+"""The findings engine: one snapshot, its history and the configuration in, a ``FindingsResult`` out.
+
+Each rule has a stable id (exception files reference it), a fixed severity, a plain-language
+explanation with the numbers that triggered it, evidence pairs, the control references of the
+active profile(s) and a remediation. ``RULES`` lists them for the CLI and the docs.
+
+Thresholds are "longer than": a user is dormant when more than ``inactive_admin_days`` full days
+have passed since the last sign-in (exactly 90 days is not yet dormant at 90). Time is injected
+(``now``); nothing here reads the clock.
+
+Who each rule looks at:
+
+* ``admin-dormant`` / ``admin-never-signed-in``: active, non-service users holding any configured
+  privileged role (Administrator and Manager by default: "by profile, Manager").
+* ``stale-login`` / ``never-signed-in``: active, non-service users with no privileged role (a
+  privileged user is reported once, by the stricter admin rule).
+* Service (API-only) users never sign in to the console, so sign-in rules skip them;
+  ``privileged-service-user`` covers them instead.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
+from auditor.models import (
+    KNOWN_ROLE_NAMES,
+    Attestation,
+    AttestationKind,
+    ExceptionEntry,
+    Finding,
+    FindingsResult,
+    Severity,
+    Snapshot,
+    User,
+    UserHistory,
+)
+from auditor.profiles import RULE_IDS
+
+TWO_FA_LIMITATION = (
+    "CertCentral enforces two-factor authentication, but its API does not expose per-user 2FA "
+    "status, so this tool cannot check it."
+)
+#: How many emails a limitation line lists before "and N more".
+_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule as listed by ``auditor rules`` and the docs."""
+
+    id: str
+    severity: Severity
+    title: str
+    explanation: str
+    remediation: str
+    #: "user" for per-user findings, "account" for account-level ones (``user_id`` None).
+    scope: str = "user"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "admin-dormant",
+        Severity.HIGH,
+        "Privileged user has not signed in recently",
+        "An active user with a privileged role (Administrator, and Manager by default) has not signed "
+        "in for longer than the inactive-admin threshold. Dormant privileged accounts are a prime "
+        "target: nobody notices when they are used.",
+        "Deactivate the user or remove the privileged role in CertCentral (Account → Users). If the "
+        "access is still needed, record an exception with a reason, an owner and an expiry.",
+    ),
+    Rule(
+        "admin-never-signed-in",
+        Severity.HIGH,
+        "Privileged user has never signed in",
+        "An active user with a privileged role has never been seen to sign in, and the tool has known "
+        "the account for longer than the short grace period. CertCentral gives no creation date, so "
+        "the period is counted from when the tool first saw the user.",
+        "Confirm the person still needs the account; otherwise deactivate it or remove the privileged "
+        "role. Unused privileged invitations should not stay open.",
+    ),
+    Rule(
+        "admin-not-active",
+        Severity.MEDIUM,
+        "Inactive account still holds the Administrator role",
+        "The account's status is not active, but it still holds the Administrator role; reactivating "
+        "it would restore full administrative access at once.",
+        "Remove the Administrator role from the account (or delete the account) in CertCentral.",
+    ),
+    Rule(
+        "stale-login",
+        Severity.MEDIUM,
+        "User has not signed in recently",
+        "An active user has not signed in for longer than the inactive-user threshold.",
+        "Deactivate the user in CertCentral, or record an exception if the access is still justified.",
+    ),
+    Rule(
+        "never-signed-in",
+        Severity.MEDIUM,
+        "User has never signed in",
+        "An active user has never been seen to sign in, and the tool has known the account for longer "
+        "than the inactive-user threshold (measured from first seen: CertCentral gives no creation date).",
+        "Confirm the account is needed; otherwise deactivate it in CertCentral.",
+    ),
+    Rule(
+        "new-admin",
+        Severity.MEDIUM,
+        "New Administrator since the previous snapshot",
+        "A user became Administrator since the previous snapshot, either as a new account or by a role "
+        "change. Every grant of full administrative access should be traceable to an approval.",
+        "Confirm the grant was approved (ticket or change record); if not, remove the role and "
+        "investigate who granted it.",
+    ),
+    Rule(
+        "privileged-shared-mailbox",
+        Severity.HIGH,
+        "Privileged role held by a shared mailbox",
+        "A privileged role is held by a generic mailbox (such as admin@ or certs@), so actions cannot be "
+        "traced to one person. Shared accounts are allowed only by justified, approved exception.",
+        "Give each administrator a personal account and remove the privileged role from the shared "
+        "mailbox, or record an approved exception.",
+    ),
+    Rule(
+        "external-domain",
+        Severity.MEDIUM,
+        "User outside the allowed email domains",
+        "The user's email domain is not one of the configured allowed domains (or their subdomains): "
+        "a third party or a personal address has access to the certificate account.",
+        "Confirm the third party's access is covered by a contract and still needed; otherwise "
+        "deactivate the user. Add the domain to allowed_domains if it belongs to the organisation.",
+    ),
+    Rule(
+        "privileged-service-user",
+        Severity.MEDIUM,
+        "Service (API-only) user holds a privileged role",
+        "An API-only user holds a privileged role: its API keys act with that role's full rights and "
+        "are not protected by an interactive sign-in.",
+        "Give the service user the least privileged role that its automation needs, restrict its API "
+        "keys, and review it with the other system accounts.",
+    ),
+    Rule(
+        "too-many-admins",
+        Severity.MEDIUM,
+        "More Administrators than the configured ceiling",
+        "The account has more active Administrators than the configured maximum; every extra "
+        "Administrator widens who can issue, revoke and reassign certificates.",
+        "Reduce the Administrators to those who need full control; give others Manager or a narrower "
+        "role. Raise max_admins in auditor.toml only if the larger number is approved.",
+        scope="account",
+    ),
+    Rule(
+        "mfa-attestation-missing",
+        Severity.HIGH,
+        "No valid two-factor authentication attestation",
+        "The CertCentral API does not expose per-user 2FA status, and no valid attestation records that "
+        "someone verified 2FA enforcement in the CertCentral console.",
+        "Check the two-factor authentication settings in the CertCentral console, then record it: "
+        'auditor attest mfa --by "NAME <EMAIL>" --statement "..."',
+        scope="account",
+    ),
+    Rule(
+        "review-overdue",
+        Severity.MEDIUM,
+        "Access review overdue",
+        "No signed-off access review is recent enough for the profile's review interval (the "
+        "privileged interval applies while privileged users exist).",
+        "Review the users and roles (the findings report is the review package), then record the "
+        'sign-off: auditor attest review --by "NAME <EMAIL>" --statement "..."',
+        scope="account",
+    ),
+)
+RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+_RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "never"
+
+
+def _day(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+def _days(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _privileged_names(user: User, privileged: frozenset[str]) -> tuple[str, ...]:
+    """The privileged roles a user holds (display names), matched by name or CertCentral role id."""
+    held: list[str] = []
+    for role in user.roles:
+        names = {role.name.casefold(), KNOWN_ROLE_NAMES.get(role.id, "").casefold()}
+        if names & privileged and role.name not in held:
+            held.append(role.name)
+    return tuple(held)
+
+
+def _is_shared_mailbox(user: User, patterns: Sequence[str]) -> str | None:
+    """The first pattern matching the user's email or username (case-insensitive), or None."""
+    for address in dict.fromkeys(a.strip().casefold() for a in (user.email, user.username) if a.strip()):
+        for pattern in patterns:
+            if fnmatch.fnmatchcase(address, pattern.casefold()):
+                return pattern
+    return None
+
+
+def _domain(email: str) -> str:
+    return email.rpartition("@")[2].strip().casefold().rstrip(".")
+
+
+def _domain_allowed(domain: str, allowed: Sequence[str]) -> bool:
+    return any(domain == d or domain.endswith("." + d) for d in allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    snapshot: Snapshot
+    previous: Snapshot | None
+    history: Mapping[int, UserHistory]
+    config: AuditConfig
+    attestations: tuple[Attestation, ...]
+    now: datetime
+    privileged: frozenset[str]
+
+    def first_seen(self, user: User) -> datetime:
+        """When the tool first saw the user; this snapshot's time when no history is stored."""
+        record = self.history.get(user.id)
+        return record.first_seen if record is not None else self.snapshot.taken_at
+
+    def finding(
+        self,
+        rule_id: str,
+        explanation: str,
+        evidence: Sequence[tuple[str, str]],
+        user: User | None = None,
+    ) -> Finding:
+        rule = RULES_BY_ID[rule_id]
+        return Finding(
+            rule_id=rule.id,
+            severity=rule.severity,
+            title=rule.title,
+            explanation=explanation,
+            remediation=rule.remediation,
+            user_id=user.id if user is not None else None,
+            email=user.email if user is not None else "",
+            evidence=tuple(evidence),
+            controls=self.config.controls_for(rule_id),
+        )
+
+    def user_evidence(self, user: User) -> list[tuple[str, str]]:
+        return [
+            ("role", user.role_names or "(none)"),
+            ("status", user.status or "(unknown)"),
+            ("last sign-in", _when(user.last_login)),
+        ]
+
+    def threshold(self, field_name: str) -> str:
+        days = getattr(self.config.thresholds, field_name)
+        if field_name in self.config.overridden:
+            return f"{_days(days)} (set by policy)"
+        return f"{_days(days)} ({self.config.profile.origin(field_name).source})"
+
+
+def _human(user: User) -> bool:
+    return user.is_active and not user.is_service_user
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+def _sign_in_rules(ctx: _Context) -> list[Finding]:
+    t = ctx.config.thresholds
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        if not _human(user):
+            continue
+        privileged = _privileged_names(user, ctx.privileged)
+        who = f"{user.email or f'User {user.id}'}"
+        if user.last_login is not None:
+            elapsed = ctx.now - user.last_login
+            limit = t.inactive_admin_days if privileged else t.inactive_user_days
+            if elapsed <= timedelta(days=limit):
+                continue
+            rule_id, field_name = (
+                ("admin-dormant", "inactive_admin_days") if privileged else ("stale-login", "inactive_user_days")
+            )
+            role_words = f" holds {', '.join(privileged)} but" if privileged else ""
+            explanation = (
+                f"{who}{role_words} has not signed in for {_days(elapsed.days)} "
+                f"(last sign-in {_day(user.last_login)}); the limit is {_days(limit)}."
+            )
+            evidence = [
+                *ctx.user_evidence(user),
+                ("days inactive", str(elapsed.days)),
+                ("first seen", _when(ctx.first_seen(user))),
+                ("threshold", ctx.threshold(field_name)),
+            ]
+            found.append(ctx.finding(rule_id, explanation, evidence, user))
+            continue
+        first_seen = ctx.first_seen(user)
+        known = ctx.now - first_seen
+        limit = t.never_signed_in_admin_grace_days if privileged else t.never_signed_in_user_days
+        if known <= timedelta(days=limit):
+            continue
+        rule_id, field_name = (
+            ("admin-never-signed-in", "never_signed_in_admin_grace_days")
+            if privileged
+            else ("never-signed-in", "never_signed_in_user_days")
+        )
+        role_words = f" holds {', '.join(privileged)} and" if privileged else ""
+        explanation = (
+            f"{who}{role_words} has never been seen to sign in, although the tool has known the "
+            f"account for {_days(known.days)} (first seen {_day(first_seen)}); the limit is {_days(limit)}."
+        )
+        evidence = [
+            *ctx.user_evidence(user),
+            ("days since first seen", str(known.days)),
+            ("first seen", _when(first_seen)),
+            ("threshold", ctx.threshold(field_name)),
+        ]
+        found.append(ctx.finding(rule_id, explanation, evidence, user))
+    return found
+
+
+def _admin_not_active(ctx: _Context) -> list[Finding]:
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        if user.is_admin and not user.is_active:
+            explanation = (
+                f"{user.email or f'User {user.id}'} has status '{user.status or 'unknown'}' but still holds "
+                "the Administrator role; reactivating it would restore full access."
+            )
+            found.append(ctx.finding("admin-not-active", explanation, ctx.user_evidence(user), user))
+    return found
+
+
+def _new_admin(ctx: _Context) -> list[Finding]:
+    if ctx.previous is None:
+        return []
+    before = {user.id: user for user in ctx.previous.users}
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        old = before.get(user.id)
+        if not user.is_admin or (old is not None and old.is_admin):
+            continue
+        since = _when(ctx.previous.taken_at)
+        if old is None:
+            how = f"is a new account that arrived as Administrator since the snapshot of {since}"
+            previous_roles = "(not present)"
+        else:
+            how = f"was given the Administrator role since the snapshot of {since}"
+            previous_roles = old.role_names or "(none)"
+        explanation = f"{user.email or f'User {user.id}'} {how}; confirm the grant was approved."
+        evidence = [
+            *ctx.user_evidence(user),
+            ("previous roles", previous_roles),
+            ("previous snapshot", f"#{ctx.previous.id} ({since})"),
+            ("first seen", _when(ctx.first_seen(user))),
+        ]
+        found.append(ctx.finding("new-admin", explanation, evidence, user))
+    return found
+
+
+def _shared_mailbox(ctx: _Context) -> list[Finding]:
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        privileged = _privileged_names(user, ctx.privileged)
+        pattern = _is_shared_mailbox(user, ctx.config.shared_mailbox_patterns) if privileged else None
+        if pattern is None:
+            continue
+        explanation = (
+            f"{user.email or user.username} looks like a shared mailbox (matches '{pattern}') and holds "
+            f"{', '.join(privileged)}; its actions cannot be traced to one person."
+        )
+        evidence = [*ctx.user_evidence(user), ("matched pattern", pattern)]
+        found.append(ctx.finding("privileged-shared-mailbox", explanation, evidence, user))
+    return found
+
+
+def _external_domain(ctx: _Context) -> list[Finding]:
+    allowed = ctx.config.allowed_domains
+    if not allowed:
+        return []
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        domain = _domain(user.email)
+        if not user.email.strip() or _domain_allowed(domain, allowed):
+            continue
+        explanation = (
+            f"{user.email}'s domain '{domain}' is not among the allowed domains ({', '.join(allowed)})."
+        )
+        evidence = [*ctx.user_evidence(user), ("domain", domain), ("allowed domains", ", ".join(allowed))]
+        found.append(ctx.finding("external-domain", explanation, evidence, user))
+    return found
+
+
+def _privileged_service_user(ctx: _Context) -> list[Finding]:
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        privileged = _privileged_names(user, ctx.privileged)
+        if not (user.is_service_user and privileged):
+            continue
+        explanation = (
+            f"Service user {user.email or user.username or user.id} is API-only and holds "
+            f"{', '.join(privileged)}."
+        )
+        found.append(ctx.finding("privileged-service-user", explanation, ctx.user_evidence(user), user))
+    return found
+
+
+def _too_many_admins(ctx: _Context) -> list[Finding]:
+    admins = sorted(
+        (user for user in ctx.snapshot.users if user.is_admin and user.is_active),
+        key=lambda u: (u.email.casefold(), u.id),
+    )
+    ceiling = ctx.config.max_admins
+    if len(admins) <= ceiling:
+        return []
+    explanation = (
+        f"The account has {len(admins)} active Administrators; the configured ceiling is {ceiling}."
+    )
+    evidence = [
+        ("administrators", str(len(admins))),
+        ("threshold", f"{ceiling} (max_admins)"),
+        ("who", ", ".join(u.email or str(u.id) for u in admins)),
+    ]
+    return [ctx.finding("too-many-admins", explanation, evidence)]
+
+
+def _latest(attestations: Sequence[Attestation]) -> Attestation | None:
+    return max(attestations, key=lambda a: (a.made_at, a.id), default=None)
+
+
+def _mfa_attestation(ctx: _Context) -> list[Finding]:
+    mfa = [a for a in ctx.attestations if a.kind is AttestationKind.MFA and a.made_at <= ctx.now]
+    if any(a.valid_at(ctx.now) for a in mfa):
+        return []
+    last = _latest(mfa)
+    if last is None:
+        explanation = (
+            "No attestation records that two-factor authentication enforcement was verified in the "
+            "CertCentral console, and the API cannot show per-user 2FA status."
+        )
+        evidence = [("last attestation", "none")]
+    else:
+        explanation = (
+            f"The last 2FA attestation, by {last.by} on {_day(last.made_at)}, expired on "
+            f"{_day(last.expires)}; the API cannot show per-user 2FA status, so it must be renewed."
+        )
+        evidence = [
+            ("last attestation", f"{_when(last.made_at)} by {last.by}"),
+            ("expired", _when(last.expires)),
+        ]
+    return [ctx.finding("mfa-attestation-missing", explanation, evidence)]
+
+
+def _review_overdue(ctx: _Context) -> list[Finding]:
+    t = ctx.config.thresholds
+    has_privileged = any(_privileged_names(u, ctx.privileged) for u in ctx.snapshot.users)
+    if has_privileged and t.privileged_review_days < t.full_review_days:
+        interval, field_name, which = t.privileged_review_days, "privileged_review_days", "privileged"
+    else:
+        interval, field_name, which = t.full_review_days, "full_review_days", "full"
+    reviews = [a for a in ctx.attestations if a.kind is AttestationKind.REVIEW and a.made_at <= ctx.now]
+    fresh = [a for a in reviews if a.valid_at(ctx.now) and ctx.now - a.made_at <= timedelta(days=interval)]
+    if fresh:
+        return []
+    last = _latest(reviews)
+    if last is None:
+        explanation = (
+            f"No signed-off access review is recorded; the {which} review interval is {_days(interval)}."
+        )
+        evidence = [("last review", "none"), ("threshold", ctx.threshold(field_name))]
+    else:
+        age = (ctx.now - last.made_at).days
+        expired = "" if last.valid_at(ctx.now) else f" and its attestation expired on {_day(last.expires)}"
+        explanation = (
+            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, is {_days(age)} "
+            f"old{expired}; the {which} review interval is {_days(interval)}."
+        )
+        evidence = [
+            ("last review", f"{_when(last.made_at)} by {last.by}"),
+            ("days since review", str(age)),
+            ("threshold", ctx.threshold(field_name)),
+        ]
+    return [ctx.finding("review-overdue", explanation, evidence)]
+
+
+_CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
+    _sign_in_rules,
+    _admin_not_active,
+    _new_admin,
+    _shared_mailbox,
+    _external_domain,
+    _privileged_service_user,
+    _too_many_admins,
+    _mfa_attestation,
+    _review_overdue,
+)
+
+
+# --- exceptions, limitations, entry point --------------------------------------------------------
+
+
+def exception_matches(entry: ExceptionEntry, finding: Finding) -> bool:
+    """Whether an exception covers a finding: by id or email (case-insensitive); ``account`` or ``*``
+    for account-level findings."""
+    if finding.user_id is None:
+        return entry.rule == finding.rule_id and entry.user.strip().casefold() in ACCOUNT_EXCEPTION_USERS
+    return entry.matches(finding.rule_id, finding.user_id, finding.email)
+
+
+def _apply_exceptions(
+    findings: Sequence[Finding], exceptions: Sequence[ExceptionEntry], now: datetime
+) -> tuple[list[Finding], tuple[ExceptionEntry, ...]]:
+    used: set[int] = set()
+    result: list[Finding] = []
+    for finding in findings:
+        matching = [(i, e) for i, e in enumerate(exceptions) if exception_matches(e, finding)]
+        used.update(i for i, _ in matching)
+        valid = [e for _, e in matching if not e.expired(now)]
+        expired = [e for _, e in matching if e.expired(now)]
+        if valid:
+            finding = replace(finding, suppressed_by=max(valid, key=lambda e: e.expires))
+        elif expired:
+            finding = replace(finding, expired_exception=max(expired, key=lambda e: e.expires))
+        result.append(finding)
+    stale = tuple(e for i, e in enumerate(exceptions) if i not in used)
+    return result, stale
+
+
+def _limitations(ctx: _Context) -> tuple[str, ...]:
+    lines = [TWO_FA_LIMITATION]
+    snapshot = ctx.snapshot
+    detailed = [u for u in snapshot.users if u.is_saml_sso_only is not None]
+    if detailed:
+        saml = sorted((u.email or str(u.id) for u in detailed if u.is_saml_sso_only), key=str.casefold)
+        listed = ", ".join(saml[:_LIST_LIMIT])
+        more = f" and {len(saml) - _LIST_LIMIT} more" if len(saml) > _LIST_LIMIT else ""
+        lines.append(
+            f"{len(saml)} of {len(detailed)} users whose details were fetched sign in only through SAML "
+            f"SSO, so their identity provider's MFA applies"
+            + (f": {listed}{more}." if saml else ".")
+        )
+    else:
+        lines.append(
+            "Whether users sign in only through SAML SSO was not fetched for this snapshot "
+            "(pull with --details to see it)."
+        )
+    provenance = snapshot.provenance
+    if not snapshot.complete:
+        lines.append(
+            f"Snapshot #{snapshot.id} is incomplete: {provenance.received} of {provenance.expected_total} "
+            "users were received, so users missing from it were not evaluated."
+        )
+    notes = provenance.notes
+    if any("division" in note.casefold() for note in notes):
+        lines.append(
+            "The API key sees only some divisions: users outside them are not in this snapshot, so the "
+            "findings cover only the divisions it can see."
+        )
+    lines.extend(f"Pull note: {note}" for note in notes)
+    if ctx.previous is None:
+        lines.append("No earlier snapshot to compare with, so new Administrators (new-admin) were not checked.")
+    elif not ctx.previous.complete:
+        lines.append(
+            f"The previous snapshot #{ctx.previous.id} is incomplete, so some accounts reported by "
+            "new-admin may have existed before."
+        )
+    return tuple(lines)
+
+
+def _sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
+    return (
+        finding.severity.rank,
+        _RULE_ORDER[finding.rule_id],
+        finding.email.casefold(),
+        finding.user_id if finding.user_id is not None else -1,
+        finding.explanation,
+    )
+
+
+def evaluate(
+    snapshot: Snapshot,
+    *,
+    previous: Snapshot | None,
+    history: Mapping[int, UserHistory],
+    config: AuditConfig,
+    attestations: Sequence[Attestation],
+    now: datetime,
+) -> FindingsResult:
+    """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
+
+    ``attestations`` should be those of the snapshot's connection; others are ignored. Suppressed
+    findings are kept (``suppressed_by`` set); exceptions that matched nothing are ``stale_exceptions``.
+    Findings are sorted worst first: severity, rule order, email, user id.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    ctx = _Context(
+        snapshot=snapshot,
+        previous=previous,
+        history=history,
+        config=config,
+        attestations=tuple(a for a in attestations if a.connection == snapshot.connection),
+        now=now,
+        privileged=frozenset(role.casefold() for role in config.privileged_roles),
+    )
+    findings = [finding for check in _CHECKS for finding in check(ctx)]
+    findings, stale = _apply_exceptions(findings, config.exceptions, now)
+    findings.sort(key=_sort_key)
+    return FindingsResult(
+        snapshot_id=snapshot.id,
+        evaluated_at=now,
+        profiles=config.profile.names,
+        findings=tuple(findings),
+        stale_exceptions=stale,
+        thresholds=config.describe_thresholds(),
+        limitations=_limitations(ctx),
+    )
