@@ -1,0 +1,1212 @@
+"""The local SQLite database: connections, snapshots, raw pages, history, keys and chain heads.
+
+One file, ``auditor.db``, in the data directory (created 0700; the file 0600). Every sqlite3
+error is translated here into :class:`StoreError` (or :class:`StoreBusyError` when another
+process holds the database), so callers never see a sqlite3 traceback. A snapshot is saved in
+one transaction: all of its users and raw pages, or nothing.
+
+Times are stored as fixed-width ISO-8601 UTC text (``2026-10-13T15:15:13.000000+00:00``), so
+text order is time order, and returned as aware UTC datetimes.
+
+The pull lock (:func:`pull_lock`) is a separate OS-level file lock per connection: SQLite's own
+locking only covers single transactions, while a pull holds its lock for minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import filelock
+
+from auditor.errors import ConfigurationError, StoreBusyError, StoreError
+from auditor.models import (
+    Attestation,
+    AttestationKind,
+    Division,
+    PullProvenance,
+    RawPage,
+    Role,
+    Snapshot,
+    User,
+    UserHistory,
+    utc_now,
+)
+
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "ChainHead",
+    "ConnectionRecord",
+    "SigningKeyRecord",
+    "SnapshotSummary",
+    "Store",
+    "pull_lock",
+    "validate_connection_name",
+]
+
+DB_NAME: Final = "auditor.db"
+_CONNECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+# -- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """A stored CertCentral connection; the API key stays sealed (see ``credentials``)."""
+
+    name: str
+    base_url: str
+    region: str | None
+    encrypted_key: bytes = field(repr=False)
+    key_fingerprint: str
+    added_at: datetime
+    last_test_at: datetime | None = None
+    last_test_result: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSummary:
+    """One line of ``auditor snapshots``: counts without loading the users."""
+
+    id: int
+    connection: str
+    taken_at: datetime
+    users: int
+    admins: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """An Ed25519 evidence signing key; the private half stays sealed under the master key."""
+
+    fingerprint: str
+    public_pem: str
+    created_at: datetime
+    retired_at: datetime | None
+    encrypted_private_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The latest signed manifest of a connection's evidence chain (controls.md §3)."""
+
+    chain_id: str
+    sequence: int
+    manifest_sha256: str
+    signature: str
+    key_fingerprint: str
+    exported_at: datetime
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+#: MIGRATIONS[n] takes a database from ``user_version`` n to n + 1. Append; never edit.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE connections (
+            name TEXT PRIMARY KEY,
+            base_url TEXT NOT NULL,
+            region TEXT,
+            encrypted_key BLOB NOT NULL,
+            key_fingerprint TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            last_test_at TEXT,
+            last_test_result TEXT
+        )""",
+        # Snapshots outlive their connection's row: they are the retained evidence.
+        """CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            complete INTEGER NOT NULL,
+            details_fetched INTEGER NOT NULL,
+            user_count INTEGER NOT NULL,
+            admin_count INTEGER NOT NULL,
+            provenance TEXT NOT NULL
+        )""",
+        """CREATE INDEX snapshots_by_connection ON snapshots (connection, taken_at, id)""",
+        # Text columns hold str; a row whose text had lone surrogates (possible in JSON from the
+        # API) stores those columns as UTF-8 'surrogatepass' BLOBs and sets text_escaped.
+        """CREATE TABLE snapshot_users (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            email TEXT NOT NULL,
+            username TEXT NOT NULL,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            role_names TEXT NOT NULL,
+            division TEXT,
+            last_login TEXT,
+            account_id INTEGER,
+            job_title TEXT NOT NULL,
+            telephone TEXT NOT NULL,
+            user_type TEXT NOT NULL,
+            is_service_user INTEGER NOT NULL,
+            restricted INTEGER NOT NULL,
+            assigned_divisions TEXT NOT NULL,
+            is_saml_sso_only INTEGER,
+            record_digest TEXT,
+            text_escaped INTEGER NOT NULL,
+            PRIMARY KEY (snapshot_id, position),
+            UNIQUE (snapshot_id, user_id)
+        )""",
+        """CREATE TABLE raw_pages (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body_zlib BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (snapshot_id, position)
+        )""",
+        """CREATE TABLE attestations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            made_by TEXT NOT NULL,
+            statement TEXT NOT NULL,
+            made_at TEXT NOT NULL,
+            expires TEXT NOT NULL
+        )""",
+        """CREATE INDEX attestations_by_connection ON attestations (connection, made_at)""",
+        """CREATE TABLE signing_keys (
+            fingerprint TEXT PRIMARY KEY,
+            encrypted_private_key BLOB NOT NULL,
+            public_pem TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            retired_at TEXT
+        )""",
+        """CREATE TABLE chain (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            chain_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            manifest_sha256 TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            key_fingerprint TEXT NOT NULL,
+            exported_at TEXT NOT NULL,
+            UNIQUE (connection, chain_id, sequence)
+        )""",
+    ),
+)
+#: The schema version this code writes (``PRAGMA user_version``).
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_USER_COLUMNS: Final = (
+    "user_id, email, username, first_name, last_name, status, roles, role_names, division,"
+    " last_login, account_id, job_title, telephone, user_type, is_service_user, restricted,"
+    " assigned_divisions, is_saml_sso_only, record_digest, text_escaped"
+)
+# Built from constants only, never from input.
+_INSERT_USER: Final = (
+    f"INSERT INTO snapshot_users (snapshot_id, position, {_USER_COLUMNS})"  # noqa: S608
+    f" VALUES ({', '.join('?' * 22)})"
+)
+_SELECT_USERS: Final = f"SELECT {_USER_COLUMNS} FROM snapshot_users WHERE snapshot_id = ? ORDER BY position"  # noqa: S608
+# Positions of the text columns in a user row (after snapshot_id and position are dropped).
+_TEXT_FIELDS: Final = frozenset({1, 2, 3, 4, 5, 7, 11, 12, 13})
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def validate_connection_name(name: str) -> str:
+    """Return ``name`` if it can name a connection (it becomes part of lock-file names)."""
+    if not isinstance(name, str) or not _CONNECTION_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{name!r} cannot name a connection.",
+            hint="Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(for example 'prod' or 'eu-account').",
+        )
+    return name
+
+
+def _time(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store takes aware UTC datetimes")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return None if value is None else _time(value)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"The database holds an unreadable timestamp {text!r}.") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _opt_parse_time(text: str | None) -> datetime | None:
+    return None if text is None else _parse_time(text)
+
+
+def _roles_json(roles: tuple[Role, ...]) -> str:
+    return json.dumps([[role.id, role.name] for role in roles], separators=(",", ":"))
+
+
+def _division_list(division: Division) -> list[object]:
+    return [division.id, division.name, division.parent_id]
+
+
+def _escape_text(value: str) -> str | bytes:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def _unescape_text(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
+def _provenance_json(provenance: PullProvenance) -> str:
+    return json.dumps(
+        {
+            "connection": provenance.connection,
+            "base_url": provenance.base_url,
+            "account_id": provenance.account_id,
+            "key_fingerprint": provenance.key_fingerprint,
+            "tool_version": provenance.tool_version,
+            "started_at": _time(provenance.started_at),
+            "finished_at": _time(provenance.finished_at),
+            "requests": provenance.requests,
+            "pages": provenance.pages,
+            "retries": provenance.retries,
+            "expected_total": provenance.expected_total,
+            "received": provenance.received,
+            "complete": provenance.complete,
+            "notes": list(provenance.notes),
+            "page_digests": [list(pair) for pair in provenance.page_digests],
+            "details_fetched": provenance.details_fetched,
+        },
+        sort_keys=True,
+    )
+
+
+def _provenance_from_json(text: str) -> PullProvenance:
+    data = json.loads(text)
+    return PullProvenance(
+        connection=data["connection"],
+        base_url=data["base_url"],
+        account_id=data["account_id"],
+        key_fingerprint=data["key_fingerprint"],
+        tool_version=data["tool_version"],
+        started_at=_parse_time(data["started_at"]),
+        finished_at=_parse_time(data["finished_at"]),
+        requests=data["requests"],
+        pages=data["pages"],
+        retries=data["retries"],
+        expected_total=data["expected_total"],
+        received=data["received"],
+        complete=data["complete"],
+        notes=tuple(data["notes"]),
+        page_digests=tuple((endpoint, digest) for endpoint, digest in data["page_digests"]),
+        details_fetched=data["details_fetched"],
+    )
+
+
+class _Decoder:
+    """Turns user rows back into ``User`` values, sharing equal roles and divisions.
+
+    Most users of an account share a handful of role sets and divisions; decoding each JSON
+    text once keeps loading 100k users fast and the snapshot small in memory.
+    """
+
+    def __init__(self) -> None:
+        self.roles: dict[str, tuple[Role, ...]] = {}
+        self.divisions: dict[str | None, Division | None] = {None: None}
+        self.assigned: dict[str, tuple[Division, ...]] = {}
+        self.times: dict[str | None, datetime | None] = {None: None}
+
+    def user(self, row: Sequence[Any]) -> User:
+        if row[19]:
+            row = [_unescape_text(value) if i in _TEXT_FIELDS else value for i, value in enumerate(row)]
+        roles_text, division_text, login_text, assigned_text = row[6], row[8], row[9], row[16]
+        roles = self.roles.get(roles_text)
+        if roles is None:
+            roles = self.roles[roles_text] = tuple(Role(id=i, name=n) for i, n in json.loads(roles_text))
+        try:
+            division = self.divisions[division_text]
+        except KeyError:
+            division = self.divisions[division_text] = Division(*json.loads(division_text))
+        assigned = self.assigned.get(assigned_text)
+        if assigned is None:
+            assigned = self.assigned[assigned_text] = tuple(Division(*item) for item in json.loads(assigned_text))
+        try:
+            last_login = self.times[login_text]
+        except KeyError:
+            last_login = self.times[login_text] = _parse_time(login_text)
+        saml = row[17]
+        return User(
+            id=row[0],
+            email=row[1],
+            username=row[2],
+            first_name=row[3],
+            last_name=row[4],
+            status=row[5],
+            roles=roles,
+            division=division,
+            last_login=last_login,
+            account_id=row[10],
+            job_title=row[11],
+            telephone=row[12],
+            user_type=row[13],
+            is_service_user=bool(row[14]),
+            restricted=bool(row[15]),
+            assigned_divisions=assigned,
+            is_saml_sso_only=None if saml is None else bool(saml),
+        )
+
+
+def _user_rows(
+    snapshot_id: int, users: Sequence[User], digests: Mapping[int, str], *, escape: bool
+) -> Iterator[Sequence[object]]:
+    """Rows for ``snapshot_users``: snapshot id, position, then the ``_USER_COLUMNS``."""
+    for position, user in enumerate(users):
+        row: list[object] = [
+            user.id,
+            user.email,
+            user.username,
+            user.first_name,
+            user.last_name,
+            user.status,
+            _roles_json(user.roles),
+            user.role_names,
+            None if user.division is None else json.dumps(_division_list(user.division)),
+            _opt_time(user.last_login),
+            user.account_id,
+            user.job_title,
+            user.telephone,
+            user.user_type,
+            int(user.is_service_user),
+            int(user.restricted),
+            json.dumps([_division_list(d) for d in user.assigned_divisions]),
+            None if user.is_saml_sso_only is None else int(user.is_saml_sso_only),
+            digests.get(user.id),
+            0,
+        ]
+        if escape:
+            for index in _TEXT_FIELDS:
+                value = row[index]
+                if isinstance(value, str):
+                    row[index] = _escape_text(value)
+                    if isinstance(row[index], bytes):
+                        row[19] = 1
+        yield (snapshot_id, position, *row)
+
+
+def _page_rows(snapshot_id: int, pages: Sequence[RawPage]) -> Iterator[tuple[object, ...]]:
+    for position, page in enumerate(pages):
+        digest = hashlib.sha256(page.body).hexdigest()
+        if digest != page.sha256:
+            raise StoreError(
+                f"Raw page {position} ({page.endpoint}) does not match its recorded SHA-256 "
+                f"({page.sha256}, body hashes to {digest}); the snapshot was not saved.",
+                hint="This is a bug in the pull; please report it with `auditor pull -v` output.",
+            )
+        yield (
+            snapshot_id,
+            position,
+            page.endpoint,
+            page.status,
+            zlib.compress(page.body, 6),
+            digest,
+            _time(page.received_at),
+        )
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class Store:
+    """The open database of one data directory. Use :meth:`open`; close it (or use ``with``)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, *, clock: Callable[[], datetime]) -> None:
+        self._db = connection
+        self._clock = clock
+        #: The database file.
+        self.path = path
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now, busy_timeout: float = 5.0) -> Store:
+        """Open (creating if needed) ``<data_dir>/auditor.db``, check it, and migrate it forward.
+
+        A damaged file, or one written by a newer version, is refused before anything is
+        written to it. ``busy_timeout`` is how many seconds to wait for another process's
+        write to finish before StoreBusyError.
+        """
+        data_dir = Path(data_dir)
+        path = data_dir / DB_NAME
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                # Create the file ourselves so it is 0600 from the start; SQLite gives the -wal
+                # and -shm files the same mode as the database.
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise StoreError(
+                f"The data directory {data_dir} cannot be used: {exc.strerror}.",
+                hint="Check its permissions, or choose another with --data-dir.",
+            ) from exc
+        try:
+            db = sqlite3.connect(path.as_uri() + "?mode=rw", uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _translate(exc, path, "opening the database") from exc
+        store = cls(db, path, clock=clock)
+        try:
+            store._prepare(busy_timeout_ms=max(0, int(busy_timeout * 1000)))
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    def _prepare(self, *, busy_timeout_ms: int) -> None:
+        db = self._db
+        with self._guard("checking the database"):
+            db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise _corrupt(self.path, "; ".join(map(str, problems[:3])))
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database {self.path} was created by a newer version of certcentral-auditor "
+                f"(schema {version}; this version understands up to {SCHEMA_VERSION}). "
+                "Nothing was changed.",
+                hint="Upgrade certcentral-auditor, or point --data-dir at another directory.",
+            )
+        with self._guard("preparing the database"):
+            db.execute("PRAGMA foreign_keys = ON")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"The database {self.path} cannot use write-ahead logging ({mode}).")
+            self._migrate()
+
+    def _migrate(self) -> None:
+        db = self._db
+        if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target - 1]:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (f"migrated_to_{target}", _time(self._clock())),
+                )
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the database; safe to call twice."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path, doing) from exc
+        except OverflowError as exc:  # an integer beyond SQLite's 64 bits
+            raise StoreError(
+                f"A value too large for the database turned up while {doing}; nothing was stored.",
+                hint="This points to unexpected data from CertCentral; run with -v and report it.",
+            ) from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write (the chain head
+        # check) cannot interleave with another process's.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _write(self, doing: str) -> Iterator[None]:
+        with self._guard(doing), self._transaction():
+            yield
+
+    def _query(self, sql: str, params: Iterable[object] = (), *, doing: str) -> list[Any]:
+        with self._guard(doing):
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def save_connection(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        region: str | None,
+        encrypted_key: bytes,
+        key_fingerprint: str,
+        added_at: datetime,
+    ) -> None:
+        """Store a connection, replacing one of the same name (and its last test result)."""
+        validate_connection_name(name)
+        with self._write(f"saving connection {name!r}"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO connections (name, base_url, region, encrypted_key,"
+                " key_fingerprint, added_at, last_test_at, last_test_result)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (name, base_url, region, bytes(encrypted_key), key_fingerprint, _time(added_at)),
+            )
+
+    def get_connection(self, name: str) -> ConnectionRecord:
+        """The named connection; ConfigurationError naming the known ones when it is unknown."""
+        rows = self._query(
+            "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
+            " last_test_result FROM connections WHERE name = ?",
+            (name,),
+            doing=f"reading connection {name!r}",
+        )
+        if not rows:
+            with self._guard("listing connections"):
+                raise self._unknown_connection(name)
+        return _connection(rows[0])
+
+    def list_connections(self) -> list[ConnectionRecord]:
+        """Every stored connection, by name."""
+        rows = self._query(
+            "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
+            " last_test_result FROM connections ORDER BY name",
+            doing="listing connections",
+        )
+        return [_connection(row) for row in rows]
+
+    def record_connection_test(self, name: str, *, at: datetime, result: str) -> None:
+        """Remember when the connection was last tested and how it went."""
+        with self._write(f"recording the test of connection {name!r}"):
+            cursor = self._db.execute(
+                "UPDATE connections SET last_test_at = ?, last_test_result = ? WHERE name = ?",
+                (_time(at), result, name),
+            )
+            if cursor.rowcount == 0:
+                raise self._unknown_connection(name)
+
+    def delete_connection(self, name: str) -> None:
+        """Forget a connection and its sealed key. Its snapshots and evidence history are kept."""
+        with self._write(f"deleting connection {name!r}"):
+            cursor = self._db.execute("DELETE FROM connections WHERE name = ?", (name,))
+            if cursor.rowcount == 0:
+                raise self._unknown_connection(name)
+
+    def _unknown_connection(self, name: str) -> ConfigurationError:
+        names = [row[0] for row in self._db.execute("SELECT name FROM connections ORDER BY name")]
+        if not names:
+            return ConfigurationError(
+                f"There is no connection named {name!r}: no connection has been set up yet.",
+                hint="Run `auditor connect NAME` to add one.",
+            )
+        return ConfigurationError(
+            f"There is no connection named {name!r}. Known connections: {', '.join(names)}.",
+            hint="Pick one of those with --connection, or run `auditor connect NAME` to add one.",
+        )
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def save_snapshot(
+        self,
+        *,
+        provenance: PullProvenance,
+        users: Sequence[User],
+        raw_pages: Sequence[RawPage],
+        record_digests: Mapping[int, str] | None = None,
+    ) -> Snapshot:
+        """Store one pull in a single transaction and return it with its new id.
+
+        Either every user and raw page is stored, or (on any error) nothing is.
+        """
+        digests = record_digests or {}
+        seen: set[int] = set()
+        for user in users:
+            if user.id in seen:
+                raise StoreError(
+                    f"The pull lists user id {user.id} more than once; the snapshot was not saved.",
+                    hint="Re-run `auditor pull`; if it happens again, report it with -v output.",
+                )
+            seen.add(user.id)
+        users = tuple(users)
+        admins = sum(1 for user in users if user.is_admin)
+        snapshot_id = 0
+        for escape in (False, True):
+            try:
+                with self._write("saving the snapshot"):
+                    snapshot_id = self._insert_snapshot(
+                        provenance, users, raw_pages, digests, admins=admins, escape=escape
+                    )
+                break
+            except UnicodeEncodeError as exc:
+                # Lone surrogates (valid in JSON, not in UTF-8): retry storing those as bytes.
+                if escape:
+                    raise StoreError(
+                        "The pull holds text that cannot be stored; the snapshot was not saved.",
+                        hint="Run with -v and report it.",
+                    ) from exc
+        return Snapshot(
+            id=snapshot_id,
+            connection=provenance.connection,
+            taken_at=provenance.started_at.astimezone(UTC),
+            users=users,
+            provenance=provenance,
+        )
+
+    def _insert_snapshot(
+        self,
+        provenance: PullProvenance,
+        users: tuple[User, ...],
+        pages: Sequence[RawPage],
+        digests: Mapping[int, str],
+        *,
+        admins: int,
+        escape: bool,
+    ) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO snapshots (connection, taken_at, complete, details_fetched, user_count,"
+            " admin_count, provenance) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                provenance.connection,
+                _time(provenance.started_at),
+                int(provenance.complete),
+                int(provenance.details_fetched),
+                len(users),
+                admins,
+                _provenance_json(provenance),
+            ),
+        )
+        snapshot_id = _new_id(cursor)
+        self._db.executemany(
+            _INSERT_USER,
+            _user_rows(snapshot_id, users, digests, escape=escape),
+        )
+        self._db.executemany(
+            "INSERT INTO raw_pages (snapshot_id, position, endpoint, status, body_zlib, sha256,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _page_rows(snapshot_id, pages),
+        )
+        return snapshot_id
+
+    def get_snapshot(self, snapshot_id: int) -> Snapshot:
+        """The snapshot with that id, users in the order they were pulled."""
+        return self._load_snapshot(snapshot_id, _Decoder())
+
+    def _load_snapshot(self, snapshot_id: int, decoder: _Decoder) -> Snapshot:
+        doing = f"reading snapshot {snapshot_id}"
+        with self._guard(doing):
+            head = self._db.execute(
+                "SELECT connection, taken_at, provenance FROM snapshots WHERE id = ?", (snapshot_id,)
+            ).fetchone()
+            if head is None:
+                raise _unknown_snapshot(snapshot_id)
+            rows = self._db.execute(
+                _SELECT_USERS,
+                (snapshot_id,),
+            ).fetchall()
+        try:
+            users = tuple(map(decoder.user, rows))
+            provenance = _provenance_from_json(head[2])
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise StoreError(
+                f"Snapshot {snapshot_id} in {self.path} holds a row that cannot be read.",
+                hint="The database may have been edited or damaged; restore it from a backup.",
+            ) from exc
+        return Snapshot(
+            id=snapshot_id,
+            connection=head[0],
+            taken_at=_parse_time(head[1]),
+            users=users,
+            provenance=provenance,
+        )
+
+    def _require_snapshot(self, snapshot_id: int) -> None:
+        if not self._query("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,), doing="reading snapshots"):
+            raise _unknown_snapshot(snapshot_id)
+
+    def latest_snapshot(self, connection: str, *, complete_only: bool = True) -> Snapshot | None:
+        """The newest snapshot of ``connection`` (only complete pulls, unless told otherwise)."""
+        # complete >= 1 keeps complete pulls only; complete >= 0 keeps every pull.
+        rows = self._query(
+            "SELECT id FROM snapshots WHERE connection = ? AND complete >= ? ORDER BY taken_at DESC, id DESC LIMIT 1",
+            (connection, int(complete_only)),
+            doing=f"finding the latest snapshot of {connection!r}",
+        )
+        return self.get_snapshot(rows[0][0]) if rows else None
+
+    def previous_snapshot(self, snapshot: Snapshot, *, complete_only: bool = True) -> Snapshot | None:
+        """The snapshot of the same connection just before ``snapshot``: the diff baseline."""
+        taken_at = _time(snapshot.taken_at)
+        rows = self._query(
+            "SELECT id FROM snapshots WHERE connection = ? AND complete >= ?"
+            " AND (taken_at < ? OR (taken_at = ? AND id < ?))"
+            " ORDER BY taken_at DESC, id DESC LIMIT 1",
+            (snapshot.connection, int(complete_only), taken_at, taken_at, snapshot.id),
+            doing=f"finding the snapshot before {snapshot.id}",
+        )
+        return self.get_snapshot(rows[0][0]) if rows else None
+
+    def list_snapshots(self, connection: str | None = None) -> list[SnapshotSummary]:
+        """Summaries of the stored snapshots (of one connection, or all), oldest first."""
+        sql = "SELECT id, connection, taken_at, user_count, admin_count, complete FROM snapshots"
+        params: tuple[object, ...] = ()
+        if connection is not None:
+            sql += " WHERE connection = ?"
+            params = (connection,)
+        rows = self._query(sql + " ORDER BY taken_at, id", params, doing="listing snapshots")
+        return [
+            SnapshotSummary(
+                id=row[0],
+                connection=row[1],
+                taken_at=_parse_time(row[2]),
+                users=row[3],
+                admins=row[4],
+                complete=bool(row[5]),
+            )
+            for row in rows
+        ]
+
+    def snapshots(self, connection: str) -> list[Snapshot]:
+        """Every snapshot of ``connection``, complete or not, oldest first (for trends)."""
+        rows = self._query(
+            "SELECT id FROM snapshots WHERE connection = ? ORDER BY taken_at, id",
+            (connection,),
+            doing=f"listing snapshots of {connection!r}",
+        )
+        decoder = _Decoder()  # shared: equal roles and divisions become one object
+        return [self._load_snapshot(row[0], decoder) for row in rows]
+
+    def raw_pages(self, snapshot_id: int) -> tuple[RawPage, ...]:
+        """The snapshot's raw API responses, each checked against its stored SHA-256."""
+        rows = self._query(
+            "SELECT position, endpoint, status, body_zlib, sha256, received_at FROM raw_pages"
+            " WHERE snapshot_id = ? ORDER BY position",
+            (snapshot_id,),
+            doing=f"reading the raw pages of snapshot {snapshot_id}",
+        )
+        if not rows:
+            self._require_snapshot(snapshot_id)  # an unknown id, or a pull that kept no pages?
+        pages = []
+        for position, endpoint, status, compressed, digest, received_at in rows:
+            try:
+                body = zlib.decompress(compressed)
+            except zlib.error:
+                body = None
+            if body is None or hashlib.sha256(body).hexdigest() != digest:
+                raise StoreError(
+                    f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
+                    "was modified after it was stored: it no longer matches its SHA-256.",
+                    hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
+                )
+            pages.append(
+                RawPage(
+                    endpoint=endpoint,
+                    status=status,
+                    body=body,
+                    sha256=digest,
+                    received_at=_parse_time(received_at),
+                )
+            )
+        return tuple(pages)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def user_history(self, connection: str) -> dict[int, UserHistory]:
+        """Each user's first and last sighting and role changes, over every stored snapshot."""
+        rows = self._query(
+            "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"
+            " JOIN snapshot_users AS u ON u.snapshot_id = s.id"
+            " WHERE s.connection = ? ORDER BY s.taken_at, s.id",
+            (connection,),
+            doing=f"reading the user history of {connection!r}",
+        )
+        times: dict[str, datetime] = {}
+        first: dict[int, datetime] = {}
+        last: dict[int, datetime] = {}
+        current: dict[int, str] = {}
+        changes: dict[int, list[tuple[datetime, str]]] = {}
+        for user_id, taken_text, stored_names in rows:
+            role_names = _unescape_text(stored_names)
+            taken = times.get(taken_text)
+            if taken is None:
+                taken = times[taken_text] = _parse_time(taken_text)
+            if user_id not in first:
+                first[user_id] = taken
+                changes[user_id] = [(taken, role_names)]
+            elif current[user_id] != role_names:
+                changes[user_id].append((taken, role_names))
+            current[user_id] = role_names
+            last[user_id] = taken
+        return {
+            user_id: UserHistory(
+                user_id=user_id,
+                first_seen=first[user_id],
+                last_seen=last[user_id],
+                role_history=tuple(changes[user_id]),
+            )
+            for user_id in first
+        }
+
+    def known_details(self, connection: str) -> dict[int, tuple[str, bool]]:
+        """User id -> (record digest, is_saml_sso_only) from the latest pull that fetched details.
+
+        Lets a pull skip ``GET /user/{id}`` for users whose list record has not changed.
+        """
+        rows = self._query(
+            "SELECT user_id, record_digest, is_saml_sso_only FROM snapshot_users"
+            " WHERE snapshot_id = (SELECT id FROM snapshots WHERE connection = ? AND details_fetched"
+            " ORDER BY taken_at DESC, id DESC LIMIT 1)"
+            " AND record_digest IS NOT NULL AND is_saml_sso_only IS NOT NULL",
+            (connection,),
+            doing=f"reading the known user details of {connection!r}",
+        )
+        return {user_id: (digest, bool(saml)) for user_id, digest, saml in rows}
+
+    # -- attestations -------------------------------------------------------------------------
+
+    def add_attestation(
+        self,
+        connection: str,
+        *,
+        kind: AttestationKind,
+        by: str,
+        statement: str,
+        made_at: datetime,
+        expires: datetime,
+    ) -> Attestation:
+        """Record a reviewer's statement (MFA enforced, access reviewed) valid until ``expires``."""
+        kind = AttestationKind(kind)
+        if expires <= made_at:
+            raise ConfigurationError(
+                f"An attestation must expire after it is made ({_time(expires)} is not after {_time(made_at)}).",
+                hint="Give a later --expires date.",
+            )
+        with self._write(f"recording an attestation for {connection!r}"):
+            cursor = self._db.execute(
+                "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (connection, kind.value, by, statement, _time(made_at), _time(expires)),
+            )
+            attestation_id = _new_id(cursor)
+        return Attestation(
+            id=attestation_id,
+            connection=connection,
+            kind=kind,
+            by=by,
+            statement=statement,
+            made_at=made_at.astimezone(UTC),
+            expires=expires.astimezone(UTC),
+        )
+
+    def attestations(self, connection: str) -> list[Attestation]:
+        """The connection's attestations, newest first (expired ones included)."""
+        rows = self._query(
+            "SELECT id, connection, kind, made_by, statement, made_at, expires FROM attestations"
+            " WHERE connection = ? ORDER BY made_at DESC, id DESC",
+            (connection,),
+            doing=f"reading the attestations of {connection!r}",
+        )
+        try:
+            return [
+                Attestation(
+                    id=row[0],
+                    connection=row[1],
+                    kind=AttestationKind(row[2]),
+                    by=row[3],
+                    statement=row[4],
+                    made_at=_parse_time(row[5]),
+                    expires=_parse_time(row[6]),
+                )
+                for row in rows
+            ]
+        except ValueError as exc:
+            raise StoreError(
+                f"An attestation in {self.path} has a kind this version does not know.",
+                hint="It was probably written by a newer version; upgrade certcentral-auditor.",
+            ) from exc
+
+    # -- signing keys -------------------------------------------------------------------------
+
+    def save_signing_key(
+        self, *, fingerprint: str, encrypted_private_key: bytes, public_pem: str, created_at: datetime
+    ) -> None:
+        """Store a new evidence signing key (sealed by the caller under the master key)."""
+        with self._write(f"saving signing key {fingerprint}"):
+            exists = self._db.execute("SELECT 1 FROM signing_keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            if exists:
+                raise StoreError(
+                    f"A signing key with fingerprint {fingerprint} is already stored; it was not replaced."
+                )
+            self._db.execute(
+                "INSERT INTO signing_keys (fingerprint, encrypted_private_key, public_pem,"
+                " created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
+                (fingerprint, bytes(encrypted_private_key), public_pem, _time(created_at)),
+            )
+
+    def retire_signing_key(self, fingerprint: str, *, at: datetime) -> None:
+        """Mark a key as no longer used for signing (kept, so old bundles still verify).
+
+        Retiring a key twice keeps the first retirement time.
+        """
+        with self._write(f"retiring signing key {fingerprint}"):
+            row = self._db.execute(
+                "SELECT retired_at FROM signing_keys WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+            if row is None:
+                raise ConfigurationError(
+                    f"There is no signing key with fingerprint {fingerprint}.",
+                    hint="List the keys with `auditor keys`.",
+                )
+            if row[0] is None:
+                self._db.execute(
+                    "UPDATE signing_keys SET retired_at = ? WHERE fingerprint = ?",
+                    (_time(at), fingerprint),
+                )
+
+    def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every signing key, retired or not, oldest first."""
+        rows = self._query(
+            "SELECT fingerprint, public_pem, created_at, retired_at, encrypted_private_key"
+            " FROM signing_keys ORDER BY created_at, rowid",
+            doing="reading the signing keys",
+        )
+        return [_signing_key(row) for row in rows]
+
+    def active_signing_key(self) -> SigningKeyRecord | None:
+        """The newest key that is not retired, or None."""
+        rows = self._query(
+            "SELECT fingerprint, public_pem, created_at, retired_at, encrypted_private_key"
+            " FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            doing="reading the signing keys",
+        )
+        return _signing_key(rows[0]) if rows else None
+
+    # -- evidence chain -----------------------------------------------------------------------
+
+    def chain_head(self, connection: str) -> ChainHead | None:
+        """The latest manifest of the connection's evidence chain, or None before the first."""
+        rows = self._query(
+            "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
+            " FROM chain WHERE connection = ? ORDER BY id DESC LIMIT 1",
+            (connection,),
+            doing=f"reading the evidence chain of {connection!r}",
+        )
+        return _chain_head(rows[0]) if rows else None
+
+    def advance_chain(self, connection: str, head: ChainHead) -> None:
+        """Record ``head`` as the connection's new chain head.
+
+        It must continue the current chain (same id, sequence + 1) or start a new chain (an id
+        never used for this connection, sequence 0). Anything else would fork the chain and is
+        refused, including when another process advanced it first.
+        """
+        with self._write(f"advancing the evidence chain of {connection!r}"):
+            current = self._db.execute(
+                "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
+                " FROM chain WHERE connection = ? ORDER BY id DESC LIMIT 1",
+                (connection,),
+            ).fetchone()
+            if current is not None and head.chain_id == current[0]:
+                if head.sequence != current[1] + 1:
+                    raise StoreError(
+                        f"Manifest {head.sequence} of evidence chain {head.chain_id} for "
+                        f"{connection!r} does not follow the chain head (sequence {current[1]}); "
+                        "recording it would fork the chain. Nothing was changed.",
+                        hint="Another export may have run at the same time; export again.",
+                    )
+            else:
+                used = self._db.execute(
+                    "SELECT 1 FROM chain WHERE connection = ? AND chain_id = ? LIMIT 1",
+                    (connection, head.chain_id),
+                ).fetchone()
+                if used or head.sequence != 0:
+                    raise StoreError(
+                        f"Manifest {head.sequence} of evidence chain {head.chain_id} for "
+                        f"{connection!r} neither continues the current chain"
+                        + (f" ({current[0]}, sequence {current[1]})" if current else "")
+                        + " nor starts a new one at sequence 0; recording it would fork the chain. "
+                        "Nothing was changed.",
+                        hint="Export again: the export starts from the stored chain head.",
+                    )
+            self._db.execute(
+                "INSERT INTO chain (connection, chain_id, sequence, manifest_sha256, signature,"
+                " key_fingerprint, exported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    connection,
+                    head.chain_id,
+                    head.sequence,
+                    head.manifest_sha256,
+                    head.signature,
+                    head.key_fingerprint,
+                    _time(head.exported_at),
+                ),
+            )
+
+    def exports(self, connection: str) -> list[ChainHead]:
+        """Every manifest recorded for the connection, oldest first (chains and restarts)."""
+        rows = self._query(
+            "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
+            " FROM chain WHERE connection = ? ORDER BY id",
+            (connection,),
+            doing=f"reading the evidence chain of {connection!r}",
+        )
+        return [_chain_head(row) for row in rows]
+
+
+def _unknown_snapshot(snapshot_id: int) -> ConfigurationError:
+    return ConfigurationError(
+        f"There is no snapshot {snapshot_id}.",
+        hint="List the stored snapshots with `auditor snapshots`.",
+    )
+
+
+def _new_id(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:  # cannot happen after an INSERT; keeps the type honest
+        raise StoreError("The database did not return the id of a new row.")
+    return cursor.lastrowid
+
+
+def _connection(row: Sequence[Any]) -> ConnectionRecord:
+    return ConnectionRecord(
+        name=row[0],
+        base_url=row[1],
+        region=row[2],
+        encrypted_key=bytes(row[3]),
+        key_fingerprint=row[4],
+        added_at=_parse_time(row[5]),
+        last_test_at=_opt_parse_time(row[6]),
+        last_test_result=row[7],
+    )
+
+
+def _signing_key(row: Sequence[Any]) -> SigningKeyRecord:
+    return SigningKeyRecord(
+        fingerprint=row[0],
+        public_pem=row[1],
+        created_at=_parse_time(row[2]),
+        retired_at=_opt_parse_time(row[3]),
+        encrypted_private_key=bytes(row[4]),
+    )
+
+
+def _chain_head(row: Sequence[Any]) -> ChainHead:
+    return ChainHead(
+        chain_id=row[0],
+        sequence=row[1],
+        manifest_sha256=row[2],
+        signature=row[3],
+        key_fingerprint=row[4],
+        exported_at=_parse_time(row[5]),
+    )
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+_CORRUPT_MARKERS: Final = ("malformed", "not a database", "corrupt", "disk image", "file is encrypted")
+
+
+def _corrupt(path: Path, detail: str) -> StoreError:
+    return StoreError(
+        f"The database {path} is damaged or is not an auditor database ({detail}). Nothing was changed.",
+        hint=f"Restore {path} from a backup, or move it aside to start with an empty database "
+        "(the stored connections and snapshots are then lost).",
+    )
+
+
+def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StoreError:
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return StoreBusyError(
+            f"The database {path} is busy: another auditor process is writing to it ({doing}).",
+            hint="Wait for the other process to finish, then try again.",
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and any(marker in lowered for marker in _CORRUPT_MARKERS):
+        return _corrupt(path, text)
+    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+        return StoreError(
+            f"The database {path} cannot be opened for writing ({text}).",
+            hint="Check the permissions of the file and its directory.",
+        )
+    return StoreError(
+        f"The database {path} failed while {doing}: {text}.",
+        hint="Run with -v for details; if it persists, restore the database from a backup.",
+    )
+
+
+# -- the pull lock ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> Iterator[None]:
+    """Hold ``<data_dir>/locks/<connection>.lock`` for the duration of a pull.
+
+    The OS releases the lock when the holder exits, even after a crash, so a leftover lock
+    file never blocks anyone; it need not (and should not) be deleted by hand.
+    """
+    safe = (
+        connection
+        if _CONNECTION_NAME.fullmatch(connection)
+        else "conn-" + hashlib.sha256(connection.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    )
+    locks = Path(data_dir) / "locks"
+    path = locks / f"{safe}.lock"
+    try:
+        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"The lock directory {locks} cannot be created: {exc.strerror}.") from exc
+    lock = filelock.FileLock(path, timeout=timeout, mode=0o600)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise StoreBusyError(
+            f"Another `auditor pull` for connection {connection!r} is running (lock file {path}).",
+            hint="Wait for it to finish, then run this again. The lock is released when that "
+            "process exits, even if it crashes; there is no need to delete the file.",
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"The lock file {path} cannot be used: {exc.strerror}.") from exc
+    try:
+        yield
+    finally:
+        lock.release()
