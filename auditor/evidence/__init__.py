@@ -1,0 +1,60 @@
+"""Signed, hash-chained evidence bundles and their offline verification.
+
+``bundle`` builds and writes a bundle, ``verify`` checks one (and its chain), ``keys`` handles the
+Ed25519 signing key, ``dsse`` the signature envelope, ``assemble`` renders a snapshot's views via
+``auditor.exports``. Everything a caller needs is importable from here.
+"""
+
+from auditor.evidence.assemble import ATTESTATIONS_HEADER, bundle_context, contents_from
+from auditor.evidence.bundle import (
+    DOES_NOT_PROVE,
+    REQUIRED_CONTEXT_KEYS,
+    Bundle,
+    BundleContents,
+    ChainHeadLike,
+    ChainPosition,
+    FileRole,
+    build_bundle,
+    manifest_sha256,
+    new_chain_id,
+    write_bundle,
+)
+from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope, pae
+from auditor.evidence.keys import PRIVATE_KEY_CONTEXT, ActiveKey, SigningKeys
+from auditor.evidence.verify import (
+    ChainLink,
+    Problem,
+    ProblemKind,
+    VerificationReport,
+    format_report,
+    verify_bundle,
+)
+
+__all__ = [
+    "ATTESTATIONS_HEADER",
+    "DOES_NOT_PROVE",
+    "MANIFEST_PAYLOAD_TYPE",
+    "PRIVATE_KEY_CONTEXT",
+    "REQUIRED_CONTEXT_KEYS",
+    "ActiveKey",
+    "Bundle",
+    "BundleContents",
+    "ChainHeadLike",
+    "ChainLink",
+    "ChainPosition",
+    "Envelope",
+    "FileRole",
+    "Problem",
+    "ProblemKind",
+    "SigningKeys",
+    "VerificationReport",
+    "build_bundle",
+    "bundle_context",
+    "contents_from",
+    "format_report",
+    "manifest_sha256",
+    "new_chain_id",
+    "pae",
+    "verify_bundle",
+    "write_bundle",
+]

@@ -1,0 +1,159 @@
+"""Turns a evaluated snapshot into bundle contents and manifest context, via ``auditor.exports``.
+
+Every CSV and XLSX cell goes through ``exports`` (formula-neutralised CSV with a BOM, XLSX cells
+forced to text), so the bundle's views are the same bytes the other commands produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from auditor import __version__, exports
+from auditor.evidence.bundle import BundleContents
+from auditor.models import (
+    Attestation,
+    ChangeSet,
+    ExceptionEntry,
+    FindingsResult,
+    RawPage,
+    Snapshot,
+    UserHistory,
+)
+
+__all__ = ["ATTESTATIONS_HEADER", "attestations_json", "attestations_rows", "bundle_context", "contents_from"]
+
+ATTESTATIONS_HEADER = ("id", "kind", "by", "statement", "made_at", "expires", "valid_at_export")
+
+
+def attestations_rows(attestations: Sequence[Attestation], *, now: datetime) -> list[exports.Row]:
+    """One row per attestation, oldest first; ``valid_at_export`` says whether it is in effect."""
+    return [
+        (item.id, item.kind.value, item.by, item.statement, item.made_at, item.expires, item.valid_at(now))
+        for item in sorted(attestations, key=lambda a: (a.made_at, a.id))
+    ]
+
+
+def attestations_json(attestations: Sequence[Attestation], *, now: datetime) -> bytes:
+    return exports.to_json_bytes(
+        {
+            "format": "certcentral-auditor-attestations/1",
+            "evaluated_at": exports.iso(now),
+            "attestations": [
+                {
+                    "id": item.id,
+                    "connection": item.connection,
+                    "kind": item.kind.value,
+                    "by": item.by,
+                    "statement": item.statement,
+                    "made_at": exports.iso(item.made_at),
+                    "expires": exports.iso(item.expires),
+                    "valid_at_export": item.valid_at(now),
+                }
+                for item in sorted(attestations, key=lambda a: (a.made_at, a.id))
+            ],
+        }
+    )
+
+
+def contents_from(
+    snapshot: Snapshot,
+    *,
+    raw_pages: Sequence[RawPage],
+    findings: FindingsResult,
+    changes: ChangeSet,
+    exceptions: Sequence[ExceptionEntry],
+    attestations: Sequence[Attestation],
+    now: datetime,
+    history: Mapping[int, UserHistory] | None = None,
+    report_html: bytes | None = None,
+    report_pdf: bytes | None = None,
+) -> BundleContents:
+    """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
+    exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
+    attestation_rows = attestations_rows(attestations, now=now)
+    sheets = {
+        "users": (exports.ROSTER_HEADER, exports.roster_rows(snapshot, history=history)),
+        "findings": (exports.FINDINGS_HEADER, exports.findings_rows(findings.findings)),
+        "changes": (exports.CHANGES_HEADER, exports.changes_rows(changes)),
+        "exceptions": (exports.EXCEPTIONS_HEADER, exports.exceptions_rows(exception_list)),
+        "attestations": (ATTESTATIONS_HEADER, attestation_rows),
+    }
+    return BundleContents(
+        raw_pages=tuple(raw_pages),
+        snapshot_json=exports.snapshot_json(snapshot),
+        findings_json=exports.findings_json(findings),
+        findings_csv=exports.findings_csv(findings),
+        changes_json=exports.changes_json(changes),
+        changes_csv=exports.changes_csv(changes),
+        exceptions_json=exports.to_json_bytes(
+            {
+                "format": "certcentral-auditor-exceptions/1",
+                "exceptions": [
+                    {**exports.exception_dict(entry), "expired_at_export": entry.expired(now)}
+                    for entry in exception_list
+                ],
+            }
+        ),
+        exceptions_csv=exports.exceptions_csv(exception_list),
+        attestations_json=attestations_json(attestations, now=now),
+        attestations_csv=exports.rows_csv(ATTESTATIONS_HEADER, attestation_rows),
+        workbook_xlsx=exports.workbook_xlsx(sheets, created=now),
+        users_csv=exports.roster_csv(snapshot, history=history),
+        report_html=report_html,
+        report_pdf=report_pdf,
+    )
+
+
+def bundle_context(
+    snapshot: Snapshot,
+    *,
+    findings: FindingsResult,
+    changes: ChangeSet,
+    exceptions: Sequence[ExceptionEntry],
+    attestations: Sequence[Attestation],
+    retention: Mapping[str, Any],
+    raw_pages: int,
+) -> dict[str, Any]:
+    """The manifest's context (controls.md §3.5): where, when, with what settings, how complete.
+
+    ``retention`` describes the strictest selected profile's period, e.g.
+    ``{"profile": "pci-dss-4", "period": "12 months", "days": 365}``.
+    """
+    p = snapshot.provenance
+    return {
+        "connection": snapshot.connection,
+        "account_id": p.account_id,
+        "base_url": p.base_url,
+        "api_key_fingerprint": p.key_fingerprint,
+        "snapshot_id": snapshot.id,
+        "snapshot_taken_at": snapshot.taken_at,
+        "pull_started_at": p.started_at,
+        "pull_finished_at": p.finished_at,
+        "pull_complete": p.complete,
+        "pull_notes": list(p.notes),
+        "pull_tool_version": p.tool_version,
+        "tool_version": __version__,
+        "profiles": list(findings.profiles),
+        "thresholds": [
+            {"threshold": label, "value": value, "source": source} for label, value, source in findings.thresholds
+        ],
+        "limitations": list(findings.limitations),
+        "record_counts": {
+            "users": len(snapshot.users),
+            "administrators": len(snapshot.admins),
+            "service_users": sum(1 for user in snapshot.users if user.is_service_user),
+            "expected_total": p.expected_total,
+            "received": p.received,
+            "raw_pages": raw_pages,
+            "findings": len(findings.findings),
+            "findings_active": len(findings.active),
+            "findings_suppressed": len(findings.suppressed),
+            "changes": len(changes.changes),
+            "exceptions": len(exceptions),
+            "attestations": len(attestations),
+        },
+        "previous_snapshot_id": changes.from_snapshot,
+        "retention": dict(retention),
+    }
