@@ -1,0 +1,112 @@
+"""The PDF writer: WeasyPrint renders the report template with print.css into PDF/A-3b.
+
+weasyprint is imported here only, when a PDF is asked for: importing it costs about a second
+and the CLI must start fast. The machine-readable views from :mod:`auditor.exports` travel
+inside the PDF as PDF/A-3 associated files, so the PDF alone is complete evidence.
+
+WeasyPrint 70 API used: ``HTML(string=..., base_url=..., url_fetcher=...)``, ``.render(**options)``
+(``pdf_variant``, ``attachments``, ``attachment_relationships``) and ``Document.write_pdf``;
+``Attachment(string=bytes, name=..., description=..., created=..., modified=..., relationship=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from auditor import exports
+from auditor.errors import ReportError
+
+from ._render import render_document
+from ._view import Tuning
+
+if TYPE_CHECKING:
+    from auditor.report import Progress, ReportData
+
+PDF_VARIANT = "pdf/a-3b"
+
+
+def attachments(data: ReportData) -> list[tuple[str, str, bytes]]:
+    """(file name, description, bytes) of every file embedded in the PDF, from auditor.exports."""
+    return [
+        (
+            "roster.csv",
+            "Full user roster of the snapshot (CSV)",
+            exports.roster_csv(data.snapshot, history=data.history),
+        ),
+        ("findings.csv", "All findings, suppressed included (CSV)", exports.findings_csv(data.findings)),
+        ("changes.csv", "Changes since the previous snapshot (CSV)", exports.changes_csv(data.changes)),
+        ("provenance.json", "Provenance of the snapshot's pull (JSON)", exports.provenance_json(data.snapshot)),
+    ]
+
+
+def render_pdf_bytes(
+    data: ReportData,
+    *,
+    templates_dir: Path,
+    roster_limit: int | None,
+    progress: Progress | None = None,
+    tuning: Tuning | None = None,
+) -> bytes:
+    """Render the PDF. ``roster_limit=None`` lists the whole roster (the benchmark's baseline)."""
+    if roster_limit is not None and roster_limit < 0:
+        raise ReportError(f"The PDF roster limit must be 0 or more, not {roster_limit}.")
+
+    def step(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    step("Preparing PDF report")
+    html = render_document(
+        data, templates_dir=templates_dir, mode="pdf", roster_limit=roster_limit, tuning=tuning
+    )
+    try:
+        import weasyprint
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ReportError(
+            "PDF reports need WeasyPrint, which could not be imported.",
+            hint="Reinstall certcentral-auditor, or use --format html.",
+        ) from exc
+    # The template names no external resource; refuse any anyway (offline, reproducible).
+    fetcher = weasyprint.urls.URLFetcher(allowed_protocols={"data"})
+    # A naive datetime is what WeasyPrint formats into the attachment dictionaries (as UTC).
+    stamp = data.generated_at.replace(tzinfo=None)
+    files = [
+        weasyprint.Attachment(
+            string=payload, name=name, description=description, created=stamp, modified=stamp,
+            relationship="Data",
+        )
+        for name, description, payload in attachments(data)
+    ]
+    options: dict[str, Any] = {
+        "pdf_variant": PDF_VARIANT,
+        "attachments": files,
+        "pdf_identifier": data.report_id.encode("utf-8"),
+    }
+    # WeasyPrint logs unsupported CSS and missing glyphs as warnings; keep them out of the CLI's
+    # stderr (the CLI owns output) unless logging was configured by the application.
+    logger = logging.getLogger("weasyprint")
+    previous_level = logger.level
+    if not logger.handlers:
+        logger.setLevel(logging.ERROR)
+    try:
+        step("Laying out PDF pages")
+        document = weasyprint.HTML(string=html, base_url=str(templates_dir), url_fetcher=fetcher).render(
+            pdf_variant=PDF_VARIANT
+        )
+        step(f"Writing PDF ({len(document.pages)} pages)")
+        pdf = document.write_pdf(**options)
+    except ReportError:
+        raise
+    except Exception as exc:  # WeasyPrint raises assorted errors from deep inside layout
+        raise ReportError(
+            f"The PDF report could not be rendered: {type(exc).__name__}: {exc}.",
+            hint="Try --format html, or report the problem with the command you ran.",
+        ) from exc
+    finally:
+        logger.setLevel(previous_level)
+    if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without target returns bytes
+        raise ReportError("WeasyPrint returned no PDF data.")
+    step("PDF report ready")
+    return pdf

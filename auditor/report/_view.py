@@ -1,0 +1,399 @@
+"""Turns :class:`ReportData` into plain display values for the templates.
+
+Templates stay declarative: every count, ordering and display string is decided here, once,
+for both formats. Nothing here reads the clock; "days inactive" is measured at the snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from auditor.models import Change, ChangeKind, Finding, Severity, Snapshot, User
+
+from ._chart import trend_svg
+
+if TYPE_CHECKING:
+    from auditor.report import ReportData
+
+#: Shown beside the severity word (never colour alone); aria-hidden in the markup.
+SEVERITY_ICONS = {
+    Severity.CRITICAL: "‼",
+    Severity.HIGH: "▲",
+    Severity.MEDIUM: "■",
+    Severity.LOW: "▼",
+    Severity.INFO: "ℹ",
+}
+
+#: Change groups in the order a reviewer should read them: escalations (to Administrator above
+#: all) first, then joiners and leavers, other role and status changes, the rest, sign-ins last.
+CHANGE_GROUPS = (
+    ("admin", "Became Administrator"),
+    ("escalation", "Privilege escalation"),
+    ("joiner", "Joiner"),
+    ("leaver", "Leaver"),
+    ("role", "Role change"),
+    ("status", "Status change"),
+    ("other", "Other change"),
+    ("signin", "Sign-in"),
+)
+_GROUP_RANK = {key: rank for rank, (key, _label) in enumerate(CHANGE_GROUPS)}
+_GROUP_LABEL = dict(CHANGE_GROUPS)
+
+CHANGE_KIND_LABELS = {
+    ChangeKind.ADDED: "added",
+    ChangeKind.REMOVED: "removed",
+    ChangeKind.ROLE: "role",
+    ChangeKind.STATUS: "status",
+    ChangeKind.EMAIL: "email",
+    ChangeKind.NAME: "name",
+    ChangeKind.DIVISION: "division",
+    ChangeKind.RESTRICTION: "division restriction",
+    ChangeKind.FIRST_SIGN_IN: "first sign-in",
+    ChangeKind.SIGNED_IN: "signed in",
+}
+
+MFA_STATEMENT = (
+    "CertCentral enforces two-factor authentication, but its API does not expose whether each "
+    "user has 2FA set up, so this tool cannot check it per user."
+)
+READ_ONLY_STATEMENT = (
+    "The tool only reads from CertCentral: it changed nothing in the account. Removing or changing "
+    "access is done by an administrator in the CertCentral console."
+)
+
+
+class RosterRow(NamedTuple):
+    email: str
+    name: str
+    roles: str
+    status: str
+    division: str
+    last_sign_in: str
+    days: str
+    kind: str
+    first_seen: str
+    user_id: int
+
+
+class FindingRow(NamedTuple):
+    severity: str
+    label: str
+    icon: str
+    rule: str
+    title: str
+    user: str
+    user_id: str
+    why: str
+    evidence: str
+    controls: str
+    remediation: str
+    note: str  #: an expired exception, said plainly
+
+
+class SuppressedRow(NamedTuple):
+    severity: str
+    label: str
+    icon: str
+    rule: str
+    user: str
+    title: str
+    reason: str
+    owner: str
+    expires: str
+
+
+class ChangeRow(NamedTuple):
+    group: str
+    group_label: str
+    kind: str
+    user: str
+    user_id: int
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Layout switches for the PDF. The defaults are the fast ones; the benchmark turns each off
+    in turn to record what it buys (see ``bench/bench_report.py``)."""
+
+    fixed_layout: bool = True  #: ``table-layout: fixed``: column widths from the first row only
+    row_borders: bool = False  #: a border under every cell (many more drawn boxes)
+    compact_roster: bool = True  #: 6 roster columns instead of 9 in print (fewer boxes per row)
+
+
+def stamp(moment: datetime | None) -> str:
+    """``2026-11-01 09:30 UTC`` or '' for None."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment else ""
+
+
+def days_inactive(user: User, at: datetime) -> str:
+    if user.last_login is None:
+        return ""
+    return str(max(0, (at - user.last_login).days))
+
+
+def user_label(user: User) -> str:
+    return user.email or user.username or f"user {user.id}"
+
+
+def roster_row(user: User, snapshot: Snapshot, first_seen: datetime | None) -> RosterRow:
+    kind = "service" if user.is_service_user else (user.user_type or "standard")
+    return RosterRow(
+        email=user_label(user),
+        name=user.full_name,
+        roles=user.role_names or "(none)",
+        status=user.status or "(unknown)",
+        division=user.division_name,
+        last_sign_in=day(user.last_login) or "never",
+        days=days_inactive(user, snapshot.taken_at),
+        kind=kind,
+        first_seen=day(first_seen),
+        user_id=user.id,
+    )
+
+
+def finding_row(finding: Finding) -> FindingRow:
+    expired = finding.expired_exception
+    note = ""
+    if expired is not None:
+        note = (
+            f"An exception for this finding expired on {day(expired.expires)} "
+            f"(owner {expired.owner}); it no longer suppresses it."
+        )
+    return FindingRow(
+        severity=finding.severity.value,
+        label=finding.severity.value.capitalize(),
+        icon=SEVERITY_ICONS[finding.severity],
+        rule=finding.rule_id,
+        title=finding.title,
+        user=finding.email or ("Account" if finding.user_id is None else f"user {finding.user_id}"),
+        user_id="" if finding.user_id is None else str(finding.user_id),
+        why=finding.explanation,
+        evidence="; ".join(f"{label}: {value}" for label, value in finding.evidence),
+        controls=", ".join(finding.controls),
+        remediation=finding.remediation,
+        note=note,
+    )
+
+
+def change_group(change: Change) -> str:
+    if change.became_admin:
+        return "admin"
+    if change.escalation:
+        return "escalation"
+    return {
+        ChangeKind.ADDED: "joiner",
+        ChangeKind.REMOVED: "leaver",
+        ChangeKind.ROLE: "role",
+        ChangeKind.STATUS: "status",
+        ChangeKind.FIRST_SIGN_IN: "signin",
+        ChangeKind.SIGNED_IN: "signin",
+    }.get(change.kind, "other")
+
+
+def change_rows(changes: Iterable[Change]) -> list[ChangeRow]:
+    rows = [
+        ChangeRow(
+            group=change_group(change),
+            group_label=_GROUP_LABEL[change_group(change)],
+            kind=CHANGE_KIND_LABELS[change.kind],
+            user=change.email or f"user {change.user_id}",
+            user_id=change.user_id,
+            before=change.before,
+            after=change.after,
+        )
+        for change in changes
+    ]
+    # sorted() is stable: within a group the change set's own deterministic order is kept.
+    return sorted(rows, key=lambda row: _GROUP_RANK[row.group])
+
+
+def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.severity.rank, f.rule_id, f.email.casefold(), f.user_id or 0))
+
+
+def distinct(values: Iterable[str]) -> list[str]:
+    return sorted({value for value in values if value}, key=str.casefold)
+
+
+def role_options(users: Sequence[User]) -> list[str]:
+    return distinct(role.name for user in users for role in user.roles)
+
+
+def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuning: Tuning) -> dict[str, Any]:
+    """All values the templates show, for ``mode`` "html" or "pdf"."""
+    snapshot = data.snapshot
+    users = sorted(snapshot.users, key=lambda u: (u.email.casefold(), u.id))
+    provenance = snapshot.provenance
+    result = data.findings
+
+    active = sorted_findings(result.active)
+    suppressed = sorted_findings(result.suppressed)
+    by_severity = Counter(f.severity for f in active)
+    suppressed_by_severity = Counter(f.severity for f in suppressed)
+    severity_counts = [
+        {
+            "severity": severity.value,
+            "label": severity.value.capitalize(),
+            "icon": SEVERITY_ICONS[severity],
+            "count": by_severity.get(severity, 0),
+            "suppressed": suppressed_by_severity.get(severity, 0),
+        }
+        for severity in Severity
+    ]
+
+    changes = change_rows(data.changes.changes)
+    group_counts = Counter(row.group for row in changes)
+    change_counts = [
+        {"label": label, "count": group_counts.get(key, 0)} for key, label in CHANGE_GROUPS if group_counts.get(key)
+    ]
+
+    privileged = [user for user in users if user.is_admin or user.is_manager]
+    privileged_rows = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in privileged]
+
+    shown = users if roster_limit is None else users[:roster_limit]
+    roster = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in shown]
+
+    review = data.review_attestation
+    signoff = None
+    if review is not None:
+        signoff = {
+            "by": review.by,
+            "date": stamp(review.made_at),
+            "statement": review.statement,
+            "expires": day(review.expires),
+            "valid": review.valid_at(data.generated_at),
+        }
+
+    mfa = data.mfa_attestation
+    mfa_view = None
+    if mfa is not None:
+        mfa_view = {
+            "by": mfa.by,
+            "date": stamp(mfa.made_at),
+            "statement": mfa.statement,
+            "expires": day(mfa.expires),
+            "valid": mfa.valid_at(data.generated_at),
+        }
+
+    restricted_notes = [note for note in provenance.notes if _mentions_restriction(note)]
+    scope = "Whole account" if not restricted_notes else "Partial: the API key is limited to some divisions"
+    saml_only = [user_label(u) for u in users if u.is_saml_sso_only]
+
+    trend = sorted(data.trend, key=lambda point: point.taken_at)
+    title = f"CertCentral access review: {data.account_name or 'account'}"
+    limitations = list(dict.fromkeys(result.limitations))
+
+    return {
+        "mode": mode,
+        "tuning": tuning,
+        "title": title,
+        "account_name": data.account_name,
+        "account_id": data.account_id,
+        "base_url": data.base_url,
+        "instance": data.instance,
+        "scope": scope,
+        "divisions": distinct(u.division_name for u in users),
+        "report_id": data.report_id,
+        "generated_at": stamp(data.generated_at),
+        "generated_iso": data.generated_at.isoformat(timespec="seconds"),
+        "tool_version": data.tool_version,
+        "frameworks": list(data.frameworks),
+        "profiles": list(result.profiles),
+        "snapshot_id": snapshot.id,
+        "snapshot_at": stamp(snapshot.taken_at),
+        "previous_id": data.previous.id if data.previous else None,
+        "previous_at": stamp(data.previous.taken_at) if data.previous else "",
+        "signoff": signoff,
+        "counts": {
+            "users": len(users),
+            "active": sum(1 for u in users if u.is_active),
+            "admins": sum(1 for u in users if u.is_admin),
+            "managers": sum(1 for u in users if u.is_manager),
+            "service": sum(1 for u in users if u.is_service_user),
+            "restricted": sum(1 for u in users if u.restricted),
+            "findings": len(active),
+            "suppressed": len(suppressed),
+            "changes": len(changes),
+        },
+        "severity_counts": severity_counts,
+        "change_counts": change_counts,
+        "chart": trend_svg(trend),
+        "trend": [
+            {"date": day(p.taken_at), "users": p.users, "admins": p.admins, "stale": p.stale, "findings": p.findings}
+            for p in trend
+        ],
+        "findings": [finding_row(f) for f in active],
+        "suppressed": [
+            SuppressedRow(
+                severity=f.severity.value,
+                label=f.severity.value.capitalize(),
+                icon=SEVERITY_ICONS[f.severity],
+                rule=f.rule_id,
+                user=f.email or ("Account" if f.user_id is None else f"user {f.user_id}"),
+                title=f.title,
+                reason=f.suppressed_by.reason if f.suppressed_by else "",
+                owner=f.suppressed_by.owner if f.suppressed_by else "",
+                expires=day(f.suppressed_by.expires) if f.suppressed_by else "",
+            )
+            for f in suppressed
+        ],
+        "stale_exceptions": [
+            {"rule": e.rule, "user": e.user, "reason": e.reason, "owner": e.owner, "expires": day(e.expires)}
+            for e in result.stale_exceptions
+        ],
+        "severity_options": [s.value for s in Severity if by_severity.get(s)],
+        "rule_options": distinct(f.rule_id for f in active),
+        "changes": changes,
+        "change_options": [label for key, label in CHANGE_GROUPS if group_counts.get(key)],
+        "privileged": privileged_rows,
+        "roster": roster,
+        "roster_total": len(users),
+        "roster_truncated": len(roster) < len(users),
+        "role_options": role_options(users),
+        "status_options": distinct(u.status or "(unknown)" for u in users),
+        "limitations": limitations,
+        "mfa_statement": MFA_STATEMENT,
+        "read_only_statement": READ_ONLY_STATEMENT,
+        "mfa": mfa_view,
+        "restricted_notes": restricted_notes,
+        "notes": [note for note in provenance.notes if note not in restricted_notes],
+        "complete": snapshot.complete,
+        "expected_total": provenance.expected_total,
+        "received": provenance.received,
+        "saml_only": saml_only,
+        "details_fetched": provenance.details_fetched,
+        "thresholds": [{"label": a, "value": b, "source": c} for a, b, c in result.thresholds],
+        "provenance": {
+            "connection": provenance.connection,
+            "base_url": provenance.base_url,
+            "key_fingerprint": provenance.key_fingerprint,
+            "tool_version": provenance.tool_version,
+            "started": stamp(provenance.started_at),
+            "finished": stamp(provenance.finished_at),
+            "requests": provenance.requests,
+            "pages": provenance.pages,
+            "retries": provenance.retries,
+            "raw_sha256": data.raw_sha256,
+            "page_count": len(provenance.page_digests),
+        },
+    }
+
+
+def _first_seen(data: ReportData, user_id: int) -> datetime | None:
+    seen = data.history.get(user_id)
+    return seen.first_seen if seen else None
+
+
+def _mentions_restriction(note: str) -> bool:
+    folded = note.casefold()
+    return "restrict" in folded or "division" in folded
