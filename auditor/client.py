@@ -740,7 +740,8 @@ class CertCentralClient:
 
         records = self._merge(pages)
         last = pages[max(pages)]
-        if len(records) != first.total and last.users and any(p.users for p in pages.values()):
+        total_moved = any(page.total != first.total for page in pages.values())
+        if last.users and (len(records) != first.total or total_moved):
             # Users arrived late or shifted past the last page: look a little further, sequentially,
             # until an empty page (the §2.5 stop rule).
             offset = last.offset + step
@@ -914,7 +915,7 @@ class CertCentralClient:
                         pending_wait = 0.0
                     response = self._attempt(run, endpoint, allow_not_found=allow_not_found)
         except _Retryable as exc:
-            raise self._give_up(endpoint, exc, attempt_num) from exc.__cause__
+            raise self._give_up(endpoint, exc, attempt_num) from self._safe_cause(exc.__cause__)
         assert response is not None  # noqa: S101 - the loop either returned a response or raised
         return response
 
@@ -930,7 +931,7 @@ class CertCentralClient:
             raise ApiConnectionError(
                 self._redact(f"Could not send GET {endpoint} to CertCentral: {_describe_transport_error(exc)}."),
                 hint=f"Check the base URL ({self._base_url}), proxy settings and network.",
-            ) from exc
+            ) from self._safe_cause(exc)
         status = response.status_code
         if status == 429 or status >= 500:
             # 429 request_limit_exceeded and 5xx/maintenance are transient (§5.2, §5.3):
@@ -1032,16 +1033,23 @@ class CertCentralClient:
     def _json_object(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
         try:
             data = json.loads(response.content)
-        except (ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError):
             raise ApiBadResponseError(
                 f"CertCentral answered GET {endpoint} (HTTP {response.status_code}) with {_describe_body(response)}.",
                 hint="A proxy or CDN may have answered instead of the API; check the base URL and try again.",
-            ) from exc
+            ) from None  # the decode error holds the whole body: nothing to add, and bulky
         if not isinstance(data, dict):
             raise ApiBadResponseError(
                 f"CertCentral answered GET {endpoint} with JSON that is not an object ({type(data).__name__})."
             )
         return data
+
+    def _safe_cause(self, exc: BaseException | None) -> BaseException | None:
+        """``exc`` to chain from, unless its text would show the key (httpx never puts headers
+        in messages, but a proxy's error text might echo them)."""
+        if exc is None or self._key in f"{exc!s}{exc!r}":
+            return None
+        return exc
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, _REDACTED) if self._key in text else text
