@@ -41,7 +41,6 @@ _FIELD_KINDS: tuple[tuple[str, ChangeKind], ...] = (
     ("restriction", ChangeKind.RESTRICTION),
 )
 _KIND_ORDER = {kind: index for index, kind in enumerate(ChangeKind)}
-_NEVER = -1  # last sign-in as epoch microseconds; -1 is "never signed in"
 
 WatchedTuple = tuple[str, str, str, str, str, str, str]
 
@@ -61,13 +60,6 @@ def restriction_text(user: User) -> str:
 
 def sign_in_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value is not None else ""
-
-
-def _micros(value: datetime | None) -> int:
-    if value is None:
-        return _NEVER
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _row(user: User) -> WatchedTuple:
@@ -96,16 +88,41 @@ def watched_fields(snapshot: Snapshot) -> dict[int, WatchedTuple]:
 
 
 def _frame(users: Mapping[int, User]) -> pd.DataFrame:
-    rows = [_row(user) for user in users.values()]
-    frame = pd.DataFrame(
-        {
-            name: pd.Series([row[i] for row in rows], dtype=object)
-            for i, name in enumerate(WATCHED_FIELDS[:-1])
-        }
+    """One row per user: the watched display strings, and the last sign-in as epoch seconds (NaN: never).
+
+    Built column by column with cheap fast paths (one role, unrestricted, plain names): extracting
+    values from 100,000 dataclasses is the slow part of a diff, the comparisons are vectorised.
+    """
+    values = list(users.values())
+    columns: dict[str, list[str]] = {
+        "email": [u.email for u in values],
+        "roles": [_roles_fast(u.roles) for u in values],
+        "status": [u.status for u in values],
+        "name": [_name_fast(u.first_name, u.last_name) for u in values],
+        "division": [u.division.name if u.division is not None else "" for u in values],
+        "restriction": [restriction_text(u) if u.restricted else "unrestricted" for u in values],
+    }
+    frame = pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in columns.items()})
+    frame["login"] = np.fromiter(
+        (u.last_login.timestamp() if u.last_login is not None else np.nan for u in values),
+        dtype=np.float64,
+        count=len(values),
     )
-    frame["login"] = np.fromiter((_micros(u.last_login) for u in users.values()), dtype=np.int64, count=len(users))
-    frame.index = pd.Index(np.fromiter(users.keys(), dtype=np.int64, count=len(users)), name="id")
+    frame.index = pd.Index(np.fromiter(users.keys(), dtype=np.int64, count=len(values)), name="id")
     return frame
+
+
+def _roles_fast(roles: tuple[Role, ...]) -> str:
+    if len(roles) == 1:
+        return roles[0].name
+    return roles_text(roles)
+
+
+def _name_fast(first: str, last: str) -> str:
+    # Same as User.full_name, without the generator (this runs 200,000 times per diff).
+    if first and last:
+        return f"{first} {last}"
+    return first or last
 
 
 def _privileged(user: User, privileged: frozenset[str]) -> frozenset[str]:
@@ -184,8 +201,8 @@ def diff_snapshots(
 
     old_login = b["login"].to_numpy()
     new_login = a["login"].to_numpy()
-    first = (old_login == _NEVER) & (new_login != _NEVER)
-    later = (old_login != _NEVER) & (new_login > old_login)
+    first = np.isnan(old_login) & ~np.isnan(new_login)
+    later = new_login > old_login  # False wherever either side is NaN (never signed in)
     for kind, mask in ((ChangeKind.FIRST_SIGN_IN, first), (ChangeKind.SIGNED_IN, later)):
         for user_id in common[mask].tolist():
             changes.append(
