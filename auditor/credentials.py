@@ -109,21 +109,21 @@ class MasterKey:
         """
         if len(token) < 1 + _NONCE_SIZE + _TAG_SIZE or token[0] != _VERSION:
             raise CredentialsError(
-                f"The stored secret for {context!r} is not in a format this version understands "
+                f"The stored secret ({context}) is not in a format this version understands "
                 "(it may be damaged, or written by a newer version of the tool).",
-                hint=f"Re-run `auditor connect {context}` to store the key again.",
+                hint="Re-run `auditor connect` for the connection to store its API key again.",
             )
         header, nonce, sealed = token[:1], token[1 : 1 + _NONCE_SIZE], token[1 + _NONCE_SIZE :]
         try:
             return self._aead.decrypt(nonce, sealed, _aad(header, context))
         except InvalidTag as exc:
             raise CredentialsError(
-                f"The stored key for {context!r} cannot be decrypted with this master key "
+                f"The stored key ({context}) cannot be decrypted with this master key "
                 f"(from {self.source}, {self._fingerprint}); "
                 f"was {ENV_VAR} or the key file changed?",
                 hint=(
-                    f"Restore the original master key, or re-run `auditor connect {context}` "
-                    "to store the API key again under the current one."
+                    "Restore the original master key, or re-run `auditor connect` for the "
+                    "connection to store its API key again under the current one."
                 ),
             ) from exc
 
