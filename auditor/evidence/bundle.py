@@ -225,9 +225,7 @@ class ChainPosition:
                 f"Manifest {self.sequence} of chain {self.chain_id} must name the previous manifest's "
                 "SHA-256 and signature."
             )
-        if self.previous_manifest_sha256 is not None and not _SHA256_HEX.fullmatch(
-            self.previous_manifest_sha256
-        ):
+        if self.previous_manifest_sha256 is not None and not _SHA256_HEX.fullmatch(self.previous_manifest_sha256):
             raise EvidenceError("The previous manifest's SHA-256 must be 64 lowercase hex digits.")
 
     @property

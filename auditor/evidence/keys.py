@@ -81,9 +81,9 @@ class SigningKeys:
     def public_pem(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
         """The public key as a SubjectPublicKeyInfo PEM, to hand to auditors out of band."""
         public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-        return public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii")
+        return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(
+            "ascii"
+        )
 
     @staticmethod
     def load_public_pem(data: bytes | str, *, source: str = "the public key") -> Ed25519PublicKey:
@@ -143,9 +143,7 @@ class ActiveKey:
     @classmethod
     def unseal(cls, stored: StoredKey, master_key: SealingKey) -> ActiveKey:
         """Decrypt a stored key and check it is the key its fingerprint names."""
-        key = SigningKeys.load_private(
-            master_key.decrypt(stored.encrypted_private_key, context=PRIVATE_KEY_CONTEXT)
-        )
+        key = SigningKeys.load_private(master_key.decrypt(stored.encrypted_private_key, context=PRIVATE_KEY_CONTEXT))
         actual = SigningKeys.fingerprint(key)
         if actual != stored.fingerprint:
             raise EvidenceError(
@@ -172,9 +170,7 @@ class ActiveKey:
         fingerprint = SigningKeys.fingerprint(key)
         save(
             fingerprint=fingerprint,
-            encrypted_private_key=master_key.encrypt(
-                SigningKeys.private_bytes(key), context=PRIVATE_KEY_CONTEXT
-            ),
+            encrypted_private_key=master_key.encrypt(SigningKeys.private_bytes(key), context=PRIVATE_KEY_CONTEXT),
             public_pem=SigningKeys.public_pem(key),
             created_at=now,
         )

@@ -303,6 +303,11 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
             embedded = SigningKeys.load_public_pem(pem_member.data, source=PUBLIC_KEY_PATH)
         except EvidenceError as exc:
             report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, exc.message)
+        else:
+            # The manifest binds the key by fingerprint; the file's exact bytes are bound by being
+            # the one canonical PEM of that key, so no byte of the bundle goes unchecked.
+            if pem_member.data != SigningKeys.public_pem(embedded).encode("ascii"):
+                report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, "not the exact PEM the exporter writes")
     embedded_fp = SigningKeys.fingerprint(embedded) if embedded is not None else None
     if embedded_fp is not None and named_key is not None and embedded_fp != named_key:
         report(
@@ -481,9 +486,7 @@ def _verifying_key(
     envelope: Envelope, pinned: dict[str, Ed25519PublicKey], embedded: Ed25519PublicKey | None
 ) -> str | None:
     """The fingerprint of the first key (pinned first, then the enclosed one) that verifies."""
-    candidates: list[tuple[str, Ed25519PublicKey]] = sorted(
-        pinned.items(), key=lambda item: item[0] != envelope.keyid
-    )
+    candidates: list[tuple[str, Ed25519PublicKey]] = sorted(pinned.items(), key=lambda item: item[0] != envelope.keyid)
     if embedded is not None:
         candidates.append((SigningKeys.fingerprint(embedded), embedded))
     for fingerprint, key in candidates:
@@ -600,9 +603,7 @@ def format_report(report: VerificationReport) -> str:
     counts = f"{len(report.failures)} failure(s), {len(report.warnings)} warning(s)"
     lines = [f"Evidence bundle: {report.bundle}", f"Result: {verdict} ({counts})"]
     if report.manifest_sha256:
-        lines.append(
-            f"Manifest SHA-256: {report.manifest_sha256}  (compare with the value the exporter sent you)"
-        )
+        lines.append(f"Manifest SHA-256: {report.manifest_sha256}  (compare with the value the exporter sent you)")
     if report.chain_id is not None:
         genesis = ", genesis (first of its chain)" if report.genesis else ""
         lines.append(f"Chain: {report.chain_id}, sequence {report.sequence}{genesis}")
@@ -621,9 +622,7 @@ def format_report(report: VerificationReport) -> str:
             tag = " (genesis)" if link.genesis else ""
             lines.append(f"  {link.chain_id} #{link.sequence}{tag}: {link.path.name} {link.manifest_sha256[:16]}…")
         if report.sequences and report.sequences[0] != 0:
-            lines.append(
-                f"  Bundles before sequence {report.sequences[0]} were not given, so they were not checked."
-            )
+            lines.append(f"  Bundles before sequence {report.sequences[0]} were not given, so they were not checked.")
     elif report.sequence:
         lines.append("Previous bundles were not given: the chain link to them was not checked (--previous).")
     if report.problems:
