@@ -201,9 +201,7 @@ class _Reader:
     def error(
         self, message: str, key: str, *, table: str | None = None, occurrence: int = 0, hint: str = ""
     ) -> ConfigurationError:
-        return ConfigurationError(
-            f"{self.where(key, table=table, occurrence=occurrence)}: {message}", hint=hint
-        )
+        return ConfigurationError(f"{self.where(key, table=table, occurrence=occurrence)}: {message}", hint=hint)
 
     def check_keys(
         self, data: Mapping[str, Any], allowed: Sequence[str], *, table: str | None, occurrence: int = 0
@@ -222,9 +220,7 @@ class _Reader:
     def string_list(self, value: object, key: str, *, table: str | None, allow_empty: bool) -> tuple[str, ...]:
         name = f"{table}.{key}" if table else key
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.error(
-                f"'{name}' must be a list of non-empty strings, e.g. {key} = [\"...\"].", key, table=table
-            )
+            raise self.error(f"'{name}' must be a list of non-empty strings, e.g. {key} = [\"...\"].", key, table=table)
         if not value and not allow_empty:
             raise self.error(f"'{name}' must not be empty.", key, table=table)
         return tuple(dict.fromkeys(v.strip() for v in value))
@@ -310,9 +306,7 @@ def load_config(
     for key, value in thresholds_table.items():
         minimum = 0 if key == "never_signed_in_admin_grace_days" else 1
         overrides[key] = reader.integer(value, key, table="thresholds", minimum=minimum, maximum=MAX_DAYS)
-    thresholds = Thresholds(
-        **{f: overrides.get(f, getattr(profile.thresholds, f)) for f in THRESHOLD_FIELDS}
-    )
+    thresholds = Thresholds(**{f: overrides.get(f, getattr(profile.thresholds, f)) for f in THRESHOLD_FIELDS})
 
     rules_table = data.get("rules", {})
     if not isinstance(rules_table, dict):
@@ -330,8 +324,7 @@ def load_config(
         for domain in allowed_domains:
             if not _DOMAIN_RE.match(domain):
                 raise reader.error(
-                    f"'rules.allowed_domains' holds {domain!r}, which is not a domain name "
-                    "(write it as example.com).",
+                    f"'rules.allowed_domains' holds {domain!r}, which is not a domain name (write it as example.com).",
                     "allowed_domains",
                     table="rules",
                 )
@@ -427,8 +420,7 @@ def load_exceptions(path: Path) -> tuple[ExceptionEntry, ...]:
         expires = _expiry(entry["expires"])
         if expires is None:
             raise err(
-                f"'expires' of exception #{index + 1} must be a date such as 2027-01-31, "
-                f"not {entry['expires']!r}.",
+                f"'expires' of exception #{index + 1} must be a date such as 2027-01-31, not {entry['expires']!r}.",
                 "expires",
             )
         result.append(

@@ -51,7 +51,7 @@ def roles_text(roles: Iterable[Role]) -> str:
 
 
 def restriction_text(user: User) -> str:
-    """"unrestricted", or "restricted: " and the assigned division names (sorted)."""
+    """ "unrestricted", or "restricted: " and the assigned division names (sorted)."""
     if not user.restricted:
         return "unrestricted"
     names = sorted({division.name or f"division {division.id}" for division in user.assigned_divisions})

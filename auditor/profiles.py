@@ -137,8 +137,7 @@ class EffectiveProfile:
         if not overrides:
             return self
         origins = tuple(
-            ThresholdOrigin(o.field, SET_BY_POLICY, (source,)) if o.field in overrides else o
-            for o in self.origins
+            ThresholdOrigin(o.field, SET_BY_POLICY, (source,)) if o.field in overrides else o for o in self.origins
         )
         return replace(self, thresholds=replace(self.thresholds, **overrides), origins=origins)
 
@@ -415,9 +414,7 @@ def combine(names: Iterable[str]) -> EffectiveProfile:
         if profile not in profiles:
             profiles.append(profile)
     if not profiles:
-        raise ConfigurationError(
-            "No profile selected.", hint=f"Choose one or more of: {', '.join(PROFILE_NAMES)}."
-        )
+        raise ConfigurationError("No profile selected.", hint=f"Choose one or more of: {', '.join(PROFILE_NAMES)}.")
     values: dict[str, int] = {}
     origins: list[ThresholdOrigin] = []
     for field_name in THRESHOLD_FIELDS:

@@ -24,6 +24,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.models import (
@@ -58,7 +59,7 @@ class Rule:
     explanation: str
     remediation: str
     #: "user" for per-user findings, "account" for account-level ones (``user_id`` None).
-    scope: str = "user"
+    scope: Literal["user", "account"] = "user"
 
 
 RULES: tuple[Rule, ...] = (
@@ -392,9 +393,7 @@ def _external_domain(ctx: _Context) -> list[Finding]:
         domain = _domain(user.email)
         if not user.email.strip() or _domain_allowed(domain, allowed):
             continue
-        explanation = (
-            f"{user.email}'s domain '{domain}' is not among the allowed domains ({', '.join(allowed)})."
-        )
+        explanation = f"{user.email}'s domain '{domain}' is not among the allowed domains ({', '.join(allowed)})."
         evidence = [*ctx.user_evidence(user), ("domain", domain), ("allowed domains", ", ".join(allowed))]
         found.append(ctx.finding("external-domain", explanation, evidence, user))
     return found
@@ -407,8 +406,7 @@ def _privileged_service_user(ctx: _Context) -> list[Finding]:
         if not (user.is_service_user and privileged):
             continue
         explanation = (
-            f"Service user {user.email or user.username or user.id} is API-only and holds "
-            f"{', '.join(privileged)}."
+            f"Service user {user.email or user.username or user.id} is API-only and holds {', '.join(privileged)}."
         )
         found.append(ctx.finding("privileged-service-user", explanation, ctx.user_evidence(user), user))
     return found
@@ -422,9 +420,7 @@ def _too_many_admins(ctx: _Context) -> list[Finding]:
     ceiling = ctx.config.max_admins
     if len(admins) <= ceiling:
         return []
-    explanation = (
-        f"The account has {len(admins)} active Administrators; the configured ceiling is {ceiling}."
-    )
+    explanation = f"The account has {len(admins)} active Administrators; the configured ceiling is {ceiling}."
     evidence = [
         ("administrators", str(len(admins))),
         ("threshold", f"{ceiling} (max_admins)"),
@@ -473,9 +469,7 @@ def _review_overdue(ctx: _Context) -> list[Finding]:
         return []
     last = _latest(reviews)
     if last is None:
-        explanation = (
-            f"No signed-off access review is recorded; the {which} review interval is {_days(interval)}."
-        )
+        explanation = f"No signed-off access review is recorded; the {which} review interval is {_days(interval)}."
         evidence = [("last review", "none"), ("threshold", ctx.threshold(field_name))]
     else:
         age = (ctx.now - last.made_at).days
@@ -545,8 +539,7 @@ def _limitations(ctx: _Context) -> tuple[str, ...]:
         more = f" and {len(saml) - _LIST_LIMIT} more" if len(saml) > _LIST_LIMIT else ""
         lines.append(
             f"{len(saml)} of {len(detailed)} users whose details were fetched sign in only through SAML "
-            f"SSO, so their identity provider's MFA applies"
-            + (f": {listed}{more}." if saml else ".")
+            f"SSO, so their identity provider's MFA applies" + (f": {listed}{more}." if saml else ".")
         )
     else:
         lines.append(

@@ -73,7 +73,7 @@ def test_find_key_line_array_of_tables_occurrence() -> None:
 
 
 def test_find_key_line_dotted_and_inline() -> None:
-    text = 'thresholds.inactive_user_days = 30\nrules = { max_admins = 2 }\n'
+    text = "thresholds.inactive_user_days = 30\nrules = { max_admins = 2 }\n"
     assert find_key_line(text, "inactive_user_days", table="thresholds") == 1
     assert find_key_line(text, "max_admins", table="rules") == 2
     assert find_key_line(text, "missing", table="rules") is None
@@ -203,17 +203,17 @@ def test_empty_patterns_and_domains_are_allowed(tmp_path: Path) -> None:
         ("[thresholds]\ninactive_user_days = 90\ninactive_days = 30\n", "unknown key 'thresholds.inactive_days'", 3),
         ("[rules]\n\nmax_admin = 3\n", "unknown key 'rules.max_admin'", 3),
         ("[thresholds]\ninactive_user_days = 0\n", "'thresholds.inactive_user_days' must be a whole number", 2),
-        ("[thresholds]\ninactive_admin_days = \"90\"\n", "not '90'", 2),
+        ('[thresholds]\ninactive_admin_days = "90"\n', "not '90'", 2),
         ("[thresholds]\nfull_review_days = 99999\n", "from 1 to 3650", 2),
         ("[thresholds]\nfull_review_days = true\n", "'thresholds.full_review_days'", 2),
         ("[thresholds]\nnever_signed_in_admin_grace_days = -1\n", "from 0 to 3650", 2),
-        ("# x\nprofiles = [\"pci-dss-4\", \"sox\"]\n", "unknown profile 'sox'", 2),
+        ('# x\nprofiles = ["pci-dss-4", "sox"]\n', "unknown profile 'sox'", 2),
         ('profiles = "pci-dss-4"\n', "'profiles' must be a list", 1),
         ("profiles = []\n", "'profiles' must not be empty", 1),
         ("[rules]\nmax_admins = 0\n", "'rules.max_admins' must be a whole number from 1", 2),
         ("[rules]\nprivileged_roles = [1]\n", "'rules.privileged_roles' must be a list of non-empty strings", 2),
-        ("[rules]\nallowed_domains = [\"not a domain\"]\n", "not a domain name", 2),
-        ("# x\nexceptions_file = \"missing.toml\"\n", "missing.toml, which does not exist", 2),
+        ('[rules]\nallowed_domains = ["not a domain"]\n', "not a domain name", 2),
+        ('# x\nexceptions_file = "missing.toml"\n', "missing.toml, which does not exist", 2),
         ("thresholds = 3\n", "'thresholds' must be a table", 1),
     ],
 )

@@ -155,9 +155,7 @@ def test_sign_in_activity() -> None:
     first = make_user(1, last_login=T0)
     later = make_user(1, last_login=T0 + timedelta(hours=5))
     assert kinds([never], [first]) == [(ChangeKind.FIRST_SIGN_IN, 1, "", T0.isoformat())]
-    assert kinds([first], [later]) == [
-        (ChangeKind.SIGNED_IN, 1, T0.isoformat(), (T0 + timedelta(hours=5)).isoformat())
-    ]
+    assert kinds([first], [later]) == [(ChangeKind.SIGNED_IN, 1, T0.isoformat(), (T0 + timedelta(hours=5)).isoformat())]
     # Moving back or vanishing is an API anomaly, not sign-in activity.
     assert kinds([later], [first]) == []
     assert kinds([first], [never]) == []
@@ -235,8 +233,10 @@ def snapshot_pairs(draw: st.DrawFn) -> tuple[Snapshot, Snapshot]:
     fixed = []
     for user in b.users:
         was = by_id.get(user.id)
-        if was is not None and was.last_login is not None and (
-            user.last_login is None or user.last_login < was.last_login
+        if (
+            was is not None
+            and was.last_login is not None
+            and (user.last_login is None or user.last_login < was.last_login)
         ):
             user = dataclasses.replace(user, last_login=was.last_login)
         fixed.append(user)

@@ -547,9 +547,7 @@ def test_saml_sso_users_are_counted_when_details_exist() -> None:
 
 
 def test_incomplete_snapshot_and_division_view_are_stated() -> None:
-    snapshot = make_snapshot(
-        [make_user()], complete=False, notes=("API key restricted to divisions: EU",)
-    )
+    snapshot = make_snapshot([make_user()], complete=False, notes=("API key restricted to divisions: EU",))
     lines = run([], snapshot=snapshot).limitations
     assert any("Snapshot #2 is incomplete: 1 of 6 users were received" in line for line in lines)
     assert any("sees only some divisions" in line for line in lines)
