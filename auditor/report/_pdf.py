@@ -11,7 +11,7 @@ WeasyPrint 70 API used: ``HTML(string=..., base_url=..., url_fetcher=...)``, ``.
 
 from __future__ import annotations
 
-import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,28 +84,25 @@ def render_pdf_bytes(
         "attachments": files,
         "pdf_identifier": data.report_id.encode("utf-8"),
     }
-    # WeasyPrint logs unsupported CSS and missing glyphs as warnings; keep them out of the CLI's
-    # stderr (the CLI owns output) unless logging was configured by the application.
-    logger = logging.getLogger("weasyprint")
-    previous_level = logger.level
-    if not logger.handlers:
-        logger.setLevel(logging.ERROR)
-    try:
-        step("Laying out PDF pages")
-        document = weasyprint.HTML(string=html, base_url=str(templates_dir), url_fetcher=fetcher).render(
-            pdf_variant=PDF_VARIANT
-        )
-        step(f"Writing PDF ({len(document.pages)} pages)")
-        pdf = document.write_pdf(**options)
-    except ReportError:
-        raise
-    except Exception as exc:  # WeasyPrint raises assorted errors from deep inside layout
-        raise ReportError(
-            f"The PDF report could not be rendered: {type(exc).__name__}: {exc}.",
-            hint="Try --format html, or report the problem with the command you ran.",
-        ) from exc
-    finally:
-        logger.setLevel(previous_level)
+    # WeasyPrint's own warnings (unsupported CSS, missing glyphs) go to its "weasyprint" logger,
+    # which carries a NullHandler: silent unless the application configures logging.
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB ICC profile for PDF/A without closing it
+        # (weasyprint/pdf/__init__.py, output_intent == 'srgb'); the ResourceWarning is
+        # WeasyPrint's, not the caller's, and would fail runs with warnings as errors.
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            step("Laying out PDF pages")
+            document = weasyprint.HTML(string=html, base_url=str(templates_dir), url_fetcher=fetcher).render(
+                pdf_variant=PDF_VARIANT
+            )
+            step(f"Writing PDF ({len(document.pages)} pages)")
+            pdf = document.write_pdf(**options)
+        except Exception as exc:  # WeasyPrint raises assorted errors from deep inside layout
+            raise ReportError(
+                f"The PDF report could not be rendered: {type(exc).__name__}: {exc}.",
+                hint="Try --format html, or report the problem with the command you ran.",
+            ) from exc
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without target returns bytes
         raise ReportError("WeasyPrint returned no PDF data.")
     step("PDF report ready")
