@@ -290,6 +290,7 @@ def test_the_same_inputs_give_the_same_zip_with_fixed_timestamps() -> None:
     assert again.data == REFERENCE.data
     infos = zipfile.ZipFile(io.BytesIO(again.data)).infolist()
     assert {info.date_time for info in infos} == {(2026, 11, 1, 12, 5, 0)}
+    assert {(info.create_system, info.external_attr >> 16) for info in infos} == {(3, 0o100644)}
     assert manifest_sha256(again) == hashlib.sha256(again.manifest).hexdigest()
 
 
