@@ -102,6 +102,7 @@ class _State:
         self.users: list[JsonObject] = list(dataset.users)
         self.service_users = dataset.service_users
         self.containers = {c["id"]: c for c in dataset.containers}
+        self.container_json = {c["id"]: _container_json(c) for c in dataset.containers}
         self.root_id = next(c["id"] for c in dataset.containers if c["parent_id"] == 0)
         self.keys = {k["key"]: k for k in dataset.keys}
         self.by_id: dict[int, JsonObject] = {u["id"]: u for u in (*dataset.users, *dataset.service_users)}
@@ -125,17 +126,21 @@ class _State:
         return found
 
     def churn(self, count: int) -> None:
-        """Add or remove ``count`` users at deterministic places (never a key's linked user)."""
+        """Add or remove ``count`` users at deterministic places (never a key's linked user).
+
+        Copy-on-write: requests being answered keep the list they started with.
+        """
         rng = self.churn_rng
+        users = list(self.users)
         for _ in range(count):
-            removable = len(self.users) - len(self.linked_ids)
+            removable = len(users) - len(self.linked_ids)
             if removable > 0 and rng.random() < 0.5:
                 while True:
-                    index = rng.randrange(len(self.users))
-                    if self.users[index]["id"] not in self.linked_ids:
+                    index = rng.randrange(len(users))
+                    if users[index]["id"] not in self.linked_ids:
                         break
-                removed = self.users.pop(index)
-                del self.by_id[removed["id"]]
+                removed = users.pop(index)
+                self.by_id.pop(removed["id"], None)
             else:
                 user_id = self.next_id
                 self.next_id += 1
@@ -152,9 +157,10 @@ class _State:
                     "type": "standard",
                     "has_container_assignments": False,
                 }
-                self.users.insert(rng.randrange(len(self.users) + 1), user)
+                users.insert(rng.randrange(len(users) + 1), user)
                 self.by_id[user_id] = user
             self.churned += 1
+        self.users = users
 
     def current_dataset(self) -> Dataset:
         return Dataset(
@@ -225,7 +231,7 @@ def _user_json(
     if "last_login_date" in out:
         out["last_login_date"] = _format_date(out["last_login_date"], date_format if detail else "iso")
     if with_container:
-        out["container"] = _container_json(state.containers[user["container_id"]])
+        out["container"] = state.container_json[user["container_id"]]  # shared; never mutated
     out["access_roles"] = [dict(role) for role in user["access_roles"]]
     if detail:
         out["is_cert_central"] = True
@@ -496,6 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.sandbox._handle(self)
 
     def _not_allowed(self) -> None:
+        self.close_connection = True  # the body (if any) is left unread, so end the connection
         self.server.sandbox._handle(self)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed
@@ -506,6 +513,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection and not cut:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body[: len(body) // 2] if cut else body)
@@ -539,6 +548,7 @@ class SandboxServer:
         self._on_request = on_request
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._serving = threading.Event()
         self._httpd = _HTTPServer((host, port), self)
         self.host = host
         self.port = int(self._httpd.server_address[1])
@@ -555,7 +565,8 @@ class SandboxServer:
         """Serve on a daemon thread; returns self."""
         if self._closed:
             raise RuntimeError("this SandboxServer was stopped; create a new one")
-        if self._thread is None:
+        if self._thread is None and not self._serving.is_set():
+            self._serving.set()
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -567,25 +578,29 @@ class SandboxServer:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until ``stop()`` (from another thread) or Ctrl-C."""
+        if self._closed:
+            raise RuntimeError("this SandboxServer was stopped; create a new one")
+        self._serving.set()
         try:
-            self._httpd.serve_forever(poll_interval=0.2)
+            self._httpd.serve_forever(poll_interval=0.1)
         finally:
             self._close()
 
     def stop(self) -> None:
         """Stop serving and close the socket and any open connections; safe to call twice."""
-        if self._closed:
-            return
+        if self._serving.is_set() and not self._closed:
+            self._httpd.shutdown()  # returns once the serving loop has ended
         if self._thread is not None:
-            self._httpd.shutdown()
             self._thread.join()
         self._close()
 
     def _close(self) -> None:
-        if not self._closed:
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._httpd.close_open_connections()
-            self._httpd.server_close()
+        self._httpd.close_open_connections()
+        self._httpd.server_close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -704,7 +719,7 @@ class SandboxServer:
                 answer.html = _HTML_ERROR.format(status=status, reason=reason, incident=int(draws[0] * 1e9))
             return answer
 
-        if method != "GET":
+        if method != "GET":  # the tool never writes; tests check that none arrived
             answer = error(405, ("method_not_allowed", f"The {method} method is not allowed here."))
             answer.headers["Allow"] = "GET"
             return answer
