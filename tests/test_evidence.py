@@ -40,12 +40,15 @@ from auditor.evidence import (
     ProblemKind,
     SigningKeys,
     VerificationReport,
+    active_signing_key,
     build_bundle,
     bundle_context,
     contents_from,
     format_report,
+    load_public_keys,
     manifest_sha256,
     pae,
+    rotate_signing_key,
     verify_bundle,
     write_bundle,
 )
@@ -913,3 +916,69 @@ def test_any_bundle_the_tool_writes_verifies(
     raw_names = [name for name in names if name.startswith("evidence/raw/")]
     assert all(re.fullmatch(r"evidence/raw/\d{4,}-[a-z0-9-]+\.json", name) for name in raw_names)
     assert len(set(names)) == len(names)
+
+
+# -- with the real store and master key ---------------------------------------------------------
+
+
+def test_the_store_keeps_the_key_across_exports_and_rotation_keeps_old_bundles_verifiable(tmp_path: Path) -> None:
+    from auditor.store import ChainHead, Store
+
+    master = MasterKey.generate()
+    with Store.open(tmp_path / "data", clock=lambda: T0) as store:
+        first, created = active_signing_key(store, master, now=T0)
+        again, created_again = active_signing_key(store, master, now=T0 + timedelta(days=1))
+        assert created and not created_again and again.fingerprint == first.fingerprint
+        assert again.valid_from == T0
+
+        head = store.chain_head("prod")
+        position = ChainPosition.after(head) if head else ChainPosition.start(reason="first export")
+        old = build_bundle(
+            contents(),
+            signer=first.private_key,
+            chain=position,
+            context=context(),
+            now=T0,
+            key_valid_from=first.valid_from,
+        )
+        store.advance_chain("prod", ChainHead(**old.chain_head_fields()))
+
+        rotated_at = T0 + timedelta(days=2)
+        new = rotate_signing_key(store, master, now=rotated_at)
+        assert new.fingerprint != first.fingerprint and new.valid_from == rotated_at
+        current, _ = active_signing_key(store, master, now=rotated_at)
+        assert current.fingerprint == new.fingerprint
+        keys = {row.fingerprint: row for row in store.signing_keys()}
+        assert keys[first.fingerprint].retired_at == rotated_at and keys[new.fingerprint].retired_at is None
+
+        stored_head = store.chain_head("prod")
+        assert stored_head is not None
+        following = build_bundle(
+            contents("2"),
+            signer=new.private_key,
+            chain=ChainPosition.after(stored_head),
+            context=context(),
+            now=rotated_at,
+            key_valid_from=new.valid_from,
+        )
+        store.advance_chain("prod", ChainHead(**following.chain_head_fields()))
+        pems = [row.public_pem for row in keys.values()]
+
+    paths = [write_bundle(b, tmp_path / f"{i}.zip") for i, b in enumerate((old, following))]
+    pinned = load_public_keys([_write(tmp_path / f"key{i}.pem", pem) for i, pem in enumerate(pems)])
+    report = verify_bundle(paths[1], trusted_keys=pinned, previous=[paths[0]])
+    assert report.ok, format_report(report)
+    assert report.sequences == (0, 1)
+    assert verify_bundle(paths[0], trusted_keys=pinned).ok
+
+
+def test_public_key_files_that_are_not_keys_are_evidence_errors(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceError, match="not a PEM"):
+        load_public_keys([_write(tmp_path / "k.pem", "nonsense")])
+    with pytest.raises(EvidenceError, match="Cannot read"):
+        load_public_keys([tmp_path / "absent.pem"])
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -20,13 +20,21 @@ from auditor.evidence.bundle import (
     write_bundle,
 )
 from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope, pae
-from auditor.evidence.keys import PRIVATE_KEY_CONTEXT, ActiveKey, SigningKeys
+from auditor.evidence.keys import (
+    PRIVATE_KEY_CONTEXT,
+    ActiveKey,
+    SigningKeys,
+    SigningKeyStore,
+    active_signing_key,
+    rotate_signing_key,
+)
 from auditor.evidence.verify import (
     ChainLink,
     Problem,
     ProblemKind,
     VerificationReport,
     format_report,
+    load_public_keys,
     verify_bundle,
 )
 
@@ -46,15 +54,19 @@ __all__ = [
     "FileRole",
     "Problem",
     "ProblemKind",
+    "SigningKeyStore",
     "SigningKeys",
     "VerificationReport",
+    "active_signing_key",
     "build_bundle",
     "bundle_context",
     "contents_from",
     "format_report",
+    "load_public_keys",
     "manifest_sha256",
     "new_chain_id",
     "pae",
+    "rotate_signing_key",
     "verify_bundle",
     "write_bundle",
 ]

@@ -25,8 +25,11 @@ __all__ = [
     "PRIVATE_KEY_CONTEXT",
     "ActiveKey",
     "SealingKey",
+    "SigningKeyStore",
     "SigningKeys",
     "StoredKey",
+    "active_signing_key",
+    "rotate_signing_key",
 ]
 
 #: Associated data bound into the sealed private key, so a sealed API key cannot pass as one.
@@ -175,3 +178,37 @@ class ActiveKey:
             created_at=now,
         )
         return cls(private_key=key, fingerprint=fingerprint, valid_from=now)
+
+
+class SigningKeyStore(Protocol):
+    """The signing-key methods of ``auditor.store.Store`` (kept as a protocol: no store import)."""
+
+    def active_signing_key(self) -> StoredKey | None: ...
+
+    def save_signing_key(
+        self, *, fingerprint: str, encrypted_private_key: bytes, public_pem: str, created_at: datetime
+    ) -> None: ...
+
+    def retire_signing_key(self, fingerprint: str, *, at: datetime) -> None: ...
+
+
+def active_signing_key(store: SigningKeyStore, master_key: SealingKey, *, now: datetime) -> tuple[ActiveKey, bool]:
+    """The current signing key, generated and stored on first use; the flag says it was just made."""
+    stored = store.active_signing_key()
+    if stored is not None:
+        return ActiveKey.unseal(stored, master_key), False
+    return ActiveKey.create(master_key, now=now, save=store.save_signing_key), True
+
+
+def rotate_signing_key(store: SigningKeyStore, master_key: SealingKey, *, now: datetime) -> ActiveKey:
+    """Start a new key period: store a new key, then retire the old one (kept for old bundles).
+
+    The new key is saved before the old one is retired, so there is never a moment without a key;
+    the next manifest names the new key with ``valid_from = now`` and, in its chain section, the
+    previous manifest's key, which documents the hand-over inside signed content.
+    """
+    previous = store.active_signing_key()
+    new = ActiveKey.create(master_key, now=now, save=store.save_signing_key)
+    if previous is not None:
+        store.retire_signing_key(previous.fingerprint, at=now)
+    return new

@@ -36,7 +36,15 @@ from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope, EnvelopeForma
 from auditor.evidence.keys import SigningKeys
 from auditor.models import parse_api_datetime
 
-__all__ = ["ChainLink", "Problem", "ProblemKind", "VerificationReport", "format_report", "verify_bundle"]
+__all__ = [
+    "ChainLink",
+    "Problem",
+    "ProblemKind",
+    "VerificationReport",
+    "format_report",
+    "load_public_keys",
+    "verify_bundle",
+]
 
 #: Control files (manifest, envelope, PEM) are small; anything bigger is not ours.
 _CONTROL_LIMIT = 16 * 1024 * 1024
@@ -212,6 +220,18 @@ def verify_bundle(
         files_checked=target.files_checked,
         does_not_prove=target.does_not_prove,
     )
+
+
+def load_public_keys(paths: Sequence[Path]) -> list[Ed25519PublicKey]:
+    """The ``--public-key`` files as keys; EvidenceError (exit 6) names a file that is not one."""
+    keys = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise EvidenceError(f"Cannot read the public key {path}: {exc.strerror or exc}.") from exc
+        keys.append(SigningKeys.load_public_pem(data, source=f"The public key file {path}"))
+    return keys
 
 
 # --- one bundle ------------------------------------------------------------------------------
