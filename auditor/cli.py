@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--config", type=Path, help="auditor.toml to use (default: ./auditor.toml, then the data dir)")
+    parser.add_argument("--retries", type=int, default=6, metavar="N",
+                        help="attempts per request on 429/5xx/network errors, with back-off (default 6)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="per-request timeout towards CertCentral (default 30)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -204,7 +208,16 @@ def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None 
         master_key_env=env.get("AUDITOR_MASTER_KEY") or None,
         config_path=args.config,
         config_search_dirs=(Path.cwd(),),
+        client_options=_client_options(args),
     )
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not 1 <= args.retries <= 20:
+        raise ConfigurationError(f"--retries must be between 1 and 20, got {args.retries}.")
+    if not 0 < args.timeout <= 600:
+        raise ConfigurationError(f"--timeout must be between 0 and 600 seconds, got {args.timeout}.")
+    return {"retry_attempts": args.retries, "timeout": args.timeout}
 
 
 def _frameworks(value: str | None) -> list[str] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +50,8 @@ class Workspace:
     config_search_dirs: tuple[Path, ...] = ()
     #: An httpx transport for the client (tests and the in-process demo); None = real network.
     transport: Any = None
+    #: Extra CertCentralClient options from the CLI (retry_attempts, timeout, ...).
+    client_options: Mapping[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()
@@ -103,7 +105,11 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
     from auditor.client import CertCentralClient
 
     return CertCentralClient(
-        check_base_url(base_url), api_key, transport=workspace.transport, clock=workspace.clock, **options
+        check_base_url(base_url),
+        api_key,
+        transport=workspace.transport,
+        clock=workspace.clock,
+        **{**workspace.client_options, **options},
     )
 
 
@@ -165,11 +171,9 @@ def disconnect(workspace: Workspace, name: str) -> None:
 
 
 def _check_connection_name(name: str) -> None:
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise ConfigurationError(
-            f"Invalid connection name {name!r}.",
-            hint="Use letters, digits, '-', '_' or '.', at most 64 characters.",
-        )
+    from auditor.store import validate_connection_name
+
+    validate_connection_name(name)
 
 
 def _key_context(name: str) -> str:
@@ -358,7 +362,7 @@ def evaluate(
         snapshot, previous=previous, history=history, config=config, attestations=attestations, now=now
     )
     changes = (
-        diff_snapshots(previous, snapshot)
+        diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
         if previous is not None
         else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
     )
