@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import io
 import itertools
 import json
 import zipfile
@@ -423,13 +422,13 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
 
 def _read_members(path: Path) -> tuple[dict[str, _Member], list[str]]:
     """Hash every member (streaming), keep control files' bytes; CRC/zlib errors are per member."""
+    if not path.is_file():
+        raise EvidenceError(f"Cannot read {path}: it does not exist or is not a file.")
     try:
-        data = path.read_bytes()
+        archive = zipfile.ZipFile(path)  # read member by member: bundles can be large
     except OSError as exc:
         raise EvidenceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
         raise EvidenceError(
             f"{path} is not a readable ZIP archive ({exc}); it may be truncated or not an evidence bundle.",
             hint="Ask the exporter to send the bundle again and compare its manifest SHA-256.",
