@@ -382,34 +382,13 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
 
 
 def cmd_pull(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    from auditor.pipeline import pull
+    from auditor.pipeline import describe_pull, pull
 
     with _pull_progress(out) as observer:
         outcome = pull(workspace, args.connection, details=args.details, page_size=args.page_size,
                        observer=observer)
-    out.info(summarise_pull(outcome))
+    out.info(describe_pull(outcome))
     return ExitCode.OK
-
-
-def summarise_pull(outcome: Any) -> str:
-    snapshot = outcome.snapshot
-    p = snapshot.provenance
-    seconds = (p.finished_at - p.started_at).total_seconds()
-    text = (
-        f"Pulled {len(snapshot.users):,} users ({len(snapshot.admins):,} administrators) in {seconds:.1f} s"
-        f" as snapshot {snapshot.id}"
-    )
-    if outcome.changes is not None and outcome.previous is not None:
-        from auditor.models import ChangeKind
-
-        added = len(outcome.changes.of_kind(ChangeKind.ADDED))
-        removed = len(outcome.changes.of_kind(ChangeKind.REMOVED))
-        text += f"; {added} new, {removed} removed since {outcome.previous.taken_at:%Y-%m-%d}"
-    if not snapshot.complete:
-        text += ". INCOMPLETE: " + " ".join(p.notes) + " It will not be used as a diff baseline."
-    elif p.notes:
-        text += ". Note: " + " ".join(p.notes)
-    return text
 
 
 class _pull_progress:

@@ -84,7 +84,7 @@ def run_demo(output_dir: Path, *, step: Callable[[str], None] = lambda _message:
                 formats=[ReportFormat.HTML, ReportFormat.PDF] if last else [],
                 export=True,
                 evidence_dir=output_dir / "evidence",
-                step=lambda message, month=clock.now: step(f"[{month:%Y-%m-%d}] {message}"),
+                step=_prefixed(step, f"[{clock.now:%Y-%m-%d}]"),
             )
             if outcome.bundle_path is not None:
                 bundles.append(outcome.bundle_path)
@@ -104,6 +104,10 @@ def run_demo(output_dir: Path, *, step: Callable[[str], None] = lambda _message:
     )
     step(summary)
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
+
+
+def _prefixed(step: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda message: step(f"{prefix} {message}")
 
 
 def _state_time(as_of: datetime) -> datetime:

@@ -531,3 +531,270 @@ def write_reports(
         roster_limit=roster_limit,
         progress=progress,
     )
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """A written evidence bundle and its place in the connection's chain."""
+
+    path: Path
+    chain_id: str
+    sequence: int
+    manifest_sha256: str
+    #: Why a new chain began ('' when this bundle continues the chain).
+    new_chain_reason: str
+    signing_key_created: bool
+
+
+def export_evidence(
+    workspace: Workspace,
+    connection: str,
+    *,
+    output: Path,
+    snapshot_id: int | None = None,
+    frameworks: Sequence[str] | None = None,
+    include_reports: bool = True,
+    new_chain: bool = False,
+    overwrite: bool = False,
+    evaluation: Evaluation | None = None,
+    report_files: Sequence[Path] = (),
+) -> ExportOutcome:
+    """Write a signed bundle for one snapshot and advance the connection's evidence chain.
+
+    ``report_files`` are reports already delivered (``auditor run``): they go into the bundle
+    byte for byte, hashed as delivered. Otherwise the reports are rendered here.
+    """
+    from auditor.errors import EvidenceError, StoreError
+    from auditor.evidence import (
+        ChainPosition,
+        active_signing_key,
+        build_bundle,
+        bundle_context,
+        contents_from,
+        write_bundle,
+    )
+    from auditor.store import ChainHead
+
+    if evaluation is None:
+        evaluation = evaluate(
+            workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks, with_trend_history=include_reports
+        )
+    report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files)
+    now = workspace.now()
+    master = workspace.master_key()
+    with workspace.store() as store:
+        key, created = active_signing_key(store, master, now=now)
+        head = store.chain_head(connection)
+        if head is None:
+            chain = ChainPosition.start(reason=f"first evidence bundle of connection '{connection}'")
+        elif new_chain:
+            chain = ChainPosition.start(
+                reason=f"new chain requested with --new-chain; the previous chain {head.chain_id} "
+                f"ended at sequence {head.sequence}"
+            )
+        else:
+            chain = ChainPosition.after(head)
+        raw_pages = store.raw_pages(evaluation.snapshot.id)
+        exceptions = evaluation.config.exceptions
+        contents = contents_from(
+            evaluation.snapshot,
+            raw_pages=raw_pages,
+            findings=evaluation.findings,
+            changes=evaluation.changes,
+            exceptions=exceptions,
+            attestations=evaluation.attestations,
+            now=now,
+            history=evaluation.history,
+            report_html=report_html,
+            report_pdf=report_pdf,
+        )
+        context = bundle_context(
+            evaluation.snapshot,
+            findings=evaluation.findings,
+            changes=evaluation.changes,
+            exceptions=exceptions,
+            attestations=evaluation.attestations,
+            retention=evaluation.config.retention_manifest(),
+            raw_pages=len(raw_pages),
+        )
+        bundle = build_bundle(
+            contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
+        )
+        path = write_bundle(bundle, output, overwrite=overwrite)
+        try:
+            store.advance_chain(connection, ChainHead(**bundle.chain_head_fields()))
+        except StoreError as error:
+            # Another export extended the chain first: this file would be a fork. Remove it.
+            path.unlink(missing_ok=True)
+            raise EvidenceError(
+                f"The evidence chain of '{connection}' moved on while this bundle was written; "
+                "the bundle was discarded so the chain does not fork.",
+                hint="Run the export again.",
+            ) from error
+    return ExportOutcome(
+        path=path,
+        chain_id=chain.chain_id,
+        sequence=chain.sequence,
+        manifest_sha256=bundle.manifest_sha256,
+        new_chain_reason=chain.new_chain_reason,
+        signing_key_created=created,
+    )
+
+
+def _report_bytes(
+    workspace: Workspace, evaluation: Evaluation, include: bool, report_files: Sequence[Path]
+) -> tuple[bytes | None, bytes | None]:
+    if not include:
+        return None, None
+    if report_files:
+        html = next((p.read_bytes() for p in report_files if p.suffix == ".html"), None)
+        pdf = next((p.read_bytes() for p in report_files if p.suffix == ".pdf"), None)
+        return html, pdf
+    from auditor.report import render_html, render_pdf
+
+    data = report_data(workspace, evaluation)
+    return render_html(data).encode("utf-8"), render_pdf(data)
+
+
+def verify_evidence(
+    bundle: Path, *, public_keys: Sequence[Path] = (), previous: Sequence[Path] = ()
+) -> tuple[bool, str]:
+    """Verify a bundle offline; returns (intact, human-readable report)."""
+    from auditor.evidence import format_report, load_public_keys, verify_bundle
+
+    report = verify_bundle(bundle, trusted_keys=load_public_keys(public_keys), previous=previous)
+    return report.ok, format_report(report)
+
+
+def public_signing_key(workspace: Workspace) -> tuple[str, str]:
+    """The evidence signing key's fingerprint and public PEM (created on first use)."""
+    from auditor.evidence import active_signing_key
+
+    with workspace.store() as store:
+        key, _created = active_signing_key(store, workspace.master_key(), now=workspace.now())
+    return key.fingerprint, key.public_pem
+
+
+def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
+    """Retire the current signing key and start a new key period."""
+    from auditor.evidence import rotate_signing_key as rotate
+
+    with workspace.store() as store:
+        key = rotate(store, workspace.master_key(), now=workspace.now())
+    return key.fingerprint, key.public_pem
+
+
+# --- the one-shot run ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    snapshot: Snapshot
+    findings: FindingsResult
+    report_paths: tuple[Path, ...]
+    bundle_path: Path | None
+    manifest_sha256: str | None
+
+
+def run_once(
+    workspace: Workspace,
+    connection: str,
+    *,
+    frameworks: Sequence[str] | None,
+    output_dir: Path,
+    formats: Sequence[ReportFormat],
+    templates_dir: Path | None = None,
+    roster_limit: int = 500,
+    details: bool = False,
+    export: bool = True,
+    evidence_dir: Path | None = None,
+    step: Callable[[str], None] = lambda _message: None,
+) -> RunOutcome:
+    """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything."""
+    from auditor.report import report_basename
+
+    outcome = pull(workspace, connection, details=details)
+    snapshot = outcome.snapshot
+    step(describe_pull(outcome))
+    if not snapshot.complete:
+        from auditor.errors import ApiBadResponseError
+
+        raise ApiBadResponseError(
+            f"The pull stored snapshot {snapshot.id} as INCOMPLETE ({' '.join(snapshot.provenance.notes)}); "
+            "no report or evidence was produced from it.",
+            hint="Run again; if it persists, users are being changed during the pull.",
+        )
+    evaluation = evaluate(
+        workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats)
+    )
+    findings = evaluation.findings
+    step(
+        f"Findings: {len(findings.active)} open, {len(findings.suppressed)} suppressed "
+        f"({', '.join(findings.profiles)})"
+    )
+    paths: list[Path] = []
+    if formats:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        paths = write_reports(
+            workspace,
+            evaluation,
+            formats=formats,
+            output_dir=output_dir,
+            overwrite=True,
+            templates_dir=templates_dir,
+            roster_limit=roster_limit,
+        )
+        step("Reports: " + ", ".join(str(path) for path in paths))
+    bundle_path: Path | None = None
+    manifest: str | None = None
+    if export:
+        target_dir = evidence_dir or output_dir
+        target_dir.mkdir(parents=True, exist_ok=True)
+        data_name = f"{report_basename(report_data(workspace, evaluation))}-evidence-s{snapshot.id}.zip"
+        exported = export_evidence(
+            workspace,
+            connection,
+            output=target_dir / data_name,
+            include_reports=bool(paths),
+            overwrite=True,
+            evaluation=evaluation,
+            report_files=paths,
+        )
+        bundle_path, manifest = exported.path, exported.manifest_sha256
+        step(
+            f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
+            f"manifest SHA-256 {exported.manifest_sha256}"
+        )
+    return RunOutcome(
+        snapshot=snapshot,
+        findings=findings,
+        report_paths=tuple(paths),
+        bundle_path=bundle_path,
+        manifest_sha256=manifest,
+    )
+
+
+def describe_pull(outcome: PullOutcome) -> str:
+    """The one-line pull summary users see on stderr (and cron mails)."""
+    snapshot = outcome.snapshot
+    provenance = snapshot.provenance
+    seconds = (provenance.finished_at - provenance.started_at).total_seconds()
+    line = (
+        f"Pulled {len(snapshot.users):,} users ({len(snapshot.admins):,} administrators) in {seconds:.1f} s "
+        f"as snapshot {snapshot.id}"
+    )
+    if outcome.changes is not None and outcome.previous is not None:
+        from auditor.models import ChangeKind
+
+        line += (
+            f"; {len(outcome.changes.of_kind(ChangeKind.ADDED))} new, "
+            f"{len(outcome.changes.of_kind(ChangeKind.REMOVED))} removed since {outcome.previous.taken_at:%Y-%m-%d}"
+        )
+    if not snapshot.complete:
+        line += ". INCOMPLETE: " + " ".join(provenance.notes) + " It will not be used as a diff baseline."
+    elif provenance.notes:
+        line += ". Note: " + " ".join(provenance.notes)
+    return line
