@@ -13,6 +13,7 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -475,6 +476,12 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is normal (and the reset fault causes it); anything else is a bug."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
     def close_open_connections(self) -> None:
         """Unblock handler threads waiting on idle keep-alive connections."""
