@@ -209,7 +209,8 @@ def padding_user(index: int) -> User:
         roles = (MANAGER,)
     elif index % 97 == 0:
         roles = (LIMITED,)
-    inactive_days = (index * 37) % 240
+    # Most users signed in within the last two months; one in ten is spread over eight months.
+    inactive_days = (index * 37) % 240 if index % 10 == 0 else (index * 7) % 60
     return user(
         user_id,
         f"user{index:05d}@example.com",
@@ -237,7 +238,7 @@ def make_report_data(
     changes = list(base_changes())
     for index in range(1, extra_users + 1):
         padded = by_id[200000 + index]
-        days = (index * 37) % 240
+        days = (NOW - padded.last_login).days if padded.last_login else 0
         if padded.is_active and padded.last_login is not None and days > 90:
             findings.append(
                 finding("stale-login", Severity.LOW, padded, "Stale account",
