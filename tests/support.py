@@ -21,11 +21,7 @@ class AuditorHome:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AUDITOR_", "DIGICERT_"))
-        }
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("AUDITOR_", "DIGICERT_"))}
         env.update(
             {
                 "AUDITOR_HOME": str(self.data_dir),

@@ -138,8 +138,14 @@ def test_wrong_master_key_is_a_clear_error(home: AuditorHome, sandbox: SandboxSe
 def test_api_key_never_written_anywhere(home: AuditorHome, sandbox: SandboxServer) -> None:
     key = "sandbox-admin-key"
     outputs = []
-    for args in (("connect", "--base-url", sandbox.base_url, "--key-stdin"), ("test",), ("connections",),
-                 ("-v", "pull"), ("snapshots",), ("-v", "findings", "--format", "json")):
+    for args in (
+        ("connect", "--base-url", sandbox.base_url, "--key-stdin"),
+        ("test",),
+        ("connections",),
+        ("-v", "pull"),
+        ("snapshots",),
+        ("-v", "findings", "--format", "json"),
+    ):
         result = home.run(*args, stdin=key + "\n")
         assert result.returncode == ExitCode.OK, (args, result.stderr)
         outputs.append(result.stdout + result.stderr)

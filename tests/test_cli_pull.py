@@ -99,12 +99,22 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
     assert home.run("pull", *PAGE).returncode == 0
     dataset = big_sandbox.dataset
     leaver = dataset.users[5]
-    joiner = {**dataset.users[6], "id": 99_999_999, "email": "new.admin@example.com",
-              "username": "new.admin@example.com", "access_roles": [{"id": 1, "name": "Administrator"}]}
+    joiner = {
+        **dataset.users[6],
+        "id": 99_999_999,
+        "email": "new.admin@example.com",
+        "username": "new.admin@example.com",
+        "access_roles": [{"id": 1, "name": "Administrator"}],
+    }
     big_sandbox.set_dataset(
-        Dataset(account=dataset.account, containers=dataset.containers,
-                users=tuple(u for u in dataset.users if u["id"] != leaver["id"]) + (joiner,),
-                service_users=dataset.service_users, keys=dataset.keys, as_of=dataset.as_of)
+        Dataset(
+            account=dataset.account,
+            containers=dataset.containers,
+            users=(*(u for u in dataset.users if u["id"] != leaver["id"]), joiner),
+            service_users=dataset.service_users,
+            keys=dataset.keys,
+            as_of=dataset.as_of,
+        )
     )
     result = home.run("pull", *PAGE)
     assert result.returncode == 0, result.stderr
@@ -122,7 +132,10 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
         connect(home, slow)
         first = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
-            env=home.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=home.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             time.sleep(1.5)
@@ -130,7 +143,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
             assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
             assert "Another `auditor pull`" in second.stderr
         finally:
-            out, err = first.communicate(timeout=120)
+            _out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
     assert len(snapshot_lines(home)) == 1
 
@@ -140,7 +153,10 @@ def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
         connect(home, slow)
         pulling = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
-            env=home.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=home.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(2.0)
         pulling.send_signal(signal.SIGINT)

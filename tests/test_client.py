@@ -10,6 +10,7 @@ import hashlib
 import json
 import string
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -774,15 +775,13 @@ def test_retries_are_counted_in_the_pull_result() -> None:
 
 def test_client_side_limiter_paces_requests() -> None:
     fake = FakeCertCentral()
-    clock_start = threading.Event()
-    with client_for(fake, rate_limits=((2, 0.4),)) as client:
-        clock_start.set()
-        started = datetime.now(UTC)
+    with client_for(fake, rate_limits=((2, 0.3),)) as client:
+        started = time.monotonic()
         for _ in range(5):
             client.get_me()
-        elapsed = (datetime.now(UTC) - started).total_seconds()
-    # 5 requests at 2 per 0.4 s need at least two full windows: a lower bound, never flaky.
-    assert elapsed >= 0.8
+        elapsed = time.monotonic() - started
+    # 5 requests at 2 per 0.3 s need at least two full windows: a lower bound, never flaky.
+    assert elapsed >= 0.6
 
 
 # --------------------------------------------------------------------------------------------
