@@ -88,6 +88,10 @@ MAX_PAGE_SIZE = 1000
 # https://dev.digicert.com/en/certcentral-apis/services-api/rate-limits.html
 DEFAULT_RATE_LIMITS: tuple[tuple[int, float], ...] = ((100, 5.0), (1000, 180.0))
 
+#: Added to every rate-limit window (at most this many seconds, at most 20% of the window): the
+#: server times a request when it arrives, we when we send it, so pacing at exactly the
+#: documented limit still met 429s against the sandbox once latency jittered.
+RATE_LIMIT_MARGIN = 1.0
 #: A 429 without Retry-After: start backing off at the short rate-limit window (§5.3).
 RATE_LIMIT_INITIAL_WAIT = 5.0
 #: Never sleep longer than this on one Retry-After, whatever the server says.
@@ -411,7 +415,8 @@ def _rate_list(rate_limits: Iterable[tuple[int, float]]) -> list[Rate]:
                 f"Invalid rate limit ({count!r} requests per {seconds!r} s): "
                 "use a positive whole number of requests per a positive number of seconds."
             )
-        rates.append(Rate(int(count), max(1, round(seconds * 1000))))
+        padded = seconds + min(RATE_LIMIT_MARGIN, 0.2 * seconds)
+        rates.append(Rate(int(count), max(1, round(padded * 1000))))
     return rates
 
 
@@ -457,6 +462,12 @@ class CertCentralClient:
 
     Thread-safe: pages are fetched on a bounded worker pool that shares one httpx connection pool
     and one client-side rate limiter, so a normal run never meets a 429.
+
+    ``sleep`` and ``clock`` are injected (back-off waits, raw-page and pull timestamps).
+    ``retry_attempts`` counts every try, the first included. ``rate_limits`` are the server's
+    rolling windows as (requests, seconds); each window is padded a little (RATE_LIMIT_MARGIN)
+    and ``()`` turns client-side pacing off. The limiter belongs to this client: two clients on
+    one key in one process do not share it.
     """
 
     def __init__(
