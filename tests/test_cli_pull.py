@@ -128,7 +128,7 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
 
 
 def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None:
-    with SandboxServer(Dataset.generate(400, seed=1), faults=Faults(latency_ms=1000)) as slow:
+    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
         first = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
@@ -149,7 +149,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
 
 
 def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
-    with SandboxServer(Dataset.generate(400, seed=1), faults=Faults(latency_ms=300)) as slow:
+    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
         pulling = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
