@@ -1,0 +1,1 @@
+"""Benchmarks: numbers for BENCHMARKS.md, measured with a baseline in the same run."""
