@@ -444,6 +444,8 @@ def instance_label(base_url: str) -> str:
         return "US"
     if base_url.rstrip("/") == REGIONS["eu"]:
         return "Europe"
+    if urlsplit(base_url).scheme == "http":
+        return "sandbox (loopback)"  # check_base_url admits plain HTTP only on loopback
     return "custom"
 
 

@@ -324,6 +324,10 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "findings": len(active),
             "suppressed": len(suppressed),
             "changes": len(changes),
+            # Sign-ins are activity, not access: the headline counts only what changed access.
+            "access_changes": sum(
+                1 for c in data.changes.changes if c.kind not in (ChangeKind.FIRST_SIGN_IN, ChangeKind.SIGNED_IN)
+            ),
         },
         "severity_counts": severity_counts,
         "change_counts": change_counts,
