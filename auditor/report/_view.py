@@ -88,7 +88,7 @@ class FindingRow(NamedTuple):
     user: str
     user_id: str
     why: str
-    evidence: str
+    evidence: tuple[tuple[str, str], ...]
     controls: str
     remediation: str
     note: str  #: an expired exception, said plainly
@@ -178,7 +178,7 @@ def finding_row(finding: Finding) -> FindingRow:
         user=finding.email or ("Account" if finding.user_id is None else f"user {finding.user_id}"),
         user_id="" if finding.user_id is None else str(finding.user_id),
         why=finding.explanation,
-        evidence="; ".join(f"{label}: {value}" for label, value in finding.evidence),
+        evidence=finding.evidence,
         controls=", ".join(finding.controls),
         remediation=finding.remediation,
         note=note,
