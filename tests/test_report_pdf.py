@@ -6,6 +6,8 @@ import io
 import re
 import shutil
 import subprocess
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,10 @@ def test_write_reports_writes_both_formats_with_progress(tmp_path: Path, data: R
     assert any("PDF" in step for step in steps)
     with pytest.raises(ReportError, match=re.escape(f"{base}.pdf")):
         write_reports(data, formats=[ReportFormat.PDF], output_dir=tmp_path)
+
+
+def test_same_data_and_clock_give_the_same_pdf_bytes(data: ReportData, pdf: bytes) -> None:
+    # An evidence bundle hashes the PDF as delivered; re-rendering must not drift.
+    assert render_pdf(data) == pdf
+    later = render_pdf(replace(data, generated_at=data.generated_at + timedelta(days=1)))
+    assert later != pdf, "the generation time must show in the document"
