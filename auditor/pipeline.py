@@ -180,6 +180,16 @@ def _key_context(name: str) -> str:
     return f"certcentral-api-key:{name}"
 
 
+def _check_master_key(store: Store, master: MasterKey) -> None:
+    """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
+
+    Called before a signing key may be created: a new key sealed under the wrong master key
+    would be one the right master key can never open.
+    """
+    for record in store.list_connections()[:1]:
+        master.decrypt(record.encrypted_key, context=_key_context(record.name))
+
+
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
     return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
 
@@ -588,6 +598,7 @@ def export_evidence(
     now = workspace.now()
     master = workspace.master_key()
     with workspace.store() as store:
+        _check_master_key(store, master)
         key, created = active_signing_key(store, master, now=now)
         head = store.chain_head(connection)
         if head is None:
@@ -676,7 +687,9 @@ def public_signing_key(workspace: Workspace) -> tuple[str, str]:
     from auditor.evidence import active_signing_key
 
     with workspace.store() as store:
-        key, _created = active_signing_key(store, workspace.master_key(), now=workspace.now())
+        master = workspace.master_key()
+        _check_master_key(store, master)
+        key, _created = active_signing_key(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
 
 
@@ -685,7 +698,9 @@ def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
     from auditor.evidence import rotate_signing_key as rotate
 
     with workspace.store() as store:
-        key = rotate(store, workspace.master_key(), now=workspace.now())
+        master = workspace.master_key()
+        _check_master_key(store, master)
+        key = rotate(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
 
 
