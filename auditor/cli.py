@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
+    sub.add_argument("--quiet", action="store_true", help="do not log each request (key labels only, never keys)")
 
     sub = command("pull", "Read every user and store a snapshot (all or nothing).")
     connection_option(sub)
@@ -365,7 +366,13 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
 
     dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
     faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, retry_after=args.retry_after)
-    server = SandboxServer(dataset, host=args.host, port=args.port, faults=faults)
+    def log_request(request: Any) -> None:
+        query = f"?{request.query}" if request.query else ""
+        out.info(f"{request.status} {request.method} {request.path}{query} [{request.key_label}]")
+
+    server = SandboxServer(
+        dataset, host=args.host, port=args.port, faults=faults, on_request=None if args.quiet else log_request
+    )
     out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:

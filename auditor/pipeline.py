@@ -322,8 +322,6 @@ def diff(
                     hint="Pull again later, or name one with --from ID (see `auditor snapshots`).",
                 )
             old = found
-    if not old.complete and not allow_incomplete and from_id is None:
-        raise ConfigurationError(f"Snapshot {old.id} is incomplete; pass --allow-incomplete to compare with it.")
     return old, new, diff_snapshots(old, new)
 
 
