@@ -610,18 +610,38 @@ def export_evidence(
             chain = ChainPosition.after(head)
         raw_pages = store.raw_pages(evaluation.snapshot.id)
         exceptions = evaluation.config.exceptions
-        contents = contents_from(
-            evaluation.snapshot,
-            raw_pages=raw_pages,
-            findings=evaluation.findings,
-            changes=evaluation.changes,
-            exceptions=exceptions,
-            attestations=evaluation.attestations,
-            now=now,
-            history=evaluation.history,
-            report_html=report_html,
-            report_pdf=report_pdf,
-        )
+        try:
+            contents = contents_from(
+                evaluation.snapshot,
+                raw_pages=raw_pages,
+                findings=evaluation.findings,
+                changes=evaluation.changes,
+                exceptions=exceptions,
+                attestations=evaluation.attestations,
+                now=now,
+                history=evaluation.history,
+                report_html=report_html,
+                report_pdf=report_pdf,
+            )
+        except OSError as exc:
+            # openpyxl builds the XLSX view through temporary files: a full or unwritable
+            # temporary directory surfaces here, not as a bug. Its half-run writer generators
+            # fail again when collected; collect them now, quietly, instead of at exit.
+            import gc
+            import sys
+            import tempfile
+
+            exc.__traceback__ = None
+            hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
+            try:
+                gc.collect()
+            finally:
+                sys.unraisablehook = hook
+            raise EvidenceError(
+                f"The evidence bundle could not be assembled: a temporary file could not be written "
+                f"({exc.strerror or exc}).",
+                hint=f"Check free space and permissions in {tempfile.gettempdir()} (or set TMPDIR).",
+            ) from exc
         context = bundle_context(
             evaluation.snapshot,
             findings=evaluation.findings,
