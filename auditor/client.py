@@ -184,7 +184,8 @@ def record_digest(raw_user: Mapping[str, Any]) -> str:
     """
     stable = {key: value for key, value in raw_user.items() if key != "last_login_date"}
     canonical = json.dumps(stable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # Lone surrogates are valid in JSON (a "\\ud800" escape) though not in UTF-8: keep them hashable.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class PullObserver(Protocol):

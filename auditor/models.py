@@ -69,12 +69,25 @@ def parse_api_datetime(value: object) -> datetime | None:
 
 
 def _text(value: object) -> str:
-    """Coerce an optional API scalar to text; the API sometimes omits keys (§2.2)."""
+    """Coerce an optional API scalar to text; the API sometimes omits keys (§2.2).
+
+    A lone surrogate (valid in JSON as a ``\\ud800`` escape, not encodable as UTF-8) becomes
+    U+FFFD: every report, CSV and bundle is UTF-8. The raw page keeps the original.
+    """
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    return str(value)
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii() and _has_surrogate(text):
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _list(value: object) -> list[object]:
