@@ -731,6 +731,10 @@ def main(
     if not args.command:
         parser.print_help(out.stderr)
         return ExitCode.USAGE
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, stream=out.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         if workspace is None and args.command not in NO_WORKSPACE:
             workspace = workspace_from_env(args)

@@ -69,6 +69,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# stamina logs each scheduled retry at WARNING. With no handler configured, Python's last-resort
+# handler would print those bare lines into every cron mail; retries already reach the user
+# through PullObserver.on_retry and the pull summary. `auditor -v` configures logging to show them.
+logging.getLogger("stamina").addHandler(logging.NullHandler())
 
 # Base URLs (§1.1): https://dev.digicert.com/en/certcentral-apis/services-api.html
 REGIONS: Mapping[str, str] = types.MappingProxyType(

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,13 @@ def test_everything_readable_with_javascript_off(browser: object, report_file: P
         assert page.locator(".tools:visible").count() == 0  # no dead controls
     finally:
         context.close()
+
+
+def test_nul_bytes_from_the_api_never_reach_the_html() -> None:
+    # HTML forbids U+0000 anywhere; CertCentral text may still carry it (JSON allows "\u0000").
+    data = make_report_data()
+    users = list(data.snapshot.users)
+    users[0] = replace(users[0], first_name="Nul\x00Byte", email="nul\x00@example.com")
+    html = render_html(replace(data, snapshot=replace(data.snapshot, users=tuple(users))))
+    assert "\x00" not in html
+    assert "Nul\ufffdByte" in html

@@ -33,7 +33,15 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=_printable,
     )
+
+
+def _printable(value: object) -> object:
+    """NUL is not allowed anywhere in an HTML document; show it as U+FFFD like any broken text."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 def asset(templates_dir: Path, name: str) -> str:
