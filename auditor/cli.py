@@ -631,6 +631,8 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                               frameworks=_frameworks(args.framework), output=args.output,
                               include_reports=not args.no_reports, new_chain=args.new_chain,
                               overwrite=args.overwrite)
+    if outcome.recovered:
+        out.info(outcome.recovered)
     out.data(str(outcome.path))
     out.info(describe_export(outcome))
     return ExitCode.OK

@@ -557,6 +557,8 @@ class ExportOutcome:
     #: Why a new chain began ('' when this bundle continues the chain).
     new_chain_reason: str
     signing_key_created: bool
+    #: What was done about a bundle left by an interrupted export ('' when there was none).
+    recovered: str = ""
 
 
 def export_evidence(
@@ -598,6 +600,7 @@ def export_evidence(
     with workspace.store() as store:
         _check_master_key(store, master)
         key, created = active_signing_key(store, master, now=now)
+        recovered = _recover_interrupted_export(workspace, store, connection)
         head = store.chain_head(connection)
         if head is None:
             chain = ChainPosition.start(reason=f"first evidence bundle of connection '{connection}'")
@@ -654,10 +657,18 @@ def export_evidence(
         bundle = build_bundle(
             contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
         )
+        head_fields = bundle.chain_head_fields()
+        # Publishing the file and advancing the chain cannot be one atomic step. Note the intent
+        # first, so a crash between the two is repaired by the next export instead of leaving a
+        # valid bundle outside the chain (which the next export would fork).
+        pending = _pending_export_path(workspace, connection)
+        _write_pending_export(pending, output, head_fields)
         path = write_bundle(bundle, output, overwrite=overwrite)
         try:
-            store.advance_chain(connection, ChainHead(**bundle.chain_head_fields()))
+            store.advance_chain(connection, ChainHead(**head_fields))
+            pending.unlink(missing_ok=True)
         except StoreError as error:
+            pending.unlink(missing_ok=True)
             # Another export extended the chain first: this file would be a fork. Remove it.
             path.unlink(missing_ok=True)
             raise EvidenceError(
@@ -672,6 +683,65 @@ def export_evidence(
         manifest_sha256=bundle.manifest_sha256,
         new_chain_reason=chain.new_chain_reason,
         signing_key_created=created,
+        recovered=recovered,
+    )
+
+
+def _pending_export_path(workspace: Workspace, connection: str) -> Path:
+    return workspace.data_dir / "evidence-pending" / f"{connection}.json"
+
+
+def _write_pending_export(pending: Path, output: Path, head_fields: Mapping[str, Any]) -> None:
+    import json
+
+    from auditor.atomic import write_text_atomic
+
+    pending.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record = {**head_fields, "exported_at": head_fields["exported_at"].isoformat(), "path": str(output.resolve())}
+    write_text_atomic(pending, json.dumps(record, sort_keys=True), mode=0o600)
+
+
+def _recover_interrupted_export(workspace: Workspace, store: Store, connection: str) -> str:
+    """Adopt a bundle that an interrupted export published without advancing the chain.
+
+    The bundle is adopted only if it is still where it was written, its manifest is byte for
+    byte the one recorded, and the chain has not moved since; otherwise the note is dropped.
+    """
+    import json
+    import zipfile
+
+    from auditor.models import parse_api_datetime
+    from auditor.store import ChainHead
+
+    pending = _pending_export_path(workspace, connection)
+    if not pending.exists():
+        return ""
+    try:
+        record = json.loads(pending.read_text(encoding="utf-8"))
+        path = Path(record.pop("path"))
+        exported_at = parse_api_datetime(record["exported_at"])
+        head = ChainHead(**{**record, "exported_at": exported_at})
+        with zipfile.ZipFile(path) as archive:
+            on_disk = hashlib.sha256(archive.read("manifest.json")).hexdigest()
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        pending.unlink(missing_ok=True)
+        return "An earlier export was interrupted before its bundle was complete; nothing to recover."
+    current = store.chain_head(connection)
+    follows = (current is None and head.sequence == 0) or (
+        current is not None
+        and (
+            (current.chain_id == head.chain_id and current.sequence + 1 == head.sequence)
+            or (current.chain_id != head.chain_id and head.sequence == 0)
+        )
+    )
+    if on_disk != head.manifest_sha256 or not follows:
+        pending.unlink(missing_ok=True)
+        return f"An earlier interrupted export left {path}, which no longer matches the chain; it was not adopted."
+    store.advance_chain(connection, head)
+    pending.unlink(missing_ok=True)
+    return (
+        f"Adopted {path} (sequence {head.sequence}), published by an export that was interrupted before it "
+        "could record it, into the evidence chain."
     )
 
 
@@ -799,6 +869,8 @@ def run_once(
             report_files=paths,
         )
         bundle_path, manifest = exported.path, exported.manifest_sha256
+        if exported.recovered:
+            step(exported.recovered)
         step(
             f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
             f"manifest SHA-256 {exported.manifest_sha256}"
