@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from auditor.sandbox.dataset import ROLE_NAMES, Dataset, JsonObject
+from auditor.sandbox.dataset import ROLE_NAMES, USER_KEY_ORDER, Dataset, JsonObject
 
 API_PREFIX = "/services/v2"
 #: The largest page the sandbox serves (UNCERTAIN for the real /user, §2.1).
@@ -202,18 +202,8 @@ def _format_date(value: str, form: Literal["iso", "docs"]) -> str:
 
 
 _DATASET_ONLY = {"container_id", "container_assignment_ids", "is_saml_sso_only"}
-_LIST_KEYS = (
-    "id",
-    "username",
-    "account_id",
-    "first_name",
-    "last_name",
-    "email",
-    "job_title",
-    "telephone",
-    "status",
-    "last_login_date",
-)
+#: The list response's scalar keys, in the real response's order (§2.2).
+_LIST_KEYS = USER_KEY_ORDER[: USER_KEY_ORDER.index("last_login_date") + 1]
 
 
 def _user_json(
