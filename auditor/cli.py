@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("snapshots", "List stored snapshots.")
     sub.add_argument("--connection", metavar="NAME", help="only this connection")
 
+    sub = command("history", "One user across every snapshot: first and last seen, role history.")
+    connection_option(sub)
+    sub.add_argument("user", metavar="EMAIL_OR_ID")
+    sub.add_argument("--format", choices=("text", "json"), default="text")
+
     sub = command("diff", "What changed between two snapshots.")
     connection_option(sub)
     sub.add_argument("--from", dest="from_id", type=int, metavar="ID")
@@ -462,6 +467,37 @@ def cmd_snapshots(args: argparse.Namespace, workspace: Workspace, out: Output, s
     return ExitCode.OK
 
 
+def cmd_history(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    from auditor import exports
+    from auditor.pipeline import user_timeline
+
+    timeline = user_timeline(workspace, args.connection, args.user)
+    user, history = timeline.user, timeline.history
+    if args.format == "json":
+        document = {
+            "user": exports.user_dict(user),
+            "first_seen": exports.iso(history.first_seen),
+            "last_seen": exports.iso(history.last_seen),
+            "present_in_latest_snapshot": timeline.present_in_latest,
+            "role_history": [{"since": exports.iso(at), "roles": roles} for at, roles in history.role_history],
+        }
+        out.data(exports.to_json_bytes(document).decode("utf-8"))
+        return ExitCode.OK
+    name = f" ({_safe(user.full_name)})" if user.full_name else ""
+    lines = [
+        f"{_safe(user.email) or 'user'} id {user.id}{name}",
+        f"  first seen  {history.first_seen:%Y-%m-%d %H:%M} UTC",
+        f"  last seen   {history.last_seen:%Y-%m-%d %H:%M} UTC"
+        + ("  (in the latest snapshot)" if timeline.present_in_latest else "  (gone from later snapshots)"),
+        f"  status      {_safe(user.status) or '-'}",
+        f"  last sign-in {exports.iso(user.last_login) or 'never seen'}",
+        "  roles:",
+    ]
+    lines.extend(f"    since {at:%Y-%m-%d}  {_safe(roles) or '(none)'}" for at, roles in history.role_history)
+    out.data("\n".join(lines))
+    return ExitCode.OK
+
+
 def cmd_diff(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     from auditor import exports
     from auditor.pipeline import diff
@@ -699,6 +735,7 @@ HANDLERS: dict[str, Handler] = {
     "sandbox": cmd_sandbox,
     "pull": cmd_pull,
     "snapshots": cmd_snapshots,
+    "history": cmd_history,
     "diff": cmd_diff,
     "findings": cmd_findings,
     "attest": cmd_attest,

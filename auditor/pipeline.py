@@ -905,3 +905,41 @@ def describe_pull(outcome: PullOutcome) -> str:
     elif provenance.notes:
         line += ". Note: " + " ".join(provenance.notes)
     return line
+
+
+# --- one user's history --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserTimeline:
+    """One user across every snapshot of a connection: when seen, with which roles, last record."""
+
+    user: Any  #: the newest stored record of the user (auditor.models.User)
+    history: Any  #: auditor.models.UserHistory
+    present_in_latest: bool
+    latest_snapshot: Snapshot
+
+
+def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeline:
+    """Find a user by email (case-insensitive) or numeric id, in the newest snapshot that has them."""
+    wanted = who.strip()
+    with workspace.store() as store:
+        snapshots = store.snapshots(connection)
+        history = store.user_history(connection)
+    if not snapshots:
+        raise ConfigurationError(
+            f"Connection {connection!r} has no snapshots yet.", hint=f"Run `auditor pull --connection {connection}`."
+        )
+    for snapshot in reversed(snapshots):
+        for user in snapshot.users:
+            if str(user.id) == wanted or (user.email and user.email.casefold() == wanted.casefold()):
+                return UserTimeline(
+                    user=user,
+                    history=history[user.id],
+                    present_in_latest=snapshot is snapshots[-1],
+                    latest_snapshot=snapshots[-1],
+                )
+    raise ConfigurationError(
+        f"No user {wanted!r} in any snapshot of connection {connection!r}.",
+        hint="Give the email address or the numeric CertCentral user id.",
+    )

@@ -165,3 +165,30 @@ def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
     assert pulling.returncode == ExitCode.CERTCENTRAL_UNAVAILABLE, err
     assert "Nothing was stored" in err
     assert "No snapshots yet" in home.run("snapshots").stderr
+
+
+def test_history_shows_first_seen_and_role_changes(home: AuditorHome, big_sandbox: SandboxServer) -> None:
+    connect(home, big_sandbox)
+    assert home.run("pull", *PAGE).returncode == 0
+    dataset = big_sandbox.dataset
+    target = dataset.users[10]
+    promoted = {**target, "access_roles": [{"id": 1, "name": "Administrator"}]}
+    big_sandbox.set_dataset(
+        Dataset(
+            account=dataset.account,
+            containers=dataset.containers,
+            users=tuple(promoted if u["id"] == target["id"] else u for u in dataset.users),
+            service_users=dataset.service_users,
+            keys=dataset.keys,
+            as_of=dataset.as_of,
+        )
+    )
+    assert home.run("pull", *PAGE).returncode == 0
+    result = home.run("history", "--format", "json", target["email"].upper())
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["user"]["id"] == target["id"]
+    assert [entry["roles"] for entry in document["role_history"]][-1] == "Administrator"
+    assert len(document["role_history"]) == 2 and document["present_in_latest_snapshot"] is True
+    missing = home.run("history", "nobody@example.invalid")
+    assert missing.returncode == ExitCode.USAGE and "No user" in missing.stderr
