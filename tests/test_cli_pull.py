@@ -40,6 +40,14 @@ def expected_users(server: SandboxServer) -> int:
     return len(server.dataset.users) + len(server.dataset.service_users)
 
 
+def wait_for_requests(server: SandboxServer, path: str, *, timeout: float = 60.0) -> None:
+    """Block until the sandbox has answered a request for ``path`` (a pull is under way)."""
+    deadline = time.monotonic() + timeout
+    while not any(request.path == path for request in server.requests):
+        assert time.monotonic() < deadline, f"no request for {path} within {timeout} s"
+        time.sleep(0.05)
+
+
 def test_clean_pull_stores_a_complete_snapshot(home: AuditorHome, big_sandbox: SandboxServer) -> None:
     connect(home, big_sandbox)
     result = home.run("pull", *PAGE)
@@ -131,6 +139,7 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
 def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None:
     with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
+        slow.clear_requests()
         first = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
             env=home.env,
@@ -139,7 +148,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
             text=True,
         )
         try:
-            time.sleep(1.5)
+            wait_for_requests(slow, "/services/v2/user")  # the first pull holds the lock by now
             second = home.run("pull", "--page-size", "10")
             assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
             assert "Another `auditor pull`" in second.stderr
@@ -152,6 +161,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
 def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
     with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
+        slow.clear_requests()
         pulling = subprocess.Popen(
             [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
             env=home.env,
@@ -159,7 +169,7 @@ def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2.0)
+        wait_for_requests(slow, "/services/v2/user")
         pulling.send_signal(signal.SIGINT)
         _out, err = pulling.communicate(timeout=60)
     assert pulling.returncode == ExitCode.CERTCENTRAL_UNAVAILABLE, err
