@@ -9,10 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,3 +204,11 @@ def check_database(data_dir: Path) -> list[tuple[int, int, int, bool]]:
         return found
     finally:
         db.close()
+
+
+def wait_for_requests(server: Any, path: str, *, timeout: float = 60.0) -> None:
+    """Block until the sandbox has answered a request for ``path`` (a pull is under way)."""
+    deadline = time.monotonic() + timeout
+    while not any(request.path == path for request in server.requests):
+        assert time.monotonic() < deadline, f"no request for {path} within {timeout} s"
+        time.sleep(0.05)

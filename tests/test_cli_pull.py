@@ -6,11 +6,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
-from support import AuditorHome
+from support import AuditorHome, wait_for_requests
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -38,14 +37,6 @@ def snapshot_lines(home: AuditorHome) -> list[str]:
 
 def expected_users(server: SandboxServer) -> int:
     return len(server.dataset.users) + len(server.dataset.service_users)
-
-
-def wait_for_requests(server: SandboxServer, path: str, *, timeout: float = 60.0) -> None:
-    """Block until the sandbox has answered a request for ``path`` (a pull is under way)."""
-    deadline = time.monotonic() + timeout
-    while not any(request.path == path for request in server.requests):
-        assert time.monotonic() < deadline, f"no request for {path} within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_clean_pull_stores_a_complete_snapshot(home: AuditorHome, big_sandbox: SandboxServer) -> None:

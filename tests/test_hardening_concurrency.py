@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from support import AuditorHome, check_database, connect_to, snapshot_table
+from support import AuditorHome, check_database, connect_to, snapshot_table, wait_for_requests
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -37,10 +37,11 @@ def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHo
 
 def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome) -> None:
     # Over ten seconds of paging: longer than the five seconds the second pull waits.
-    with SandboxServer(Dataset.generate(400, seed=1), faults=Faults(latency_ms=1000, rate_limits=())) as server:
+    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000, rate_limits=())) as server:
         connect_to(home, server.base_url)
+        server.clear_requests()
         first = start(home, "pull", "--page-size", "10")
-        time.sleep(0.8)
+        wait_for_requests(server, "/services/v2/user")  # the first pull holds the lock by now
         began = time.monotonic()
         second = home.run("pull", "--page-size", "10")
         waited = time.monotonic() - began
