@@ -14,7 +14,6 @@ import secrets
 import stat
 import subprocess
 import sys
-import time
 import traceback
 import zipfile
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support import AuditorHome, all_written_bytes, connect_to
+from support import AuditorHome, all_written_bytes, connect_to, wait_for_requests
 
 from auditor.client import CertCentralClient
 from auditor.credentials import MasterKey
@@ -95,13 +94,16 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
             run("pull", "--page-size", "20")
             # A pull running: its command line (and its threads') must not hold a secret.
             server.set_faults(Faults(rate_limits=(), latency_ms=300))
+            server.clear_requests()
             env = {**home.env, **extra}
             running = subprocess.Popen([sys.executable, "-m", "auditor", "-v", "pull", "--page-size", "5"],
                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
-                time.sleep(1.0)
+                wait_for_requests(server, "/services/v2/user/me")  # the pull is under way, not yet done
                 proc = Path(f"/proc/{running.pid}")
-                cmdlines.append((proc / "cmdline").read_bytes())
+                cmdline = (proc / "cmdline").read_bytes()
+                assert b"auditor" in cmdline, "read the command line of a process that had already ended"
+                cmdlines.append(cmdline)
                 cmdlines.extend((task / "comm").read_bytes() for task in (proc / "task").iterdir())
             finally:
                 stdout, stderr = running.communicate(timeout=120)
