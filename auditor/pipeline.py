@@ -666,9 +666,9 @@ def export_evidence(
         path = write_bundle(bundle, output, overwrite=overwrite)
         try:
             store.advance_chain(connection, ChainHead(**head_fields))
-            pending.unlink(missing_ok=True)
+            _clear_pending_export(pending)
         except StoreError as error:
-            pending.unlink(missing_ok=True)
+            _clear_pending_export(pending)
             # Another export extended the chain first: this file would be a fork. Remove it.
             path.unlink(missing_ok=True)
             raise EvidenceError(
@@ -689,6 +689,12 @@ def export_evidence(
 
 def _pending_export_path(workspace: Workspace, connection: str) -> Path:
     return workspace.data_dir / "evidence-pending" / f"{connection}.json"
+
+
+def _clear_pending_export(pending: Path) -> None:
+    pending.unlink(missing_ok=True)
+    with suppress(OSError):  # keep the data directory tidy; another connection's note may remain
+        pending.parent.rmdir()
 
 
 def _write_pending_export(pending: Path, output: Path, head_fields: Mapping[str, Any]) -> None:
@@ -724,7 +730,7 @@ def _recover_interrupted_export(workspace: Workspace, store: Store, connection: 
         with zipfile.ZipFile(path) as archive:
             on_disk = hashlib.sha256(archive.read("manifest.json")).hexdigest()
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
-        pending.unlink(missing_ok=True)
+        _clear_pending_export(pending)
         return "An earlier export was interrupted before its bundle was complete; nothing to recover."
     current = store.chain_head(connection)
     follows = (current is None and head.sequence == 0) or (
@@ -735,10 +741,10 @@ def _recover_interrupted_export(workspace: Workspace, store: Store, connection: 
         )
     )
     if on_disk != head.manifest_sha256 or not follows:
-        pending.unlink(missing_ok=True)
+        _clear_pending_export(pending)
         return f"An earlier interrupted export left {path}, which no longer matches the chain; it was not adopted."
     store.advance_chain(connection, head)
-    pending.unlink(missing_ok=True)
+    _clear_pending_export(pending)
     return (
         f"Adopted {path} (sequence {head.sequence}), published by an export that was interrupted before it "
         "could record it, into the evidence chain."
