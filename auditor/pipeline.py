@@ -825,7 +825,7 @@ def run_once(
     step: Callable[[str], None] = lambda _message: None,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything."""
-    from auditor.report import report_basename
+    from auditor.report import account_slug
 
     outcome = pull(workspace, connection, details=details)
     snapshot = outcome.snapshot
@@ -864,7 +864,8 @@ def run_once(
     if export:
         target_dir = evidence_dir or output_dir
         target_dir.mkdir(parents=True, exist_ok=True)
-        data_name = f"{report_basename(report_data(workspace, evaluation))}-evidence-s{snapshot.id}.zip"
+        slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
+        data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
         exported = export_evidence(
             workspace,
             connection,
