@@ -24,6 +24,7 @@ from auditor.report import (
     report_basename,
     write_reports,
 )
+from auditor.rules import TWO_FA_LIMITATION
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -361,3 +362,20 @@ def test_nul_bytes_from_the_api_never_reach_the_html() -> None:
     html = render_html(replace(data, snapshot=replace(data.snapshot, users=tuple(users))))
     assert "\x00" not in html
     assert "Nul\ufffdByte" in html
+
+
+def test_limitations_state_each_point_once() -> None:
+    # The rules' limitation lines and the template's own paragraphs overlap; a reviewer should
+    # read the 2FA statement and the SAML SSO status once, not twice.
+    data = make_report_data()
+    limitations = (
+        TWO_FA_LIMITATION,
+        "Service users are listed but their API keys are not inspected.",
+        "Whether users sign in only through SAML SSO was not fetched for this snapshot "
+        "(pull with --details to see it).",
+    )
+    html = render_html(replace(data, findings=replace(data.findings, limitations=limitations)))
+    section = html[html.index('id="limitations"') : html.index('id="appendix"')]
+    assert section.count("does not expose") == 1
+    assert section.count("SAML SSO") == 1
+    assert "their API keys are not inspected" in section, "other limitations must still be shown"
