@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import factories
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.diff import WATCHED_FIELDS, apply_changes, diff_snapshots, watched_fields
-from auditor.models import ChangeKind, Division, PullProvenance, Role, Snapshot, User
+from auditor.models import ChangeKind, Division, Role, Snapshot, User
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 ADMIN = Role(1, "Administrator")
@@ -35,23 +36,7 @@ def make_user(user_id: int, **overrides: object) -> User:
 
 
 def make_snapshot(users: list[User] | tuple[User, ...], snapshot_id: int = 1) -> Snapshot:
-    taken = T0 + timedelta(days=snapshot_id)
-    provenance = PullProvenance(
-        connection="prod",
-        base_url="https://www.digicert.com/services/v2",
-        account_id=1,
-        key_fingerprint="fp",
-        tool_version="0.1.0",
-        started_at=taken,
-        finished_at=taken,
-        requests=1,
-        pages=1,
-        retries=0,
-        expected_total=len(users),
-        received=len(users),
-        complete=True,
-    )
-    return Snapshot(id=snapshot_id, connection="prod", taken_at=taken, users=tuple(users), provenance=provenance)
+    return factories.make_snapshot(users, snapshot_id=snapshot_id, taken_at=T0 + timedelta(days=snapshot_id))
 
 
 def kinds(old: list[User], new: list[User]) -> list[tuple[ChangeKind, int, str, str]]:

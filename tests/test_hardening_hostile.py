@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from factories import make_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import AuditorHome, RewritingProxy, connect_to, json_answer
@@ -28,7 +29,7 @@ from support import AuditorHome, RewritingProxy, connect_to, json_answer
 from auditor import exports
 from auditor.config import default_config
 from auditor.diff import diff_snapshots
-from auditor.models import ChangeSet, PullProvenance, Snapshot, User
+from auditor.models import ChangeSet, Snapshot, User
 from auditor.report import ReportData, render_html, render_pdf
 from auditor.rules import evaluate
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -85,13 +86,8 @@ def user_lists(min_size: int = 1, max_size: int = 6) -> st.SearchStrategy[list[d
 
 def snapshot_of(records: list[dict[str, Any]], snapshot_id: int, *, taken_at: datetime = NOW) -> Snapshot:
     users = tuple(User.from_api(record) for record in records)
-    provenance = PullProvenance(
-        connection="prod", base_url="https://www.digicert.com/services/v2", account_id=1, key_fingerprint="sha256:0",
-        tool_version="test", started_at=taken_at, finished_at=taken_at, requests=1, pages=1, retries=0,
-        expected_total=len(users), received=len(users), complete=True, notes=(SCRIPT,),
-        page_digests=(("/user?limit=500&offset=0", hashlib.sha256(b"").hexdigest()),), details_fetched=False,
-    )
-    return Snapshot(id=snapshot_id, connection="prod", taken_at=taken_at, users=users, provenance=provenance)
+    digests = (("/user?limit=500&offset=0", hashlib.sha256(b"").hexdigest()),)
+    return make_snapshot(users, snapshot_id=snapshot_id, taken_at=taken_at, notes=(SCRIPT,), page_digests=digests)
 
 
 # --- parser ------------------------------------------------------------------------------------

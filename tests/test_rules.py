@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import factories
 import pytest
 
 from auditor.config import AuditConfig, default_config
@@ -16,7 +17,6 @@ from auditor.models import (
     ExceptionEntry,
     Finding,
     FindingsResult,
-    PullProvenance,
     Role,
     Severity,
     Snapshot,
@@ -59,23 +59,7 @@ def make_snapshot(
     complete: bool = True,
     notes: tuple[str, ...] = (),
 ) -> Snapshot:
-    provenance = PullProvenance(
-        connection="prod",
-        base_url="https://www.digicert.com/services/v2",
-        account_id=1,
-        key_fingerprint="fp",
-        tool_version="0.1.0",
-        started_at=taken_at,
-        finished_at=taken_at,
-        requests=1,
-        pages=1,
-        retries=0,
-        expected_total=len(users) + (0 if complete else 5),
-        received=len(users),
-        complete=complete,
-        notes=notes,
-    )
-    return Snapshot(id=snapshot_id, connection="prod", taken_at=taken_at, users=tuple(users), provenance=provenance)
+    return factories.make_snapshot(users, snapshot_id=snapshot_id, taken_at=taken_at, complete=complete, notes=notes)
 
 
 def make_config(*profiles: str, **changes: object) -> AuditConfig:

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import make_snapshot
 from openpyxl import Workbook
 
 from auditor import exports
-from auditor.models import PullProvenance, Role, Snapshot, User
+from auditor.models import Role, Snapshot, User
 
 pytestmark = [
     pytest.mark.libreoffice,
@@ -59,22 +60,7 @@ def roster() -> Snapshot:
         )
         for index, name in enumerate(names, start=1)
     )
-    provenance = PullProvenance(
-        connection="prod",
-        base_url="https://www.digicert.com/services/v2",
-        account_id=1,
-        key_fingerprint="sha256:0000000000000000",
-        tool_version="0.1.0",
-        started_at=T0,
-        finished_at=T0,
-        requests=1,
-        pages=1,
-        retries=0,
-        expected_total=len(users),
-        received=len(users),
-        complete=True,
-    )
-    return Snapshot(id=1, connection="prod", taken_at=T0, users=users, provenance=provenance)
+    return make_snapshot(users, taken_at=T0)
 
 
 def convert(files: list[Path], workdir: Path, *, infilter: str | None = None) -> list[Path]:
