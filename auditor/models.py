@@ -439,6 +439,9 @@ class FindingsResult:
     thresholds: tuple[tuple[str, str, str], ...] = ()
     #: Plain statements of what could not be checked (always includes the 2FA limitation).
     limitations: tuple[str, ...] = field(default_factory=tuple)
+    #: The subset only the rules can know (e.g. new-admin unchecked without a previous snapshot);
+    #: the rest restates the snapshot's provenance, which a report shows from the source itself.
+    rule_limitations: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def active(self) -> tuple[Finding, ...]:

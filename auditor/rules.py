@@ -529,7 +529,8 @@ def _apply_exceptions(
     return result, stale
 
 
-def _limitations(ctx: _Context) -> tuple[str, ...]:
+def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every limitation, the ones only the rules know); the others restate the provenance."""
     lines = [TWO_FA_LIMITATION]
     snapshot = ctx.snapshot
     detailed = [u for u in snapshot.users if u.is_saml_sso_only is not None]
@@ -559,14 +560,15 @@ def _limitations(ctx: _Context) -> tuple[str, ...]:
             "findings cover only the divisions it can see."
         )
     lines.extend(f"Pull note: {note}" for note in notes)
+    rule_lines: list[str] = []
     if ctx.previous is None:
-        lines.append("No earlier snapshot to compare with, so new Administrators (new-admin) were not checked.")
+        rule_lines.append("No earlier snapshot to compare with, so new Administrators (new-admin) were not checked.")
     elif not ctx.previous.complete:
-        lines.append(
+        rule_lines.append(
             f"The previous snapshot #{ctx.previous.id} is incomplete, so some accounts reported by "
             "new-admin may have existed before."
         )
-    return tuple(lines)
+    return (*lines, *rule_lines), tuple(rule_lines)
 
 
 def _sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
@@ -608,6 +610,7 @@ def evaluate(
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)
     findings.sort(key=_sort_key)
+    limitations, rule_limitations = _limitations(ctx)
     return FindingsResult(
         snapshot_id=snapshot.id,
         evaluated_at=now,
@@ -615,5 +618,6 @@ def evaluate(
         findings=tuple(findings),
         stale_exceptions=stale,
         thresholds=config.describe_thresholds(),
-        limitations=_limitations(ctx),
+        limitations=limitations,
+        rule_limitations=rule_limitations,
     )

@@ -274,6 +274,7 @@ def make_report_data(
             ("full review", "180 days", "PCI DSS 7.2.4"),
         ),
         limitations=(MFA_LIMITATION, "Service users are listed but their API keys are not inspected."),
+        rule_limitations=("Service users are listed but their API keys are not inspected.",),
     )
     history = {
         u.id: UserHistory(user_id=u.id, first_seen=PREVIOUS_AT - timedelta(days=u.id % 300), last_seen=NOW)

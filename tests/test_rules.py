@@ -515,6 +515,17 @@ def test_two_factor_limitation_is_always_stated() -> None:
     assert run([]).limitations[0] == TWO_FA_LIMITATION
 
 
+def test_rule_limitations_are_the_ones_only_the_rules_know() -> None:
+    # A report states the provenance itself and shows only these from the rules.
+    first = run([], snapshot=make_snapshot([], complete=False, notes=("restricted to division Sales",)))
+    assert len(first.rule_limitations) == 1 and "new-admin" in first.rule_limitations[0]
+    assert set(first.rule_limitations) < set(first.limitations)
+    assert TWO_FA_LIMITATION not in first.rule_limitations
+    assert not any("incomplete" in line or "Pull note" in line for line in first.rule_limitations)
+    later = run([], previous=make_snapshot([], snapshot_id=1, taken_at=NOW - timedelta(days=30)))
+    assert later.rule_limitations == ()
+
+
 def test_saml_sso_users_are_counted_when_details_exist() -> None:
     users = [
         make_user(1, email="b@example.com", is_saml_sso_only=True),

@@ -229,15 +229,6 @@ def role_options(users: Sequence[User]) -> list[str]:
     return distinct(role.name for user in users for role in user.roles)
 
 
-def _stated_by_template(line: str) -> bool:
-    return (
-        ("does not expose" in line and "2FA" in line)
-        or "SAML SSO" in line
-        or line.startswith(("Pull note: ", "The API key sees only some divisions"))
-        or (line.startswith("Snapshot #") and " is incomplete: " in line)
-    )
-
-
 def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuning: Tuning) -> dict[str, Any]:
     """All values the templates show, for ``mode`` "html" or "pdf"."""
     snapshot = data.snapshot
@@ -301,8 +292,9 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
     trend = sorted(data.trend, key=lambda point: point.taken_at)
     title = f"CertCentral access review: {data.account_name or 'account'}"
     # The template states 2FA and SAML SSO (with the attestation), the partial view, an incomplete
-    # snapshot and each pull note itself; keep the rules' other limitations without repeating those.
-    limitations = [line for line in dict.fromkeys(result.limitations) if not _stated_by_template(line)]
+    # snapshot and each pull note from the provenance itself; from the rules it adds only what
+    # they alone know.
+    limitations = list(dict.fromkeys(result.rule_limitations))
 
     return {
         "mode": mode,
