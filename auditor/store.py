@@ -449,6 +449,9 @@ class Store:
         self._clock = clock
         #: The database file.
         self.path = path
+        # A stored snapshot never changes, so one Store loads each at most once: a report asks for
+        # the snapshot, its predecessor and then every snapshot for the trend.
+        self._loaded: dict[int, Snapshot] = {}
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -733,6 +736,12 @@ class Store:
         return self._load_snapshot(snapshot_id, _Decoder())
 
     def _load_snapshot(self, snapshot_id: int, decoder: _Decoder) -> Snapshot:
+        cached = self._loaded.get(snapshot_id)
+        if cached is None:
+            cached = self._loaded[snapshot_id] = self._read_snapshot(snapshot_id, decoder)
+        return cached
+
+    def _read_snapshot(self, snapshot_id: int, decoder: _Decoder) -> Snapshot:
         doing = f"reading snapshot {snapshot_id}"
         with self._guard(doing):
             head = self._db.execute(

@@ -724,3 +724,17 @@ def test_an_odd_connection_name_cannot_steer_the_lock_file(tmp_path: Path) -> No
         pass
     assert not (tmp_path / "escape.lock").exists()
     assert [p.parent for p in (tmp_path / "data" / "locks").iterdir()] == [tmp_path / "data" / "locks"]
+
+
+def test_a_store_reads_each_snapshot_once_and_a_new_store_reads_the_file(store: Store, tmp_path: Path) -> None:
+    first = _save(store, [_user(1), _user(2)])
+    second = _save(store, [_user(1)], at=T0 + timedelta(days=1))
+    current = store.get_snapshot(second)
+    assert store.previous_snapshot(current) is store.get_snapshot(first)
+    assert [s.id for s in store.snapshots("prod")] == [first, second]
+    assert store.snapshots("prod")[1] is current, "the trend reuses the snapshots already read"
+    # The cache lives with one Store: another process's view (a new Store) reads the file.
+    with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as db:
+        db.execute("UPDATE snapshot_users SET email = 'changed@example.com' WHERE snapshot_id = ?", (second,))
+    with Store.open(store.path.parent) as reopened:
+        assert reopened.get_snapshot(second).users[0].email == "changed@example.com"
