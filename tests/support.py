@@ -39,6 +39,17 @@ class AuditorHome:
         )
         return env
 
+    def start(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start the real ``auditor`` CLI in the background (to race, interrupt or kill it)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "auditor", *args],
+            env={**self.env, **(extra_env or {})},
+            cwd=self.data_dir.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def run(
         self,
         *args: str,
@@ -48,9 +59,7 @@ class AuditorHome:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run the real ``auditor`` CLI in a subprocess, as a user's shell would."""
-        env = self.env
-        if extra_env:
-            env.update(extra_env)
+        env = {**self.env, **(extra_env or {})}
         return subprocess.run(
             [sys.executable, "-m", "auditor", *args],
             input=stdin if stdin is not None else "",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -131,13 +129,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None
     with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
         slow.clear_requests()
-        first = subprocess.Popen(
-            [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
-            env=home.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        first = home.start("pull", "--page-size", "10")
         try:
             wait_for_requests(slow, "/services/v2/user")  # the first pull holds the lock by now
             second = home.run("pull", "--page-size", "10")
@@ -153,13 +145,7 @@ def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
     with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
         connect(home, slow)
         slow.clear_requests()
-        pulling = subprocess.Popen(
-            [sys.executable, "-m", "auditor", "pull", "--page-size", "10"],
-            env=home.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        pulling = home.start("pull", "--page-size", "10")
         wait_for_requests(slow, "/services/v2/user")
         pulling.send_signal(signal.SIGINT)
         _out, err = pulling.communicate(timeout=60)

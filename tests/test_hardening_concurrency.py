@@ -4,8 +4,6 @@ directory: no corruption, and a clear message for the one that waits or refuses.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,16 +13,11 @@ from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
 
 
-def start(home: AuditorHome, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "auditor", *args], env=home.env, cwd=home.data_dir.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHome) -> None:
     # The first pull takes about two seconds, less than the lock's five-second wait.
     with SandboxServer(Dataset.generate(200, seed=1), faults=Faults(latency_ms=250, rate_limits=())) as server:
         connect_to(home, server.base_url)
-        first = start(home, "pull", "--page-size", "25")
+        first = home.start("pull", "--page-size", "25")
         time.sleep(0.8)
         second = home.run("pull", "--page-size", "25")
         _out, err = first.communicate(timeout=120)
@@ -40,7 +33,7 @@ def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome) -> None
     with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000, rate_limits=())) as server:
         connect_to(home, server.base_url)
         server.clear_requests()
-        first = start(home, "pull", "--page-size", "10")
+        first = home.start("pull", "--page-size", "10")
         wait_for_requests(server, "/services/v2/user")  # the first pull holds the lock by now
         began = time.monotonic()
         second = home.run("pull", "--page-size", "10")
@@ -60,7 +53,7 @@ def test_report_and_snapshots_during_a_pull_see_a_consistent_store(home: Auditor
         connect_to(home, server.base_url)
         assert home.run("pull", "--page-size", "50").returncode == 0
         server.set_faults(Faults(latency_ms=150, rate_limits=()))
-        pulling = start(home, "pull", "--page-size", "25")
+        pulling = home.start("pull", "--page-size", "25")
         reports = 0
         while pulling.poll() is None:
             out = tmp_path / f"r{reports}"
@@ -80,7 +73,7 @@ def test_two_exports_at_once_never_fork_the_chain(home: AuditorHome, tmp_path: P
     assert home.run("pull").returncode == 0
     first = tmp_path / "first.zip"
     assert home.run("export", "--no-reports", "--output", str(first)).returncode == 0
-    racers = [start(home, "export", "--no-reports", "--output", str(tmp_path / f"race{i}.zip")) for i in range(2)]
+    racers = [home.start("export", "--no-reports", "--output", str(tmp_path / f"race{i}.zip")) for i in range(2)]
     results = [(racer.wait(timeout=120), racer.communicate()[1]) for racer in racers]
     won = [tmp_path / f"race{i}.zip" for i, (code, _err) in enumerate(results) if code == 0]
     for code, err in results:

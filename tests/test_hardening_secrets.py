@@ -12,8 +12,6 @@ import base64
 import os
 import secrets
 import stat
-import subprocess
-import sys
 import traceback
 import zipfile
 from collections.abc import Iterator
@@ -95,9 +93,7 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
             # A pull running: its command line (and its threads') must not hold a secret.
             server.set_faults(Faults(rate_limits=(), latency_ms=300))
             server.clear_requests()
-            env = {**home.env, **extra}
-            running = subprocess.Popen([sys.executable, "-m", "auditor", "-v", "pull", "--page-size", "5"],
-                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            running = home.start("-v", "pull", "--page-size", "5", extra_env=extra)
             try:
                 wait_for_requests(server, "/services/v2/user/me")  # the pull is under way, not yet done
                 proc = Path(f"/proc/{running.pid}")
@@ -108,7 +104,7 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
             finally:
                 stdout, stderr = running.communicate(timeout=120)
             assert running.returncode == 0, stderr
-            printed += [("running pull stdout", stdout), ("running pull stderr", stderr)]
+            printed += [("running pull stdout", stdout.encode()), ("running pull stderr", stderr.encode())]
             server.set_faults(Faults(rate_limits=()))
             run("snapshots")
             run("diff")
