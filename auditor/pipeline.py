@@ -26,11 +26,13 @@ from auditor.models import (
     FindingsResult,
     PullProvenance,
     Snapshot,
+    User,
+    UserHistory,
     utc_now,
 )
 
 if TYPE_CHECKING:
-    from auditor.client import CertCentralClient, ConnectionReport, PullObserver
+    from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
     from auditor.config import AuditConfig
     from auditor.credentials import MasterKey
     from auditor.report import ReportData, ReportFormat
@@ -258,7 +260,7 @@ def pull(
     return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)
 
 
-def _pull_notes(result: Any) -> tuple[str, ...]:
+def _pull_notes(result: PullResult) -> tuple[str, ...]:
     notes = list(result.notes)
     me = result.me
     if me is not None and (me.restricted or not me.is_admin):
@@ -338,7 +340,7 @@ class Evaluation:
     findings: FindingsResult
     config: AuditConfig
     attestations: tuple[Attestation, ...]
-    history: dict[int, Any]
+    history: dict[int, UserHistory]
     all_snapshots: tuple[Snapshot, ...]
 
 
@@ -921,8 +923,8 @@ def describe_pull(outcome: PullOutcome) -> str:
 class UserTimeline:
     """One user across every snapshot of a connection: when seen, with which roles, last record."""
 
-    user: Any  #: the newest stored record of the user (auditor.models.User)
-    history: Any  #: auditor.models.UserHistory
+    user: User  #: the newest stored record of the user
+    history: UserHistory
     present_in_latest: bool
     latest_snapshot: Snapshot
 
