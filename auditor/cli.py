@@ -18,7 +18,9 @@ from auditor.errors import AuditorError, ConfigurationError, ExitCode
 
 if TYPE_CHECKING:
     from auditor.client import ConnectionReport
-    from auditor.pipeline import Workspace
+    from auditor.models import ChangeSet, FindingsResult, Snapshot
+    from auditor.pipeline import Evaluation, ExportOutcome, Workspace
+    from auditor.sandbox import RecordedRequest
 
 APP_NAME = "certcentral-auditor"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -371,7 +373,7 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
 
     dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
     faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, retry_after=args.retry_after)
-    def log_request(request: Any) -> None:
+    def log_request(request: RecordedRequest) -> None:
         query = f"?{request.query}" if request.query else ""
         out.info(f"{request.status} {request.method} {request.path}{query} [{request.key_label}]")
 
@@ -513,7 +515,7 @@ def cmd_diff(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
     return ExitCode.OK
 
 
-def format_changes_text(old: Any, new: Any, changes: Any) -> str:
+def format_changes_text(old: Snapshot, new: Snapshot, changes: ChangeSet) -> str:
     from auditor.models import ChangeKind
 
     lines = [f"Changes from snapshot {old.id} ({old.taken_at:%Y-%m-%d %H:%M}) to {new.id} "
@@ -556,7 +558,7 @@ def cmd_findings(args: argparse.Namespace, workspace: Workspace, out: Output, st
     return _fail_on(result, args.fail_on, out)
 
 
-def format_findings_text(evaluation: Any) -> str:
+def format_findings_text(evaluation: Evaluation) -> str:
     from auditor.models import Severity
 
     result = evaluation.findings
@@ -599,7 +601,7 @@ def format_findings_text(evaluation: Any) -> str:
     return "\n".join(lines)
 
 
-def _fail_on(result: Any, threshold: str | None, out: Output) -> int:
+def _fail_on(result: FindingsResult, threshold: str | None, out: Output) -> int:
     if threshold is None:
         return ExitCode.OK
     from auditor.models import Severity
@@ -674,7 +676,7 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
     return ExitCode.OK
 
 
-def describe_export(outcome: Any) -> str:
+def describe_export(outcome: ExportOutcome) -> str:
     chain = "genesis of a new chain" if outcome.sequence == 0 else f"sequence {outcome.sequence}"
     return (
         f"Evidence bundle {outcome.path} ({chain} {outcome.chain_id}).\n"
