@@ -778,7 +778,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
 def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
     from auditor.demo import run_demo
 
-    outcome = run_demo(args.output, step=out.info)
+    outcome = run_demo(args.output, step=out.info, operator=args.operator)
     for path in outcome.paths:
         out.data(str(path))
     return ExitCode.OK if outcome.verified else ExitCode.FINDINGS_OR_VERIFY_FAILED

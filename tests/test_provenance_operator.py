@@ -270,3 +270,15 @@ def test_a_snapshot_from_an_earlier_version_says_not_recorded(
     context = json.loads(bundle_member(bundle, "manifest.json"))["context"]
     assert context["recorded_by_earlier_version"] is True
     assert context["operator"] is None and context["key_owner"] is None and context["endpoints"] == []
+
+
+def test_the_demo_report_names_who_ran_the_demo(home: AuditorHome, tmp_path: Path) -> None:
+    result = home.run("demo", "--output", str(tmp_path / "demo"), extra_env=AS_OPERATOR, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (page,) = (tmp_path / "demo" / "reports").glob("*.html")
+    block = text_of(section(page.read_text(encoding="utf-8"), "source"))
+    assert f"Operator {ACCOUNT}@{socket.gethostname()}" in block
+    assert "Command auditor demo --output" in block
+    assert "with the key of CertCentral Auditor <svc-auditor@example.com> (Administrator)" in text_of(
+        page.read_text(encoding="utf-8")
+    )
