@@ -537,6 +537,7 @@ def source_block(data: ReportData) -> dict[str, Any]:
         "pulled_by": pulled_by(provenance),
         "operator": operator_text,
         "command": command,
+        "command_recorded": operator is not None and not earlier,
         "key_owner": key_owner_text,
         "started": stamp_seconds(provenance.started_at),
         "finished": stamp_seconds(provenance.finished_at),
