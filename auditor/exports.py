@@ -317,10 +317,6 @@ def provenance_dict(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
-#: What provenance says of a field a snapshot stored by an earlier version did not record.
-NOT_RECORDED_EARLIER = "not recorded (pulled by an earlier version)"
-
-
 def operator_fields(snapshot: Snapshot) -> dict[str, Any]:
     """Who pulled it, with whose key, and each list endpoint's reconciliation (for JSON views).
 

@@ -435,7 +435,7 @@ class EndpointRow(NamedTuple):
     announced: str  #: page.total, or "" where the endpoint has none
     received: str
     pages: str
-    result: str  #: "complete", "incomplete: why", or what the request was for
+    result: str  #: "complete", "incomplete: 298 of 300 received", or what the request was for
 
 
 def pulled_by(provenance: PullProvenance) -> str:
