@@ -330,7 +330,7 @@ def test_privileged_service_user() -> None:
 
 
 def test_too_many_admins_one_either_side() -> None:
-    config = make_config(max_admins=2)
+    config = make_config(max_admins=2, max_admins_configured=True)
     two = [make_user(1, roles=(ADMIN,)), make_user(2, roles=(ADMIN,)), make_user(3, roles=(ADMIN,), status="inactive")]
     assert of(run(two, config=config), "too-many-admins") == []
     three = [*two, make_user(4, roles=(ADMIN, STANDARD))]
@@ -555,3 +555,12 @@ def test_incomplete_previous_snapshot_is_stated() -> None:
     previous = make_snapshot([], snapshot_id=1, complete=False)
     lines = run([make_user()], previous=previous).limitations
     assert any("previous snapshot #1 is incomplete" in line for line in lines)
+
+
+def test_too_many_admins_names_the_default_ceiling_when_none_was_configured() -> None:
+    six = [make_user(i, roles=(ADMIN,)) for i in range(1, 7)]
+    (finding,) = of(run(six), "too-many-admins")
+    assert "the default ceiling of 5 (set by policy)" in finding.explanation
+    assert "configured" not in finding.explanation
+    (configured,) = of(run(six, config=make_config(max_admins=5, max_admins_configured=True)), "too-many-admins")
+    assert "the configured ceiling is 5" in configured.explanation

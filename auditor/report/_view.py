@@ -263,16 +263,25 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
     shown = users if roster_limit is None else users[:roster_limit]
     roster = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in shown]
 
+    # The sign-off is the review of this snapshot only; any other review is one line, without
+    # its statement, so a later (or earlier) review never reads as signing this report.
     review = data.review_attestation
     signoff = None
-    if review is not None:
+    if review is not None and review.snapshot_id == snapshot.id:
         signoff = {
             "by": review.by,
             "date": stamp(review.made_at),
             "statement": review.statement,
-            "expires": day(review.expires),
-            "valid": review.valid_at(data.generated_at),
+            "next_due": day(review.expires),
+            "digest": review.raw_sha256,
+            "digest_matches": review.raw_sha256 == data.raw_sha256,
+            "privileged_roles": data.reviewer_privileged_roles,
         }
+    last = data.last_review
+    last_review = None
+    if signoff is None and last is not None:
+        of = f"of snapshot #{last.snapshot_id}" if last.snapshot_id is not None else "of no recorded snapshot"
+        last_review = f"Last review: {day(last.made_at)}, {of}, by {last.by}"
 
     mfa = data.mfa_attestation
     mfa_view = None
@@ -282,7 +291,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "date": stamp(mfa.made_at),
             "statement": mfa.statement,
             "expires": day(mfa.expires),
-            "valid": mfa.valid_at(data.generated_at),
+            "valid": mfa.valid_at(snapshot.taken_at),
         }
 
     restricted_notes = [note for note in provenance.notes if _mentions_restriction(note)]
@@ -317,6 +326,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "previous_id": data.previous.id if data.previous else None,
         "previous_at": stamp(data.previous.taken_at) if data.previous else "",
         "signoff": signoff,
+        "last_review": last_review,
         "counts": {
             "users": len(users),
             "active": sum(1 for u in users if u.is_active),
