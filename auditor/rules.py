@@ -457,11 +457,11 @@ def _too_many_admins(ctx: _Context) -> list[Finding]:
     if len(admins) <= ceiling:
         return []
     if ctx.config.max_admins_configured:
-        ceiling_words, threshold = f"the configured ceiling is {ceiling}", f"{ceiling} (max_admins)"
+        ceiling_words, threshold = f"the configured ceiling of {ceiling}", f"{ceiling} (max_admins)"
     else:
         ceiling_words = f"the default ceiling of {ceiling} (set by policy)"
         threshold = f"{ceiling} (default, set by policy; max_admins in auditor.toml changes it)"
-    explanation = f"The account has {len(admins)} active Administrators; {ceiling_words} is exceeded."
+    explanation = f"The account has {len(admins)} active Administrators, above {ceiling_words}."
     evidence = [
         ("administrators", str(len(admins))),
         ("threshold", threshold),
@@ -510,14 +510,17 @@ def _review_overdue(ctx: _Context) -> list[Finding]:
         return []
     last = _latest(reviews)
     if last is None:
-        explanation = f"No signed-off access review is recorded; the {which} review interval is {_days(interval)}."
+        explanation = (
+            f"No signed-off access review was on record when this snapshot was taken ({_when(ctx.now)}); "
+            f"the {which} review interval is {_days(interval)}."
+        )
         evidence = [("last review", "none"), ("threshold", ctx.threshold(field_name))]
     else:
         age = (ctx.now - last.made_at).days
         expired = "" if last.valid_at(ctx.now) else f" and its attestation expired on {_day(last.expires)}"
         explanation = (
-            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, is {_days(age)} "
-            f"old{expired}; the {which} review interval is {_days(interval)}."
+            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, was {_days(age)} "
+            f"old when this snapshot was taken{expired}; the {which} review interval is {_days(interval)}."
         )
         evidence = [
             ("last review", f"{_when(last.made_at)} by {last.by}"),

@@ -563,4 +563,4 @@ def test_too_many_admins_names_the_default_ceiling_when_none_was_configured() ->
     assert "the default ceiling of 5 (set by policy)" in finding.explanation
     assert "configured" not in finding.explanation
     (configured,) = of(run(six, config=make_config(max_admins=5, max_admins_configured=True)), "too-many-admins")
-    assert "the configured ceiling is 5" in configured.explanation
+    assert "above the configured ceiling of 5" in configured.explanation

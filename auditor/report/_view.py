@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from auditor.models import Change, ChangeKind, Finding, Severity, Snapshot, User
+from auditor.models import Change, ChangeKind, ExceptionEntry, Finding, Severity, Snapshot, User
 
 from ._chart import trend_svg
 
@@ -104,6 +104,7 @@ class SuppressedRow(NamedTuple):
     reason: str
     owner: str
     expires: str
+    approved: str = ""  #: "NAME <EMAIL> on YYYY-MM-DD"
 
 
 class ChangeRow(NamedTuple):
@@ -361,11 +362,19 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
                 reason=f.suppressed_by.reason if f.suppressed_by else "",
                 owner=f.suppressed_by.owner if f.suppressed_by else "",
                 expires=day(f.suppressed_by.expires) if f.suppressed_by else "",
+                approved=_approved(f.suppressed_by),
             )
             for f in suppressed
         ],
         "stale_exceptions": [
-            {"rule": e.rule, "user": e.user, "reason": e.reason, "owner": e.owner, "expires": day(e.expires)}
+            {
+                "rule": e.rule,
+                "user": e.user,
+                "reason": e.reason,
+                "owner": e.owner,
+                "approved": _approved(e),
+                "expires": day(e.expires),
+            }
             for e in result.stale_exceptions
         ],
         "severity_options": [s.value for s in Severity if by_severity.get(s)],
@@ -404,6 +413,12 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "page_count": len(provenance.page_digests),
         },
     }
+
+
+def _approved(entry: ExceptionEntry | None) -> str:
+    if entry is None or not entry.approved_by:
+        return ""
+    return f"{entry.approved_by} on {day(entry.approved_on)}" if entry.approved_on else entry.approved_by
 
 
 def _first_seen(data: ReportData, user_id: int) -> datetime | None:
