@@ -132,6 +132,8 @@ def test_findings_report_and_export_of_a_snapshot_are_the_same_a_year_later(cli:
     report = cli.report_text(1, "then")
     cli.ok("export", "--output", str(cli.tmp / "then.zip"), "--no-reports")
 
+    cli.clock.now = T0 + A_YEAR - timedelta(days=1)
+    cli.ok("attest", "mfa", "--by", "Rita Reviewer <rita@audit.example>", "--statement", "2FA required")
     cli.clock.now = T0 + A_YEAR
     assert cli.findings() == findings
     assert cli.report_text(1, "later") == report
@@ -151,6 +153,13 @@ def test_a_later_pull_does_not_change_an_earlier_snapshots_history(cli: Cli) -> 
     before = cli.ok("findings", "--snapshot", "1", "--format", "json")
     cli.pull(T0 + timedelta(days=200))
     assert cli.ok("findings", "--snapshot", "1", "--format", "json") == before
+    with Store.open(cli.tmp / "data", clock=cli.clock) as store:
+        first = store.get_snapshot(1)
+        as_of_first = store.user_history("default", until=first)
+        overall = store.user_history("default")
+    alice = 2700762
+    assert as_of_first[alice].last_seen == first.taken_at
+    assert overall[alice].last_seen == T0 + timedelta(days=200)
 
 
 # --- §2: a review signs the snapshot it reviewed --------------------------------------------
