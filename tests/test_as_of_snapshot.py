@@ -176,6 +176,11 @@ def test_a_review_binds_to_the_snapshot_it_names_and_never_appears_on_another(cl
     assert "Rita Reviewer" in signoff(first) and "Reviewed by Rita" in signoff(first)
     assert "snapshot #1" in signoff(first)
 
+    cli.ok("export", "--snapshot", "1", "--output", str(cli.tmp / "s1.zip"), "--no-reports")
+    with zipfile.ZipFile(cli.tmp / "s1.zip") as bundle:
+        (review,) = json.loads(bundle.read("views/attestations.json"))["attestations"]
+    assert review["snapshot_id"] == 1 and len(review["raw_sha256"]) == 64
+
     second = cli.report_text(2, "r2")
     assert "Reviewed by Rita" not in second, "another snapshot's review statement never shows"
     assert "Last review: 2026-11-01, of snapshot #1, by Rita Reviewer <rita@audit.example>" in signoff(second)
