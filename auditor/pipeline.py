@@ -438,6 +438,7 @@ def attest(
     (``review-overdue``); it does not extend the sign-off to other snapshots. An MFA attestation
     covers the snapshots taken from now until it expires.
     """
+    kind = AttestationKind(kind)
     if not by.strip() or not statement.strip():
         raise ConfigurationError("An attestation needs --by \"NAME <EMAIL>\" and a --statement.")
     if not 1 <= valid_days <= 3660:
