@@ -140,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         kind_parser.add_argument("--by", required=True, metavar='"NAME <EMAIL>"')
         kind_parser.add_argument("--statement", required=True, metavar="TEXT")
         kind_parser.add_argument("--valid-days", type=int, default=90)
+        if kind == "review":
+            kind_parser.add_argument(
+                "--snapshot", type=int, metavar="ID",
+                help="the snapshot reviewed (default: the latest complete one); the sign-off shows on its report only",
+            )
 
     sub = command("report", "Render the HTML and PDF access-review reports.")
     connection_option(sub)
@@ -676,9 +681,15 @@ def cmd_attest(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
     from auditor.pipeline import attest
 
     attestation = attest(workspace, args.connection, kind=AttestationKind(args.kind), by=args.by,
-                         statement=args.statement, valid_days=args.valid_days)
-    out.info(f"Recorded {attestation.kind.value} attestation {attestation.id} by {attestation.by}, "
-             f"valid until {attestation.expires:%Y-%m-%d}.")
+                         statement=args.statement, valid_days=args.valid_days,
+                         snapshot_id=getattr(args, "snapshot", None))
+    if attestation.snapshot_id is not None:
+        out.info(f"Recorded review attestation {attestation.id} by {attestation.by} of snapshot "
+                 f"{attestation.snapshot_id} (raw data SHA-256 {attestation.raw_sha256}); next review due "
+                 f"{attestation.expires:%Y-%m-%d}.")
+    else:
+        out.info(f"Recorded {attestation.kind.value} attestation {attestation.id} by {attestation.by}, "
+                 f"valid until {attestation.expires:%Y-%m-%d}.")
     return ExitCode.OK
 
 

@@ -69,7 +69,7 @@ ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
 _TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules")
 _RULES_KEYS = ("privileged_roles", "allowed_domains", "shared_mailbox_patterns", "max_admins")
-_EXCEPTION_KEYS = ("rule", "user", "reason", "owner", "expires")
+_EXCEPTION_KEYS = ("rule", "user", "reason", "owner", "approved_by", "approved_on", "expires")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
@@ -86,6 +86,8 @@ class AuditConfig:
     allowed_domains: tuple[str, ...] = ()
     shared_mailbox_patterns: tuple[str, ...] = DEFAULT_SHARED_MAILBOX_PATTERNS
     max_admins: int = DEFAULT_MAX_ADMINS
+    #: Whether ``max_admins`` was set in the file (else the default ceiling, set by policy).
+    max_admins_configured: bool = False
     exceptions: tuple[ExceptionEntry, ...] = ()
     #: The configuration file read, or None for built-in defaults.
     source: Path | None = None
@@ -360,6 +362,7 @@ def load_config(
         allowed_domains=allowed_domains,
         shared_mailbox_patterns=patterns,
         max_admins=max_admins,
+        max_admins_configured="max_admins" in rules_table,
         exceptions=exceptions,
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
@@ -377,6 +380,21 @@ def _expiry(value: object) -> dt.datetime | None:
         return value.astimezone(dt.UTC)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time.max, tzinfo=dt.UTC)
+    return None
+
+
+def _approval(value: object) -> dt.datetime | None:
+    """A TOML date means "from the start of that day" (UTC); a datetime is taken as given (UTC if naive).
+
+    An exception is in force from its approval on: it never suppresses a finding of a snapshot
+    taken before it was approved.
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time.min, tzinfo=dt.UTC)
     return None
 
 
@@ -413,7 +431,7 @@ def load_exceptions(path: Path) -> tuple[ExceptionEntry, ...]:
         user = entry["user"]
         if isinstance(user, bool) or not isinstance(user, (str, int)) or not str(user).strip():
             raise err(f"'user' of exception #{index + 1} must be an email or a numeric user id.", "user")
-        for key in ("reason", "owner"):
+        for key in ("reason", "owner", "approved_by"):
             value = entry[key]
             if not isinstance(value, str) or not value.strip():
                 raise err(f"'{key}' of exception #{index + 1} must be non-empty text.", key)
@@ -423,6 +441,19 @@ def load_exceptions(path: Path) -> tuple[ExceptionEntry, ...]:
                 f"'expires' of exception #{index + 1} must be a date such as 2027-01-31, not {entry['expires']!r}.",
                 "expires",
             )
+        approved_on = _approval(entry["approved_on"])
+        if approved_on is None:
+            raise err(
+                f"'approved_on' of exception #{index + 1} must be a date such as 2026-10-15, "
+                f"not {entry['approved_on']!r}.",
+                "approved_on",
+            )
+        if approved_on >= expires:
+            raise err(
+                f"exception #{index + 1} is approved on {approved_on:%Y-%m-%d}, after it expires "
+                f"({expires:%Y-%m-%d}).",
+                "approved_on",
+            )
         result.append(
             ExceptionEntry(
                 rule=rule.strip(),
@@ -431,6 +462,8 @@ def load_exceptions(path: Path) -> tuple[ExceptionEntry, ...]:
                 owner=entry["owner"].strip(),
                 expires=expires,
                 line=header,
+                approved_by=entry["approved_by"].strip(),
+                approved_on=approved_on,
             )
         )
     return tuple(result)

@@ -14,14 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.models import AttestationKind, Operator
 from auditor.samples import sample_account_dir, sample_states
+
+if TYPE_CHECKING:
+    from auditor.pipeline import PullOutcome
 
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
 #: Pulls happen at 06:00 UTC on each state's day, as a nightly cron job would.
 PULL_TIME_OF_DAY = timedelta(hours=6)
+#: The last month's 2FA check happens the afternoon before its pull; its review two hours after.
+MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
+REVIEW_AFTER_PULL = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,21 @@ def run_demo(
             clock.now = _state_time(state.as_of)
             server.set_dataset(state)
             last = index == len(states) - 1
+            after_pull = None
             if last:
-                _record_attestations(workspace, attestations, step)
+                # 2FA is checked in the console the afternoon before the last pull, so that pull's
+                # snapshot falls inside the attestation; the review of that snapshot can only be
+                # recorded after it was pulled, and names it.
+                pull_time = clock.now
+                clock.now = pull_time - MFA_CHECK_BEFORE_PULL
+                _record_attestations(workspace, [a for a in attestations if a["kind"] != "review"], step)
+                clock.now = pull_time
+
+                def after_pull(pulled: PullOutcome, pull_time: datetime = pull_time) -> None:
+                    clock.now = pull_time + REVIEW_AFTER_PULL
+                    reviews = [a for a in attestations if a["kind"] == "review"]
+                    _record_attestations(workspace, reviews, step, snapshot_id=pulled.snapshot.id)
+
             outcome = run_once(
                 workspace,
                 DEMO_CONNECTION,
@@ -88,6 +108,7 @@ def run_demo(
                 export=True,
                 evidence_dir=output_dir / "evidence",
                 step=_prefixed(step, f"[{clock.now:%Y-%m-%d}]"),
+                after_pull=after_pull,
             )
             if outcome.bundle_path is not None:
                 bundles.append(outcome.bundle_path)
@@ -117,7 +138,13 @@ def _state_time(as_of: datetime) -> datetime:
     return as_of + PULL_TIME_OF_DAY
 
 
-def _record_attestations(workspace: object, attestations: list[dict[str, object]], step: Callable[[str], None]) -> None:
+def _record_attestations(
+    workspace: object,
+    attestations: list[dict[str, object]],
+    step: Callable[[str], None],
+    *,
+    snapshot_id: int | None = None,
+) -> None:
     from auditor.pipeline import Workspace, attest
 
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
@@ -129,8 +156,10 @@ def _record_attestations(workspace: object, attestations: list[dict[str, object]
             by=str(item["by"]),
             statement=str(item["statement"]),
             valid_days=int(str(item.get("valid_days", 90))),
+            snapshot_id=snapshot_id,
         )
-        step(f"Recorded {recorded.kind.value} attestation by {recorded.by}")
+        of = f" of snapshot {recorded.snapshot_id}" if recorded.snapshot_id is not None else ""
+        step(f"Recorded {recorded.kind.value} attestation{of} by {recorded.by}")
 
 
 def _write_public_key(workspace: object, path: Path) -> None:

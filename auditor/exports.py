@@ -172,11 +172,14 @@ def changes_rows(changes: ChangeSet) -> list[Row]:
     ]
 
 
-EXCEPTIONS_HEADER = ("rule", "user", "reason", "owner", "expires")
+EXCEPTIONS_HEADER = ("rule", "user", "reason", "owner", "approved_by", "approved_on", "expires")
 
 
 def exceptions_rows(exceptions: Iterable[ExceptionEntry]) -> list[Row]:
-    return [(entry.rule, entry.user, entry.reason, entry.owner, entry.expires) for entry in exceptions]
+    return [
+        (entry.rule, entry.user, entry.reason, entry.owner, entry.approved_by, entry.approved_on, entry.expires)
+        for entry in exceptions
+    ]
 
 
 def _user_sort_key(user: User) -> tuple[str, int]:
@@ -410,6 +413,8 @@ def exception_dict(entry: ExceptionEntry) -> dict[str, Any]:
         "user": entry.user,
         "reason": entry.reason,
         "owner": entry.owner,
+        "approved_by": entry.approved_by,
+        "approved_on": iso(entry.approved_on),
         "expires": iso(entry.expires),
     }
 

@@ -449,6 +449,9 @@ class ExceptionEntry:
     owner: str
     expires: datetime
     line: int | None = None  #: where it stands in the exceptions file, for messages
+    #: Who approved the accepted risk ("NAME <EMAIL>"), and from when it is in force (UTC).
+    approved_by: str = ""
+    approved_on: datetime | None = None
 
     def matches(self, rule_id: str, user_id: int | None, email: str) -> bool:
         if self.rule != rule_id:
@@ -461,6 +464,10 @@ class ExceptionEntry:
     def expired(self, now: datetime) -> bool:
         return now >= self.expires
 
+    def approved_at(self, now: datetime) -> bool:
+        """Whether the exception had been approved by ``now`` (one approved later never reaches back)."""
+        return self.approved_on is None or self.approved_on <= now
+
 
 class AttestationKind(enum.StrEnum):
     """What a reviewer attested to."""
@@ -471,7 +478,11 @@ class AttestationKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Attestation:
-    """A person's signed-off statement, valid until ``expires``."""
+    """A person's signed-off statement, valid until ``expires``.
+
+    A review attestation names the snapshot it reviewed (``snapshot_id``) and that snapshot's
+    raw-data digest; it signs off that snapshot only. ``None`` for MFA attestations.
+    """
 
     id: int
     connection: str
@@ -480,6 +491,9 @@ class Attestation:
     statement: str
     made_at: datetime
     expires: datetime
+    snapshot_id: int | None = None
+    #: The reviewed snapshot's raw-data digest at the time of the review ('' when not recorded).
+    raw_sha256: str = ""
 
     def valid_at(self, now: datetime) -> bool:
         return self.made_at <= now < self.expires

@@ -349,6 +349,23 @@ class Evaluation:
     attestations: tuple[Attestation, ...]
     history: dict[int, UserHistory]
     all_snapshots: tuple[Snapshot, ...]
+    #: Snapshot id -> the user its API key belonged to (``GET /user/me``), for this snapshot
+    #: and every one in ``all_snapshots``.
+    key_user_ids: Mapping[int, int | None] = field(default_factory=dict)
+
+
+def attestations_as_of(attestations: Sequence[Attestation], snapshot: Snapshot) -> tuple[Attestation, ...]:
+    """What counts for ``snapshot``: attestations recorded by its time, and the reviews that sign it off.
+
+    A later attestation never reaches back; a review names the snapshot it reviewed, so it is
+    necessarily recorded after it.
+    """
+    return tuple(
+        a
+        for a in attestations
+        if a.connection == snapshot.connection
+        and (a.made_at <= snapshot.taken_at or (a.kind is AttestationKind.REVIEW and a.snapshot_id == snapshot.id))
+    )
 
 
 def evaluate(
@@ -360,7 +377,12 @@ def evaluate(
     frameworks: Sequence[str] | None = None,
     with_trend_history: bool = False,
 ) -> Evaluation:
-    """Run the rules over a snapshot (default: the latest complete one) at the workspace's time."""
+    """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
+
+    Everything is computed at ``snapshot.taken_at`` from what existed then (snapshots up to it,
+    exceptions approved and attestations recorded by then, plus the reviews of this snapshot), so
+    a re-run a year later gives the same findings. The workspace clock plays no part.
+    """
     from auditor.diff import diff_snapshots
     from auditor.rules import evaluate as run_rules
 
@@ -371,12 +393,22 @@ def evaluate(
             previous: Snapshot | None = select_snapshot(store, connection, since_id, allow_incomplete=True)
         else:
             previous = store.previous_snapshot(snapshot, complete_only=True)
-        history = store.user_history(connection)
-        attestations = tuple(store.attestations(connection))
-        all_snapshots = tuple(store.snapshots(connection)) if with_trend_history else ()
-    now = workspace.now()
+        history = store.user_history(connection, until=snapshot)
+        attestations = attestations_as_of(store.attestations(connection), snapshot)
+        all_snapshots: tuple[Snapshot, ...] = ()
+        if with_trend_history:
+            all_snapshots = tuple(
+                s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
+            )
+        key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
     findings = run_rules(
-        snapshot, previous=previous, history=history, config=config, attestations=attestations, now=now
+        snapshot,
+        previous=previous,
+        history=history,
+        config=config,
+        attestations=attestations,
+        now=snapshot.taken_at,
+        key_user_id=key_user_ids[snapshot.id],
     )
     changes = (
         diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
@@ -392,6 +424,7 @@ def evaluate(
         attestations=attestations,
         history=dict(history),
         all_snapshots=all_snapshots,
+        key_user_ids=key_user_ids,
     )
 
 
@@ -403,15 +436,36 @@ def attest(
     by: str,
     statement: str,
     valid_days: int,
+    snapshot_id: int | None = None,
 ) -> Attestation:
-    """Record a reviewer's attestation (2FA verified in the console, or an access review done)."""
+    """Record a reviewer's attestation (2FA verified in the console, or an access review done).
+
+    A review signs off one snapshot: ``snapshot_id``, by default the latest complete one now,
+    recorded with its raw-data digest. ``valid_days`` says when the next review is due
+    (``review-overdue``); it does not extend the sign-off to other snapshots. An MFA attestation
+    covers the snapshots taken from now until it expires.
+    """
+    kind = AttestationKind(kind)
     if not by.strip() or not statement.strip():
         raise ConfigurationError("An attestation needs --by \"NAME <EMAIL>\" and a --statement.")
     if not 1 <= valid_days <= 3660:
         raise ConfigurationError(f"--valid-days must be between 1 and 3660, got {valid_days}.")
+    if snapshot_id is not None and kind is not AttestationKind.REVIEW:
+        raise ConfigurationError("Only a review names the snapshot it reviewed; drop --snapshot.")
     now = workspace.now()
     with workspace.store() as store:
         store.get_connection(connection)
+        reviewed: Snapshot | None = None
+        if kind is AttestationKind.REVIEW:
+            reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
+            if now < reviewed.provenance.finished_at:
+                raise ConfigurationError(
+                    f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
+                    f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
+                    "it reviewed.",
+                    hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
+                    "(see `auditor snapshots`).",
+                )
         return store.add_attestation(
             connection,
             kind=kind,
@@ -419,6 +473,8 @@ def attest(
             statement=statement.strip(),
             made_at=now,
             expires=now + timedelta(days=valid_days),
+            snapshot_id=reviewed.id if reviewed is not None else None,
+            raw_sha256=raw_digest(reviewed) if reviewed is not None else "",
         )
 
 
@@ -468,8 +524,10 @@ def instance_label(base_url: str) -> str:
 
 def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
     """Everything the templates show, with the trend computed over every complete snapshot."""
+    from auditor import exports
     from auditor.report import ReportData, TrendPoint
     from auditor.rules import evaluate as run_rules
+    from auditor.rules import review_of, reviewer_privileges
 
     snapshot = evaluation.snapshot
     trend: list[TrendPoint] = []
@@ -486,6 +544,7 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
                 config=evaluation.config,
                 attestations=evaluation.attestations,
                 now=past.taken_at,
+                key_user_id=evaluation.key_user_ids.get(past.id),
             )
         )
         stale = sum(
@@ -503,8 +562,28 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
         previous = past
     now = workspace.now()
     digest = raw_digest(snapshot)
+    review = review_of(evaluation.attestations, snapshot.id)
+    last_review = None
+    if review is None:
+        last_review = max(
+            (
+                a
+                for a in evaluation.attestations
+                if a.kind is AttestationKind.REVIEW and a.made_at <= snapshot.taken_at and a.snapshot_id != snapshot.id
+            ),
+            key=lambda a: (a.made_at, a.id),
+            default=None,
+        )
+    reviewer_roles = ""
+    if review is not None:
+        with suppress(LookupError):
+            _user, reviewer_roles = reviewer_privileges(review, snapshot, evaluation.config.privileged_roles)
+    # The id names what the report says, not when it was rendered: the same snapshot, findings
+    # and sign-off give the same id a year later.
+    content = hashlib.sha256(exports.findings_json(evaluation.findings)).hexdigest()
+    signed = f"{review.id}|{review.made_at.isoformat()}" if review is not None else "-"
     report_id = "CCA-{}-{}".format(
-        snapshot.id, hashlib.sha256(f"{digest}|{now.isoformat()}".encode()).hexdigest()[:10].upper()
+        snapshot.id, hashlib.sha256(f"{digest}|{content}|{signed}".encode()).hexdigest()[:10].upper()
     )
     return ReportData(
         account_name=account_name(snapshot),
@@ -517,8 +596,14 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
         findings=evaluation.findings,
         history=evaluation.history,
         trend=tuple(trend),
-        mfa_attestation=latest_valid(evaluation.attestations, AttestationKind.MFA, now),
-        review_attestation=latest_valid(evaluation.attestations, AttestationKind.REVIEW, now),
+        mfa_attestation=latest_valid(
+            [a for a in evaluation.attestations if a.made_at <= snapshot.taken_at],
+            AttestationKind.MFA,
+            snapshot.taken_at,
+        ),
+        review_attestation=review,
+        last_review=last_review,
+        reviewer_privileged_roles=reviewer_roles,
         report_id=report_id,
         generated_at=now,
         tool_version=__version__,
@@ -630,7 +715,9 @@ def export_evidence(
                 changes=evaluation.changes,
                 exceptions=exceptions,
                 attestations=evaluation.attestations,
-                now=now,
+                # The views are as of the snapshot, like its findings: an export a year later
+                # gives the same views (only the manifest's export time and chain move on).
+                now=evaluation.snapshot.taken_at,
                 history=evaluation.history,
                 report_html=report_html,
                 report_pdf=report_pdf,
@@ -832,13 +919,20 @@ def run_once(
     export: bool = True,
     evidence_dir: Path | None = None,
     step: Callable[[str], None] = lambda _message: None,
+    after_pull: Callable[[PullOutcome], None] | None = None,
 ) -> RunOutcome:
-    """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything."""
+    """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
+
+    ``after_pull`` runs between the pull and the evaluation (the demo records its review of the
+    new snapshot there).
+    """
     from auditor.report import account_slug
 
     outcome = pull(workspace, connection, details=details)
     snapshot = outcome.snapshot
     step(describe_pull(outcome))
+    if after_pull is not None and snapshot.complete:
+        after_pull(outcome)
     if not snapshot.complete:
         from auditor.errors import ApiBadResponseError
 

@@ -34,6 +34,8 @@ RULE_IDS: tuple[str, ...] = (
     "too-many-admins",
     "mfa-attestation-missing",
     "review-overdue",
+    "self-review",
+    "self-approved-exception",
 )
 
 
@@ -174,6 +176,8 @@ _PCI_CONTROLS = _refs(
         "too-many-admins": ("7.2.4",),
         "mfa-attestation-missing": ("8.4.1",),
         "review-overdue": ("7.2.4",),
+        "self-review": ("7.2.4",),
+        "self-approved-exception": ("7.2.4",),
     },
 )
 _CIS_CONTROLS = _refs(
@@ -191,6 +195,8 @@ _CIS_CONTROLS = _refs(
         "too-many-admins": ("6.8",),
         "mfa-attestation-missing": ("6.5",),
         "review-overdue": ("5.1", "6.8"),
+        "self-review": ("5.1", "6.8"),
+        "self-approved-exception": ("5.1", "6.8"),
     },
 )
 _NIST_CONTROLS = _refs(
@@ -208,6 +214,8 @@ _NIST_CONTROLS = _refs(
         "too-many-admins": ("AC-6(7)",),
         "mfa-attestation-missing": ("IA-2(1)",),
         "review-overdue": ("AC-2(j)", "AC-6(7)"),
+        "self-review": ("AC-2(j)", "AC-6(7)"),
+        "self-approved-exception": ("AC-2(j)", "AC-6(7)"),
     },
 )
 _ISO_CONTROLS = _refs(
@@ -225,6 +233,8 @@ _ISO_CONTROLS = _refs(
         "too-many-admins": ("A.8.2",),
         "mfa-attestation-missing": ("A.8.5",),
         "review-overdue": ("A.5.18",),
+        "self-review": ("A.5.18",),
+        "self-approved-exception": ("A.5.18",),
     },
 )
 _SOC2_CONTROLS = _refs(
@@ -242,6 +252,8 @@ _SOC2_CONTROLS = _refs(
         "too-many-admins": ("CC6.3",),
         "mfa-attestation-missing": ("CC6.1",),
         "review-overdue": ("CC6.2", "CC6.3"),
+        "self-review": ("CC6.2", "CC6.3"),
+        "self-approved-exception": ("CC6.2", "CC6.3"),
     },
 )
 _HIPAA_CONTROLS = _refs(
@@ -259,6 +271,8 @@ _HIPAA_CONTROLS = _refs(
         "too-many-admins": ("164.308(a)(4)",),
         "mfa-attestation-missing": ("164.312(d)",),
         "review-overdue": ("164.308(a)(4)",),
+        "self-review": ("164.308(a)(4)",),
+        "self-approved-exception": ("164.308(a)(4)",),
     },
 )
 

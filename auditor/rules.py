@@ -6,7 +6,10 @@ active profile(s) and a remediation. ``RULES`` lists them for the CLI and the do
 
 Thresholds are "longer than": a user is dormant when more than ``inactive_admin_days`` full days
 have passed since the last sign-in (exactly 90 days is not yet dormant at 90). Time is injected
-(``now``); nothing here reads the clock.
+(``now``); nothing here reads the clock. The pipeline passes the snapshot's own time
+(``snapshot.taken_at``), so a snapshot's findings are the same whenever they are computed: only
+exceptions approved and attestations recorded by then count (a review of this very snapshot,
+recorded after it, counts only for ``self-review``).
 
 Who each rule looks at:
 
@@ -15,12 +18,15 @@ Who each rule looks at:
 * ``stale-login`` / ``never-signed-in``: active, non-service users with no privileged role (a
   privileged user is reported once, by the stricter admin rule).
 * Service (API-only) users never sign in to the console, so sign-in rules skip them;
-  ``privileged-service-user`` covers them instead.
+  ``privileged-service-user`` covers them instead, except the audit key's own user (an
+  admin-level service user with a View Only key is the recommended set-up): it is named once in
+  the limitations and flagged only if it signs in interactively.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -172,6 +178,24 @@ RULES: tuple[Rule, ...] = (
         'sign-off: auditor attest review --by "NAME <EMAIL>" --statement "..."',
         scope="account",
     ),
+    Rule(
+        "self-review",
+        Severity.MEDIUM,
+        "Access review signed off by a privileged user of the account",
+        "The review of this snapshot was signed off by someone who holds a privileged role in it, so "
+        "they reviewed their own access: segregation of duties asks for an independent reviewer.",
+        "Have someone without a privileged role in CertCentral review the snapshot and record it: "
+        'auditor attest review --snapshot ID --by "NAME <EMAIL>" --statement "..."',
+    ),
+    Rule(
+        "self-approved-exception",
+        Severity.MEDIUM,
+        "Exception owned or approved by the user it covers",
+        "An exception that suppresses a finding names, as its owner or approver, the very user it "
+        "covers: the accepted risk was not accepted by someone independent.",
+        "Have someone other than the covered user approve the exception (approved_by, approved_on) "
+        "and own it, in the exceptions file.",
+    ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 _RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
@@ -228,6 +252,8 @@ class _Context:
     attestations: tuple[Attestation, ...]
     now: datetime
     privileged: frozenset[str]
+    #: The id of the user the pull's API key belongs to (from ``GET /user/me``), if known.
+    key_user_id: int | None = None
 
     def first_seen(self, user: User) -> datetime:
         """When the tool first saw the user; this snapshot's time when no history is stored."""
@@ -405,9 +431,19 @@ def _privileged_service_user(ctx: _Context) -> list[Finding]:
         privileged = _privileged_names(user, ctx.privileged)
         if not (user.is_service_user and privileged):
             continue
-        explanation = (
-            f"Service user {user.email or user.username or user.id} is API-only and holds {', '.join(privileged)}."
-        )
+        who = user.email or user.username or user.id
+        if user.id == ctx.key_user_id:
+            if user.last_login is None:
+                continue  # the audit key's user, as the README recommends: named in the limitations
+            explanation = (
+                f"Service user {who} owns the audit's API key and holds {', '.join(privileged)}, and it "
+                f"signs in interactively (last sign-in {_day(user.last_login)}): the audit identity is "
+                "also used by a person."
+            )
+            evidence = [*ctx.user_evidence(user), ("audit key's user", "yes")]
+            found.append(ctx.finding("privileged-service-user", explanation, evidence, user))
+            continue
+        explanation = f"Service user {who} is API-only and holds {', '.join(privileged)}."
         found.append(ctx.finding("privileged-service-user", explanation, ctx.user_evidence(user), user))
     return found
 
@@ -420,10 +456,15 @@ def _too_many_admins(ctx: _Context) -> list[Finding]:
     ceiling = ctx.config.max_admins
     if len(admins) <= ceiling:
         return []
-    explanation = f"The account has {len(admins)} active Administrators; the configured ceiling is {ceiling}."
+    if ctx.config.max_admins_configured:
+        ceiling_words, threshold = f"the configured ceiling of {ceiling}", f"{ceiling} (max_admins)"
+    else:
+        ceiling_words = f"the default ceiling of {ceiling} (set by policy)"
+        threshold = f"{ceiling} (default, set by policy; max_admins in auditor.toml changes it)"
+    explanation = f"The account has {len(admins)} active Administrators, above {ceiling_words}."
     evidence = [
         ("administrators", str(len(admins))),
-        ("threshold", f"{ceiling} (max_admins)"),
+        ("threshold", threshold),
         ("who", ", ".join(u.email or str(u.id) for u in admins)),
     ]
     return [ctx.finding("too-many-admins", explanation, evidence)]
@@ -469,14 +510,17 @@ def _review_overdue(ctx: _Context) -> list[Finding]:
         return []
     last = _latest(reviews)
     if last is None:
-        explanation = f"No signed-off access review is recorded; the {which} review interval is {_days(interval)}."
+        explanation = (
+            f"No signed-off access review was on record when this snapshot was taken ({_when(ctx.now)}); "
+            f"the {which} review interval is {_days(interval)}."
+        )
         evidence = [("last review", "none"), ("threshold", ctx.threshold(field_name))]
     else:
         age = (ctx.now - last.made_at).days
         expired = "" if last.valid_at(ctx.now) else f" and its attestation expired on {_day(last.expires)}"
         explanation = (
-            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, is {_days(age)} "
-            f"old{expired}; the {which} review interval is {_days(interval)}."
+            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, was {_days(age)} "
+            f"old when this snapshot was taken{expired}; the {which} review interval is {_days(interval)}."
         )
         evidence = [
             ("last review", f"{_when(last.made_at)} by {last.by}"),
@@ -484,6 +528,88 @@ def _review_overdue(ctx: _Context) -> list[Finding]:
             ("threshold", ctx.threshold(field_name)),
         ]
     return [ctx.finding("review-overdue", explanation, evidence)]
+
+
+_EMAIL_IN_ANGLES = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>")
+
+
+def person_email(text: str) -> str:
+    """The email of a "NAME <EMAIL>" (or bare EMAIL) value, case-folded; '' when there is none."""
+    match = _EMAIL_IN_ANGLES.search(text)
+    if match:
+        return match.group(1).casefold()
+    bare = text.strip()
+    return bare.casefold() if "@" in bare and " " not in bare else ""
+
+
+def review_of(attestations: Sequence[Attestation], snapshot_id: int) -> Attestation | None:
+    """The latest review attestation that signs off ``snapshot_id``, else None."""
+    return _latest([a for a in attestations if a.kind is AttestationKind.REVIEW and a.snapshot_id == snapshot_id])
+
+
+def reviewer_privileges(review: Attestation, snapshot: Snapshot, privileged_roles: Sequence[str]) -> tuple[User, str]:
+    """(the reviewer's user, their privileged roles) in ``snapshot``, or raise LookupError."""
+    email = person_email(review.by)
+    wanted = frozenset(role.casefold() for role in privileged_roles)
+    for user in snapshot.users:
+        if email and user.email.casefold() == email:
+            held = _privileged_names(user, wanted)
+            if held:
+                return user, ", ".join(held)
+    raise LookupError(email)
+
+
+def _self_review(ctx: _Context) -> list[Finding]:
+    review = review_of(ctx.attestations, ctx.snapshot.id)
+    if review is None:
+        return []
+    try:
+        user, roles = reviewer_privileges(review, ctx.snapshot, ctx.config.privileged_roles)
+    except LookupError:
+        return []
+    explanation = (
+        f"The review of snapshot #{ctx.snapshot.id} was signed off by {review.by} on {_day(review.made_at)}, "
+        f"who holds {roles} in that snapshot: they reviewed their own access."
+    )
+    evidence = [
+        *ctx.user_evidence(user),
+        ("review", f"{_when(review.made_at)} by {review.by}"),
+        ("reviewed snapshot", f"#{ctx.snapshot.id}"),
+    ]
+    return [ctx.finding("self-review", explanation, evidence, user)]
+
+
+def _self_approved_exception(ctx: _Context) -> list[Finding]:
+    by_id = {str(user.id): user for user in ctx.snapshot.users}
+    by_email = {user.email.casefold(): user for user in ctx.snapshot.users if user.email}
+    found: list[Finding] = []
+    for entry in ctx.config.exceptions:
+        if not entry.approved_at(ctx.now) or entry.expired(ctx.now):
+            continue
+        wanted = entry.user.strip()
+        user = by_id.get(wanted) or by_email.get(wanted.casefold())
+        if user is None or not user.email:
+            continue
+        roles = [
+            (label, value)
+            for label, value in (("owner", entry.owner), ("approved by", entry.approved_by))
+            if person_email(value) == user.email.casefold()
+        ]
+        if not roles:
+            continue
+        where = f" (line {entry.line})" if entry.line else ""
+        explanation = (
+            f"The {entry.rule} exception for {user.email}{where} names that same user as its "
+            f"{' and '.join(label for label, _ in roles)}: the accepted risk was not approved independently."
+        )
+        evidence = [
+            *ctx.user_evidence(user),
+            ("exception", f"{entry.rule} for {entry.user}"),
+            *roles,
+            ("approved on", _day(entry.approved_on) if entry.approved_on else "(not recorded)"),
+        ]
+        found.append(ctx.finding("self-approved-exception", explanation, evidence, user))
+    return found
 
 
 _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
@@ -496,6 +622,8 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _too_many_admins,
     _mfa_attestation,
     _review_overdue,
+    _self_review,
+    _self_approved_exception,
 )
 
 
@@ -515,8 +643,11 @@ def _apply_exceptions(
 ) -> tuple[list[Finding], tuple[ExceptionEntry, ...]]:
     used: set[int] = set()
     result: list[Finding] = []
+    # An exception approved after ``now`` did not exist yet: it neither suppresses nor is stale.
+    in_force = [(i, e) for i, e in enumerate(exceptions) if e.approved_at(now)]
+    used.update(i for i, e in enumerate(exceptions) if not e.approved_at(now))
     for finding in findings:
-        matching = [(i, e) for i, e in enumerate(exceptions) if exception_matches(e, finding)]
+        matching = [(i, e) for i, e in in_force if exception_matches(e, finding)]
         used.update(i for i, _ in matching)
         valid = [e for _, e in matching if not e.expired(now)]
         expired = [e for _, e in matching if e.expired(now)]
@@ -561,6 +692,22 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
         )
     lines.extend(f"Pull note: {note}" for note in notes)
     rule_lines: list[str] = []
+    key_user = next((u for u in snapshot.users if u.id == ctx.key_user_id), None)
+    if key_user is not None:
+        roles = key_user.role_names or "no role"
+        kind = "service (API-only) user" if key_user.is_service_user else "user"
+        if key_user.is_service_user and key_user.last_login is None:
+            rule_lines.append(
+                f"The audit key's user: {key_user.email or key_user.username or key_user.id} ({kind}, {roles}) owns "
+                "the API key this snapshot was pulled with. It is not reported as privileged-service-user (an "
+                "admin-level service user with a View Only key is the recommended set-up); it would be if it "
+                "signed in interactively."
+            )
+        else:
+            rule_lines.append(
+                f"The audit key's user: {key_user.email or key_user.username or key_user.id} ({kind}, {roles}) owns "
+                "the API key this snapshot was pulled with."
+            )
     if ctx.previous is None:
         rule_lines.append("No earlier snapshot to compare with, so new Administrators (new-admin) were not checked.")
     elif not ctx.previous.complete:
@@ -589,8 +736,12 @@ def evaluate(
     config: AuditConfig,
     attestations: Sequence[Attestation],
     now: datetime,
+    key_user_id: int | None = None,
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
+
+    ``now`` should be the snapshot's own time (``snapshot.taken_at``): what a re-run a year
+    later must reproduce. ``key_user_id`` is the user the pull's API key belongs to.
 
     ``attestations`` should be those of the snapshot's connection; others are ignored. Suppressed
     findings are kept (``suppressed_by`` set); exceptions that matched nothing are ``stale_exceptions``.
@@ -606,6 +757,7 @@ def evaluate(
         attestations=tuple(a for a in attestations if a.connection == snapshot.connection),
         now=now,
         privileged=frozenset(role.casefold() for role in config.privileged_roles),
+        key_user_id=key_user_id,
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)

@@ -209,6 +209,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             UNIQUE (connection, chain_id, sequence)
         )""",
     ),
+    # A review signs off one snapshot: which one, and that snapshot's raw-data digest then.
+    # Reviews recorded before this step are bound to the latest complete snapshot at the time
+    # they were made (what `attest review` now defaults to); their digest stays unknown (NULL).
+    (
+        """ALTER TABLE attestations ADD COLUMN snapshot_id INTEGER""",
+        """ALTER TABLE attestations ADD COLUMN raw_sha256 TEXT""",
+        """UPDATE attestations SET snapshot_id = (
+            SELECT s.id FROM snapshots AS s
+            WHERE s.connection = attestations.connection AND s.complete AND s.taken_at <= attestations.made_at
+            ORDER BY s.taken_at DESC, s.id DESC LIMIT 1
+        ) WHERE kind = 'review'""",
+    ),
 )
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -938,16 +950,43 @@ class Store:
             )
         return tuple(pages)
 
+    def key_user_id(self, snapshot_id: int) -> int | None:
+        """The id of the user the pull's API key belongs to, from its stored ``GET /user/me`` page."""
+        rows = self._query(
+            "SELECT body_zlib, sha256 FROM raw_pages WHERE snapshot_id = ? AND endpoint = '/user/me'"
+            " AND status = 200 ORDER BY position LIMIT 1",
+            (snapshot_id,),
+            doing=f"reading the key's user of snapshot {snapshot_id}",
+        )
+        for compressed, digest in rows:
+            try:
+                body = zlib.decompress(compressed)
+                data = json.loads(body) if hashlib.sha256(body).hexdigest() == digest else None
+            except (zlib.error, ValueError):
+                data = None
+            value = data.get("id") if isinstance(data, dict) else None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return None
+
     # -- history ------------------------------------------------------------------------------
 
-    def user_history(self, connection: str) -> dict[int, UserHistory]:
-        """Each user's first and last sighting and role changes, over every stored snapshot."""
-        rows = self._query(
+    def user_history(self, connection: str, *, until: Snapshot | None = None) -> dict[int, UserHistory]:
+        """Each user's first and last sighting and role changes, over every stored snapshot.
+
+        With ``until``, only snapshots up to that one (by time, then id) count: the history as it
+        stood when that snapshot was taken, so later pulls cannot change what it shows.
+        """
+        query = (
             "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"
-            " JOIN snapshot_users AS u ON u.snapshot_id = s.id"
-            " WHERE s.connection = ? ORDER BY s.taken_at, s.id",
-            (connection,),
-            doing=f"reading the user history of {connection!r}",
+            " JOIN snapshot_users AS u ON u.snapshot_id = s.id WHERE s.connection = ?"
+        )
+        params: tuple[object, ...] = (connection,)
+        if until is not None:
+            cutoff = _time(until.taken_at)
+            query += " AND (s.taken_at < ? OR (s.taken_at = ? AND s.id <= ?))"
+            params = (connection, cutoff, cutoff, until.id)
+        rows = self._query(
+            query + " ORDER BY s.taken_at, s.id", params, doing=f"reading the user history of {connection!r}"
         )
         times: dict[str, datetime] = {}
         first: dict[int, datetime] = {}
@@ -1002,8 +1041,13 @@ class Store:
         statement: str,
         made_at: datetime,
         expires: datetime,
+        snapshot_id: int | None = None,
+        raw_sha256: str = "",
     ) -> Attestation:
-        """Record a reviewer's statement (MFA enforced, access reviewed) valid until ``expires``."""
+        """Record a reviewer's statement (MFA enforced, access reviewed) valid until ``expires``.
+
+        A review names the snapshot it signs off (``snapshot_id``, with its raw-data digest).
+        """
         kind = AttestationKind(kind)
         if expires <= made_at:
             raise ConfigurationError(
@@ -1012,9 +1056,18 @@ class Store:
             )
         with self._write(f"recording an attestation for {connection!r}"):
             cursor = self._db.execute(
-                "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (connection, kind.value, by, statement, _time(made_at), _time(expires)),
+                "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
+                " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    connection,
+                    kind.value,
+                    by,
+                    statement,
+                    _time(made_at),
+                    _time(expires),
+                    snapshot_id,
+                    raw_sha256 or None,
+                ),
             )
             attestation_id = _new_id(cursor)
         return Attestation(
@@ -1025,12 +1078,15 @@ class Store:
             statement=statement,
             made_at=made_at.astimezone(UTC),
             expires=expires.astimezone(UTC),
+            snapshot_id=snapshot_id,
+            raw_sha256=raw_sha256,
         )
 
     def attestations(self, connection: str) -> list[Attestation]:
         """The connection's attestations, newest first (expired ones included)."""
         rows = self._query(
-            "SELECT id, connection, kind, made_by, statement, made_at, expires FROM attestations"
+            "SELECT id, connection, kind, made_by, statement, made_at, expires, snapshot_id, raw_sha256"
+            " FROM attestations"
             " WHERE connection = ? ORDER BY made_at DESC, id DESC",
             (connection,),
             doing=f"reading the attestations of {connection!r}",
@@ -1045,6 +1101,8 @@ class Store:
                     statement=row[4],
                     made_at=_parse_time(row[5]),
                     expires=_parse_time(row[6]),
+                    snapshot_id=row[7],
+                    raw_sha256=row[8] or "",
                 )
                 for row in rows
             ]

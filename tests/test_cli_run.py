@@ -166,5 +166,9 @@ def test_attestations_change_the_findings(home: AuditorHome, sandbox: SandboxSer
         "2FA required for all users (Settings > Authentication Settings)",
     )
     assert attested.returncode == 0, attested.stderr
+    # The attestation covers snapshots taken from now on, never the one already pulled.
+    same = json.loads(home.run("findings", "--format", "json").stdout)
+    assert same == before
+    assert home.run("pull").returncode == 0
     after = json.loads(home.run("findings", "--format", "json").stdout)
     assert "mfa-attestation-missing" not in {f["rule"] for f in after["findings"]}

@@ -144,6 +144,8 @@ def test_full_file_is_read(tmp_path: Path) -> None:
         user = "dana.ops@example.com"
         reason = "Seasonal contractor"
         owner = "Security Team <security@example.com>"
+        approved_by = "Grace Whitfield <grace@example.com>"
+        approved_on = 2026-10-02
         expires = 2027-01-31
         """,
     )
@@ -243,6 +245,8 @@ rule = "stale-login"
 user = "Dana.Ops@example.com"
 reason = "Seasonal contractor"
 owner = "Security Team <security@example.com>"
+approved_by = "Grace Whitfield <grace@example.com>"
+approved_on = 2026-10-02
 expires = 2027-01-31
 
 [[exception]]
@@ -250,6 +254,8 @@ rule = "admin-dormant"
 user = 2700762
 reason = "Break-glass account"
 owner = "CISO"
+approved_by = "Audit Committee"
+approved_on = 2026-10-02T09:30:00
 expires = 2027-01-31T12:00:00+02:00
 """
 
@@ -265,7 +271,12 @@ def test_exceptions_are_parsed(tmp_path: Path) -> None:
     assert first.expired(datetime(2027, 2, 1, tzinfo=UTC))
     assert second.user == "2700762"
     assert second.expires == datetime(2027, 1, 31, 10, 0, tzinfo=UTC)
-    assert second.line == 8
+    assert second.line == 10
+    # Approval: a date means from the start of that day, UTC; a naive datetime is UTC.
+    assert first.approved_by == "Grace Whitfield <grace@example.com>"
+    assert first.approved_on == datetime(2026, 10, 2, tzinfo=UTC)
+    assert not first.approved_at(datetime(2026, 10, 1, 23, 59, tzinfo=UTC))
+    assert second.approved_on == datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
 
 
 def test_naive_datetime_expiry_is_utc(tmp_path: Path) -> None:
@@ -280,14 +291,19 @@ def test_empty_exceptions_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "fragment", "line"),
     [
-        ('rule = "admin-dormant"', 'rule = "admin-dormnt"', "unknown rule 'admin-dormnt' in exception #2", 9),
-        ('owner = "CISO"\n', "", "exception #2 is missing 'owner'", 8),
+        ('rule = "admin-dormant"', 'rule = "admin-dormnt"', "unknown rule 'admin-dormnt' in exception #2", 11),
+        ('owner = "CISO"\n', "", "exception #2 is missing 'owner'", 10),
         ('reason = "Seasonal contractor"\n', "", "exception #1 is missing 'reason'", 1),
-        ("expires = 2027-01-31\n", 'expires = "soon"\n', "'expires' of exception #1 must be a date", 6),
-        ("expires = 2027-01-31\n", "expires = 12:00:00\n", "must be a date", 6),
-        ('owner = "CISO"', 'owner = ""', "'owner' of exception #2 must be non-empty", 12),
-        ("user = 2700762", "user = true", "'user' of exception #2 must be an email or a numeric", 10),
-        ('owner = "CISO"', 'owner = "CISO"\nticket = "X-1"', "unknown key 'exception.ticket'", 13),
+        ("expires = 2027-01-31\n", 'expires = "soon"\n', "'expires' of exception #1 must be a date", 8),
+        ("expires = 2027-01-31\n", "expires = 12:00:00\n", "must be a date", 8),
+        ('owner = "CISO"', 'owner = ""', "'owner' of exception #2 must be non-empty", 14),
+        ("user = 2700762", "user = true", "'user' of exception #2 must be an email or a numeric", 12),
+        ('owner = "CISO"', 'owner = "CISO"\nticket = "X-1"', "unknown key 'exception.ticket'", 15),
+        ('approved_by = "Audit Committee"\n', "", "exception #2 is missing 'approved_by'", 10),
+        ("approved_on = 2026-10-02\n", "", "exception #1 is missing 'approved_on'", 1),
+        ('approved_by = "Audit Committee"', 'approved_by = " "', "'approved_by' of exception #2 must be non-empty", 15),
+        ("approved_on = 2026-10-02\n", 'approved_on = "soon"\n', "'approved_on' of exception #1 must be a date", 7),
+        ("approved_on = 2026-10-02\n", "approved_on = 2027-02-01\n", "approved on 2027-02-01, after it expires", 7),
     ],
 )
 def test_exception_errors_name_field_and_line(tmp_path: Path, old: str, new: str, fragment: str, line: int) -> None:
@@ -328,4 +344,4 @@ def test_bad_exceptions_file_via_config_is_reported(tmp_path: Path) -> None:
     write(tmp_path, "e.toml", GOOD_EXCEPTION.replace("2027-01-31\n", '"x"\n'))
     path = write(tmp_path, "auditor.toml", 'exceptions_file = "e.toml"\n')
     error = config_error(path)
-    assert "e.toml:6:" in error.message
+    assert "e.toml:8:" in error.message

@@ -167,19 +167,20 @@ CONFIGS = {
     "exceptions-syntax": ('exceptions_file = "exc.toml"\n', "[[exception]\nrule = 1\n", ("exc.toml",)),
     "exceptions-no-reason": (
         'exceptions_file = "exc.toml"\n',
-        '[[exception]]\nrule = "stale-login"\nuser = "a@example.com"\nowner = "Sec"\nexpires = 2027-01-31\n',
+        '[[exception]]\nrule = "stale-login"\nuser = "a@example.com"\nowner = "Sec"\n'
+        'approved_by = "CISO"\napproved_on = 2026-10-01\nexpires = 2027-01-31\n',
         ("reason",),
     ),
     "exceptions-bad-date": (
         'exceptions_file = "exc.toml"\n',
         '[[exception]]\nrule = "stale-login"\nuser = "a@example.com"\nreason = "r"\nowner = "Sec"\n'
-        'expires = "soon"\n',
+        'approved_by = "CISO"\napproved_on = 2026-10-01\nexpires = "soon"\n',
         ("expires",),
     ),
     "exceptions-unknown-rule": (
         'exceptions_file = "exc.toml"\n',
         '[[exception]]\nrule = "no-such-rule"\nuser = "a@example.com"\nreason = "r"\nowner = "Sec"\n'
-        "expires = 2027-01-31\n",
+        'approved_by = "CISO"\napproved_on = 2026-10-01\nexpires = 2027-01-31\n',
         ("no-such-rule",),
     ),
     "config-not-utf8": ("profiles = ['\xff\xfe']\n", None, ("auditor.toml",)),

@@ -247,9 +247,14 @@ def earlier_version(tmp_path: Path) -> Path:
 def test_a_snapshot_from_an_earlier_version_says_not_recorded(
     home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect_to(home, sandbox.base_url)
     old = earlier_version(tmp_path)
-    pulled = home.run("pull", extra_env={**AS_OPERATOR, "PYTHONPATH": str(old)})
+    as_old = {**AS_OPERATOR, "PYTHONPATH": str(old)}
+    # The earlier version makes the store too (schema 1), so the new version migrates it on first open.
+    connected = home.run(
+        "connect", "--base-url", sandbox.base_url, "--key-stdin", stdin="sandbox-admin-key\n", extra_env=as_old
+    )
+    assert connected.returncode == 0, connected.stderr
+    pulled = home.run("pull", extra_env=as_old)
     assert pulled.returncode == 0, pulled.stderr
 
     page = report_html(home, tmp_path / "reports")

@@ -128,10 +128,10 @@ def test_escalation_to_administrator_listed_first(html: str) -> None:
 
 
 def test_no_signoff_leaves_lines_to_sign(html: str) -> None:
-    assert "No review attestation is on record" in html
+    assert "No review of this snapshot is on record" in html
     signed = render_html(make_report_data(review=True))
     assert "Sam Signer &lt;sam@example.com&gt;" in signed
-    assert "No review attestation is on record" not in signed
+    assert "No review of this snapshot is on record" not in signed
 
 
 def test_partial_and_incomplete_views_are_stated() -> None:

@@ -330,7 +330,7 @@ def test_privileged_service_user() -> None:
 
 
 def test_too_many_admins_one_either_side() -> None:
-    config = make_config(max_admins=2)
+    config = make_config(max_admins=2, max_admins_configured=True)
     two = [make_user(1, roles=(ADMIN,)), make_user(2, roles=(ADMIN,)), make_user(3, roles=(ADMIN,), status="inactive")]
     assert of(run(two, config=config), "too-many-admins") == []
     three = [*two, make_user(4, roles=(ADMIN, STANDARD))]
@@ -555,3 +555,80 @@ def test_incomplete_previous_snapshot_is_stated() -> None:
     previous = make_snapshot([], snapshot_id=1, complete=False)
     lines = run([make_user()], previous=previous).limitations
     assert any("previous snapshot #1 is incomplete" in line for line in lines)
+
+
+def test_too_many_admins_names_the_default_ceiling_when_none_was_configured() -> None:
+    six = [make_user(i, roles=(ADMIN,)) for i in range(1, 7)]
+    (finding,) = of(run(six), "too-many-admins")
+    assert "the default ceiling of 5 (set by policy)" in finding.explanation
+    assert "configured" not in finding.explanation
+    (configured,) = of(run(six, config=make_config(max_admins=5, max_admins_configured=True)), "too-many-admins")
+    assert "above the configured ceiling of 5" in configured.explanation
+
+
+# --- as of the snapshot: attestations and approvals never reach back ----------------------------
+
+
+def test_attestations_recorded_after_the_snapshot_time_do_not_count() -> None:
+    later_mfa = attestation(AttestationKind.MFA, made_days_ago=-1)
+    later_review = attestation(AttestationKind.REVIEW, made_days_ago=-1, id=2)
+    result = run([make_user()], attestations=(later_mfa, later_review))
+    assert of(result, "mfa-attestation-missing") and of(result, "review-overdue")
+    assert "when this snapshot was taken" in of(result, "review-overdue")[0].explanation
+
+
+def test_self_review_only_for_the_snapshot_the_review_names() -> None:
+    admin = make_user(1, email="rita@example.com", roles=(ADMIN,))
+    review = attestation(AttestationKind.REVIEW, made_days_ago=-1, snapshot_id=2)  # by Rita, of #2
+    (finding,) = of(run([admin], attestations=(review,)), "self-review")
+    assert finding.user_id == 1 and "holds Administrator" in finding.explanation
+    of_other = dataclasses.replace(review, snapshot_id=1)
+    assert of(run([admin], attestations=(of_other,)), "self-review") == []
+    standard = make_user(1, email="rita@example.com")
+    assert of(run([standard], attestations=(review,)), "self-review") == []
+
+
+def test_exception_approved_after_the_snapshot_neither_suppresses_nor_is_stale() -> None:
+    user = make_user(7, last_login=NOW - timedelta(days=100))
+    entry = dataclasses.replace(exception("stale-login", "7"), approved_on=NOW + timedelta(hours=1))
+    result = run([user], config=make_config(exceptions=(entry,)))
+    (finding,) = of(result, "stale-login")
+    assert not finding.suppressed and finding.expired_exception is None
+    assert result.stale_exceptions == ()
+    approved = dataclasses.replace(entry, approved_on=NOW)
+    assert of(run([user], config=make_config(exceptions=(approved,))), "stale-login")[0].suppressed
+
+
+@pytest.mark.parametrize(
+    ("owner", "approved_by", "flagged"),
+    [
+        ("Person Seven <person7@example.com>", "CISO <ciso@example.com>", True),
+        ("Sec", "PERSON7@example.com", True),
+        ("Sec", "CISO <ciso@example.com>", False),
+    ],
+)
+def test_exception_owned_or_approved_by_the_covered_user_is_flagged(
+    owner: str, approved_by: str, flagged: bool
+) -> None:
+    user = make_user(7, last_login=NOW - timedelta(days=100))
+    entry = dataclasses.replace(exception("stale-login", "7"), owner=owner, approved_by=approved_by, approved_on=NOW)
+    found = of(run([user], config=make_config(exceptions=(entry,))), "self-approved-exception")
+    assert bool(found) is flagged
+    if flagged:
+        assert found[0].user_id == 7 and "line 3" in found[0].explanation
+
+
+def test_the_audit_keys_service_user_is_named_not_flagged_unless_it_signs_in() -> None:
+    service = make_user(9, email="svc@example.com", roles=(ADMIN,), is_service_user=True, last_login=None)
+    other = make_user(10, email="bot@example.com", roles=(ADMIN,), is_service_user=True, last_login=None)
+    snapshot = make_snapshot([service, other])
+    result = evaluate(
+        snapshot, previous=None, history={}, config=make_config(), attestations=(), now=NOW, key_user_id=9
+    )
+    assert [f.user_id for f in of(result, "privileged-service-user")] == [10]
+    assert sum("audit key's user: svc@example.com" in line for line in result.limitations) == 1
+    signing_in = make_snapshot([dataclasses.replace(service, last_login=NOW - timedelta(days=2)), other])
+    result = evaluate(
+        signing_in, previous=None, history={}, config=make_config(), attestations=(), now=NOW, key_user_id=9
+    )
+    assert sorted(f.user_id or 0 for f in of(result, "privileged-service-user")) == [9, 10]

@@ -49,6 +49,9 @@ def attestations_json(attestations: Sequence[Attestation], *, now: datetime) -> 
                     "statement": item.statement,
                     "made_at": exports.iso(item.made_at),
                     "expires": exports.iso(item.expires),
+                    # A review signs off the one snapshot it names, with that snapshot's raw digest.
+                    "snapshot_id": item.snapshot_id,
+                    "raw_sha256": item.raw_sha256,
                     "valid_at_export": item.valid_at(now),
                 }
                 for item in sorted(attestations, key=lambda a: (a.made_at, a.id))

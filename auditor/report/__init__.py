@@ -70,6 +70,10 @@ class ReportData:
     tool_version: str
     frameworks: tuple[str, ...]
     raw_sha256: str  #: combined digest of the snapshot's raw pages
+    #: With no review of this snapshot: the latest review on record at its time (of another one).
+    last_review: Attestation | None = None
+    #: The privileged roles the reviewer of this snapshot holds in it ('' when none: independent).
+    reviewer_privileged_roles: str = ""
 
 
 class ReportFormat(enum.StrEnum):

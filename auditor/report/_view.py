@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
-from auditor.models import Change, ChangeKind, Finding, PullProvenance, Severity, Snapshot, User
+from auditor.models import Change, ChangeKind, ExceptionEntry, Finding, PullProvenance, Severity, Snapshot, User
 
 from ._chart import trend_svg
 
@@ -126,6 +126,7 @@ class SuppressedRow(NamedTuple):
     reason: str
     owner: str
     expires: str
+    approved: str = ""  #: "NAME <EMAIL> on YYYY-MM-DD"
 
 
 class ChangeRow(NamedTuple):
@@ -285,16 +286,25 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
     shown = users if roster_limit is None else users[:roster_limit]
     roster = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in shown]
 
+    # The sign-off is the review of this snapshot only; any other review is one line, without
+    # its statement, so a later (or earlier) review never reads as signing this report.
     review = data.review_attestation
     signoff = None
-    if review is not None:
+    if review is not None:  # the pipeline passes only a review of this very snapshot
         signoff = {
             "by": review.by,
             "date": stamp(review.made_at),
             "statement": review.statement,
-            "expires": day(review.expires),
-            "valid": review.valid_at(data.generated_at),
+            "next_due": day(review.expires),
+            "digest": review.raw_sha256,
+            "digest_matches": review.raw_sha256 == data.raw_sha256,
+            "privileged_roles": data.reviewer_privileged_roles,
         }
+    last = data.last_review
+    last_review = None
+    if signoff is None and last is not None:
+        of = f"of snapshot #{last.snapshot_id}" if last.snapshot_id is not None else "of no recorded snapshot"
+        last_review = f"Last review: {day(last.made_at)}, {of}, by {last.by}"
 
     mfa = data.mfa_attestation
     mfa_view = None
@@ -304,7 +314,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "date": stamp(mfa.made_at),
             "statement": mfa.statement,
             "expires": day(mfa.expires),
-            "valid": mfa.valid_at(data.generated_at),
+            "valid": mfa.valid_at(snapshot.taken_at),
         }
 
     restricted_notes = [note for note in provenance.notes if _mentions_restriction(note)]
@@ -339,6 +349,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "previous_id": data.previous.id if data.previous else None,
         "previous_at": stamp(data.previous.taken_at) if data.previous else "",
         "signoff": signoff,
+        "last_review": last_review,
         "counts": {
             "users": len(users),
             "active": sum(1 for u in users if u.is_active),
@@ -373,11 +384,19 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
                 reason=f.suppressed_by.reason if f.suppressed_by else "",
                 owner=f.suppressed_by.owner if f.suppressed_by else "",
                 expires=day(f.suppressed_by.expires) if f.suppressed_by else "",
+                approved=_approved(f.suppressed_by),
             )
             for f in suppressed
         ],
         "stale_exceptions": [
-            {"rule": e.rule, "user": e.user, "reason": e.reason, "owner": e.owner, "expires": day(e.expires)}
+            {
+                "rule": e.rule,
+                "user": e.user,
+                "reason": e.reason,
+                "owner": e.owner,
+                "approved": _approved(e),
+                "expires": day(e.expires),
+            }
             for e in result.stale_exceptions
         ],
         "severity_options": [s.value for s in Severity if by_severity.get(s)],
@@ -562,6 +581,10 @@ def source_block(data: ReportData) -> dict[str, Any]:
 def stamp_seconds(moment: datetime) -> str:
     """``2026-11-01 09:30:05 UTC``: a pull lasts seconds, so minutes are too coarse for its span."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _approved(entry: ExceptionEntry | None) -> str:
+    if entry is None or not entry.approved_by:
+        return ""
+    return f"{entry.approved_by} on {day(entry.approved_on)}" if entry.approved_on else entry.approved_by
 
 
 def _first_seen(data: ReportData, user_id: int) -> datetime | None:
