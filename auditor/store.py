@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import filelock
 
+from auditor.atomic import make_private_dirs
 from auditor.errors import ConfigurationError, StoreBusyError, StoreError
 from auditor.models import (
     Attestation,
@@ -466,7 +467,7 @@ class Store:
         data_dir = Path(data_dir)
         path = data_dir / DB_NAME
         try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dirs(data_dir)  # 0700 from the first command, parents included
             with contextlib.suppress(FileExistsError):
                 # Create the file ourselves so it is 0600 from the start; SQLite gives the -wal
                 # and -shm files the same mode as the database.
@@ -474,7 +475,7 @@ class Store:
         except OSError as exc:
             raise StoreError(
                 f"The data directory {data_dir} cannot be used: {exc.strerror}.",
-                hint="Check its permissions, or choose another with --data-dir.",
+                hint="Check its permissions, or set AUDITOR_HOME to another directory.",
             ) from exc
         try:
             db = sqlite3.connect(path.as_uri() + "?mode=rw", uri=True, isolation_level=None)
@@ -641,11 +642,11 @@ class Store:
         if not names:
             return ConfigurationError(
                 f"There is no connection named {name!r}: no connection has been set up yet.",
-                hint="Run `auditor connect NAME` to add one.",
+                hint=f"Run `auditor connect --connection {name}` to add one.",
             )
         return ConfigurationError(
             f"There is no connection named {name!r}. Known connections: {', '.join(names)}.",
-            hint="Pick one of those with --connection, or run `auditor connect NAME` to add one.",
+            hint=f"Pick one of those with --connection, or run `auditor connect --connection {name}` to add it.",
         )
 
     # -- snapshots ----------------------------------------------------------------------------
@@ -1201,7 +1202,7 @@ def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> Itera
     locks = Path(data_dir) / "locks"
     path = locks / f"{safe}.lock"
     try:
-        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(locks)  # may be the first directory created (pull before connect)
     except OSError as exc:
         raise StoreError(f"The lock directory {locks} cannot be created: {exc.strerror}.") from exc
     lock = filelock.FileLock(path, timeout=timeout, mode=0o600)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from support import AuditorHome
 
-from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
 
 API_KEY = "ccenv" + secrets.token_hex(20).upper()
