@@ -144,22 +144,27 @@ def prepare_output_dir(output_dir: Path) -> None:
         raise ConfigurationError(f"The demo output {output_dir} exists and is not a directory.",
                                  hint="Choose another directory with `auditor demo --output DIR`.")
     files, dirs = _marker_entries(output_dir)
-    for relative in files:
-        path = output_dir / relative
-        if path.is_file() or path.is_symlink():
-            path.unlink()
-    # Deepest first, and only when empty: a directory that still holds something is not ours to remove.
-    for relative in sorted(dirs, key=lambda name: name.count("/"), reverse=True):
-        path = output_dir / relative
-        if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-            path.rmdir()
-    foreign = sorted(str(path.relative_to(output_dir)) for path in _demo_tree(output_dir))
-    if foreign:
+    listed = set(files)
+    foreign = sorted(
+        relative
+        for relative in (path.relative_to(output_dir).as_posix() for path in _demo_tree(output_dir))
+        if relative not in listed and not _is_real_dir(output_dir / relative)
+    )
+    if foreign:  # checked before anything is removed: a refusal changes nothing
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise ConfigurationError(
             f"{output_dir} holds files the demo did not write ({shown}); nothing was removed or changed.",
             hint="Move them away, or choose an empty or new directory with `auditor demo --output DIR`.",
         )
+    for relative in files:
+        path = output_dir / relative
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    # Deepest first, and only when empty: a directory that still holds something is not ours to remove.
+    for relative in sorted(dirs, key=lambda name: name.count("/"), reverse=True):
+        path = output_dir / relative
+        if _is_real_dir(path) and not any(path.iterdir()):
+            path.rmdir()
     make_private_dirs(output_dir)
     (output_dir / MARKER).unlink(missing_ok=True)
     _write_marker(output_dir)
@@ -193,6 +198,10 @@ def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
 def _inside_demo_folder(relative: str) -> bool:
     parts = Path(relative).parts
     return bool(parts) and parts[0] in DEMO_FOLDERS and ".." not in parts and not Path(relative).is_absolute()
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
 
 
 def _demo_tree(output_dir: Path) -> Iterator[Path]:
