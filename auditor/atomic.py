@@ -27,6 +27,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     followed (the link stays, its target is replaced); a target that is not a regular file is
     refused with :class:`NotARegularFileError` and left as it was.
     """
+    _check_replaceable(Path(path))  # before resolving: /dev/stdout may point at a pipe, not a path
     target = _resolved(Path(path))
     _check_replaceable(target)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -67,7 +68,7 @@ def write_output(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     A device, FIFO or socket (``/dev/null``, ``/dev/stdout``, a pipe a reader holds open) is opened
     and written like a shell's ``>`` would: no temporary file, no rename, no chmod.
     """
-    target = _resolved(Path(path))
+    target = Path(path)  # not resolved: /dev/stdout -> /proc/self/fd/1 -> "pipe:[...]" opens, but is no path
     if not is_special_file(target):
         write_bytes_atomic(target, data, mode=mode)
         return

@@ -426,7 +426,7 @@ def _page_rows(snapshot_id: int, pages: Sequence[RawPage]) -> Iterator[tuple[obj
             raise StoreError(
                 f"Raw page {position} ({page.endpoint}) does not match its recorded SHA-256 "
                 f"({page.sha256}, body hashes to {digest}); the snapshot was not saved.",
-                hint="This is a bug in the pull; please report it with `auditor pull -v` output.",
+                hint="This is a bug in the pull; please report it with the output of `auditor -v pull`.",
             )
         yield (
             snapshot_id,
@@ -502,7 +502,7 @@ class Store:
                 f"The database {self.path} was created by a newer version of certcentral-auditor "
                 f"(schema {version}; this version understands up to {SCHEMA_VERSION}). "
                 "Nothing was changed.",
-                hint="Upgrade certcentral-auditor, or point --data-dir at another directory.",
+                hint="Upgrade certcentral-auditor, or set AUDITOR_HOME to another directory.",
             )
         with self._guard("preparing the database"):
             db.execute("PRAGMA foreign_keys = ON")

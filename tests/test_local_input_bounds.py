@@ -194,6 +194,14 @@ def test_diff_output_to_dev_null_fifo_and_stdout(pulled_twice: AuditorHome, tmp_
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
     assert reader.data.decode().splitlines() == expected.stdout.splitlines(), "the reader did not get the data"
 
+    # /dev/stdout by another name (a symlink in tmp: a regression must not replace the real one).
+    stdout_link = tmp_path / "stdout"
+    stdout_link.symlink_to("/proc/self/fd/1")
+    through = home.run("diff", "--format", "csv", "--output", str(stdout_link))
+    assert through.returncode == 0, through.stderr
+    assert through.stdout.splitlines() == expected.stdout.splitlines()
+    assert stdout_link.is_symlink()
+
     dash = home.run("diff", "--format", "csv", "--output", "-")
     assert dash.returncode == 0 and dash.stdout == expected.stdout
     assert not Path(home.data_dir.parent / "-").exists()
