@@ -319,8 +319,8 @@ def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
 def _read_api_key(args: argparse.Namespace, stdin: TextIO, out: Output) -> str:
     if args.key_stdin:
         key = stdin.readline().strip()
-    elif _env_secrets(args).api_key:
-        key = (_env_secrets(args).api_key or "").strip()
+    elif env_key := _env_secrets(args).api_key:
+        key = env_key.strip()
     elif stdin.isatty():
         import getpass
 

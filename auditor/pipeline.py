@@ -833,7 +833,6 @@ def run_once(
     Every argument and the configuration are checked before the pull, so a typo (``--framework
     nist``) fails at once instead of storing a snapshot every night and never a report.
     """
-    from auditor.atomic import make_private_dirs
     from auditor.report import account_slug
 
     check_run_arguments(
@@ -861,7 +860,7 @@ def run_once(
     )
     paths: list[Path] = []
     if formats:
-        _make_output_dir(output_dir, make_private_dirs)
+        _make_output_dir(output_dir)
         paths = write_reports(
             workspace,
             evaluation,
@@ -876,7 +875,7 @@ def run_once(
     manifest: str | None = None
     if export:
         target_dir = evidence_dir or output_dir
-        _make_output_dir(target_dir, make_private_dirs)
+        _make_output_dir(target_dir)
         slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
         data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
         exported = export_evidence(
@@ -947,11 +946,13 @@ def check_run_arguments(
         store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
 
 
-def _make_output_dir(directory: Path, make: Callable[[Path], None]) -> None:
+def _make_output_dir(directory: Path) -> None:
+    """Create an output directory (and parents) owner-only: reports and bundles hold names and emails."""
+    from auditor.atomic import make_private_dirs
     from auditor.errors import ReportError
 
     try:
-        make(directory)
+        make_private_dirs(directory)
     except OSError as exc:
         raise ReportError(
             f"The output directory {directory} could not be created: {exc.strerror or exc}.",
