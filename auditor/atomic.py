@@ -66,14 +66,23 @@ def write_output(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write a command's data output: atomically to a regular file or new path, in place to anything else.
 
     A device, FIFO or socket (``/dev/null``, ``/dev/stdout``, a pipe a reader holds open) is opened
-    and written like a shell's ``>`` would: no temporary file, no rename, no chmod.
+    and written like a shell's ``>`` would: no temporary file, no rename, no chmod. A FIFO that no
+    process reads is an error at once (errno ENXIO), never a hang.
     """
     target = Path(path)  # not resolved: /dev/stdout -> /proc/self/fd/1 -> "pipe:[...]" opens, but is no path
     if not is_special_file(target):
         write_bytes_atomic(target, data, mode=mode)
         return
-    fd = os.open(target, os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
+        # Non-blocking open: a FIFO nobody reads fails at once (ENXIO) instead of hanging a cron job.
+        fd = os.open(target, flags | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "no process is reading from it", str(target)) from exc
+        raise
+    try:
+        os.set_blocking(fd, True)
         if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced by a regular file since the check
             raise NotARegularFileError(f"{target} changed while it was opened")
         view = memoryview(data)

@@ -202,6 +202,13 @@ def test_diff_output_to_dev_null_fifo_and_stdout(pulled_twice: AuditorHome, tmp_
     assert through.stdout.splitlines() == expected.stdout.splitlines()
     assert stdout_link.is_symlink()
 
+    # A FIFO nobody reads: a clear error at once, never a hang.
+    unread = tmp_path / "unread.fifo"
+    os.mkfifo(unread)
+    result = home.run("diff", "--format", "csv", "--output", str(unread), timeout=30)
+    assert result.returncode == ExitCode.LOCAL_DATA and "no process is reading" in result.stderr, result.stderr
+    assert stat.S_ISFIFO(os.lstat(unread).st_mode)
+
     dash = home.run("diff", "--format", "csv", "--output", "-")
     assert dash.returncode == 0 and dash.stdout == expected.stdout
     assert not Path(home.data_dir.parent / "-").exists()
