@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,7 +175,7 @@ def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
     """The files and directories the marker lists, each checked to lie inside a demo folder."""
     marker = output_dir / MARKER
     if not marker.exists():
-        return [], []
+        return _legacy_entries(output_dir)
     from auditor.inputs import read_input_text
 
     try:
@@ -193,6 +194,34 @@ def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
         return [v for v in values if _inside_demo_folder(v)]
 
     return entries("files"), entries("directories")
+
+
+#: What demos before the marker file wrote (all named for the sample account, Example Corp).
+LEGACY_FILES = (
+    "data/auditor.db", "data/auditor.db-wal", "data/auditor.db-shm", "data/locks/example-corp.lock",
+    "data/evidence-pending/example-corp.json",
+    "keys/master.key", "keys/evidence-signing-key.pub.pem",
+    "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
+    "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",
+)
+
+
+def _legacy_entries(output_dir: Path) -> tuple[list[str], list[str]]:
+    """An output directory from a demo before the marker file: the files named as that demo named them.
+
+    Anything else in the demo folders is foreign, so the demo refuses before removing anything.
+    """
+    files: list[str] = []
+    dirs: list[str] = []
+    for path in _demo_tree(output_dir):
+        relative = path.relative_to(output_dir).as_posix()
+        if _is_real_dir(path):
+            dirs.append(relative)
+        elif path.is_file() and not path.is_symlink() and any(fnmatch(relative, p) for p in LEGACY_FILES):
+            files.append(relative)
+    if not any(name.startswith("evidence/") for name in files):
+        return [], []  # not recognisably a demo's output
+    return files, dirs
 
 
 def _inside_demo_folder(relative: str) -> bool:

@@ -85,6 +85,16 @@ def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path) -> N
     for folder in ("data", "keys", "reports", "evidence"):
         assert mode(out / folder) == 0o700, folder
 
+    # An output directory from a demo before the marker file (make demo on an old checkout) is
+    # recognised by its file names and replaced, as long as it holds nothing else.
+    (out / MARKER).unlink()
+    legacy = home.run("demo", "--output", str(out), timeout=600)
+    assert legacy.returncode == 0, legacy.stderr[-3000:]
+    (out / MARKER).unlink()
+    (out / "evidence" / "certcentral-evidence-other-corp-2026-11-01-s1.zip").write_bytes(b"PK someone else's")
+    refused = home.run("demo", "--output", str(out), timeout=600)
+    assert refused.returncode == ExitCode.USAGE and "other-corp" in refused.stderr, refused.stderr
+
 
 def test_demo_refuses_a_directory_it_never_wrote(home: AuditorHome, tmp_path: Path) -> None:
     out = tmp_path / "project"
