@@ -10,7 +10,8 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -119,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--to", dest="to_id", type=int, metavar="ID")
     sub.add_argument("--format", choices=("text", "json", "csv"), default="text")
     sub.add_argument("--allow-incomplete", action="store_true", help="allow an incomplete snapshot as baseline")
-    sub.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    sub.add_argument("--output", type=Path, metavar="FILE",
+                     help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
 
     sub = command("findings", "Evaluate the rules over a snapshot.")
     connection_option(sub)
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an unsuppressed finding is this severe")
-    sub.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    sub.add_argument("--output", type=Path, metavar="FILE",
+                     help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
 
     sub = command("attest", "Record a reviewer's attestation.")
     attest_kinds = sub.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -196,6 +199,37 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
 
 
 # --- environment ---------------------------------------------------------------------------
+
+#: Variables that hold secrets. :func:`main` takes them out of the environment before anything
+#: else happens, so no child process ever inherits them: WeasyPrint's library lookup
+#: (``ctypes.util.find_library``) runs ``ld``, ``gcc`` and ``ldconfig``; fontconfig may run helpers.
+SECRET_VARIABLES = ("AUDITOR_MASTER_KEY", "DIGICERT_API_KEY")
+
+
+@dataclass(frozen=True)
+class EnvSecrets:
+    """The secret variables' values, once removed from the environment (never shown in a repr)."""
+
+    master_key: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+
+
+def take_secrets(environ: MutableMapping[str, str] | None = None) -> EnvSecrets:
+    """Remove :data:`SECRET_VARIABLES` from ``environ`` (default: the process environment) and return them.
+
+    ``os.environ.pop`` also unsets the variable in the C environment that child processes inherit.
+    """
+    env = os.environ if environ is None else environ
+    values = {name: env.pop(name, None) for name in SECRET_VARIABLES}
+    return EnvSecrets(
+        master_key=values["AUDITOR_MASTER_KEY"] or None,
+        api_key=values["DIGICERT_API_KEY"] or None,
+    )
+
+
+def _env_secrets(args: argparse.Namespace) -> EnvSecrets:
+    secrets = getattr(args, "env_secrets", None)
+    return secrets if isinstance(secrets, EnvSecrets) else EnvSecrets()
 
 
 #: Flags whose value would be a secret. None takes one today (keys come from the environment or a
@@ -274,7 +308,7 @@ def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None 
     return Workspace(
         data_dir=data_dir,
         master_key_file=key_file,
-        master_key_env=env.get("AUDITOR_MASTER_KEY") or None,
+        master_key_env=_env_secrets(args).master_key or env.get("AUDITOR_MASTER_KEY") or None,
         config_path=args.config,
         config_search_dirs=(Path.cwd(),),
         client_options=_client_options(args),
@@ -321,14 +355,19 @@ class Output:
 
 
 def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
-    from auditor.atomic import write_bytes_atomic
+    """Data to stdout (no ``--output``, or ``--output -``), else to the file.
 
-    if output is None:
+    A regular file (or a new one) is replaced atomically; a device, FIFO or other special file
+    (``/dev/null``, ``/dev/stdout``, a pipe) is written in place and never replaced.
+    """
+    from auditor.atomic import write_output
+
+    if output is None or str(output) == "-":
         out.data(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
         return
     data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
     try:
-        write_bytes_atomic(output, data)
+        write_output(output, data)
     except OSError as exc:
         from auditor.errors import ReportError
 
@@ -342,8 +381,8 @@ def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
 def _read_api_key(args: argparse.Namespace, stdin: TextIO, out: Output) -> str:
     if args.key_stdin:
         key = stdin.readline().strip()
-    elif os.environ.get("DIGICERT_API_KEY"):
-        key = os.environ["DIGICERT_API_KEY"].strip()
+    elif env_key := _env_secrets(args).api_key:
+        key = env_key.strip()
     elif stdin.isatty():
         import getpass
 
@@ -778,6 +817,11 @@ def cmd_keys(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
 def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     from auditor.pipeline import run_once
 
+    if args.snapshot is not None:
+        raise ConfigurationError(
+            "`auditor run` always reports on the snapshot it pulls; --snapshot does not apply.",
+            hint=f"Report on an earlier snapshot with `auditor report --snapshot {args.snapshot}`.",
+        )
     outcome = run_once(
         workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
@@ -831,12 +875,14 @@ def main(
     workspace: Workspace | None = None,
 ) -> int:
     """Run one command; returns the exit code. The single place errors become messages."""
+    secrets = take_secrets()  # first: nothing started later may inherit a secret
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    args.env_secrets = secrets
     if not args.command:
         parser.print_help(out.stderr)
         return ExitCode.USAGE

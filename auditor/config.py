@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigurationError
+from auditor.inputs import read_input_text
 from auditor.models import ExceptionEntry
 from auditor.profiles import (
     PROFILE_NAMES,
@@ -238,26 +239,86 @@ class _Reader:
         return value
 
 
+#: Deeper nesting than this in a configuration or exceptions file is refused (real files nest 2 or 3 deep).
+MAX_NESTING = 50
+
+
 def _read_toml(path: Path, what: str) -> tuple[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(f"The {what} {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"Cannot read the {what} {path}: {exc}") from exc
+    """Read and parse a TOML file: a regular file of at most 1 MB; every problem names the file and line."""
+    text = read_input_text(path, what)
+    deep = _deep_nesting_line(text, MAX_NESTING)
+    if deep is not None:
+        raise ConfigurationError(
+            f"{path}:{deep}: values are nested more than {MAX_NESTING} levels deep; the {what} was not read.",
+            hint="See ARCHITECTURE.md for the file format.",
+        )
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        if found:
+            where = f"{path}:{found.group(1)}"
+        elif "end of document" in str(exc):
+            where = f"{path}:{len(text.splitlines()) or 1}"
+        else:
+            where = str(path)
         raise ConfigurationError(
-            f"{path}: not valid TOML: {exc}", hint="See ARCHITECTURE.md for the file format."
+            f"{where}: not valid TOML: {exc}", hint="See ARCHITECTURE.md for the file format."
         ) from exc
+    except RecursionError as exc:  # nesting the scan above did not see (it is deliberately simple)
+        raise ConfigurationError(
+            f"{path}: values are nested too deeply; the {what} was not read.",
+            hint="See ARCHITECTURE.md for the file format.",
+        ) from exc
+
+
+def _deep_nesting_line(text: str, limit: int) -> int | None:
+    """The 1-based line where arrays or inline tables first nest deeper than ``limit``, else None.
+
+    A light scan outside strings and comments, so a pathological file (100,000 nested arrays)
+    is refused with its line instead of overflowing the parser's recursion.
+    """
+    depth = 0
+    line = 1
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+        elif char == "#":
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+            continue
+        elif char in "\"'":
+            triple = text.startswith(char * 3, index)
+            quote = char * 3 if triple else char
+            index += len(quote)
+            while index < length and not text.startswith(quote, index):
+                if text[index] == "\\" and char == '"':
+                    index += 1  # the escaped character (an escaped newline still counts as a line)
+                if index < length and text[index] == "\n":
+                    if not triple:
+                        break  # an unterminated string: the parser will say so
+                    line += 1
+                index += 1
+            index += len(quote)
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        index += 1
+    return None
 
 
 def find_config(search_dirs: Sequence[Path]) -> Path | None:
     """The first ``auditor.toml`` in ``search_dirs``, or None."""
     for directory in search_dirs:
         candidate = Path(directory) / CONFIG_FILENAME
-        if candidate.is_file():
+        if candidate.exists():  # a FIFO or device here is refused clearly, not skipped
             return candidate
     return None
 
@@ -347,7 +408,7 @@ def load_config(
         exceptions_path = Path(value)
         if not exceptions_path.is_absolute():
             exceptions_path = chosen.parent / exceptions_path
-        if not exceptions_path.is_file():
+        if not exceptions_path.exists():
             raise reader.error(
                 f"'exceptions_file' names {exceptions_path}, which does not exist.",
                 "exceptions_file",

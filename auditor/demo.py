@@ -4,23 +4,31 @@ It starts the sandbox in-process on a free loopback port, connects with the samp
 key, pulls each monthly state with the clock set to that month, records the sample exceptions
 and attestations, renders the reports, exports one evidence bundle per month (a chain), and
 verifies the chain with the signer pinned.
+
+The output directory is never emptied blindly. The demo writes only into ``data/``, ``keys/``,
+``reports/`` and ``evidence/`` under it and lists every file and directory it wrote in a marker
+file (:data:`MARKER`). A re-run removes exactly what that list names; it refuses (exit 2) when
+those folders hold anything else, so a file the demo never wrote is never deleted.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor.errors import ConfigurationError
 from auditor.models import AttestationKind, Operator
 from auditor.samples import sample_account_dir, sample_states
 
 if TYPE_CHECKING:
     from auditor.pipeline import PullOutcome
+    from auditor.sandbox import Dataset
 
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
@@ -29,6 +37,11 @@ PULL_TIME_OF_DAY = timedelta(hours=6)
 #: The last month's 2FA check happens the afternoon before its pull; its review two hours after.
 MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
 REVIEW_AFTER_PULL = timedelta(hours=2)
+#: The folders the demo writes into, under its output directory.
+DEMO_FOLDERS = ("data", "keys", "reports", "evidence")
+#: Lists what the demo wrote, so that a re-run removes exactly that and nothing else.
+MARKER = ".certcentral-auditor-demo.json"
+MARKER_FORMAT = "certcentral-auditor-demo-output/1"
 
 
 @dataclass(frozen=True)
@@ -51,17 +64,36 @@ class SteppedClock:
 def run_demo(
     output_dir: Path, *, step: Callable[[str], None] = lambda _message: None, operator: Operator | None = None
 ) -> DemoOutcome:
-    from auditor.pipeline import Workspace, connect, run_once, verify_evidence
-    from auditor.report import ReportFormat
-    from auditor.sandbox import SandboxServer, load_dataset
+    from auditor.sandbox import load_dataset
 
     states = [load_dataset(path) for path in sample_states()]
     account_dir = sample_account_dir()
     output_dir = output_dir.resolve()
-    # A fresh demo each time: stale data from an earlier run would muddle the chain.
-    for stale in ("data", "keys", "reports", "evidence"):
-        shutil.rmtree(output_dir / stale, ignore_errors=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # A fresh demo each time (stale data would muddle the chain), removing only what it wrote.
+    prepare_output_dir(output_dir)
+
+    def tracked(message: str) -> None:
+        step(message)
+        _write_marker(output_dir)  # after each step, so even a killed demo leaves an accurate list
+
+    try:
+        return _run(output_dir, states, account_dir, tracked, operator=operator)
+    finally:
+        _write_marker(output_dir)
+
+
+def _run(
+    output_dir: Path,
+    states: list[Dataset],
+    account_dir: Path,
+    step: Callable[[str], None],
+    *,
+    operator: Operator | None,
+) -> DemoOutcome:
+    from auditor.inputs import read_input_text
+    from auditor.pipeline import Workspace, connect, run_once, verify_evidence
+    from auditor.report import ReportFormat
+    from auditor.sandbox import SandboxServer
 
     clock = SteppedClock(_state_time(states[0].as_of))
     workspace = Workspace(
@@ -79,7 +111,7 @@ def run_demo(
         step(f"Sandbox CertCentral running at {server.base_url} with {len(states[0].users)} users")
         report = connect(workspace, DEMO_CONNECTION, base_url=server.base_url, region=None, api_key=DEMO_KEY)
         step(f"Connected with the sample View Only key ({report.me.email}, {report.me.role_names})")
-        attestations = json.loads((account_dir / "attestations.json").read_text(encoding="utf-8"))
+        attestations = json.loads(read_input_text(account_dir / "attestations.json", "attestations file"))
         for index, state in enumerate(states):
             clock.now = _state_time(state.as_of)
             server.set_dataset(state)
@@ -130,6 +162,138 @@ def run_demo(
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
 
 
+def prepare_output_dir(output_dir: Path) -> None:
+    """Make ``output_dir`` ready for a fresh demo, removing only files an earlier demo wrote there.
+
+    ConfigurationError (exit 2) when its demo folders hold anything the marker does not list.
+    """
+    from auditor.atomic import make_private_dirs
+
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigurationError(f"The demo output {output_dir} exists and is not a directory.",
+                                 hint="Choose another directory with `auditor demo --output DIR`.")
+    files, dirs = _marker_entries(output_dir)
+    listed = set(files)
+    foreign = sorted(
+        relative
+        for relative in (path.relative_to(output_dir).as_posix() for path in _demo_tree(output_dir))
+        if relative not in listed and not _is_real_dir(output_dir / relative)
+    )
+    if foreign:  # checked before anything is removed: a refusal changes nothing
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigurationError(
+            f"{output_dir} holds files the demo did not write ({shown}); nothing was removed or changed.",
+            hint="Move them away, or choose an empty or new directory with `auditor demo --output DIR`.",
+        )
+    for relative in files:
+        path = output_dir / relative
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    # Deepest first, and only when empty: a directory that still holds something is not ours to remove.
+    for relative in sorted(dirs, key=lambda name: name.count("/"), reverse=True):
+        path = output_dir / relative
+        if _is_real_dir(path) and not any(path.iterdir()):
+            path.rmdir()
+    make_private_dirs(output_dir)
+    (output_dir / MARKER).unlink(missing_ok=True)
+    _write_marker(output_dir)
+
+
+def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
+    """The files and directories the marker lists, each checked to lie inside a demo folder."""
+    marker = output_dir / MARKER
+    if not marker.exists():
+        return _legacy_entries(output_dir)
+    from auditor.inputs import read_input_text
+
+    try:
+        document = json.loads(read_input_text(marker, "demo marker file"))
+    except (ValueError, RecursionError) as exc:
+        raise ConfigurationError(f"{marker} is not a demo marker file the tool wrote: {exc}.",
+                                 hint="Choose an empty or new directory with `auditor demo --output DIR`.") from exc
+    if not isinstance(document, dict) or document.get("format") != MARKER_FORMAT:
+        raise ConfigurationError(f"{marker} is not a demo marker file the tool wrote.",
+                                 hint="Choose an empty or new directory with `auditor demo --output DIR`.")
+
+    def entries(key: str) -> list[str]:
+        values = document.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ConfigurationError(f"{marker}: '{key}' is not a list of paths.")
+        return [v for v in values if _inside_demo_folder(v)]
+
+    return entries("files"), entries("directories")
+
+
+#: What demos before the marker file wrote (all named for the sample account, Example Corp).
+LEGACY_FILES = (
+    "data/auditor.db", "data/auditor.db-wal", "data/auditor.db-shm", "data/locks/example-corp.lock",
+    "data/evidence-pending/example-corp.json",
+    "keys/master.key", "keys/evidence-signing-key.pub.pem",
+    "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
+    "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",
+)
+
+
+def _legacy_entries(output_dir: Path) -> tuple[list[str], list[str]]:
+    """An output directory from a demo before the marker file: the files named as that demo named them.
+
+    Anything else in the demo folders is foreign, so the demo refuses before removing anything.
+    """
+    files: list[str] = []
+    dirs: list[str] = []
+    for path in _demo_tree(output_dir):
+        relative = path.relative_to(output_dir).as_posix()
+        if _is_real_dir(path):
+            dirs.append(relative)
+        elif path.is_file() and not path.is_symlink() and any(fnmatch(relative, p) for p in LEGACY_FILES):
+            files.append(relative)
+    if not any(name.startswith("evidence/") for name in files):
+        return [], []  # not recognisably a demo's output
+    return files, dirs
+
+
+def _inside_demo_folder(relative: str) -> bool:
+    parts = Path(relative).parts
+    return bool(parts) and parts[0] in DEMO_FOLDERS and ".." not in parts and not Path(relative).is_absolute()
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _demo_tree(output_dir: Path) -> Iterator[Path]:
+    """Every file, link and directory under the demo folders (the folders themselves included)."""
+    for folder in DEMO_FOLDERS:
+        root = output_dir / folder
+        if not root.exists() and not root.is_symlink():
+            continue
+        yield root
+        if root.is_dir() and not root.is_symlink():
+            for current, dirnames, filenames in os.walk(root):
+                for name in (*dirnames, *filenames):
+                    yield Path(current) / name
+
+
+def _write_marker(output_dir: Path) -> None:
+    """List everything now under the demo folders: the demo wrote all of it (they were empty before)."""
+    from auditor.atomic import write_text_atomic
+
+    if not output_dir.is_dir():
+        return
+    files: list[str] = []
+    dirs: list[str] = []
+    for path in _demo_tree(output_dir):
+        relative = path.relative_to(output_dir).as_posix()
+        (dirs if path.is_dir() and not path.is_symlink() else files).append(relative)
+    document = {
+        "format": MARKER_FORMAT,
+        "note": "Written by `auditor demo`: the files it wrote here. A re-run removes these and nothing else.",
+        "files": sorted(files),
+        "directories": sorted(dirs),
+    }
+    write_text_atomic(output_dir / MARKER, json.dumps(document, indent=2) + "\n", mode=0o600)
+
+
 def _prefixed(step: Callable[[str], None], prefix: str) -> Callable[[str], None]:
     return lambda message: step(f"{prefix} {message}")
 
@@ -167,6 +331,8 @@ def _write_public_key(workspace: object, path: Path) -> None:
     from auditor.pipeline import Workspace, public_signing_key
 
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
+    from auditor.atomic import make_private_dirs
+
     _fingerprint, pem = public_signing_key(workspace)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     write_text_atomic(path, pem)

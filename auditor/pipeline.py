@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -301,6 +302,7 @@ def select_snapshot(store: Store, connection: str, snapshot_id: int | None, *, a
                 hint=f"Run `auditor pull --connection {connection}` again, or name one with --snapshot "
                 f"{incomplete.id} (it is marked incomplete everywhere).",
             )
+        store.get_connection(connection)  # no such connection: advise `auditor connect`, not a pull
         raise ConfigurationError(
             f"Connection {connection!r} has no snapshots yet.",
             hint=f"Run `auditor pull --connection {connection}` first.",
@@ -924,10 +926,15 @@ def run_once(
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
     ``after_pull`` runs between the pull and the evaluation (the demo records its review of the
-    new snapshot there).
+    new snapshot there). Every argument and the configuration are checked before the pull, so a typo (``--framework
+    nist``) fails at once instead of storing a snapshot every night and never a report.
     """
     from auditor.report import account_slug
 
+    check_run_arguments(
+        workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
+        roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
+    )
     outcome = pull(workspace, connection, details=details)
     snapshot = outcome.snapshot
     step(describe_pull(outcome))
@@ -951,7 +958,7 @@ def run_once(
     )
     paths: list[Path] = []
     if formats:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        _make_output_dir(output_dir)
         paths = write_reports(
             workspace,
             evaluation,
@@ -966,7 +973,7 @@ def run_once(
     manifest: str | None = None
     if export:
         target_dir = evidence_dir or output_dir
-        target_dir.mkdir(parents=True, exist_ok=True)
+        _make_output_dir(target_dir)
         slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
         data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
         exported = export_evidence(
@@ -992,6 +999,63 @@ def run_once(
         bundle_path=bundle_path,
         manifest_sha256=manifest,
     )
+
+
+def check_run_arguments(
+    workspace: Workspace,
+    connection: str,
+    *,
+    frameworks: Sequence[str] | None,
+    output_dir: Path,
+    templates_dir: Path | None,
+    roster_limit: int,
+    evidence_dir: Path | None,
+    reports: bool,
+) -> None:
+    """What ``run`` checks before it pulls: the configuration and frameworks, the connection, the paths.
+
+    Raises the error the failing step would raise later (exit 2 for arguments and configuration,
+    6 for an output directory that cannot be written), so nothing is pulled or stored for a run
+    that cannot finish.
+    """
+    _check_connection_name(connection)
+    workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
+    if roster_limit < 0:
+        raise ConfigurationError(
+            f"--pdf-roster-limit must be 0 or more, got {roster_limit}.", hint="Pass --pdf-roster-limit 500."
+        )
+    if reports and templates_dir is not None and not Path(templates_dir).is_dir():
+        raise ConfigurationError(
+            f"The report templates directory {templates_dir} does not exist.",
+            hint="Pass --templates DIR pointing at a copy of report_templates/, or leave it out.",
+        )
+    for directory in dict.fromkeys(d for d in (output_dir, evidence_dir) if d is not None):
+        existing = Path(directory)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            from auditor.errors import ReportError
+
+            raise ReportError(
+                f"The output directory {directory} cannot be used: {existing} is not a writable directory.",
+                hint="Choose another directory with --output, or fix its permissions.",
+            )
+    with workspace.store() as store:
+        store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
+
+
+def _make_output_dir(directory: Path) -> None:
+    """Create an output directory (and parents) owner-only: reports and bundles hold names and emails."""
+    from auditor.atomic import make_private_dirs
+    from auditor.errors import ReportError
+
+    try:
+        make_private_dirs(directory)
+    except OSError as exc:
+        raise ReportError(
+            f"The output directory {directory} could not be created: {exc.strerror or exc}.",
+            hint="Choose another directory with --output.",
+        ) from exc
 
 
 def describe_pull(outcome: PullOutcome) -> str:
@@ -1036,6 +1100,8 @@ def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeli
     with workspace.store() as store:
         snapshots = store.snapshots(connection)
         history = store.user_history(connection)
+        if not snapshots:
+            store.get_connection(connection)  # no such connection: advise `auditor connect`
     if not snapshots:
         raise ConfigurationError(
             f"Connection {connection!r} has no snapshots yet.", hint=f"Run `auditor pull --connection {connection}`."

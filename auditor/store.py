@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import filelock
 
+from auditor.atomic import make_private_dirs
 from auditor.errors import ConfigurationError, StoreBusyError, StoreError
 from auditor.models import (
     Attestation,
@@ -517,7 +518,7 @@ def _page_rows(snapshot_id: int, pages: Sequence[RawPage]) -> Iterator[tuple[obj
             raise StoreError(
                 f"Raw page {position} ({page.endpoint}) does not match its recorded SHA-256 "
                 f"({page.sha256}, body hashes to {digest}); the snapshot was not saved.",
-                hint="This is a bug in the pull; please report it with `auditor pull -v` output.",
+                hint="This is a bug in the pull; please report it with the output of `auditor -v pull`.",
             )
         yield (
             snapshot_id,
@@ -558,7 +559,7 @@ class Store:
         data_dir = Path(data_dir)
         path = data_dir / DB_NAME
         try:
-            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dirs(data_dir)  # 0700 from the first command, parents included
             with contextlib.suppress(FileExistsError):
                 # Create the file ourselves so it is 0600 from the start; SQLite gives the -wal
                 # and -shm files the same mode as the database.
@@ -566,7 +567,7 @@ class Store:
         except OSError as exc:
             raise StoreError(
                 f"The data directory {data_dir} cannot be used: {exc.strerror}.",
-                hint="Check its permissions, or choose another with --data-dir.",
+                hint="Check its permissions, or set AUDITOR_HOME to another directory.",
             ) from exc
         try:
             db = sqlite3.connect(path.as_uri() + "?mode=rw", uri=True, isolation_level=None)
@@ -593,7 +594,7 @@ class Store:
                 f"The database {self.path} was created by a newer version of certcentral-auditor "
                 f"(schema {version}; this version understands up to {SCHEMA_VERSION}). "
                 "Nothing was changed.",
-                hint="Upgrade certcentral-auditor, or point --data-dir at another directory.",
+                hint="Upgrade certcentral-auditor, or set AUDITOR_HOME to another directory.",
             )
         with self._guard("preparing the database"):
             db.execute("PRAGMA foreign_keys = ON")
@@ -733,11 +734,11 @@ class Store:
         if not names:
             return ConfigurationError(
                 f"There is no connection named {name!r}: no connection has been set up yet.",
-                hint="Run `auditor connect NAME` to add one.",
+                hint=f"Run `auditor connect --connection {name}` to add one.",
             )
         return ConfigurationError(
             f"There is no connection named {name!r}. Known connections: {', '.join(names)}.",
-            hint="Pick one of those with --connection, or run `auditor connect NAME` to add one.",
+            hint=f"Pick one of those with --connection, or run `auditor connect --connection {name}` to add it.",
         )
 
     # -- snapshots ----------------------------------------------------------------------------
@@ -1339,7 +1340,7 @@ def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> Itera
     locks = Path(data_dir) / "locks"
     path = locks / f"{safe}.lock"
     try:
-        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(locks)  # may be the first directory created (pull before connect)
     except OSError as exc:
         raise StoreError(f"The lock directory {locks} cannot be created: {exc.strerror}.") from exc
     lock = filelock.FileLock(path, timeout=timeout, mode=0o600)

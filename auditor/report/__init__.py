@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from auditor.atomic import write_bytes_atomic
+from auditor.atomic import make_private_dirs, write_bytes_atomic
 from auditor.errors import ReportError
 from auditor.models import Attestation, ChangeSet, FindingsResult, Snapshot, UserHistory
 
@@ -161,7 +161,7 @@ def write_reports(
         raise ReportError("No report format was requested.", hint="Pass --format html, pdf or html,pdf.")
     output_dir = Path(output_dir)
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(output_dir)  # reports hold names and emails: 0700 when the tool creates it
     except OSError as exc:
         raise ReportError(
             f"The output directory {output_dir} could not be created: {exc.strerror or exc}.",
