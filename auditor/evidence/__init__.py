@@ -7,8 +7,10 @@ Ed25519 signing key, ``dsse`` the signature envelope, ``assemble`` renders a sna
 
 from auditor.evidence.assemble import ATTESTATIONS_HEADER, bundle_context, contents_from
 from auditor.evidence.bundle import (
+    CHECKSUMS_PATH,
     DOES_NOT_PROVE,
     REQUIRED_CONTEXT_KEYS,
+    RULE_INPUTS_PATH,
     Bundle,
     BundleContents,
     ChainHeadLike,
@@ -35,15 +37,18 @@ from auditor.evidence.verify import (
     VerificationReport,
     format_report,
     load_public_keys,
+    read_verified_members,
     verify_bundle,
 )
 
 __all__ = [
     "ATTESTATIONS_HEADER",
+    "CHECKSUMS_PATH",
     "DOES_NOT_PROVE",
     "MANIFEST_PAYLOAD_TYPE",
     "PRIVATE_KEY_CONTEXT",
     "REQUIRED_CONTEXT_KEYS",
+    "RULE_INPUTS_PATH",
     "ActiveKey",
     "Bundle",
     "BundleContents",
@@ -66,6 +71,7 @@ __all__ = [
     "manifest_sha256",
     "new_chain_id",
     "pae",
+    "read_verified_members",
     "rotate_signing_key",
     "verify_bundle",
     "write_bundle",

@@ -1,0 +1,153 @@
+"""`auditor verify --reperform`, `SHA256SUMS` and the manifest's rules record (issue 12 §1, §5), via the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from support import AuditorHome
+
+from auditor.errors import ExitCode
+from auditor.evidence import MANIFEST_PAYLOAD_TYPE, Envelope, SigningKeys
+from auditor.evidence.bundle import canonical_json, checksums_file
+from auditor.samples import sample_account_dir, sample_states
+from auditor.sandbox import SandboxServer, load_dataset
+
+CONFIG = ("--config", str(sample_account_dir() / "auditor.toml"))
+
+
+@dataclass(frozen=True)
+class Exported:
+    home: AuditorHome
+    bundles: tuple[Path, ...]
+    key: Path
+    master_key: Path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """Two monthly pulls of the sample account, each exported: a chain of two real bundles."""
+    root = tmp_path_factory.mktemp("reperform")
+    home = AuditorHome(data_dir=root / "data", key_file=root / "keys" / "master.key")
+    states = [load_dataset(path) for path in sample_states()[-2:]]
+    bundles = []
+    with SandboxServer(states[0]) as server:
+        connected = home.run("connect", "--base-url", server.base_url, "--key-stdin", stdin="sandbox-view-only-key\n")
+        assert connected.returncode == 0, connected.stderr
+        for index, state in enumerate(states):
+            server.set_dataset(state)
+            assert home.run("pull").returncode == 0
+            target = root / f"bundle{index}.zip"
+            result = home.run(*CONFIG, "export", "--output", str(target), "--no-reports")
+            assert result.returncode == 0, result.stderr
+            bundles.append(target)
+    key = root / "signer.pem"
+    key.write_text(home.run("keys", "public").stdout)
+    return Exported(home, tuple(bundles), key, home.key_file)
+
+
+def members_of(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_an_intact_bundle_re_performs(exported: Exported) -> None:
+    latest, earlier = exported.bundles[1], exported.bundles[0]
+
+    result = exported.home.run(
+        "verify", str(latest), "--public-key", str(exported.key), "--previous", str(earlier), "--reperform"
+    )
+
+    assert result.returncode == ExitCode.OK, result.stdout + result.stderr
+    assert "Re-performance: PASSED" in result.stdout
+    assert "views/findings.json" in result.stdout and "views/users.csv" in result.stdout
+    assert f"re-derived from {earlier.name}" in result.stdout
+
+
+def test_the_manifest_records_the_rules_version_and_settings(exported: Exported) -> None:
+    members = members_of(exported.bundles[1])
+    context = json.loads(members["manifest.json"])["context"]
+
+    assert context["rules_version"].startswith("0.") and "+rules." in context["rules_version"]
+    assert context["rule_settings"]["max_admins"] >= 1
+    assert set(context["rule_settings"]["threshold_days"]) >= {"inactive_user_days", "full_review_days"}
+    inputs = json.loads(members["evidence/rule-inputs.json"])
+    assert inputs["rules_version"] == context["rules_version"]
+    assert inputs["previous_snapshot"]["id"] == 1 and inputs["snapshot"]["id"] == 2
+    roles = {entry["path"]: entry["role"] for entry in json.loads(members["manifest.json"])["files"]}
+    assert roles["evidence/rule-inputs.json"] == "recorded-input"
+
+
+def _resign_with_the_real_key(exported: Exported, source: Path, target: Path, changed: dict[str, bytes]) -> Path:
+    """Rebuild ``source`` with ``changed`` members and re-sign it with the exporter's own key."""
+    from auditor.evidence import active_signing_key
+    from auditor.pipeline import Workspace
+
+    workspace = Workspace(data_dir=exported.home.data_dir, master_key_file=exported.master_key)
+    members = members_of(source)
+    members.update(changed)
+    manifest = json.loads(members["manifest.json"])
+    for entry in manifest["files"]:
+        data = members[entry["path"]]
+        entry["sha256"] = hashlib.sha256(data).hexdigest()
+        entry["size"] = len(data)
+    manifest_bytes = canonical_json(manifest)
+    with workspace.store() as store:
+        key, _ = active_signing_key(store, workspace.master_key(), now=datetime.fromisoformat(manifest["created_at"]))
+    envelope = Envelope.sign(
+        manifest_bytes, payload_type=MANIFEST_PAYLOAD_TYPE, key=key.private_key, keyid=key.fingerprint
+    ).to_json()
+    pem = SigningKeys.public_pem(key.private_key).encode("ascii")
+    controls = [("manifest.json", manifest_bytes), ("signature.json", envelope), ("signer.pub.pem", pem)]
+    sums = checksums_file(controls, [(entry["path"], entry["sha256"]) for entry in manifest["files"]])
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*controls, ("SHA256SUMS", sums)]:
+            archive.writestr(name, data)
+        for entry in manifest["files"]:
+            archive.writestr(entry["path"], members[entry["path"]])
+    return target
+
+
+def test_a_users_view_that_disagrees_with_its_raw_pages_fails_only_re_performance(
+    exported: Exported, tmp_path: Path
+) -> None:
+    latest = exported.bundles[1]
+    snapshot = json.loads(members_of(latest)["evidence/snapshot.json"])
+    victim = next(user for user in snapshot["users"] if any(r["name"] == "Administrator" for r in user["roles"]))
+    victim["roles"] = [{"id": 3, "name": "User"}]
+    forged_snapshot = (json.dumps(snapshot, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode()
+    changed = {"evidence/snapshot.json": forged_snapshot}
+    forged = _resign_with_the_real_key(exported, latest, tmp_path / "forged.zip", changed)
+
+    plain = exported.home.run("verify", str(forged), "--public-key", str(exported.key))
+    reperformed = exported.home.run("verify", str(forged), "--public-key", str(exported.key), "--reperform")
+
+    assert plain.returncode == ExitCode.OK, plain.stdout  # signed by the pinned key: integrity holds
+    assert reperformed.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, reperformed.stdout
+    assert "Re-performance: FAILED" in reperformed.stdout
+    index = snapshot["users"].index(victim)
+    assert f"DIFF evidence/snapshot.json: users[{index}] (id {victim['id']}), field roles" in reperformed.stdout
+
+
+def test_every_bundle_carries_sha256sums_that_sha256sum_accepts(exported: Exported, tmp_path: Path) -> None:
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum (coreutils) is not installed")
+    target = tmp_path / "extracted"
+    with zipfile.ZipFile(exported.bundles[1]) as archive:
+        archive.extractall(target)
+    listed = (target / "SHA256SUMS").read_text().splitlines()
+
+    checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=target, capture_output=True, text=True, check=False)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(": OK") == len(listed) == len([p for p in target.rglob("*") if p.is_file()]) - 1
+    (target / "views" / "findings.csv").write_bytes(b"tampered")
+    again = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=target, capture_output=True, text=True, check=False)
+    assert again.returncode != 0 and "views/findings.csv: FAILED" in again.stdout
