@@ -29,6 +29,7 @@ class Exported:
     bundles: tuple[Path, ...]
     key: Path
     master_key: Path
+    export_messages: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     home = AuditorHome(data_dir=root / "data", key_file=root / "keys" / "master.key")
     states = [load_dataset(path) for path in sample_states()[-2:]]
     bundles = []
+    messages = []
     with SandboxServer(states[0]) as server:
         connected = home.run("connect", "--base-url", server.base_url, "--key-stdin", stdin="sandbox-view-only-key\n")
         assert connected.returncode == 0, connected.stderr
@@ -48,9 +50,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
             result = home.run(*CONFIG, "export", "--output", str(target), "--no-reports")
             assert result.returncode == 0, result.stderr
             bundles.append(target)
+            messages.append(result.stderr)
     key = root / "signer.pem"
     key.write_text(home.run("keys", "public").stdout)
-    return Exported(home, tuple(bundles), key, home.key_file)
+    return Exported(home, tuple(bundles), key, home.key_file, tuple(messages))
 
 
 def members_of(path: Path) -> dict[str, bytes]:
@@ -69,6 +72,14 @@ def test_an_intact_bundle_re_performs(exported: Exported) -> None:
     assert "Re-performance: PASSED" in result.stdout
     assert "views/findings.json" in result.stdout and "views/users.csv" in result.stdout
     assert f"re-derived from {earlier.name}" in result.stdout
+
+
+def test_export_prints_the_whole_zip_sha256_beside_the_manifest_hash(exported: Exported) -> None:
+    bundle, message = exported.bundles[1], exported.export_messages[1]
+    manifest = members_of(bundle)["manifest.json"]
+
+    assert f"Manifest SHA-256: {hashlib.sha256(manifest).hexdigest()}" in message
+    assert f"Bundle SHA-256:   {hashlib.sha256(bundle.read_bytes()).hexdigest()}" in message
 
 
 def test_the_manifest_records_the_rules_version_and_settings(exported: Exported) -> None:
