@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import shutil
 import subprocess
+import textwrap
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -162,3 +165,38 @@ def test_every_bundle_carries_sha256sums_that_sha256sum_accepts(exported: Export
     (target / "views" / "findings.csv").write_bytes(b"tampered")
     again = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=target, capture_output=True, text=True, check=False)
     assert again.returncode != 0 and "views/findings.csv: FAILED" in again.stdout
+
+
+def test_the_readme_openssl_steps_verify_a_real_bundle_and_catch_a_changed_manifest(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """The README's "Verifying without the tool" commands, run as written with bash and openssl."""
+    if shutil.which("openssl") is None or shutil.which("bash") is None:
+        pytest.skip("openssl or bash is not installed")
+    from support import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Verifying without the tool", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    blocks = [textwrap.dedent(block) for block in re.findall(r"```sh\n(.*?)```", textwrap.dedent(section), re.S)]
+    blocks = [re.sub(r"(?m)^\s+", "", block) for block in blocks]
+    assert len(blocks) == 2 and "openssl pkeyutl -verify" in blocks[1]
+    script = "set -euo pipefail\n" + blocks[0] + blocks[1]
+    target = tmp_path / "b"
+    with zipfile.ZipFile(exported.bundles[1]) as archive:
+        archive.extractall(target)
+    shutil.copy(exported.key, target / "certcentral-auditor-signing-key.pem")
+
+    result = subprocess.run(["bash", "-c", script], cwd=target, capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Signature Verified Successfully" in result.stdout
+    assert hashlib.sha256((target / "manifest.json").read_bytes()).hexdigest() in result.stdout
+    # Re-signing is what a forger cannot do: a changed manifest (with a payload to match) fails.
+    envelope = json.loads((target / "signature.json").read_text())
+    changed = (target / "manifest.json").read_bytes().replace(b'"pull_complete": true', b'"pull_complete": false')
+    assert changed != (target / "manifest.json").read_bytes()
+    (target / "manifest.json").write_bytes(changed)
+    envelope["payload"] = base64.b64encode(changed).decode()
+    (target / "signature.json").write_text(json.dumps(envelope, indent=2))
+    forged = subprocess.run(["bash", "-c", script], cwd=target, capture_output=True, text=True, check=False)
+    assert forged.returncode != 0 and "Signature Verified Successfully" not in forged.stdout
