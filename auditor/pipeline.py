@@ -933,6 +933,18 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         return Reperformance(differences=(), checked=(), error=loaded)
     inputs, config, pages, members = loaded
     differences: list[Difference] = page_digest_differences(inputs.provenance, pages)
+    import json
+
+    context = json.loads(members["manifest.json"])["context"]
+    recorded_in_manifest = {key: context.get(key) for key in ("rules_version", "rule_settings")}
+    from_inputs = {"rules_version": inputs.rules_version, "rule_settings": _rule_settings(config)}
+    differences.extend(
+        compare_member(
+            "manifest.json",
+            json.dumps(recorded_in_manifest, sort_keys=True).encode(),
+            json.dumps(from_inputs, sort_keys=True).encode(),
+        )
+    )
     notes: list[str] = []
     try:
         users = users_from_raw_pages(
@@ -976,8 +988,8 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
             differences.extend(
                 compare_member(
                     RULE_INPUTS_PATH,
-                    json.dumps(recorded).encode(),
-                    json.dumps(actual).encode(),
+                    json.dumps(recorded, sort_keys=True).encode(),
+                    json.dumps(actual, sort_keys=True).encode(),
                 )
             )
             notes.append(f"the previous snapshot #{previous_snapshot.id} was re-derived from {other_path.name}")

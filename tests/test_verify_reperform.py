@@ -21,7 +21,8 @@ from auditor.errors import ExitCode
 from auditor.evidence import MANIFEST_PAYLOAD_TYPE, Envelope, SigningKeys
 from auditor.evidence.bundle import canonical_json, checksums_file
 from auditor.samples import sample_account_dir, sample_states
-from auditor.sandbox import SandboxServer, load_dataset
+from auditor.sandbox import SandboxServer as SandboxServer
+from auditor.sandbox import load_dataset
 
 CONFIG = ("--config", str(sample_account_dir() / "auditor.toml"))
 
@@ -83,6 +84,27 @@ def test_export_prints_the_whole_zip_sha256_beside_the_manifest_hash(exported: E
 
     assert f"Manifest SHA-256: {hashlib.sha256(manifest).hexdigest()}" in message
     assert f"Bundle SHA-256:   {hashlib.sha256(bundle.read_bytes()).hexdigest()}" in message
+
+
+def test_saml_values_reused_from_an_earlier_pull_are_recorded_and_re_perform(
+    home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    connected = home.run("connect", "--base-url", sandbox.base_url, "--key-stdin", stdin="sandbox-admin-key\n")
+    assert connected.returncode == 0, connected.stderr
+    # The second --details pull reuses is_saml_sso_only for unchanged users: no /user/{id} page
+    # holds those values, so only the recorded inputs can supply them.
+    for _ in range(2):
+        assert home.run("pull", "--details").returncode == 0
+    bundle = tmp_path / "b.zip"
+    assert home.run("export", "--output", str(bundle), "--no-reports").returncode == 0
+    pem = tmp_path / "k.pem"
+    pem.write_text(home.run("keys", "public").stdout)
+    inputs = json.loads(members_of(bundle)["evidence/rule-inputs.json"])
+    assert inputs["details_reused"] and any(value is not None for _id, value in inputs["details_reused"])
+
+    result = home.run("verify", str(bundle), "--public-key", str(pem), "--reperform")
+
+    assert result.returncode == ExitCode.OK and "Re-performance: PASSED" in result.stdout, result.stdout
 
 
 def test_the_manifest_records_the_rules_version_and_settings(exported: Exported) -> None:
