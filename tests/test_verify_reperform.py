@@ -21,8 +21,7 @@ from auditor.errors import ExitCode
 from auditor.evidence import MANIFEST_PAYLOAD_TYPE, Envelope, SigningKeys
 from auditor.evidence.bundle import canonical_json, checksums_file
 from auditor.samples import sample_account_dir, sample_states
-from auditor.sandbox import SandboxServer as SandboxServer
-from auditor.sandbox import load_dataset
+from auditor.sandbox import SandboxServer, load_dataset
 
 CONFIG = ("--config", str(sample_account_dir() / "auditor.toml"))
 
