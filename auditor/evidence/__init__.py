@@ -1,8 +1,10 @@
 """Signed, hash-chained evidence bundles and their offline verification.
 
-``bundle`` builds and writes a bundle, ``verify`` checks one (and its chain), ``keys`` handles the
-Ed25519 signing key, ``dsse`` the signature envelope, ``assemble`` renders a snapshot's views via
-``auditor.exports``. Everything a caller needs is importable from here.
+``bundle`` builds and writes a bundle, ``verify`` checks one (and its chain) against a trust root,
+``layout`` reads the one ZIP layout the exporter writes (and depth-checked JSON), ``keys`` handles
+the Ed25519 signing key, ``dsse`` the signature envelope, ``assemble`` renders a snapshot's views
+via ``auditor.exports``, ``reperform`` records the rule inputs and compares re-derived views.
+Everything a caller needs is importable from here.
 """
 
 from auditor.evidence.assemble import ATTESTATIONS_HEADER, bundle_context, contents_from

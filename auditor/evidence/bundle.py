@@ -115,8 +115,9 @@ DOES_NOT_PROVE = (
 )
 
 _OUTSIDE_ANCHOR = (
-    "Ask the exporter to send you the SHA-256 of manifest.json when the bundle is made, through a "
-    "different channel, and compare it with `auditor verify` output or `sha256sum manifest.json`."
+    "Ask the exporter to send you the SHA-256 of manifest.json (and of the whole ZIP) when the bundle "
+    "is made, through a different channel, and pass it to `auditor verify --manifest-sha256`, or "
+    "compare it with `sha256sum manifest.json`."
 )
 
 _MEDIA_TYPES = {
