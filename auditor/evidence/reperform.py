@@ -27,7 +27,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,7 +79,7 @@ def encode(value: Any) -> Any:
         return {item.name: encode(getattr(value, item.name)) for item in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
@@ -117,6 +117,15 @@ def decode(kind: Any, value: Any) -> Any:
         if len(args) != len(value):
             raise ValueError(f"expected {len(args)} items, got {len(value)}")
         return tuple(decode(arg, item) for arg, item in zip(args, value, strict=True))
+    if origin in (list, set, frozenset):
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        (item_type,) = typing.get_args(kind)
+        return origin(decode(item_type, item) for item in value)
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"{value!r} is not one of {typing.get_args(kind)}")
+        return value
     if origin is dict:
         key_type, value_type = typing.get_args(kind)
         if not isinstance(value, list):
@@ -138,6 +147,10 @@ def decode(kind: Any, value: Any) -> Any:
         if parsed.tzinfo is None:
             raise ValueError(f"timestamp {value!r} has no time zone")
         return parsed
+    if kind is date:
+        if not isinstance(value, str):
+            raise ValueError("expected a date")
+        return date.fromisoformat(value)
     if kind is Path:
         if not isinstance(value, str):
             raise ValueError("expected a path")
