@@ -7,6 +7,7 @@ handlers, so ``auditor --help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from auditor.errors import AuditorError, ConfigurationError, ExitCode
 
 if TYPE_CHECKING:
     from auditor.client import ConnectionReport
-    from auditor.models import ChangeSet, FindingsResult, Snapshot
+    from auditor.models import ChangeSet, FindingsResult, Operator, Snapshot
     from auditor.pipeline import Evaluation, ExportOutcome, Workspace
     from auditor.sandbox import RecordedRequest
 
@@ -198,6 +199,61 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
 # --- environment ---------------------------------------------------------------------------
 
 
+#: Flags whose value would be a secret. None takes one today (keys come from the environment or a
+#: prompt), but the recorded command line must stay secret-free if one is ever added.
+_SECRET_FLAGS = frozenset({"--api-key", "--key", "--devkey", "--token", "--api-token", "--password",
+                           "--secret", "--master-key", "--signing-key"})
+_REDACTED = "<redacted>"
+
+
+def redacted_command(argv: Sequence[str]) -> str:
+    """``auditor pull --connection prod`` as run, with any value after a secret flag replaced."""
+    import shlex
+
+    words: list[str] = []
+    hide_next = False
+    for word in argv:
+        if hide_next:
+            words.append(_REDACTED)
+            hide_next = False
+            continue
+        flag, equals, _value = word.partition("=")
+        if flag.casefold() in _SECRET_FLAGS:
+            if equals:
+                words.append(f"{flag}={_REDACTED}")
+            else:
+                words.append(word)
+                hide_next = True
+            continue
+        words.append(word)
+    return shlex.join(["auditor", *words])
+
+
+def gather_operator(argv: Sequence[str]) -> Operator:
+    """Who is running the tool, for the provenance of what it pulls: OS account, host, command line."""
+    import getpass
+    import platform
+    import socket
+
+    from auditor.models import Operator
+
+    try:
+        account = getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no login name (a container without a passwd entry): go on
+        account = "unknown"
+    try:
+        host = socket.gethostname() or "unknown"
+    except OSError:
+        host = "unknown"
+    return Operator(
+        account=account or "unknown",
+        host=host,
+        command=redacted_command(argv),
+        tool_version=__version__,
+        python_version=platform.python_version(),
+    )
+
+
 def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Workspace:
     from auditor.pipeline import Workspace
 
@@ -223,6 +279,7 @@ def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None 
         config_path=args.config,
         config_search_dirs=(Path.cwd(),),
         client_options=_client_options(args),
+        operator=getattr(args, "operator", None),
     )
 
 
@@ -730,7 +787,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
 def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
     from auditor.demo import run_demo
 
-    outcome = run_demo(args.output, step=out.info)
+    outcome = run_demo(args.output, step=out.info, operator=args.operator)
     for path in outcome.paths:
         out.data(str(path))
     return ExitCode.OK if outcome.verified else ExitCode.FINDINGS_OR_VERIFY_FAILED
@@ -781,6 +838,8 @@ def main(
     if not args.command:
         parser.print_help(out.stderr)
         return ExitCode.USAGE
+    # Recorded with every pull: who ran it, where, and how (the command line holds no secret).
+    args.operator = gather_operator(sys.argv[1:] if argv is None else argv)
     if args.verbose:
         import logging
 
@@ -788,6 +847,8 @@ def main(
     try:
         if workspace is None and args.command not in NO_WORKSPACE:
             workspace = workspace_from_env(args)
+        elif workspace is not None and workspace.operator is None:
+            workspace = dataclasses.replace(workspace, operator=args.operator)
         return HANDLERS[args.command](args, workspace, out, stdin or sys.stdin)
     except AuditorError as error:
         if args.verbose:

@@ -52,7 +52,7 @@ from auditor.errors import (
     ConfigurationError,
     PermissionDeniedError,
 )
-from auditor.models import RawPage, User, utc_now
+from auditor.models import EndpointReconciliation, RawPage, User, utc_now
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -247,6 +247,8 @@ class PullResult:
     account_id: int | None
     details_fetched: bool
     record_digests: Mapping[int, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: Per list endpoint read: ``page.total`` against rows received, pages, requests and digests.
+    endpoints: tuple[EndpointReconciliation, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +343,20 @@ _GROUP_ME, _GROUP_USERS, _GROUP_SERVICE, _GROUP_DETAIL = range(4)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+
+
+def _reconcile(listing: _Listing, raw_pages: Iterable[RawPage]) -> EndpointReconciliation:
+    """One list endpoint's completeness record, from its merged pages and the raw pages kept."""
+    mine = [page for page in raw_pages if page.endpoint.split("?", 1)[0] == listing.path]
+    return EndpointReconciliation(
+        path=listing.path,
+        announced=listing.expected,
+        received=len(listing.records),
+        pages=sum(1 for page in mine if page.status == 200),
+        complete=listing.complete,
+        requests=tuple((page.endpoint, page.sha256) for page in mine),
+        note=" ".join(listing.notes),
+    )
 
 
 def _is_int(value: object) -> bool:
@@ -668,9 +684,12 @@ class CertCentralClient:
         account_id = me.account_id if me is not None else None
         if account_id is None:
             account_id = next((u.account_id for u in users.values() if u.account_id is not None), None)
+        raw_pages = run.raw_pages()
+        listings = (listing,) if service is None else (listing, service)
         return PullResult(
             users=tuple(users[uid] for uid in sorted(users)),
-            raw_pages=run.raw_pages(),
+            raw_pages=raw_pages,
+            endpoints=tuple(_reconcile(item, raw_pages) for item in listings),
             requests=run.requests,
             retries=run.retries,
             pages=run.list_pages,

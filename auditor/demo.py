@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from auditor.models import AttestationKind
+from auditor.models import AttestationKind, Operator
 from auditor.samples import sample_account_dir, sample_states
 
 DEMO_CONNECTION = "example-corp"
@@ -41,7 +41,9 @@ class SteppedClock:
         return self.now
 
 
-def run_demo(output_dir: Path, *, step: Callable[[str], None] = lambda _message: None) -> DemoOutcome:
+def run_demo(
+    output_dir: Path, *, step: Callable[[str], None] = lambda _message: None, operator: Operator | None = None
+) -> DemoOutcome:
     from auditor.pipeline import Workspace, connect, run_once, verify_evidence
     from auditor.report import ReportFormat
     from auditor.sandbox import SandboxServer, load_dataset
@@ -62,6 +64,7 @@ def run_demo(output_dir: Path, *, step: Callable[[str], None] = lambda _message:
         master_key_file=output_dir / "keys" / "master.key",
         clock=clock,
         config_path=account_dir / "auditor.toml",
+        operator=operator,
     )
     bundles: list[Path] = []
     paths: list[Path] = []

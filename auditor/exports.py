@@ -17,9 +17,12 @@ from typing import Any
 
 from auditor.models import (
     ChangeSet,
+    EndpointReconciliation,
     ExceptionEntry,
     Finding,
     FindingsResult,
+    KeyOwner,
+    Operator,
     Snapshot,
     User,
     UserHistory,
@@ -310,6 +313,59 @@ def provenance_dict(snapshot: Snapshot) -> dict[str, Any]:
         "notes": list(p.notes),
         "details_fetched": p.details_fetched,
         "raw_pages": [{"endpoint": endpoint, "sha256": digest} for endpoint, digest in p.page_digests],
+        **operator_fields(snapshot),
+    }
+
+
+def operator_fields(snapshot: Snapshot) -> dict[str, Any]:
+    """Who pulled it, with whose key, and each list endpoint's reconciliation (for JSON views).
+
+    A snapshot stored before these were recorded says so (``recorded_by_earlier_version``) and
+    leaves them null or empty rather than inventing them.
+    """
+    p = snapshot.provenance
+    return {
+        "operator": operator_dict(p.operator),
+        "key_owner": key_owner_dict(p.key_owner),
+        "endpoints": [endpoint_dict(item) for item in p.endpoints],
+        "recorded_by_earlier_version": p.recorded_by_earlier_version,
+    }
+
+
+def operator_dict(operator: Operator | None) -> dict[str, str] | None:
+    if operator is None:
+        return None
+    return {
+        "os_account": operator.account,
+        "host": operator.host,
+        "command_line": operator.command,
+        "tool_version": operator.tool_version,
+        "python_version": operator.python_version,
+    }
+
+
+def key_owner_dict(owner: KeyOwner | None) -> dict[str, Any] | None:
+    if owner is None:
+        return None
+    return {
+        "user_id": owner.user_id,
+        "name": owner.name,
+        "email": owner.email,
+        "role": owner.role,
+        "division_restricted": owner.restricted,
+        "divisions": list(owner.divisions),
+    }
+
+
+def endpoint_dict(item: EndpointReconciliation) -> dict[str, Any]:
+    return {
+        "path": item.path,
+        "page_total": item.announced,
+        "received": item.received,
+        "pages": item.pages,
+        "complete": item.complete,
+        "note": item.note,
+        "requests": [{"request": request, "sha256": digest} for request, digest in item.requests],
     }
 
 

@@ -251,6 +251,78 @@ class RawPage:
     received_at: datetime
 
 
+#: Version of the provenance record. 1: before the operator, key owner and per-endpoint
+#: reconciliation were recorded (a snapshot stored by an earlier version decodes as 1).
+PROVENANCE_FORMAT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who ran a pull: gathered by the CLI (the only reader of env and argv), never a secret."""
+
+    account: str  #: the OS account (``getpass.getuser()``), or "unknown"
+    host: str
+    command: str  #: the command line, with any value after a secret-looking flag redacted
+    tool_version: str
+    python_version: str
+
+    @property
+    def label(self) -> str:
+        """``alice@build-01``."""
+        return f"{self.account}@{self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    """The CertCentral user the API key is linked to, as ``GET /user/me`` answered at pull time."""
+
+    user_id: int
+    name: str
+    email: str
+    role: str  #: role names, e.g. ``Administrator``; "" when the user has none
+    #: True when the user is restricted to some divisions (then the pull sees only those).
+    restricted: bool = False
+    divisions: tuple[str, ...] = ()  #: the divisions it is restricted to, by name (or id)
+
+    @classmethod
+    def from_user(cls, user: User) -> KeyOwner:
+        return cls(
+            user_id=user.id,
+            name=user.full_name,
+            email=user.email,
+            role=user.role_names,
+            restricted=user.restricted,
+            divisions=tuple(d.name or str(d.id) for d in user.assigned_divisions),
+        )
+
+    @property
+    def label(self) -> str:
+        """``Alice Admin <alice@example.com>``, or just the email or id when the name is unset."""
+        who = self.email or f"user {self.user_id}"
+        return f"{self.name} <{who}>" if self.name else who
+
+    @property
+    def restriction(self) -> str:
+        if not self.restricted:
+            return "no division restriction"
+        return "restricted to divisions: " + (", ".join(self.divisions) or "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointReconciliation:
+    """One list endpoint of a pull: the API's own ``page.total`` against the rows received."""
+
+    path: str  #: e.g. ``/user``
+    announced: int  #: ``page.total`` of the first page
+    received: int  #: distinct users (by id) received over all pages
+    pages: int  #: pages answered 200
+    complete: bool
+    #: (request path with its query string, SHA-256 of the response body), in the order stored.
+    requests: tuple[tuple[str, str], ...] = ()
+    #: Why it does not add up ("" when complete).
+    note: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class PullProvenance:
     """Where a snapshot came from and how the pull went; never holds the API key."""
@@ -273,6 +345,19 @@ class PullProvenance:
     #: (endpoint, sha256) of each raw page, in the order fetched.
     page_digests: tuple[tuple[str, str], ...] = ()
     details_fetched: bool = False
+    #: Who ran the pull; None when not recorded (library use, or an earlier version).
+    operator: Operator | None = None
+    #: Whose key it was (``GET /user/me``); None when /user/me was refused or not recorded.
+    key_owner: KeyOwner | None = None
+    #: Per list endpoint, its completeness reconciliation; () when not recorded.
+    endpoints: tuple[EndpointReconciliation, ...] = ()
+    #: :data:`PROVENANCE_FORMAT` of the tool that stored it; 1 = an earlier version.
+    format_version: int = PROVENANCE_FORMAT
+
+    @property
+    def recorded_by_earlier_version(self) -> bool:
+        """True for a snapshot stored before operator and reconciliation were recorded."""
+        return self.format_version < PROVENANCE_FORMAT
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ from auditor.models import (
     AttestationKind,
     ChangeSet,
     FindingsResult,
+    KeyOwner,
+    Operator,
     PullProvenance,
     RawPage,
     Snapshot,
@@ -56,6 +58,8 @@ class Workspace:
     transport: Any = None
     #: Extra CertCentralClient options from the CLI (retry_attempts, timeout, ...).
     client_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Who runs the tool (OS account, host, command line), gathered by the CLI; recorded with each pull.
+    operator: Operator | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -250,6 +254,9 @@ def pull(
             notes=_pull_notes(result),
             page_digests=tuple((page.endpoint, page.sha256) for page in result.raw_pages),
             details_fetched=result.details_fetched,
+            operator=workspace.operator,
+            key_owner=KeyOwner.from_user(result.me) if result.me is not None else None,
+            endpoints=result.endpoints,
         )
         previous = store.latest_snapshot(connection, complete_only=True)
         snapshot = store.save_snapshot(

@@ -35,6 +35,9 @@ from auditor.models import (
     Attestation,
     AttestationKind,
     Division,
+    EndpointReconciliation,
+    KeyOwner,
+    Operator,
     PullProvenance,
     RawPage,
     Role,
@@ -301,9 +304,49 @@ def _provenance_json(provenance: PullProvenance) -> str:
             "notes": list(provenance.notes),
             "page_digests": [list(pair) for pair in provenance.page_digests],
             "details_fetched": provenance.details_fetched,
+            "format_version": provenance.format_version,
+            "operator": _operator_json(provenance.operator),
+            "key_owner": _key_owner_json(provenance.key_owner),
+            "endpoints": [
+                {
+                    "path": item.path,
+                    "announced": item.announced,
+                    "received": item.received,
+                    "pages": item.pages,
+                    "complete": item.complete,
+                    "requests": [list(pair) for pair in item.requests],
+                    "note": item.note,
+                }
+                for item in provenance.endpoints
+            ],
         },
         sort_keys=True,
     )
+
+
+def _operator_json(operator: Operator | None) -> dict[str, str] | None:
+    if operator is None:
+        return None
+    return {
+        "account": operator.account,
+        "host": operator.host,
+        "command": operator.command,
+        "tool_version": operator.tool_version,
+        "python_version": operator.python_version,
+    }
+
+
+def _key_owner_json(owner: KeyOwner | None) -> dict[str, Any] | None:
+    if owner is None:
+        return None
+    return {
+        "user_id": owner.user_id,
+        "name": owner.name,
+        "email": owner.email,
+        "role": owner.role,
+        "restricted": owner.restricted,
+        "divisions": list(owner.divisions),
+    }
 
 
 def _provenance_from_json(text: str) -> PullProvenance:
@@ -325,6 +368,43 @@ def _provenance_from_json(text: str) -> PullProvenance:
         notes=tuple(data["notes"]),
         page_digests=tuple((endpoint, digest) for endpoint, digest in data["page_digests"]),
         details_fetched=data["details_fetched"],
+        # Snapshots stored before format 2 carry none of these: they decode as "not recorded".
+        format_version=data.get("format_version", 1),
+        operator=_operator_from_json(data["operator"]) if data.get("operator") else None,
+        key_owner=_key_owner_from_json(data["key_owner"]) if data.get("key_owner") else None,
+        endpoints=tuple(
+            EndpointReconciliation(
+                path=item["path"],
+                announced=item["announced"],
+                received=item["received"],
+                pages=item["pages"],
+                complete=item["complete"],
+                requests=tuple((endpoint, digest) for endpoint, digest in item["requests"]),
+                note=item["note"],
+            )
+            for item in data.get("endpoints") or ()
+        ),
+    )
+
+
+def _operator_from_json(data: Mapping[str, Any]) -> Operator:
+    return Operator(
+        account=data["account"],
+        host=data["host"],
+        command=data["command"],
+        tool_version=data["tool_version"],
+        python_version=data["python_version"],
+    )
+
+
+def _key_owner_from_json(data: Mapping[str, Any]) -> KeyOwner:
+    return KeyOwner(
+        user_id=data["user_id"],
+        name=data["name"],
+        email=data["email"],
+        role=data["role"],
+        restricted=data["restricted"],
+        divisions=tuple(data["divisions"]),
     )
 
 

@@ -19,9 +19,12 @@ from auditor.models import (
     ChangeKind,
     ChangeSet,
     Division,
+    EndpointReconciliation,
     ExceptionEntry,
     Finding,
     FindingsResult,
+    KeyOwner,
+    Operator,
     PullProvenance,
     Role,
     Severity,
@@ -101,13 +104,28 @@ def base_users() -> list[User]:
     ]
 
 
-def provenance(count: int, *, complete: bool = True, notes: tuple[str, ...] = ()) -> PullProvenance:
+OPERATOR = Operator(
+    account="auditjob", host="build-01", command="auditor pull --connection prod", tool_version="0.1.0",
+    python_version="3.12.4",
+)
+KEY_OWNER = KeyOwner(user_id=2700762, name="Alice Admin", email="alice@example.com", role="Administrator")
+
+
+def provenance(
+    count: int, *, complete: bool = True, notes: tuple[str, ...] = (), earlier_version: bool = False
+) -> PullProvenance:
+    """The pull record; ``earlier_version`` is one stored before operator and reconciliation were."""
     pages = max(1, (count + 499) // 500)
     digests = tuple(
         (f"/user?limit=500&offset={index * 500}", hashlib.sha256(f"page-{index}".encode()).hexdigest())
         for index in range(pages)
     )
-    return PullProvenance(
+    received = count if complete else count - 3
+    endpoint = EndpointReconciliation(
+        path="/user", announced=count, received=received, pages=pages, complete=complete, requests=digests,
+        note="" if complete else f"GET /user is incomplete: expected {count} users, received {received}.",
+    )
+    recorded = PullProvenance(
         connection="prod",
         base_url="https://www.digicert.com/services/v2",
         account_id=1696530,
@@ -119,11 +137,17 @@ def provenance(count: int, *, complete: bool = True, notes: tuple[str, ...] = ()
         pages=pages,
         retries=1,
         expected_total=count,
-        received=count if complete else count - 3,
+        received=received,
         complete=complete,
         notes=notes,
         page_digests=digests,
+        operator=OPERATOR,
+        key_owner=KEY_OWNER,
+        endpoints=(endpoint,),
     )
+    if earlier_version:
+        return replace(recorded, operator=None, key_owner=None, endpoints=(), format_version=1)
+    return recorded
 
 
 def finding(rule: str, severity: Severity, target: User | None, title: str, why: str, fix: str,
@@ -230,6 +254,7 @@ def make_report_data(
     mfa: bool = True,
     review: bool = False,
     restricted: bool = False,
+    earlier_version: bool = False,
 ) -> ReportData:
     """The small account, padded with ``extra_users`` users (each stale one also gets a finding)."""
     users = base_users() + [padding_user(index) for index in range(1, extra_users + 1)]
@@ -256,7 +281,7 @@ def make_report_data(
         connection="prod",
         taken_at=NOW,
         users=tuple(users),
-        provenance=provenance(len(users), complete=complete, notes=notes),
+        provenance=provenance(len(users), complete=complete, notes=notes, earlier_version=earlier_version),
     )
     previous = replace(snapshot, id=6, taken_at=PREVIOUS_AT, users=tuple(u for u in users if u.id != 1008))
     result = FindingsResult(

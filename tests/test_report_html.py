@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,27 @@ def test_limitations_state_each_point_once() -> None:
     assert section.count("does not expose") == 1
     assert section.count("SAML SSO") == 1
     assert rule_only in section, "what only the rules know must still be shown"
+
+
+def test_standing_limitations_are_stated_once_each() -> None:
+    # Issue 12 §4: completeness, last_login_date, "never signed in", scope and per-user 2FA, once each,
+    # also when the snapshot is a partial view (the scope item then carries the key's restriction).
+    for data in (make_report_data(), make_report_data(restricted=True, complete=False)):
+        html = render_html(data)
+        section = unescape(html[html.index('id="limitations"') : html.index('id="appendix"')])
+        assert section.count("reconciled to the API's own totals") == 1
+        assert section.count("not proven against the CertCentral console") == 1
+        assert section.count("last_login_date") == 1
+        assert section.count("measured from the first snapshot that saw them") == 1
+        assert section.count("scope follows the API key's role and divisions") == 1
+        assert section.count("does not expose") == 1
+    assert section.count("Partial view.") == 1
+
+
+def test_pulled_by_names_operator_and_key_owner_or_says_not_recorded() -> None:
+    recorded = render_html(make_report_data())
+    assert "Pulled by</dt><dd class=\"pulled-by\">auditjob@build-01 with the key of Alice Admin " \
+        "&lt;alice@example.com&gt; (Administrator)</dd>" in recorded
+    earlier = render_html(make_report_data(earlier_version=True))
+    assert "Pulled by</dt><dd class=\"pulled-by\">not recorded (pulled by an earlier version)</dd>" in earlier
+    assert "auditjob" not in earlier

@@ -164,3 +164,15 @@ def test_same_data_and_clock_give_the_same_pdf_bytes(data: ReportData, pdf: byte
     assert render_pdf(data) == pdf
     later = render_pdf(replace(data, generated_at=data.generated_at + timedelta(days=1)))
     assert later != pdf, "the generation time must show in the document"
+
+
+@needs_poppler
+def test_pulled_by_on_the_cover_and_source_block_on_page_two(pdf: bytes, tmp_path: Path) -> None:
+    pages = pdftotext(pdf, tmp_path, "-layout").split("\f")
+    cover, second = flat(pages[0]), flat(pages[1])
+    assert "Pulled by auditjob@build-01 with the key of Alice Admin <alice@example.com> (Administrator)" in cover
+    assert "Source and completeness" in second
+    assert "Operator auditjob@build-01 (certcentral-auditor 0.1.0, Python 3.12.4)" in second
+    assert "Command auditor pull --connection prod" in second
+    assert re.search(r"GET /user limit=500, offset=0 14 14 1 complete", second)
+    assert "Result complete" in second

@@ -138,6 +138,8 @@ def bundle_context(
         "pull_complete": p.complete,
         "pull_notes": list(p.notes),
         "pull_tool_version": p.tool_version,
+        # Who ran the pull and with whose key, and each list endpoint's reconciliation (issue 12 §3, §4).
+        **exports.operator_fields(snapshot),
         "tool_version": __version__,
         "profiles": list(findings.profiles),
         "thresholds": [

@@ -6,13 +6,15 @@ for both formats. Nothing here reads the clock; "days inactive" is measured at t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
 
-from auditor.models import Change, ChangeKind, Finding, Severity, Snapshot, User
+from auditor.models import Change, ChangeKind, Finding, PullProvenance, Severity, Snapshot, User
 
 from ._chart import trend_svg
 
@@ -64,6 +66,26 @@ READ_ONLY_STATEMENT = (
     "The tool only reads from CertCentral: it changed nothing in the account. Removing or changing "
     "access is done by an administrator in the CertCentral console."
 )
+#: What every report's Limitations state once each (issue 12 §4); 2FA has its own item (MFA_STATEMENT).
+COMPLETENESS_STATEMENT = (
+    "Completeness is reconciled to the API's own totals (page.total of each list endpoint), not "
+    "proven against the CertCentral console: a user the API does not list would not be counted."
+)
+LAST_LOGIN_STATEMENT = (
+    "Sign-in dates are CertCentral's last_login_date, which may not count activity through API "
+    "keys or SAML single sign-on: a user shown as inactive may still be using the account that way."
+)
+NEVER_SIGNED_IN_STATEMENT = (
+    "CertCentral gives no creation date, so how long a user has “never signed in” is measured from "
+    "the first snapshot that saw them, not from when the account was created."
+)
+SCOPE_STATEMENT = (
+    "The scope follows the API key's role and divisions: the API lists only the users the key's "
+    "user may see, so a key linked to a restricted or non-Administrator user gives a partial view."
+)
+SYSTEM = "DigiCert CertCentral Services API v2"
+#: Said of provenance a snapshot stored before it was recorded, rather than inventing it.
+NOT_RECORDED_EARLIER = "not recorded (pulled by an earlier version)"
 
 
 class RosterRow(NamedTuple):
@@ -380,6 +402,14 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "saml_only": saml_only,
         "details_fetched": provenance.details_fetched,
         "thresholds": [{"label": a, "value": b, "source": c} for a, b, c in result.thresholds],
+        "source": source_block(data),
+        # Stated once each; the scope item also carries this snapshot's partial-view notes.
+        "standing_limitations": [
+            {"key": "completeness", "label": "Completeness.", "text": COMPLETENESS_STATEMENT},
+            {"key": "last-login", "label": "Sign-in dates.", "text": LAST_LOGIN_STATEMENT},
+            {"key": "never-signed-in", "label": "“Never signed in”.", "text": NEVER_SIGNED_IN_STATEMENT},
+            {"key": "scope", "label": "Scope.", "text": SCOPE_STATEMENT},
+        ],
         "provenance": {
             "connection": provenance.connection,
             "base_url": provenance.base_url,
@@ -392,8 +422,146 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "retries": provenance.retries,
             "raw_sha256": data.raw_sha256,
             "page_count": len(provenance.page_digests),
+            "pulled_by": pulled_by(provenance),
         },
     }
+
+
+class EndpointRow(NamedTuple):
+    """One line of the "Source and completeness" block's endpoint table."""
+
+    request: str  #: ``GET /user``
+    parameters: str  #: ``limit=500, offset=0 to 1500``
+    announced: str  #: page.total, or "" where the endpoint has none
+    received: str
+    pages: str
+    result: str  #: "complete", "incomplete: 298 of 300 received", or what the request was for
+
+
+def pulled_by(provenance: PullProvenance) -> str:
+    """``alice@build-01 with the key of Alice Admin <alice@example.com> (Administrator)``."""
+    if provenance.recorded_by_earlier_version:
+        return NOT_RECORDED_EARLIER
+    operator = provenance.operator
+    who = operator.label if operator is not None else "an unrecorded operator"
+    owner = provenance.key_owner
+    if owner is None:
+        return f"{who} with a key whose user is unknown (GET /user/me was not answered)"
+    return f"{who} with the key of {owner.label} ({owner.role or 'no role'})"
+
+
+def _group_path(endpoint: str) -> str:
+    path = urlsplit(endpoint).path
+    return "/user/{id}" if re.fullmatch(r"/user/\d+", path) else path
+
+
+def _parameters(requests: Iterable[str]) -> str:
+    """The query parameters of a set of requests, compactly: ``limit=500, offset=0 to 1500``."""
+    values: dict[str, list[str]] = {}
+    for request in requests:
+        for key, value in parse_qsl(urlsplit(request).query, keep_blank_values=True):
+            values.setdefault(key, [])
+            if value not in values[key]:
+                values[key].append(value)
+    parts: list[str] = []
+    for key, seen in values.items():
+        numbers = sorted(int(v) for v in seen if v.isdigit())
+        if len(seen) > 2 and len(numbers) == len(seen):
+            parts.append(f"{key}={numbers[0]} to {numbers[-1]}")
+        else:
+            parts.append(f"{key}={', '.join(seen)}")
+    return ", ".join(parts) or "none"
+
+
+def endpoint_rows(provenance: PullProvenance) -> list[EndpointRow]:
+    """Every endpoint the pull asked, in the order first asked, with its reconciliation if recorded."""
+    by_path: dict[str, list[str]] = {}
+    for endpoint, _digest in provenance.page_digests:
+        by_path.setdefault(_group_path(endpoint), []).append(endpoint)
+    reconciled = {item.path: item for item in provenance.endpoints}
+    rows: list[EndpointRow] = []
+    for path, requests in by_path.items():
+        item = reconciled.get(path)
+        if item is not None:
+            # The why is long; the block's Result line says it in full.
+            result = "complete" if item.complete else f"incomplete: {item.received} of {item.announced} received"
+            rows.append(
+                EndpointRow(f"GET {path}", _parameters(requests), str(item.announced), str(item.received),
+                            str(item.pages), result)
+            )
+            continue
+        if path == "/user/me":
+            purpose = "the key's own user (key owner)"
+        elif path == "/user/{id}":
+            purpose = f"user details (SAML SSO status), {len(requests)} requests"
+        elif provenance.recorded_by_earlier_version:
+            purpose = f"list; per-endpoint reconciliation {NOT_RECORDED_EARLIER}"
+        else:
+            purpose = "not available at this base URL (HTTP 404)"
+        params = _parameters(requests) if path != "/user/{id}" else "none"
+        rows.append(EndpointRow(f"GET {path}", params, "", "", "", purpose))
+    return rows
+
+
+def source_block(data: ReportData) -> dict[str, Any]:
+    """The "Source and completeness" block: what an auditor would otherwise ask for as a screenshot."""
+    snapshot = data.snapshot
+    provenance = snapshot.provenance
+    operator = provenance.operator
+    owner = provenance.key_owner
+    earlier = provenance.recorded_by_earlier_version
+    reasons = [item.note for item in provenance.endpoints if not item.complete and item.note]
+    if not snapshot.complete and not reasons:
+        reasons = [note for note in provenance.notes if "incomplete" in note.casefold()] or [
+            f"{provenance.received} of {provenance.expected_total} announced users were received"
+        ]
+    if earlier:
+        operator_text = key_owner_text = command = NOT_RECORDED_EARLIER
+    else:
+        operator_text = (
+            f"{operator.label} (certcentral-auditor {operator.tool_version}, Python {operator.python_version})"
+            if operator is not None
+            else "not recorded"
+        )
+        command = operator.command if operator is not None else "not recorded"
+        key_owner_text = (
+            f"{owner.label}, {owner.role or 'no role'}, {owner.restriction}"
+            if owner is not None
+            else "unknown (GET /user/me was not answered)"
+        )
+    return {
+        "system": SYSTEM,
+        "instance": f"{data.instance} · {provenance.base_url}",
+        "account_id": provenance.account_id,
+        "endpoints": endpoint_rows(provenance),
+        "pulled_by": pulled_by(provenance),
+        "operator": operator_text,
+        "command": command,
+        "command_recorded": operator is not None and not earlier,
+        "key_owner": key_owner_text,
+        "started": stamp_seconds(provenance.started_at),
+        "finished": stamp_seconds(provenance.finished_at),
+        "reconciled": f"{provenance.received} of {provenance.expected_total} users announced by the API received",
+        # Said when the per-endpoint record is missing: only the overall counts are known then.
+        "per_endpoint_missing": (
+            "" if provenance.endpoints else NOT_RECORDED_EARLIER if earlier else "not recorded"
+        ),
+        "complete": snapshot.complete,
+        "result": "complete" if snapshot.complete else "incomplete: " + " ".join(reasons),
+        "raw_sha256": data.raw_sha256,
+        "page_count": len(provenance.page_digests),
+        "list_requests": [
+            {"path": item.path, "request": request, "sha256": digest}
+            for item in provenance.endpoints
+            for request, digest in item.requests
+        ],
+        "other_requests": len(provenance.page_digests) - sum(len(item.requests) for item in provenance.endpoints),
+    }
+
+
+def stamp_seconds(moment: datetime) -> str:
+    """``2026-11-01 09:30:05 UTC``: a pull lasts seconds, so minutes are too coarse for its span."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _first_seen(data: ReportData, user_id: int) -> datetime | None:
