@@ -221,3 +221,36 @@ def test_the_readme_openssl_steps_verify_a_real_bundle_and_catch_a_changed_manif
     (target / "signature.json").write_text(json.dumps(envelope, indent=2))
     forged = subprocess.run(["bash", "-c", script], cwd=target, capture_output=True, text=True, check=False)
     assert forged.returncode != 0 and "Signature Verified Successfully" not in forged.stdout
+
+
+def test_recorded_thresholds_that_disagree_with_the_manifest_fail_re_performance(
+    exported: Exported, tmp_path: Path
+) -> None:
+    latest = exported.bundles[1]
+    inputs = json.loads(members_of(latest)["evidence/rule-inputs.json"])
+    inputs["config"]["thresholds"]["inactive_user_days"] = 3650  # would hide every stale-login finding
+    changed = {"evidence/rule-inputs.json": (json.dumps(inputs, sort_keys=True, indent=2) + "\n").encode()}
+    forged = _resign_with_the_real_key(exported, latest, tmp_path / "thresholds.zip", changed)
+
+    result = exported.home.run("verify", str(forged), "--public-key", str(exported.key), "--reperform")
+
+    assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stdout
+    assert "DIFF manifest.json: rule_settings.threshold_days, field inactive_user_days" in result.stdout
+
+
+def test_a_bundle_without_recorded_inputs_says_it_cannot_be_re_performed(exported: Exported, tmp_path: Path) -> None:
+    latest = exported.bundles[1]
+    manifest = json.loads(members_of(latest)["manifest.json"])
+    manifest["files"] = [entry for entry in manifest["files"] if entry["path"] != "evidence/rule-inputs.json"]
+    stripped = tmp_path / "stripped.zip"
+    members = members_of(latest)
+    del members["evidence/rule-inputs.json"]
+    with zipfile.ZipFile(tmp_path / "source.zip", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    _resign_with_the_real_key(exported, tmp_path / "source.zip", stripped, {"manifest.json": canonical_json(manifest)})
+
+    result = exported.home.run("verify", str(stripped), "--public-key", str(exported.key), "--reperform")
+
+    assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stdout
+    assert "carries no evidence/rule-inputs.json" in result.stdout and "Traceback" not in result.stderr

@@ -300,3 +300,22 @@ def test_a_manifest_or_envelope_nested_100000_deep_fails_with_a_reason(
     assert code == FAILED and "nested more than 32 levels deep" in text, text
     code, text = verify(home, str(in_envelope), "--public-key", str(pem))
     assert code == FAILED and "bad-signature" in text and "nested more than" in text, text
+
+
+def test_a_version_1_bundle_without_sha256sums_still_verifies(home: AuditorHome, tmp_path: Path, pem: Path) -> None:
+    genuine = write_bundle(build(genesis()), tmp_path / "genuine.zip")
+    members = dict(members_in_order(genuine))
+    manifest = json.loads(members["manifest.json"])
+    manifest["version"] = 1
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["signature.json"] = Envelope.sign(
+        members["manifest.json"], payload_type=MANIFEST_PAYLOAD_TYPE, key=KEY_A, keyid=SigningKeys.fingerprint(KEY_A)
+    ).to_json()
+    del members["SHA256SUMS"]
+    old = write_zip(tmp_path / "v1.zip", [Member.of(name, data) for name, data in members.items()])
+
+    assert verify(home, str(old), "--public-key", str(pem))[0] == ExitCode.OK
+    members["SHA256SUMS"] = b"not listed in a version 1 bundle\n"
+    extra = write_zip(tmp_path / "v1-extra.zip", [Member.of(name, data) for name, data in members.items()])
+    code, text = verify(home, str(extra), "--public-key", str(pem))
+    assert code == FAILED and "unexpected-file" in text and "SHA256SUMS" in text, text
