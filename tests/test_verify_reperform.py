@@ -254,3 +254,20 @@ def test_a_bundle_without_recorded_inputs_says_it_cannot_be_re_performed(exporte
 
     assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stdout
     assert "carries no evidence/rule-inputs.json" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_recorded_previous_snapshot_that_its_own_bundle_contradicts_fails(exported: Exported, tmp_path: Path) -> None:
+    earlier, latest = exported.bundles
+    inputs = json.loads(members_of(latest)["evidence/rule-inputs.json"])
+    previous_users = inputs["previous_snapshot"]["users"]
+    victim = sorted(previous_users, key=lambda user: user["id"])[0]
+    victim["email"] = "someone.else@example.com"
+    changed = {"evidence/rule-inputs.json": (json.dumps(inputs, sort_keys=True, indent=2) + "\n").encode()}
+    forged = _resign_with_the_real_key(exported, latest, tmp_path / "previous.zip", changed)
+
+    result = exported.home.run(
+        "verify", str(forged), "--public-key", str(exported.key), "--previous", str(earlier), "--reperform"
+    )
+
+    assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stdout
+    assert f"DIFF evidence/rule-inputs.json: users[0] (id {victim['id']}), field email" in result.stdout
