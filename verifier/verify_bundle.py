@@ -351,10 +351,12 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
         if manifest_bytes is None:
             raise NotABundle(f"{path} holds neither a readable manifest.json nor a signature envelope")
         out["manifest_sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
-        manifest = check_manifest(manifest_bytes)
-        if isinstance(manifest, str):
-            report("manifest-unparseable", "manifest.json", manifest)
-            manifest = None
+        checked = check_manifest(manifest_bytes)
+        manifest: dict[str, Any] | None = None
+        if isinstance(checked, str):
+            report("manifest-unparseable", "manifest.json", checked)
+        else:
+            manifest = checked
         named = manifest["signing_key"]["fingerprint"] if manifest else None
 
         embedded = None
@@ -450,16 +452,19 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
 # --- the chain and the trust root --------------------------------------------------------------------
 
 
-def chain_problems(target: dict[str, Any], links: list[dict[str, Any]], pinned: dict[str, Any]) -> list[tuple]:
-    problems: list[tuple] = []
+Problem = tuple[str, str, str, str]  # kind, bundle, subject, detail
+
+
+def chain_problems(target: dict[str, Any], links: list[dict[str, Any]], pinned: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
     same: dict[str, dict[str, Any]] = {}
     for link in links:
         if link["chain_id"] != target["chain_id"]:
             problems.append(("different-chain", link["name"], link["chain_id"], ""))
         else:
             same.setdefault(link["manifest_sha256"], link)
-    by_sequence: dict[int, list] = defaultdict(list)
-    by_predecessor: dict[str, list] = defaultdict(list)
+    by_sequence: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_predecessor: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for link in same.values():
         by_sequence[link["sequence"]].append(link)
         if link["previous_manifest_sha256"]:
