@@ -168,8 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("bundle", type=Path, metavar="FILE.zip")
     sub.add_argument("--public-key", type=Path, action="append", default=[], metavar="PEM",
                      help="pin the signer (repeatable, e.g. across a key rotation)")
+    sub.add_argument("--manifest-sha256", action="append", default=[], metavar="HEX",
+                     help="trust the bundle whose manifest has this SHA-256, received through another channel")
+    sub.add_argument("--allow-unpinned", action="store_true",
+                     help="without --public-key or --manifest-sha256: check integrity only (says so)")
     sub.add_argument("--previous", type=Path, action="append", default=[], metavar="FILE.zip",
                      help="earlier bundles of the same chain, to check the chain (repeatable)")
+    sub.add_argument("--reperform", action="store_true",
+                     help="re-derive users, changes and findings from the raw pages and compare with the views")
 
     sub = command("keys", "The evidence signing key.")
     key_actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -788,15 +794,18 @@ def describe_export(outcome: ExportOutcome) -> str:
     return (
         f"Evidence bundle {outcome.path} ({chain} {outcome.chain_id}).\n"
         f"Manifest SHA-256: {outcome.manifest_sha256}\n"
-        "Send this hash to your auditor now (e-mail or ticket): an outside copy is what proves the "
-        "chain was not rebuilt later by someone holding the signing key."
+        f"Bundle SHA-256:   {outcome.zip_sha256}  (of the whole ZIP file)\n"
+        "Send these hashes to your auditor now (e-mail or ticket): an outside copy is what proves the "
+        "chain was not rebuilt later by someone holding the signing key "
+        "(`auditor verify FILE.zip --manifest-sha256 HEX`)."
     )
 
 
 def cmd_verify(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
     from auditor.pipeline import verify_evidence
 
-    ok, text = verify_evidence(args.bundle, public_keys=args.public_key, previous=args.previous)
+    ok, text = verify_evidence(args.bundle, public_keys=args.public_key, manifest_sha256=args.manifest_sha256,
+                               allow_unpinned=args.allow_unpinned, previous=args.previous, reperform=args.reperform)
     out.data(text)
     return ExitCode.OK if ok else ExitCode.FINDINGS_OR_VERIFY_FAILED
 

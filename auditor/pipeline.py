@@ -28,6 +28,7 @@ from auditor.models import (
     KeyOwner,
     Operator,
     PullProvenance,
+    RawPage,
     Snapshot,
     User,
     UserHistory,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
     from auditor.config import AuditConfig
     from auditor.credentials import MasterKey
+    from auditor.evidence.reperform import Reperformance
     from auditor.report import ReportData, ReportFormat
     from auditor.store import ConnectionRecord, Store
 
@@ -385,9 +387,6 @@ def evaluate(
     exceptions approved and attestations recorded by then, plus the reviews of this snapshot), so
     a re-run a year later gives the same findings. The workspace clock plays no part.
     """
-    from auditor.diff import diff_snapshots
-    from auditor.rules import evaluate as run_rules
-
     config = workspace.load_config(frameworks)
     with workspace.store() as store:
         snapshot = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
@@ -403,7 +402,7 @@ def evaluate(
                 s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
             )
         key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
-    findings = run_rules(
+    findings, changes = evaluate_snapshot(
         snapshot,
         previous=previous,
         history=history,
@@ -411,11 +410,6 @@ def evaluate(
         attestations=attestations,
         now=snapshot.taken_at,
         key_user_id=key_user_ids[snapshot.id],
-    )
-    changes = (
-        diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
-        if previous is not None
-        else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
     )
     return Evaluation(
         snapshot=snapshot,
@@ -428,6 +422,52 @@ def evaluate(
         all_snapshots=all_snapshots,
         key_user_ids=key_user_ids,
     )
+
+
+def evaluate_snapshot(
+    snapshot: Snapshot,
+    *,
+    previous: Snapshot | None,
+    history: Mapping[int, UserHistory],
+    config: AuditConfig,
+    attestations: Sequence[Attestation],
+    now: datetime,
+    key_user_id: int | None,
+) -> tuple[FindingsResult, ChangeSet]:
+    """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
+
+    The one place both call, so a change to how findings are evaluated reaches both.
+    """
+    from auditor.diff import diff_snapshots
+    from auditor.rules import evaluate as run_rules
+
+    findings = run_rules(
+        snapshot,
+        previous=previous,
+        history=history,
+        config=config,
+        attestations=attestations,
+        now=now,
+        key_user_id=key_user_id,
+    )
+    changes = (
+        diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
+        if previous is not None
+        else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
+    )
+    return findings, changes
+
+
+def rules_version() -> str:
+    """The tool version plus a digest of the rule catalogue, recorded in every manifest."""
+    import json
+
+    from auditor.rules import RULES
+
+    catalogue = json.dumps(
+        [[rule.id, str(rule.severity), rule.title, rule.remediation] for rule in RULES], sort_keys=True
+    )
+    return f"{__version__}+rules.{hashlib.sha256(catalogue.encode()).hexdigest()[:12]}"
 
 
 def attest(
@@ -650,6 +690,8 @@ class ExportOutcome:
     chain_id: str
     sequence: int
     manifest_sha256: str
+    #: SHA-256 of the whole ZIP file, printed beside the manifest's.
+    zip_sha256: str
     #: Why a new chain began ('' when this bundle continues the chain).
     new_chain_reason: str
     signing_key_created: bool
@@ -709,6 +751,7 @@ def export_evidence(
             chain = ChainPosition.after(head)
         raw_pages = store.raw_pages(evaluation.snapshot.id)
         exceptions = evaluation.config.exceptions
+        rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
         try:
             contents = contents_from(
                 evaluation.snapshot,
@@ -723,6 +766,7 @@ def export_evidence(
                 history=evaluation.history,
                 report_html=report_html,
                 report_pdf=report_pdf,
+                rule_inputs=rule_inputs,
             )
         except OSError as exc:
             # openpyxl builds the XLSX view through temporary files: a full or unwritable
@@ -751,6 +795,8 @@ def export_evidence(
             attestations=evaluation.attestations,
             retention=evaluation.config.retention_manifest(),
             raw_pages=len(raw_pages),
+            rules_version=rules_version(),
+            rule_settings=_rule_settings(evaluation.config),
         )
         bundle = build_bundle(
             contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
@@ -779,10 +825,49 @@ def export_evidence(
         chain_id=chain.chain_id,
         sequence=chain.sequence,
         manifest_sha256=bundle.manifest_sha256,
+        zip_sha256=bundle.zip_sha256,
         new_chain_reason=chain.new_chain_reason,
         signing_key_created=created,
         recovered=recovered,
     )
+
+
+def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
+    """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
+    from dataclasses import replace
+
+    from auditor.evidence.reperform import rule_inputs_json
+
+    config = evaluation.config
+    # Only the file's name is shown anywhere; the local path stays out of the bundle.
+    config = replace(config, source=Path(config.source.name) if config.source is not None else None)
+    return rule_inputs_json(
+        evaluation.snapshot,
+        previous=evaluation.previous,
+        history=evaluation.history,
+        config=config,
+        attestations=evaluation.attestations,
+        raw_pages=raw_pages,
+        evaluated_at=evaluation.findings.evaluated_at,
+        exported_at=now,
+        rules_version=rules_version(),
+    )
+
+
+def _rule_settings(config: AuditConfig) -> dict[str, Any]:
+    """The configuration the rules ran with, as the manifest records it (issue 12 §1)."""
+    from dataclasses import asdict
+
+    return {
+        "threshold_days": asdict(config.thresholds),
+        "thresholds_set_by_policy": list(config.overridden),
+        "privileged_roles": list(config.privileged_roles),
+        "allowed_domains": list(config.allowed_domains),
+        "shared_mailbox_patterns": list(config.shared_mailbox_patterns),
+        "max_admins": config.max_admins,
+        "exceptions": len(config.exceptions),
+        "config_file": config.source.name if config.source is not None else None,
+    }
 
 
 def _pending_export_path(workspace: Workspace, connection: str) -> Path:
@@ -865,13 +950,202 @@ def _report_bytes(
 
 
 def verify_evidence(
-    bundle: Path, *, public_keys: Sequence[Path] = (), previous: Sequence[Path] = ()
+    bundle: Path,
+    *,
+    public_keys: Sequence[Path] = (),
+    manifest_sha256: Sequence[str] = (),
+    allow_unpinned: bool = False,
+    previous: Sequence[Path] = (),
+    reperform: bool = False,
 ) -> tuple[bool, str]:
-    """Verify a bundle offline; returns (intact, human-readable report)."""
+    """Verify a bundle offline; returns (intact and trusted, human-readable report).
+
+    Fails closed: without a pinned key or a manifest SHA-256 received separately, a valid
+    signature is "signer not trusted" unless ``allow_unpinned`` asks for integrity only.
+    ``reperform`` then re-derives every view from the raw pages and recorded inputs.
+    """
     from auditor.evidence import format_report, load_public_keys, verify_bundle
 
-    report = verify_bundle(bundle, trusted_keys=load_public_keys(public_keys), previous=previous)
-    return report.ok, format_report(report)
+    report = verify_bundle(
+        bundle,
+        trusted_keys=load_public_keys(public_keys),
+        trusted_manifests=manifest_sha256,
+        allow_unpinned=allow_unpinned,
+        previous=previous,
+    )
+    text = format_report(report)
+    if not reperform:
+        return report.ok, text
+    if not report.ok:
+        return False, text + "Re-performance: not attempted, because the bundle did not verify.\n"
+    from auditor.evidence.reperform import format_reperformance
+
+    result = reperform_evidence(bundle, previous=previous)
+    return result.ok, text + format_reperformance(result)
+
+
+def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperformance:
+    """Re-derive a verified bundle's views from its raw pages and recorded inputs (issue 12 §5).
+
+    Uses the same functions as export (``evaluate_snapshot``, ``contents_from``), so a difference
+    is either an altered bundle or a tool whose rules changed since (``rules_version`` says which).
+    """
+    from auditor.config import AuditConfig
+    from auditor.evidence import RULE_INPUTS_PATH, contents_from, read_verified_members
+    from auditor.evidence.reperform import (
+        Difference,
+        Reperformance,
+        compare_member,
+        key_user_id_from_pages,
+        page_digest_differences,
+        parse_rule_inputs,
+        users_from_raw_pages,
+    )
+    from auditor.models import parse_api_datetime
+
+    def load(path: Path) -> tuple[Any, Any, list[RawPage], dict[str, bytes]] | str:
+        import json
+
+        members = read_verified_members(path, _all_members(path))
+        manifest = json.loads(members["manifest.json"])
+        if RULE_INPUTS_PATH not in members:
+            return f"{path.name} carries no {RULE_INPUTS_PATH} (made by an older version); it cannot be re-performed."
+        try:
+            inputs, config = parse_rule_inputs(
+                members[RULE_INPUTS_PATH],
+                config_type=AuditConfig,
+                provenance_type=PullProvenance,
+                attestation_type=Attestation,
+            )
+        except ValueError as exc:
+            return f"{path.name}: {RULE_INPUTS_PATH} cannot be read ({exc})."
+        pages = [
+            RawPage(
+                endpoint=str(entry.get("endpoint", "")),
+                status=int(entry.get("http_status", 200)),
+                body=members[entry["path"]],
+                sha256=entry["sha256"],
+                received_at=parse_api_datetime(entry.get("received_at")) or inputs.taken_at,
+            )
+            for entry in manifest["files"]
+            if entry.get("role") == "primary-evidence"
+        ]
+        return inputs, config, pages, members
+
+    loaded = load(Path(bundle))
+    if isinstance(loaded, str):
+        return Reperformance(differences=(), checked=(), error=loaded)
+    inputs, config, pages, members = loaded
+    differences: list[Difference] = page_digest_differences(inputs.provenance, pages)
+    import json
+
+    context = json.loads(members["manifest.json"])["context"]
+    recorded_in_manifest = {key: context.get(key) for key in ("rules_version", "rule_settings")}
+    from_inputs = {"rules_version": inputs.rules_version, "rule_settings": _rule_settings(config)}
+    differences.extend(
+        compare_member(
+            "manifest.json",
+            json.dumps(recorded_in_manifest, sort_keys=True).encode(),
+            json.dumps(from_inputs, sort_keys=True).encode(),
+        )
+    )
+    notes: list[str] = []
+    try:
+        users = users_from_raw_pages(
+            pages, details_fetched=inputs.provenance.details_fetched, details_reused=inputs.details_reused
+        )
+    except ValueError as exc:
+        return Reperformance(differences=tuple(differences), checked=(), error=str(exc))
+    snapshot = Snapshot(
+        id=inputs.snapshot_id,
+        connection=inputs.connection,
+        taken_at=inputs.taken_at,
+        users=users,
+        provenance=inputs.provenance,
+    )
+    previous_snapshot = inputs.previous
+    if previous_snapshot is not None:
+        match = None
+        for other in previous:
+            found = load(Path(other))
+            if not isinstance(found, str) and found[0].snapshot_id == previous_snapshot.id:
+                match = (Path(other), found)
+        if match is None:
+            notes.append(
+                f"changes are re-derived against the recorded previous snapshot #{previous_snapshot.id}; "
+                "pass its bundle with --previous to re-derive that snapshot from its raw pages too"
+            )
+        else:
+            other_path, (other_inputs, _config, other_pages, _members) = match
+            rederived_previous = users_from_raw_pages(
+                other_pages,
+                details_fetched=other_inputs.provenance.details_fetched,
+                details_reused=other_inputs.details_reused,
+            )
+            import json
+
+            from auditor.exports import user_dict
+
+            recorded = {"users": [user_dict(user) for user in sorted(previous_snapshot.users, key=lambda u: u.id)]}
+            actual = {"users": [user_dict(user) for user in rederived_previous]}
+
+            differences.extend(
+                compare_member(
+                    RULE_INPUTS_PATH,
+                    json.dumps(recorded, sort_keys=True).encode(),
+                    json.dumps(actual, sort_keys=True).encode(),
+                )
+            )
+            notes.append(f"the previous snapshot #{previous_snapshot.id} was re-derived from {other_path.name}")
+            previous_snapshot = Snapshot(
+                id=previous_snapshot.id,
+                connection=previous_snapshot.connection,
+                taken_at=previous_snapshot.taken_at,
+                users=rederived_previous,
+                provenance=previous_snapshot.provenance,
+            )
+    findings, changes = evaluate_snapshot(
+        snapshot,
+        previous=previous_snapshot,
+        history=inputs.history,
+        config=config,
+        attestations=inputs.attestations,
+        now=inputs.evaluated_at,
+        key_user_id=key_user_id_from_pages(pages),
+    )
+    contents = contents_from(
+        snapshot,
+        raw_pages=pages,
+        findings=findings,
+        changes=changes,
+        exceptions=config.exceptions,
+        attestations=inputs.attestations,
+        # As export does: the views are as of the snapshot, like its findings.
+        now=inputs.evaluated_at,
+        history=inputs.history,
+    )
+    checked: list[str] = []
+    for path, rederived in contents.views():
+        if path not in members:
+            continue
+        checked.append(path)
+        differences.extend(compare_member(path, members[path], rederived))
+    current = rules_version()
+    if inputs.rules_version != current:
+        notes.append(
+            f"the bundle was evaluated with rules {inputs.rules_version}; this tool has {current}, so a "
+            "difference in findings may come from a changed rule"
+        )
+    return Reperformance(differences=tuple(differences), checked=tuple(checked), notes=tuple(notes))
+
+
+def _all_members(path: Path) -> list[str]:
+    import json
+
+    from auditor.evidence import read_verified_members
+
+    manifest = json.loads(read_verified_members(path, ["manifest.json"])["manifest.json"])
+    return ["manifest.json", *(entry["path"] for entry in manifest["files"])]
 
 
 def public_signing_key(workspace: Workspace) -> tuple[str, str]:
@@ -990,7 +1264,7 @@ def run_once(
             step(exported.recovered)
         step(
             f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
-            f"manifest SHA-256 {exported.manifest_sha256}"
+            f"manifest SHA-256 {exported.manifest_sha256}, bundle SHA-256 {exported.zip_sha256}"
         )
     return RunOutcome(
         snapshot=snapshot,

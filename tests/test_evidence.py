@@ -72,7 +72,7 @@ from auditor.models import (
 KEY_A = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"evidence key A").digest())
 KEY_B = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"evidence key B").digest())
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-CONTROL = ("manifest.json", "signature.json", "signer.pub.pem")
+CONTROL = ("manifest.json", "signature.json", "signer.pub.pem", "SHA256SUMS")
 
 
 def page(endpoint: str, body: bytes, *, at: datetime = T0) -> RawPage:
@@ -197,11 +197,19 @@ def intact(tmp_path: Path) -> Path:
 # -- an intact bundle -----------------------------------------------------------------------
 
 
-def test_an_intact_bundle_verifies_and_says_the_signer_was_not_pinned(intact: Path) -> None:
+def test_an_intact_bundle_without_a_trust_root_is_not_trusted(intact: Path) -> None:
     report = verify_bundle(intact)
+
+    assert not report.ok and report.kinds() == {ProblemKind.SIGNER_NOT_TRUSTED}
+    assert "signature valid, signer not trusted" in format_report(report)
+
+
+def test_an_intact_bundle_verifies_unpinned_only_as_integrity_and_says_so_first(intact: Path) -> None:
+    report = verify_bundle(intact, allow_unpinned=True)
 
     assert report.ok, format_report(report)
     assert report.kinds() == {ProblemKind.SIGNER_NOT_PINNED}
+    assert format_report(report).startswith("INTEGRITY ONLY (--allow-unpinned)")
     assert not report.signer_pinned
     assert report.signer_fingerprint == SigningKeys.fingerprint(KEY_A)
     assert report.genesis is True and report.sequence == 0 and report.chain_id == "chain-1"
@@ -216,15 +224,15 @@ def test_a_pinned_signer_verifies_without_warnings(intact: Path) -> None:
     report = verify_bundle(intact, trusted_keys=[KEY_B.public_key(), KEY_A.public_key()])
 
     assert report.ok and report.problems == ()
-    assert report.signer_pinned
+    assert report.signer_pinned and report.trust_root == "pinned key"
 
 
 def test_the_manifest_lists_every_member_with_hash_size_type_and_role(intact: Path) -> None:
     members = members_of(intact)
     manifest = json.loads(members["manifest.json"])
 
-    assert list(members)[:3] == list(CONTROL)
-    assert [entry["path"] for entry in manifest["files"]] == list(members)[3:]
+    assert list(members)[:4] == list(CONTROL)
+    assert [entry["path"] for entry in manifest["files"]] == list(members)[4:]
     for entry in manifest["files"]:
         data = members[entry["path"]]
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
@@ -244,7 +252,7 @@ def test_the_manifest_lists_every_member_with_hash_size_type_and_role(intact: Pa
 def test_the_manifest_binds_context_retention_chain_key_period_and_its_limits(intact: Path) -> None:
     manifest = json.loads(members_of(intact)["manifest.json"])
 
-    assert manifest["format"] == "certcentral-auditor-evidence" and manifest["version"] == 1
+    assert manifest["format"] == "certcentral-auditor-evidence" and manifest["version"] == 2
     assert set(REQUIRED_CONTEXT_KEYS) - {"retention"} <= set(manifest["context"])
     assert manifest["context"]["pull_started_at"] == "2026-11-01T12:00:00+00:00"
     assert manifest["context"]["pull_complete"] is True
@@ -302,7 +310,7 @@ def test_reports_are_optional() -> None:
     names = zipfile.ZipFile(io.BytesIO(bundle.data)).namelist()
     assert not any(name.startswith("report/") for name in names)
     with tempfile.TemporaryDirectory() as directory:
-        assert verify_bundle(write_bundle(bundle, Path(directory) / "b.zip")).ok
+        assert verify_bundle(write_bundle(bundle, Path(directory) / "b.zip"), trusted_keys=[KEY_A.public_key()]).ok
 
 
 # -- tampering --------------------------------------------------------------------------------
@@ -357,9 +365,9 @@ def test_an_added_member_is_reported_unexpected(intact: Path, tmp_path: Path) ->
     members = members_of(intact)
     members["views/extra-findings.csv"] = b"=cmd()"
 
-    report = verify_bundle(rewrite(intact, tmp_path / "extra.zip", members))
+    report = verify_bundle(rewrite(intact, tmp_path / "extra.zip", members), trusted_keys=[KEY_A.public_key()])
 
-    assert report.kinds() == {ProblemKind.UNEXPECTED_FILE, ProblemKind.SIGNER_NOT_PINNED}
+    assert report.kinds() == {ProblemKind.UNEXPECTED_FILE}
     assert subjects(report, ProblemKind.UNEXPECTED_FILE) == {"views/extra-findings.csv"}
     assert not report.ok
 
@@ -374,8 +382,9 @@ def test_a_second_member_with_a_listed_name_is_reported(intact: Path, tmp_path: 
 
     report = verify_bundle(shadowed)
 
-    assert "views/findings.csv" in subjects(report, ProblemKind.UNEXPECTED_FILE)
-    assert not report.ok
+    # A duplicate name is a layout problem: nothing is inflated (other readers pick other copies).
+    assert "views/findings.csv" in subjects(report, ProblemKind.NONCANONICAL_ZIP)
+    assert report.files_checked == 0 and not report.ok
 
 
 def test_re_signing_with_another_key_is_an_unknown_key_when_pinned(intact: Path, tmp_path: Path) -> None:
@@ -434,8 +443,9 @@ def test_a_wholly_rebuilt_bundle_is_caught_only_by_pinning_or_the_chain(tmp_path
     previous = write_bundle(first, tmp_path / "0.zip")
     path = write_bundle(rebuilt, tmp_path / "1.zip")
 
-    alone = verify_bundle(path)
+    alone = verify_bundle(path, allow_unpinned=True)
     assert alone.ok and alone.kinds() == {ProblemKind.SIGNER_NOT_PINNED}
+    assert not verify_bundle(path).ok  # fail closed: a valid signature by an unknown signer
     assert alone.manifest_sha256 != original.manifest_sha256  # what the sent hash exposes
     assert ProblemKind.SIGNER_CHANGED in verify_bundle(path, previous=[previous]).kinds()
     assert not verify_bundle(path, trusted_keys=[KEY_A.public_key()], previous=[previous]).ok
@@ -582,7 +592,7 @@ def test_a_tampered_previous_bundle_fails_the_verification(tmp_path: Path) -> No
     members["views/findings.json"] = b'{"findings":[]} '
     rewrite(paths[0], paths[0], members)
 
-    report = verify_bundle(paths[1], previous=[paths[0]])
+    report = verify_bundle(paths[1], trusted_keys=[KEY_A.public_key()], previous=[paths[0]])
 
     assert {(p.kind, p.bundle) for p in report.failures} == {(ProblemKind.MODIFIED_FILE, "bundle-0.zip")}
 
@@ -598,8 +608,12 @@ def test_a_rotated_key_starts_a_new_period_and_old_bundles_still_verify(tmp_path
     report = verify_bundle(paths[2], trusted_keys=both, previous=paths[:2])
 
     assert report.ok, format_report(report)
-    assert subjects(report, ProblemKind.SIGNER_CHANGED) == {SigningKeys.fingerprint(KEY_B)}
+    assert subjects(report, ProblemKind.SIGNER_ROTATED) == {SigningKeys.fingerprint(KEY_B)}
     assert report.key_valid_from == rotated_at
+    # A signer change fails unless both keys are pinned (issue 22 §5).
+    only_new = verify_bundle(paths[2], trusted_keys=[KEY_B.public_key()], previous=paths[:2])
+    assert subjects(only_new, ProblemKind.SIGNER_CHANGED) == {SigningKeys.fingerprint(KEY_B)} and not only_new.ok
+    assert not verify_bundle(paths[2], allow_unpinned=True, previous=paths[:2]).ok
     assert verify_bundle(paths[1], trusted_keys=both).ok
     assert verify_bundle(paths[0], trusted_keys=[KEY_A.public_key()]).ok
     assert ProblemKind.UNKNOWN_KEY in verify_bundle(paths[2], trusted_keys=[KEY_A.public_key()]).kinds()
@@ -785,7 +799,7 @@ def test_every_problem_kind_is_explained_and_classified() -> None:
     )
     text = format_report(report)
 
-    warnings_only = {ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_CHANGED}
+    warnings_only = {ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED}
     for kind in ProblemKind:
         level = "WARN" if kind in warnings_only else "FAIL"
         assert f"{level} {kind.value} [b.zip] subject-{kind.value}" in text

@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from auditor.pipeline import Workspace, connect, export_evidence, pull, verify_evidence
+from auditor.pipeline import Workspace, connect, export_evidence, public_signing_key, pull, verify_evidence
 from auditor.sandbox import SandboxServer
 from auditor.store import Store
 
@@ -45,7 +45,7 @@ def test_next_export_adopts_the_published_bundle(workspace: Workspace, tmp_path:
     second = export_evidence(workspace, "prod", output=tmp_path / "second.zip", include_reports=False)
     assert "Adopted" in second.recovered and str(orphan) in second.recovered
     assert second.sequence == 1, "the adopted bundle is sequence 0; the new one follows it"
-    ok, text = verify_evidence(second.path, previous=[orphan])
+    ok, text = verify_evidence(second.path, public_keys=[signer(workspace, tmp_path)], previous=[orphan])
     assert ok, text
 
 
@@ -70,5 +70,12 @@ def test_a_replaced_file_is_not_adopted(workspace: Workspace, tmp_path: Path) ->
     fourth = export_evidence(workspace, "prod", output=tmp_path / "fourth.zip", include_reports=False)
     assert "not adopted" in fourth.recovered
     assert fourth.sequence == other.sequence + 1
-    ok, text = verify_evidence(fourth.path, previous=[orphan, other.path])
+    ok, text = verify_evidence(fourth.path, public_keys=[signer(workspace, tmp_path)], previous=[orphan, other.path])
     assert ok, text
+
+
+def signer(workspace: Workspace, directory: Path) -> Path:
+    """The exporter's public key as a PEM file, pinned as an auditor would (fail-closed verify)."""
+    path = directory / "signer.pem"
+    path.write_text(public_signing_key(workspace)[1])
+    return path

@@ -85,7 +85,10 @@ def test_two_exports_at_once_never_fork_the_chain(home: AuditorHome, tmp_path: P
         assert path in won, "a refused export left its bundle behind"
     # Whatever order they finished in, the bundles form one chain with no fork.
     chain = [first, *sorted(won, key=lambda p: p.stat().st_mtime)]
-    verify = home.run("verify", str(chain[-1]), *[arg for p in chain[:-1] for arg in ("--previous", str(p))])
+    pem = tmp_path / "signer.pem"
+    pem.write_text(home.run("keys", "public").stdout)
+    previous = [arg for p in chain[:-1] for arg in ("--previous", str(p))]
+    verify = home.run("verify", str(chain[-1]), "--public-key", str(pem), *previous)
     assert verify.returncode == 0, verify.stdout
 
 

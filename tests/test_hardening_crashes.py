@@ -64,8 +64,16 @@ def test_pull_killed_at_random_points(home: AuditorHome) -> None:
     assert home.run("diff").returncode == 0
 
 
+def pinned(home: AuditorHome) -> list[str]:
+    """``--public-key PEM`` with the exporter's key: verify fails closed without a trust root."""
+    pem = home.data_dir.parent / "signer.pem"
+    if not pem.exists():
+        pem.write_text(home.run("keys", "public").stdout)
+    return ["--public-key", str(pem)]
+
+
 def bundle_ok(home: AuditorHome, bundle: Path, previous: list[Path]) -> bool:
-    args = ["verify", str(bundle)]
+    args = ["verify", str(bundle), *pinned(home)]
     for earlier in previous:
         args += ["--previous", str(earlier)]
     result = home.run(*args)
@@ -93,7 +101,8 @@ def test_export_killed_at_random_points(home: AuditorHome, tmp_path: Path) -> No
             # Killed after the file was published: it must be whole and valid on its own.
             with zipfile.ZipFile(target) as archive:
                 assert archive.testzip() is None
-            assert home.run("verify", str(target)).returncode == 0, f"seed {SEED}: partial bundle at {target}"
+            verified = home.run("verify", str(target), *pinned(home))
+            assert verified.returncode == 0, f"seed {SEED}: partial bundle at {target}"
         check_database(home.data_dir)
         # No partial zip under the final name, only hidden temporaries the next export ignores.
         assert all(p.name.startswith(".") or p in delivered or p == target for p in out.iterdir())

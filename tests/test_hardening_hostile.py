@@ -285,5 +285,6 @@ def test_hostile_values_end_to_end(home: AuditorHome, tmp_path: Path) -> None:
     found = structure(html)
     assert found.tags.get("script") == 1 and not found.handlers and "img" not in found.tags
     assert "M" * 1_000_000 in html, "the megabyte name is kept, not truncated silently"
-    verify = home.run("verify", str(tmp_path / "e.zip"))
+    (tmp_path / "signer.pem").write_text(home.run("keys", "public").stdout)
+    verify = home.run("verify", str(tmp_path / "e.zip"), "--public-key", str(tmp_path / "signer.pem"))
     assert verify.returncode == 0, verify.stdout

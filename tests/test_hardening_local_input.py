@@ -242,7 +242,7 @@ def test_unwritable_output_directory(prepared: Prepared) -> None:
     after = prepared.home.data_dir.parent / "next.zip"
     result = run_unprivileged(prepared.home, "export", "--no-reports", "--output", str(after))
     assert result.returncode == 0, result.stderr
-    verify = prepared.home.run("verify", str(after), "--previous", str(prepared.bundle))
+    verify = prepared.home.run("verify", str(after), *pinned(prepared.home), "--previous", str(prepared.bundle))
     assert verify.returncode == 0, verify.stdout
     assert_chain_sequence(after, 1)  # `run` above failed before its export
 
@@ -292,5 +292,13 @@ def test_full_disk_during_report_and_export_leaves_no_partial_file(prepared: Pre
     assert_nothing_lost(prepared)
     # The chain did not move: the next export is sequence 1 and verifies against the first.
     assert prepared.home.run("export", "--no-reports", "--output", str(out / "e.zip")).returncode == 0
-    assert prepared.home.run("verify", str(out / "e.zip"), "--previous", str(prepared.bundle)).returncode == 0
+    verify = prepared.home.run("verify", str(out / "e.zip"), *pinned(prepared.home), "--previous", str(prepared.bundle))
+    assert verify.returncode == 0, verify.stdout
     assert_chain_sequence(out / "e.zip", 1)
+
+
+def pinned(home: AuditorHome) -> tuple[str, str]:
+    """``--public-key PEM`` with the exporter's key, as an auditor pins it (verify fails closed)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as pem:
+        pem.write(home.run("keys", "public").stdout)
+    return "--public-key", pem.name

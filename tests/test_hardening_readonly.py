@@ -32,7 +32,7 @@ def test_every_command_sends_only_get(home: AuditorHome, tmp_path: Path) -> None
             ("attest", "review", "--by", "Ann <ann@example.com>", "--statement", "Reviewed"),
             ("report", "--format", "html", "--output", str(out / "report")),
             ("export", "--no-reports", "--output", str(out / "bundle.zip")),
-            ("verify", str(out / "bundle.zip")),
+            ("verify", str(out / "bundle.zip"), "--public-key", str(out / "signer.pem")),
             ("keys", "public"),
             ("keys", "rotate"),
             ("run", "--format", "html", "--output", str(out / "run")),
@@ -41,6 +41,8 @@ def test_every_command_sends_only_get(home: AuditorHome, tmp_path: Path) -> None
         ]
         connect_to(home, server.base_url)
         for step in steps:
+            if step[0] == "verify":
+                (out / "signer.pem").write_text(home.run("keys", "public").stdout)
             result = home.run(*step)
             expected = 2 if "missing" in step else 0
             assert result.returncode == expected, (step, result.stderr)

@@ -112,7 +112,9 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
             run("attest", "mfa", "--by", "Ann <ann@example.com>", "--statement", "checked")
             run("report", "--output", str(out / "report"))
             run("export", "--output", str(out / "evidence.zip"))
-            run("verify", str(out / "evidence.zip"))
+            pem = tmp_path / "signer.pem"
+            pem.write_text(home.run("keys", "public", extra_env=extra).stdout)
+            run("verify", str(out / "evidence.zip"), "--public-key", str(pem))
             run("keys", "public")
             run("run", "--output", str(out / "run"))
             # Failures with tracebacks: CertCentral down, then the stored key revoked.

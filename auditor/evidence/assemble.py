@@ -72,6 +72,7 @@ def contents_from(
     history: Mapping[int, UserHistory] | None = None,
     report_html: bytes | None = None,
     report_pdf: bytes | None = None,
+    rule_inputs: bytes | None = None,
 ) -> BundleContents:
     """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
     exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
@@ -106,6 +107,7 @@ def contents_from(
         users_csv=exports.roster_csv(snapshot, history=history),
         report_html=report_html,
         report_pdf=report_pdf,
+        rule_inputs_json=rule_inputs,
     )
 
 
@@ -118,6 +120,8 @@ def bundle_context(
     attestations: Sequence[Attestation],
     retention: Mapping[str, Any],
     raw_pages: int,
+    rules_version: str | None = None,
+    rule_settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest's context (controls.md §3.5): where, when, with what settings, how complete.
 
@@ -161,4 +165,8 @@ def bundle_context(
         },
         "previous_snapshot_id": changes.from_snapshot,
         "retention": dict(retention),
+        # Issue 12 §1: a re-run with a tool whose rules changed shows as a difference.
+        "rules_version": rules_version,
+        "rule_settings": dict(rule_settings) if rule_settings is not None else None,
+        "findings_evaluated_at": findings.evaluated_at,
     }

@@ -9,7 +9,11 @@ A bundle is one ZIP an auditor can check offline (controls.md §3):
 - ``manifest.json``: every file's path, size, media type, SHA-256 and role, the pull's context,
   the retention period, the chain link (chain id, sequence, genesis, previous manifest's SHA-256
   and signature), the signing key's fingerprint and key period, and what the bundle does not prove;
-- ``signature.json``: a DSSE envelope over the exact manifest bytes; ``signer.pub.pem``: the key.
+- ``evidence/rule-inputs.json``: the recorded inputs the rules used besides the raw pages
+  (configuration, thresholds, first-seen history, attestations, exceptions, the previous
+  snapshot), so ``auditor verify --reperform`` can re-derive every view;
+- ``signature.json``: a DSSE envelope over the exact manifest bytes; ``signer.pub.pem``: the key;
+- ``SHA256SUMS``: every other member's SHA-256 in ``sha256sum -c`` form (derived, so checked too).
 
 Everything is a function of its inputs and the injected clock: the same contents, key, chain
 position and ``now`` give the same ZIP, byte for byte.
@@ -43,13 +47,17 @@ from auditor.models import RawPage
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "CHECKSUMS_PATH",
     "CONTROL_FILES",
     "DOES_NOT_PROVE",
     "ENVELOPE_PATH",
+    "LEGACY_CONTROL_FILES",
     "MANIFEST_PATH",
     "MANIFEST_VERSION",
     "PUBLIC_KEY_PATH",
+    "READABLE_VERSIONS",
     "REQUIRED_CONTEXT_KEYS",
+    "RULE_INPUTS_PATH",
     "Bundle",
     "BundleContents",
     "ChainHeadLike",
@@ -57,6 +65,7 @@ __all__ = [
     "FileRole",
     "build_bundle",
     "canonical_json",
+    "checksums_file",
     "manifest_sha256",
     "new_chain_id",
     "raw_page_path",
@@ -64,12 +73,18 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "certcentral-auditor-evidence"
-MANIFEST_VERSION = 1
+#: Version 2 adds SHA256SUMS, the rule inputs and the rules version (issue 12 §1, §5).
+MANIFEST_VERSION = 2
+#: Manifest versions the verifier reads (version 1 bundles have no SHA256SUMS).
+READABLE_VERSIONS = (1, 2)
 MANIFEST_PATH = "manifest.json"
 ENVELOPE_PATH = "signature.json"
 PUBLIC_KEY_PATH = "signer.pub.pem"
+CHECKSUMS_PATH = "SHA256SUMS"
+RULE_INPUTS_PATH = "evidence/rule-inputs.json"
 #: Members that are not listed in the manifest: the manifest itself and what vouches for it.
-CONTROL_FILES = (MANIFEST_PATH, ENVELOPE_PATH, PUBLIC_KEY_PATH)
+CONTROL_FILES = (MANIFEST_PATH, ENVELOPE_PATH, PUBLIC_KEY_PATH, CHECKSUMS_PATH)
+LEGACY_CONTROL_FILES = CONTROL_FILES[:3]
 
 #: Context every manifest must bind (controls.md §3.5 and §3.11); ``retention`` moves to the top.
 REQUIRED_CONTEXT_KEYS = (
@@ -100,8 +115,9 @@ DOES_NOT_PROVE = (
 )
 
 _OUTSIDE_ANCHOR = (
-    "Ask the exporter to send you the SHA-256 of manifest.json when the bundle is made, through a "
-    "different channel, and compare it with `auditor verify` output or `sha256sum manifest.json`."
+    "Ask the exporter to send you the SHA-256 of manifest.json (and of the whole ZIP) when the bundle "
+    "is made, through a different channel, and pass it to `auditor verify --manifest-sha256`, or "
+    "compare it with `sha256sum manifest.json`."
 )
 
 _MEDIA_TYPES = {
@@ -120,6 +136,8 @@ class FileRole(enum.StrEnum):
     """Whether a file is what the API said, or a rendering of it (controls.md §3.10)."""
 
     PRIMARY_EVIDENCE = "primary-evidence"
+    #: Inputs the rules used that are not in the raw pages (history, attestations, configuration).
+    RECORDED_INPUT = "recorded-input"
     VIEW = "view"
 
 
@@ -145,6 +163,8 @@ class BundleContents:
     users_csv: bytes | None = None
     report_html: bytes | None = None
     report_pdf: bytes | None = None
+    #: ``evidence/rule-inputs.json`` (``auditor.evidence.rule_inputs_json``); None in bare test bundles.
+    rule_inputs_json: bytes | None = None
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
@@ -277,6 +297,11 @@ class Bundle:
     def manifest_sha256(self) -> str:
         return hashlib.sha256(self.manifest).hexdigest()
 
+    @property
+    def zip_sha256(self) -> str:
+        """SHA-256 of the whole ZIP file, printed beside the manifest's (issue 22 §6)."""
+        return hashlib.sha256(self.data).hexdigest()
+
     def chain_head_fields(self) -> dict[str, Any]:
         """Keyword arguments for ``auditor.store.ChainHead`` after this export."""
         return {
@@ -302,6 +327,17 @@ def raw_page_path(index: int, endpoint: str) -> str:
     """
     slug = re.sub(r"[^a-z0-9]+", "-", endpoint.lower()).strip("-")[:60].strip("-") or "page"
     return f"evidence/raw/{index:04d}-{slug}.json"
+
+
+def checksums_file(controls: Sequence[tuple[str, bytes]], listed: Sequence[tuple[str, str]]) -> bytes:
+    """``SHA256SUMS``: ``<hex>  <path>`` per line (``sha256sum -c`` text mode), controls first.
+
+    It is derived from the manifest and the control files, so the verifier rebuilds it and
+    compares bytes; it adds nothing to trust, only a way to check with ``sha256sum`` alone.
+    """
+    lines = [f"{hashlib.sha256(data).hexdigest()}  {path}\n" for path, data in controls]
+    lines.extend(f"{digest}  {path}\n" for path, digest in listed)
+    return "".join(lines).encode("ascii")
 
 
 def canonical_json(data: Any) -> bytes:
@@ -358,6 +394,8 @@ def build_bundle(
             "received_at": _iso(page.received_at),
         }
         files.append((raw_page_path(index, page.endpoint), page.body, meta))
+    if contents.rule_inputs_json is not None:
+        files.append((RULE_INPUTS_PATH, contents.rule_inputs_json, {"role": FileRole.RECORDED_INPUT.value}))
     for path, data in contents.views():
         files.append((path, data, {"role": FileRole.VIEW.value}))
 
@@ -391,12 +429,10 @@ def build_bundle(
     manifest = canonical_json(manifest_doc)
     envelope = Envelope.sign(manifest, payload_type=MANIFEST_PAYLOAD_TYPE, key=signer, keyid=fingerprint)
     envelope_bytes = envelope.to_json()
-    members = [
-        (MANIFEST_PATH, manifest),
-        (ENVELOPE_PATH, envelope_bytes),
-        (PUBLIC_KEY_PATH, SigningKeys.public_pem(signer).encode("ascii")),
-        *((path, data) for path, data, _ in files),
-    ]
+    pem = SigningKeys.public_pem(signer).encode("ascii")
+    controls = [(MANIFEST_PATH, manifest), (ENVELOPE_PATH, envelope_bytes), (PUBLIC_KEY_PATH, pem)]
+    sums = checksums_file(controls, [(entry["path"], entry["sha256"]) for entry in manifest_doc["files"]])
+    members = [*controls, (CHECKSUMS_PATH, sums), *((path, data) for path, data, _ in files)]
     return Bundle(
         data=_zip(members, when=created_at),
         manifest=manifest,

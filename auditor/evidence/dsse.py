@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from auditor.evidence.layout import load_json
+
 __all__ = ["MANIFEST_PAYLOAD_TYPE", "Envelope", "EnvelopeFormatError", "pae"]
 
 #: The payload type bound into every manifest signature; a new manifest version gets a new type.
@@ -70,9 +72,9 @@ class Envelope:
     def from_json(cls, data: bytes) -> Envelope:
         """Parse ``signature.json``; EnvelopeFormatError says what is wrong with it."""
         try:
-            document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EnvelopeFormatError(f"not JSON ({exc})") from exc
+            document = load_json(data)  # depth-checked: a deeply nested file is a reason, not a crash
+        except ValueError as exc:
+            raise EnvelopeFormatError(str(exc)) from exc
         if not isinstance(document, dict):
             raise EnvelopeFormatError("not a JSON object")
         payload_type = document.get("payloadType")

@@ -7,32 +7,35 @@ cannot be read as a bundle at all raises :class:`~auditor.errors.EvidenceError` 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import itertools
-import json
-import zipfile
-import zlib
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from auditor.errors import EvidenceError
+from auditor.errors import ConfigurationError, EvidenceError
 from auditor.evidence.bundle import (
     BUNDLE_FORMAT,
+    CHECKSUMS_PATH,
     CONTROL_FILES,
     ENVELOPE_PATH,
+    LEGACY_CONTROL_FILES,
     MANIFEST_PATH,
-    MANIFEST_VERSION,
     PUBLIC_KEY_PATH,
+    READABLE_VERSIONS,
+    checksums_file,
 )
 from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope, EnvelopeFormatError
 from auditor.evidence.keys import SigningKeys
+from auditor.evidence.layout import LayoutProblem, NotAZipError, ZipEntry, inflate, load_json, read_layout
 from auditor.models import parse_api_datetime
 
 __all__ = [
@@ -42,12 +45,14 @@ __all__ = [
     "VerificationReport",
     "format_report",
     "load_public_keys",
+    "read_verified_members",
     "verify_bundle",
 ]
 
 #: Control files (manifest, envelope, PEM) are small; anything bigger is not ours.
 _CONTROL_LIMIT = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class ProblemKind(enum.StrEnum):
@@ -66,6 +71,10 @@ class ProblemKind(enum.StrEnum):
     SEQUENCE_GAP = "sequence-gap"
     DIFFERENT_CHAIN = "different-chain"
     MANIFEST_UNPARSEABLE = "manifest-unparseable"
+    NONCANONICAL_ZIP = "noncanonical-zip"
+    SIGNER_NOT_TRUSTED = "signer-not-trusted"
+    MANIFEST_HASH_MISMATCH = "manifest-hash-mismatch"
+    SIGNER_ROTATED = "signer-rotated"
 
     @property
     def is_failure(self) -> bool:
@@ -78,7 +87,7 @@ class ProblemKind(enum.StrEnum):
         return _MEANINGS[self]
 
 
-_WARNINGS = frozenset({ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_CHANGED})
+_WARNINGS = frozenset({ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED})
 
 _MEANINGS: dict[ProblemKind, str] = {
     ProblemKind.MODIFIED_FILE: "the file's content differs from what was signed",
@@ -88,11 +97,24 @@ _MEANINGS: dict[ProblemKind, str] = {
     ProblemKind.UNKNOWN_KEY: "the bundle was signed by a key that is not among the pinned public keys",
     ProblemKind.SIGNER_MISMATCH: "the key that signed is not the key the manifest names",
     ProblemKind.SIGNER_NOT_PINNED: (
-        "checked against the key inside the bundle only; pass --public-key with the key you "
-        "received out of band to know who signed"
+        "--allow-unpinned: checked against the key inside the bundle only, so this shows the bundle is "
+        "self-consistent, not who made it"
     ),
     ProblemKind.SIGNER_CHANGED: (
-        "the signing key differs from the previous bundle's: confirm the key rotation with the exporter"
+        "the signing key differs from the previous bundle's: pin both keys (--public-key twice) "
+        "after confirming the key rotation with the exporter"
+    ),
+    ProblemKind.SIGNER_ROTATED: "the signing key changed between bundles; both keys are pinned",
+    ProblemKind.SIGNER_NOT_TRUSTED: (
+        "signature valid, signer not trusted: anyone can sign with a key of their own; pass --public-key "
+        "with the key you received out of band, or --manifest-sha256 with the hash the exporter sent you"
+    ),
+    ProblemKind.MANIFEST_HASH_MISMATCH: (
+        "no given bundle has the manifest SHA-256 passed with --manifest-sha256"
+    ),
+    ProblemKind.NONCANONICAL_ZIP: (
+        "the archive is not in the exporter's one ZIP layout, so other ZIP tools may show other content; "
+        "nothing in it was inflated"
     ),
     ProblemKind.BROKEN_CHAIN: "a manifest does not name its predecessor's SHA-256 and signature",
     ProblemKind.FORKED_CHAIN: "two different bundles claim the same place in the chain",
@@ -157,6 +179,12 @@ class VerificationReport:
     chain: tuple[ChainLink, ...]
     files_checked: int
     does_not_prove: tuple[str, ...] = field(default=())
+    #: What makes the signer trusted ('' when nothing does): pinned key, manifest SHA-256, ...
+    trust_root: str = ""
+    #: ``--allow-unpinned`` without a trust root: the verdict is about integrity only.
+    integrity_only: bool = False
+    #: SHA-256 of the whole ZIP file, as ``auditor export`` prints it.
+    zip_sha256: str | None = None
 
     @property
     def failures(self) -> tuple[Problem, ...]:
@@ -183,14 +211,23 @@ def verify_bundle(
     path: Path,
     *,
     trusted_keys: Sequence[Ed25519PublicKey] = (),
+    trusted_manifests: Sequence[str] = (),
+    allow_unpinned: bool = False,
     previous: Sequence[Path] = (),
 ) -> VerificationReport:
-    """Check one bundle's files and signature, and its chain with the ``previous`` bundles.
+    """Check one bundle's layout, files and signature, its chain with ``previous``, and its trust root.
+
+    Fail closed (issue 22 §5): a bundle is trusted when a pinned key (``trusted_keys``) verifies
+    its signature, or its manifest SHA-256 is one of ``trusted_manifests`` (received through
+    another channel), or a trusted later bundle names it as its predecessor. An untrusted bundle
+    with a valid signature is the failure "signature valid, signer not trusted", unless
+    ``allow_unpinned`` asks for an integrity check only (then it is a warning).
 
     Raises EvidenceError when ``path`` or one of ``previous`` is not a readable bundle (not a ZIP,
     truncated, or holding neither a manifest nor a signature envelope).
     """
     pinned = {SigningKeys.fingerprint(key): key for key in trusted_keys}
+    anchors = [_normalise_hash(value) for value in trusted_manifests]
     target = _inspect(Path(path), pinned)
     others = [_inspect(Path(item), pinned) for item in previous]
     problems = list(target.problems)
@@ -198,10 +235,36 @@ def verify_bundle(
         problems.extend(other.problems)
     links = [item.link for item in (target, *others) if item.link is not None]
     if target.link is not None:
-        problems.extend(_chain_problems(target.link, links))
+        problems.extend(_chain_problems(target.link, links, pinned))
+    trusted = _trusted(target, others, pinned, anchors)
+    for anchor in anchors:
+        if not any(item.manifest_sha256 == anchor for item in (target, *others)):
+            problems.append(
+                Problem(
+                    ProblemKind.MANIFEST_HASH_MISMATCH,
+                    Path(path).name,
+                    anchor,
+                    f"the bundle's manifest SHA-256 is {target.manifest_sha256}",
+                )
+            )
+    for item in (target, *others):
+        if item.verified_by is None or item.manifest_sha256 in trusted:
+            continue
+        if pinned and item.verified_by not in pinned:
+            continue  # already an unknown-key failure
+        kind = ProblemKind.SIGNER_NOT_PINNED if allow_unpinned else ProblemKind.SIGNER_NOT_TRUSTED
+        problems.append(Problem(kind, item.path.name, item.verified_by, "signature valid, signer not trusted"))
     starts = [link.pull_started_at for link in links if link.pull_started_at]
     ends = [link.pull_finished_at for link in links if link.pull_finished_at]
     link = target.link
+    if target.manifest_sha256 in trusted:
+        trust = "manifest SHA-256" if target.manifest_sha256 in anchors else "pinned key"
+        if target.pinned and target.manifest_sha256 in anchors:
+            trust = "pinned key and manifest SHA-256"
+        elif not target.pinned and target.manifest_sha256 not in anchors:
+            trust = "named by a trusted later bundle"
+    else:
+        trust = ""
     return VerificationReport(
         bundle=Path(path),
         problems=tuple(_dedupe(problems)),
@@ -218,6 +281,9 @@ def verify_bundle(
         chain=tuple(sorted(links, key=lambda item: (item.chain_id, item.sequence, str(item.path)))),
         files_checked=target.files_checked,
         does_not_prove=target.does_not_prove,
+        trust_root=trust,
+        integrity_only=allow_unpinned and not trust,
+        zip_sha256=target.zip_sha256,
     )
 
 
@@ -233,49 +299,120 @@ def load_public_keys(paths: Sequence[Path]) -> list[Ed25519PublicKey]:
     return keys
 
 
+def read_verified_members(path: Path, names: Iterable[str]) -> dict[str, bytes]:
+    """The bytes of ``names`` from a bundle that verified, each bounded by its manifest size.
+
+    For re-performance, after :func:`verify_bundle` passed: raises EvidenceError on any surprise.
+    """
+    wanted = set(names)
+    with _opened(Path(path)) as (handle, size):
+        entries, problems = _layout(Path(path), handle, size)
+        if problems:
+            raise EvidenceError(f"{path} is not in the exporter's ZIP layout: {problems[0].detail}.")
+        manifest_entry = next((entry for entry in entries if entry.name == MANIFEST_PATH), None)
+        if manifest_entry is None:
+            raise EvidenceError(f"{path} holds no manifest.json.")
+        _digest, _size, manifest, error = inflate(handle, manifest_entry, limit=_CONTROL_LIMIT, keep=True)
+        parsed = _parse_manifest(manifest or b"")
+        if error or isinstance(parsed, str):
+            raise EvidenceError(f"{path}: manifest.json cannot be read ({error or parsed}).")
+        declared = {entry["path"]: entry for entry in parsed["files"]}
+        found: dict[str, bytes] = {MANIFEST_PATH: manifest} if MANIFEST_PATH in wanted and manifest else {}
+        for entry in entries:
+            if entry.name not in wanted or entry.name not in declared:
+                continue
+            digest, _size, data, error = inflate(handle, entry, limit=declared[entry.name]["size"], keep=True)
+            if error or data is None or digest != declared[entry.name]["sha256"]:
+                raise EvidenceError(f"{path}: {entry.name} does not match the manifest ({error or 'SHA-256'}).")
+            found[entry.name] = data
+    return found
+
+
 # --- one bundle ------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class _Member:
-    size: int = 0
-    sha256: str = ""
-    error: str = ""
-    data: bytes | None = None  # control files only
-
-
-@dataclass(slots=True)
 class _Inspection:
+    path: Path
     problems: list[Problem] = field(default_factory=list)
     link: ChainLink | None = None
     manifest_sha256: str | None = None
     signer: str | None = None
+    #: The key (pinned or enclosed) whose signature verified, if any.
+    verified_by: str | None = None
     pinned: bool = False
     key_valid_from: datetime | None = None
     files_checked: int = 0
     does_not_prove: tuple[str, ...] = ()
+    zip_sha256: str | None = None
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """The bundle file and its size; OSError becomes EvidenceError."""
+    if not path.is_file():
+        raise EvidenceError(f"Cannot read {path}: it does not exist or is not a file.")
+    try:
+        with path.open("rb") as handle:
+            yield handle, handle.seek(0, 2)
+    except OSError as exc:
+        raise EvidenceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def _layout(path: Path, handle: BinaryIO, size: int) -> tuple[list[ZipEntry], list[LayoutProblem]]:
+    try:
+        return read_layout(handle, size)
+    except NotAZipError as exc:
+        raise EvidenceError(
+            f"{path} is not a readable ZIP archive ({exc}); it may be truncated or not an evidence bundle.",
+            hint="Ask the exporter to send the bundle again and compare its manifest SHA-256.",
+        ) from exc
+    except OSError as exc:
+        raise EvidenceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
 
 
 def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
+    with _opened(path) as (handle, size):
+        return _inspect_open(path, handle, size, pinned)
+
+
+def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
     name = path.name
-    result = _Inspection()
+    result = _Inspection(path=path)
 
     def report(kind: ProblemKind, subject: str, detail: str = "") -> None:
         result.problems.append(Problem(kind, name, subject, detail))
 
-    members, duplicates = _read_members(path)
-    for duplicate in duplicates:
-        report(ProblemKind.UNEXPECTED_FILE, duplicate, "the archive holds this name more than once")
+    whole = hashlib.sha256()
+    handle.seek(0)
+    while chunk := handle.read(_CHUNK):
+        whole.update(chunk)
+    result.zip_sha256 = whole.hexdigest()
+
+    entries, layout_problems = _layout(path, handle, size)
+    if layout_problems:
+        # Fail fast: an archive other readers see differently is not inflated at all.
+        for problem in layout_problems:
+            report(ProblemKind.NONCANONICAL_ZIP, problem.subject, problem.detail)
+        return result
+    by_name = {entry.name: entry for entry in entries}
+
+    def control(member_path: str) -> tuple[bytes | None, str]:
+        entry = by_name.get(member_path)
+        if entry is None:
+            return None, "missing"
+        _digest, _size, data, error = inflate(handle, entry, limit=_CONTROL_LIMIT, keep=True)
+        return (None, error) if error else (data, "")
 
     envelope: Envelope | None = None
-    envelope_member = members.get(ENVELOPE_PATH)
-    if envelope_member is None:
+    envelope_data, envelope_error = control(ENVELOPE_PATH)
+    if envelope_error == "missing":
         report(ProblemKind.MISSING_FILE, ENVELOPE_PATH, "the signature envelope is missing")
-    elif envelope_member.data is None:
-        report(ProblemKind.MODIFIED_FILE, ENVELOPE_PATH, envelope_member.error)
+    elif envelope_data is None:
+        report(ProblemKind.MODIFIED_FILE, ENVELOPE_PATH, envelope_error)
     else:
         try:
-            envelope = Envelope.from_json(envelope_member.data)
+            envelope = Envelope.from_json(envelope_data)
         except EnvelopeFormatError as exc:
             report(ProblemKind.BAD_SIGNATURE, ENVELOPE_PATH, f"not a readable DSSE envelope: {exc}")
         else:
@@ -286,12 +423,11 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
                     f"payload type {envelope.payload_type!r} is not {MANIFEST_PAYLOAD_TYPE!r}",
                 )
 
-    manifest_member = members.get(MANIFEST_PATH)
-    manifest_file = manifest_member.data if manifest_member is not None else None
-    if manifest_member is None:
+    manifest_file, manifest_error = control(MANIFEST_PATH)
+    if manifest_error == "missing":
         report(ProblemKind.MISSING_FILE, MANIFEST_PATH)
     elif manifest_file is None:
-        report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, manifest_member.error)
+        report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, manifest_error)
     elif envelope is not None and manifest_file != envelope.payload:
         report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, "differs from the signed copy in signature.json")
 
@@ -312,20 +448,20 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
 
     # --- the signature ---
     embedded: Ed25519PublicKey | None = None
-    pem_member = members.get(PUBLIC_KEY_PATH)
-    if pem_member is None:
+    pem_data, pem_error = control(PUBLIC_KEY_PATH)
+    if pem_error == "missing":
         report(ProblemKind.MISSING_FILE, PUBLIC_KEY_PATH)
-    elif pem_member.data is None:
-        report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, pem_member.error)
+    elif pem_data is None:
+        report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, pem_error)
     else:
         try:
-            embedded = SigningKeys.load_public_pem(pem_member.data, source=PUBLIC_KEY_PATH)
+            embedded = SigningKeys.load_public_pem(pem_data, source=PUBLIC_KEY_PATH)
         except EvidenceError as exc:
             report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, exc.message)
         else:
             # The manifest binds the key by fingerprint; the file's exact bytes are bound by being
             # the one canonical PEM of that key, so no byte of the bundle goes unchecked.
-            if pem_member.data != SigningKeys.public_pem(embedded).encode("ascii"):
+            if pem_data != SigningKeys.public_pem(embedded).encode("ascii"):
                 report(ProblemKind.MODIFIED_FILE, PUBLIC_KEY_PATH, "not the exact PEM the exporter writes")
     embedded_fp = SigningKeys.fingerprint(embedded) if embedded is not None else None
     if embedded_fp is not None and named_key is not None and embedded_fp != named_key:
@@ -337,6 +473,7 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
 
     if envelope is not None:
         verified_by = _verifying_key(envelope, pinned, embedded)
+        result.verified_by = verified_by
         if pinned:
             if verified_by in pinned:
                 result.pinned = True
@@ -346,9 +483,7 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
                 report(ProblemKind.BAD_SIGNATURE, ENVELOPE_PATH, "no pinned or enclosed key verifies it")
                 if envelope.keyid not in pinned:
                     report(ProblemKind.UNKNOWN_KEY, envelope.keyid, "the envelope names a key that is not pinned")
-        elif verified_by is not None:
-            report(ProblemKind.SIGNER_NOT_PINNED, verified_by)
-        else:
+        elif verified_by is None:
             report(ProblemKind.BAD_SIGNATURE, ENVELOPE_PATH, f"{PUBLIC_KEY_PATH} does not verify it")
         if verified_by is not None:
             result.signer = verified_by
@@ -365,43 +500,62 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
     if manifest is None:
         return result
 
-    # --- the files ---
-    listed: dict[str, dict[str, Any]] = {}
-    for entry in manifest["files"]:
-        listed[entry["path"]] = entry
-    for member_path, entry in listed.items():
-        member = members.get(member_path)
+    # --- the files: each inflated at most to the size the signed manifest declares ---
+    listed: dict[str, dict[str, Any]] = {entry["path"]: entry for entry in manifest["files"]}
+    for member_path, declared in listed.items():
         result.files_checked += 1
-        if member is None:
+        entry = by_name.get(member_path)
+        if entry is None:
             report(ProblemKind.MISSING_FILE, member_path)
-        elif member.error:
-            report(ProblemKind.MODIFIED_FILE, member_path, member.error)
-        elif member.sha256 != entry["sha256"] or member.size != entry["size"]:
+            continue
+        if entry.size != declared["size"]:
             report(
                 ProblemKind.MODIFIED_FILE,
                 member_path,
-                f"SHA-256 {member.sha256[:16]}…, {member.size} bytes; "
-                f"the manifest says {str(entry['sha256'])[:16]}…, {entry['size']} bytes",
+                f"the archive declares {entry.size} bytes; the manifest says {declared['size']} (not inflated)",
             )
-    for member_path in members:
-        if member_path not in listed and member_path not in CONTROL_FILES:
-            report(ProblemKind.UNEXPECTED_FILE, member_path)
+            continue
+        digest, _size, _data, error = inflate(handle, entry, limit=declared["size"], keep=False)
+        if error:
+            report(ProblemKind.MODIFIED_FILE, member_path, error)
+        elif digest != declared["sha256"]:
+            report(
+                ProblemKind.MODIFIED_FILE,
+                member_path,
+                f"SHA-256 {digest[:16]}…; the manifest says {declared['sha256'][:16]}…",
+            )
+    control_files = CONTROL_FILES if manifest["version"] >= 2 else LEGACY_CONTROL_FILES
+    for entry in entries:
+        if entry.name not in listed and entry.name not in control_files:
+            report(ProblemKind.UNEXPECTED_FILE, entry.name, "not listed in the signed manifest (not inflated)")
+    if manifest["version"] >= 2:
+        sums_data, sums_error = control(CHECKSUMS_PATH)
+        if sums_error == "missing":
+            report(ProblemKind.MISSING_FILE, CHECKSUMS_PATH)
+        elif sums_data is None:
+            report(ProblemKind.MODIFIED_FILE, CHECKSUMS_PATH, sums_error)
+        elif envelope_data is not None and manifest_file is not None and pem_data is not None:
+            expected = checksums_file(
+                [(MANIFEST_PATH, manifest_file), (ENVELOPE_PATH, envelope_data), (PUBLIC_KEY_PATH, pem_data)],
+                [(entry["path"], entry["sha256"]) for entry in manifest["files"]],
+            )
+            if sums_data != expected:
+                report(ProblemKind.MODIFIED_FILE, CHECKSUMS_PATH, "not the checksums of this bundle's files")
 
     chain = manifest["chain"]
     sequence = chain["sequence"]
-    previous_sha = chain.get("previous_manifest_sha256")
-    previous_sig = chain.get("previous_signature")
-    genesis = chain.get("genesis") is True
+    previous_sha = chain["previous_manifest_sha256"]
+    previous_sig = chain["previous_signature"]
+    genesis = chain["genesis"]
     if genesis != (sequence == 0) or (sequence == 0) != (previous_sha is None):
         report(
             ProblemKind.BROKEN_CHAIN,
             f"sequence {sequence}",
             "the manifest's genesis flag, sequence and predecessor do not agree",
         )
-    raw_context = manifest.get("context")
-    context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-    result.key_valid_from = parse_api_datetime(manifest["signing_key"].get("valid_from"))
-    result.does_not_prove = tuple(str(item) for item in manifest.get("does_not_prove", []))
+    context: dict[str, Any] = manifest["context"]
+    result.key_valid_from = parse_api_datetime(manifest["signing_key"]["valid_from"])
+    result.does_not_prove = tuple(manifest["does_not_prove"])
     result.link = ChainLink(
         path=path,
         chain_id=chain["chain_id"],
@@ -409,95 +563,92 @@ def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
         genesis=genesis,
         manifest_sha256=result.manifest_sha256,
         signature=envelope.signature_b64 if envelope is not None else "",
-        previous_manifest_sha256=previous_sha if isinstance(previous_sha, str) else None,
-        previous_signature=previous_sig if isinstance(previous_sig, str) else None,
+        previous_manifest_sha256=previous_sha,
+        previous_signature=previous_sig,
         signer_fingerprint=result.signer,
-        created_at=parse_api_datetime(manifest.get("created_at")),
+        created_at=parse_api_datetime(manifest["created_at"]),
         pull_started_at=parse_api_datetime(context.get("pull_started_at")),
         pull_finished_at=parse_api_datetime(context.get("pull_finished_at")),
-        new_chain_reason=str(chain.get("new_chain_reason") or ""),
+        new_chain_reason=chain["new_chain_reason"] or "",
     )
     return result
 
 
-def _read_members(path: Path) -> tuple[dict[str, _Member], list[str]]:
-    """Hash every member (streaming), keep control files' bytes; CRC/zlib errors are per member."""
-    if not path.is_file():
-        raise EvidenceError(f"Cannot read {path}: it does not exist or is not a file.")
-    try:
-        archive = zipfile.ZipFile(path)  # read member by member: bundles can be large
-    except OSError as exc:
-        raise EvidenceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise EvidenceError(
-            f"{path} is not a readable ZIP archive ({exc}); it may be truncated or not an evidence bundle.",
-            hint="Ask the exporter to send the bundle again and compare its manifest SHA-256.",
-        ) from exc
-    members: dict[str, _Member] = {}
-    counts = Counter(info.filename for info in archive.infolist())
-    with archive:
-        for info in archive.infolist():
-            if info.filename in members:
-                continue
-            members[info.filename] = _read_member(archive, info)
-    return members, sorted(name for name, count in counts.items() if count > 1)
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Member:
-    keep = info.filename in CONTROL_FILES
-    if keep and info.file_size > _CONTROL_LIMIT:
-        return _Member(error=f"{info.file_size} bytes, too large for a {info.filename}")
-    digest = hashlib.sha256()
-    size = 0
-    kept = bytearray()
-    try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                if keep:
-                    kept.extend(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        return _Member(error=f"cannot be read from the archive ({exc}): it was altered or damaged")
-    return _Member(size=size, sha256=digest.hexdigest(), data=bytes(kept) if keep else None)
+def _optional_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+_CHAIN_TEXT_KEYS = ("previous_manifest_sha256", "previous_signature", "previous_key_fingerprint", "new_chain_reason")
 
 
 def _parse_manifest(data: bytes) -> dict[str, Any] | str:
-    """The manifest as a dict with the fields verification relies on, or why it is unusable."""
+    """The manifest as a dict whose every field verification reads has the right type, or why not.
+
+    Wrong types and deep nesting are reasons, never exceptions (issue 22 §6).
+    """
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"not JSON: {exc}"
+        document = load_json(data)
+    except ValueError as exc:
+        return str(exc)
     if not isinstance(document, dict):
         return "not a JSON object"
-    if document.get("format") != BUNDLE_FORMAT or document.get("version") != MANIFEST_VERSION:
-        return f"format {document.get('format')!r} version {document.get('version')!r} is not understood"
+    version = document.get("version")
+    if document.get("format") != BUNDLE_FORMAT or not _is_int(version) or version not in READABLE_VERSIONS:
+        return f"format {document.get('format')!r} version {version!r} is not understood"
     files = document.get("files")
     if not isinstance(files, list) or not all(
         isinstance(entry, dict)
         and isinstance(entry.get("path"), str)
         and isinstance(entry.get("sha256"), str)
-        and isinstance(entry.get("size"), int)
+        and _SHA256_HEX.fullmatch(entry["sha256"]) is not None
+        and _is_int(entry.get("size"))
+        and entry["size"] >= 0
+        and isinstance(entry.get("role"), str)
         for entry in files
     ):
-        return "the file list is missing or malformed"
+        return "the file list is missing or malformed (each entry needs path, sha256, size and role)"
+    paths = [entry["path"] for entry in files]
+    if len(set(paths)) != len(paths) or set(paths) & set(CONTROL_FILES):
+        return "the file list names a file twice, or names a control file"
     chain = document.get("chain")
     if (
         not isinstance(chain, dict)
         or not isinstance(chain.get("chain_id"), str)
-        or not isinstance(chain.get("sequence"), int)
-        or isinstance(chain.get("sequence"), bool)
+        or not _is_int(chain.get("sequence"))
+        or chain["sequence"] < 0
+        or not isinstance(chain.get("genesis"), bool)
+        or not all(
+            _optional_str(chain.get(key))
+            for key in _CHAIN_TEXT_KEYS
+        )
     ):
         return "the chain section is missing or malformed"
-    if not isinstance(document.get("signing_key"), dict):
-        return "the signing key section is missing"
+    signing_key = document.get("signing_key")
+    if not isinstance(signing_key, dict) or not all(
+        isinstance(signing_key.get(key), str) for key in ("fingerprint", "valid_from")
+    ):
+        return "the signing key section is missing or malformed"
+    context = document.get("context")
+    if not isinstance(context, dict) or not all(
+        _optional_str(context.get(key)) for key in ("pull_started_at", "pull_finished_at")
+    ):
+        return "the context section is missing or malformed"
+    does_not_prove = document.get("does_not_prove")
+    if not isinstance(does_not_prove, list) or not all(isinstance(item, str) for item in does_not_prove):
+        return "does_not_prove must be a list of sentences"
+    if not isinstance(document.get("created_at"), str):
+        return "created_at is missing or not text"
     return document
 
 
 def _key_fingerprint(manifest: dict[str, Any] | None) -> str | None:
     if manifest is None:
         return None
-    value = manifest["signing_key"].get("fingerprint")
+    value = manifest["signing_key"]["fingerprint"]
     return value if isinstance(value, str) else None
 
 
@@ -514,10 +665,51 @@ def _verifying_key(
     return None
 
 
+def _normalise_hash(value: str) -> str:
+    text = value.strip().lower().removeprefix("sha256:")
+    if not _SHA256_HEX.fullmatch(text):
+        raise ConfigurationError(
+            f"--manifest-sha256 {value!r} is not a SHA-256 (64 hex digits).",
+            hint="Pass the value `auditor export` printed as \"Manifest SHA-256\".",
+        )
+    return text
+
+
+def _trusted(
+    target: _Inspection, others: Sequence[_Inspection], pinned: dict[str, Ed25519PublicKey], anchors: Sequence[str]
+) -> set[str]:
+    """Manifest SHA-256s of the examined bundles that are trusted (pinned, anchored, or named by one)."""
+    items = [item for item in (target, *others) if item.manifest_sha256 is not None]
+    trusted = {
+        str(item.manifest_sha256)
+        for item in items
+        if item.verified_by is not None and (item.verified_by in pinned or item.manifest_sha256 in anchors)
+    }
+    changed = True
+    while changed:
+        changed = False
+        for later in items:
+            if later.manifest_sha256 not in trusted or later.link is None:
+                continue
+            for earlier in items:
+                if (
+                    earlier.link is not None
+                    and earlier.verified_by is not None
+                    and earlier.manifest_sha256 not in trusted
+                    and later.link.previous_manifest_sha256 == earlier.manifest_sha256
+                    and later.link.previous_signature == earlier.link.signature
+                ):
+                    trusted.add(str(earlier.manifest_sha256))
+                    changed = True
+    return trusted
+
+
 # --- the chain -------------------------------------------------------------------------------
 
 
-def _chain_problems(target: ChainLink, links: Sequence[ChainLink]) -> list[Problem]:
+def _chain_problems(
+    target: ChainLink, links: Sequence[ChainLink], pinned: dict[str, Ed25519PublicKey]
+) -> list[Problem]:
     problems: list[Problem] = []
     same: dict[str, ChainLink] = {}
     for link in links:
@@ -588,9 +780,11 @@ def _chain_problems(target: ChainLink, links: Sequence[ChainLink]) -> list[Probl
                         )
                     )
                 elif later.signer_fingerprint != earlier.signer_fingerprint:
+                    # A rotation is accepted only when both keys were pinned (issue 22 §5).
+                    both_pinned = later.signer_fingerprint in pinned and earlier.signer_fingerprint in pinned
                     problems.append(
                         Problem(
-                            ProblemKind.SIGNER_CHANGED,
+                            ProblemKind.SIGNER_ROTATED if both_pinned else ProblemKind.SIGNER_CHANGED,
                             later.path.name,
                             str(later.signer_fingerprint),
                             f"sequence {lower} was signed by {earlier.signer_fingerprint}",
@@ -618,11 +812,24 @@ def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
 
 def format_report(report: VerificationReport) -> str:
     """The verdict as plain text for a person (the CLI prints it)."""
-    verdict = "INTACT" if report.ok else "NOT INTACT"
     counts = f"{len(report.failures)} failure(s), {len(report.warnings)} warning(s)"
-    lines = [f"Evidence bundle: {report.bundle}", f"Result: {verdict} ({counts})"]
+    lines = []
+    if report.integrity_only:
+        lines.append(
+            "INTEGRITY ONLY (--allow-unpinned): the signer was not checked against a key or manifest hash "
+            "you received separately, so this does not show who made the bundle."
+        )
+    if report.ok:
+        verdict = "INTACT"
+    elif {problem.kind for problem in report.failures} == {ProblemKind.SIGNER_NOT_TRUSTED}:
+        verdict = "NOT TRUSTED (signature valid, signer not trusted)"
+    else:
+        verdict = "NOT INTACT"
+    lines += [f"Evidence bundle: {report.bundle}", f"Result: {verdict} ({counts})"]
     if report.manifest_sha256:
         lines.append(f"Manifest SHA-256: {report.manifest_sha256}  (compare with the value the exporter sent you)")
+    if report.zip_sha256:
+        lines.append(f"Bundle SHA-256: {report.zip_sha256}  (of the whole ZIP file)")
     if report.chain_id is not None:
         genesis = ", genesis (first of its chain)" if report.genesis else ""
         lines.append(f"Chain: {report.chain_id}, sequence {report.sequence}{genesis}")
@@ -630,6 +837,7 @@ def format_report(report: VerificationReport) -> str:
         pinned = "pinned" if report.signer_pinned else "NOT pinned"
         since = f", key period from {_text(report.key_valid_from)}" if report.key_valid_from else ""
         lines.append(f"Signer: {report.signer_fingerprint} ({pinned}{since})")
+    lines.append(f"Trusted through: {report.trust_root or 'nothing (no --public-key or --manifest-sha256 matched)'}")
     if report.created_at:
         lines.append(f"Created: {_text(report.created_at)} (exporter's clock)")
     if report.covered_from or report.covered_until:
