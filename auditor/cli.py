@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=6, metavar="N",
                         help="attempts per request on 429/5xx/network errors, with back-off (default 6)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="per-request timeout towards CertCentral (default 30)")
+                        help="idle timeout towards CertCentral: longest wait for the next byte (default 30)")
+    parser.add_argument("--deadline", type=float, default=1800.0, metavar="SECONDS",
+                        help="a whole pull (or connection test) ends within this, retries included (default 1800)")
+    parser.add_argument("--max-users", type=int, default=1_000_000, metavar="N",
+                        help="refuse a pull whose page.total is above N users (default 1000000)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -225,7 +229,16 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigurationError(f"--retries must be between 1 and 20, got {args.retries}.")
     if not 0 < args.timeout <= 600:
         raise ConfigurationError(f"--timeout must be between 0 and 600 seconds, got {args.timeout}.")
-    return {"retry_attempts": args.retries, "timeout": args.timeout}
+    if not 0 < args.deadline <= 86400:
+        raise ConfigurationError(f"--deadline must be between 0 and 86400 seconds, got {args.deadline}.")
+    if not 1 <= args.max_users <= 100_000_000:
+        raise ConfigurationError(f"--max-users must be between 1 and 100000000, got {args.max_users}.")
+    return {
+        "retry_attempts": args.retries,
+        "timeout": args.timeout,
+        "deadline": args.deadline,
+        "max_users": args.max_users,
+    }
 
 
 def _frameworks(value: str | None) -> list[str] | None:
