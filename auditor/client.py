@@ -528,8 +528,8 @@ def _tls_context() -> ssl.SSLContext:
 
     Built here rather than by httpx so that (1) a broken CA setting from the environment is a clear
     :class:`ApiConnectionError` (exit 5) naming it, and (2) ``SSLKEYLOGFILE`` is ignored:
-    ``ssl.create_default_context`` honours it, which would write the session secrets of every
-    request (and so the API key on the wire) to a file.
+    ``ssl.create_default_context`` (which httpx uses) honours it, writing the session secrets of
+    every request, and so the API key on the wire, to that file.
     """
     import os  # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read
 
@@ -541,14 +541,16 @@ def _tls_context() -> ssl.SSLContext:
             import certifi  # httpx's own dependency, needed only here
 
             cafile = certifi.where()
-        context = ssl.create_default_context(cafile=cafile, capath=capath)
+        # Not ssl.create_default_context: it opens SSLKEYLOGFILE (writing a header) before we could
+        # turn it off. PROTOCOL_TLS_CLIENT has the same secure defaults (hostname check, verify).
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=cafile, capath=capath)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ApiConnectionError(
             f"Could not set up TLS: the CA certificates from {source} could not be loaded "
             f"({type(exc).__name__}: {exc}).",
             hint="Unset SSL_CERT_FILE / SSL_CERT_DIR, or point them at a PEM bundle of CA certificates.",
         ) from None
-    context.keylog_filename = None  # type: ignore[assignment]  # SSLKEYLOGFILE: never write TLS secrets
     return context
 
 
