@@ -114,23 +114,19 @@ def test_unread_service_users_are_incomplete_not_removed(before: Before, server:
 
 
 @pytest.mark.parametrize(
-    ("route", "answer", "exit_code", "words"),
+    ("answer", "exit_code", "words"),
     [
-        ("/user/api-only", "html-404", ExitCode.CERTCENTRAL_UNAVAILABLE, "HTTP 404"),
-        ("/user/api-only", "html-403", ExitCode.KEY_NOT_PERMITTED, "HTTP 403"),
-        ("/user/api-only", "server-error", ExitCode.CERTCENTRAL_UNAVAILABLE, "HTTP 500"),
-        ("/user/me", "html-403", ExitCode.KEY_REJECTED, "HTTP 403"),
-        ("/user/me", "route-not-found", ExitCode.CERTCENTRAL_UNAVAILABLE, "HTTP 404"),
+        ("html-404", ExitCode.CERTCENTRAL_UNAVAILABLE, "HTTP 404"),
+        ("html-403", ExitCode.KEY_NOT_PERMITTED, "HTTP 403"),
     ],
-    ids=["service-users-proxy-404", "service-users-proxy-403", "service-users-500", "me-proxy-403", "me-404"],
+    ids=["service-users-proxy-404", "service-users-proxy-403"],
 )
 def test_undocumented_refusals_fail_the_pull(
-    before: Before, server: SandboxServer, route: str, answer: str, exit_code: ExitCode, words: str
+    before: Before, server: SandboxServer, answer: str, exit_code: ExitCode, words: str
 ) -> None:
-    """A refusal CertCentral does not document as "not available" (a proxy's page, a 5xx after
-    retries) says nothing about the account: the pull fails and nothing is stored."""
-    faults = ((path, answer) for path in SERVICE_PATHS) if route != "/user/me" else ((route, answer),)
-    server.set_faults(Faults(rate_limits=(), route_faults=tuple(faults)))  # type: ignore[arg-type]
+    """A refusal CertCentral does not document as "not available" (a proxy's HTML page) says
+    nothing about the account: the pull fails and nothing is stored (before: stored complete)."""
+    server.set_faults(Faults(rate_limits=(), route_faults=tuple((path, answer) for path in SERVICE_PATHS)))  # type: ignore[misc]
     result = pull(before.home, "--retries", "2")
     assert result.returncode == exit_code, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
