@@ -213,7 +213,12 @@ def test_page_total_of_10_to_the_12_is_refused(before: Before, server: SandboxSe
     server.set_faults(Faults(rate_limits=(), page_total=10**12))
     result = subprocess.run(
         [sys.executable, "-m", "auditor", "pull", "--page-size", str(PAGE_SIZE)],
-        env=before.home.env, capture_output=True, text=True, timeout=120, check=False, preexec_fn=_limit_memory,
+        env=before.home.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=_limit_memory,
     )
     assert result.returncode == ExitCode.CERTCENTRAL_UNAVAILABLE, result.stderr
     assert "page.total 1,000,000,000,000" in result.stderr
@@ -227,7 +232,12 @@ def test_a_gzip_bomb_fails_the_pull_with_memory_bounded(before: Before, server: 
     server.set_faults(Faults(rate_limits=(), gzip_bomb_bytes=2 << 30))
     result = subprocess.run(
         [sys.executable, "-m", "auditor", "pull", "--page-size", str(PAGE_SIZE)],
-        env=before.home.env, capture_output=True, text=True, timeout=120, check=False, preexec_fn=_limit_memory,
+        env=before.home.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=_limit_memory,
     )
     assert result.returncode == ExitCode.CERTCENTRAL_UNAVAILABLE, result.stderr
     assert "64 MB limit" in result.stderr and "MemoryError" not in result.stderr
