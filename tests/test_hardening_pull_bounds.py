@@ -17,12 +17,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from support import AuditorHome, all_written_bytes, check_database, connect_to, snapshot_table
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
+from auditor.sandbox.server import RouteFault
 
 USERS = 120
 PAGE_SIZE = 50
@@ -92,20 +94,26 @@ def assert_lock_released(before: Before, server: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize("answer", ["route-not-found", "missing-permission"])
-def test_unread_service_users_are_incomplete_not_removed(before: Before, server: SandboxServer, answer: str) -> None:
+def test_unread_service_users_are_incomplete_not_removed(
+    before: Before, server: SandboxServer, answer: RouteFault
+) -> None:
     """Issue row: /user/api-only and /service-user answer 404 or 403 (CertCentral's documented
     "not available to this key" answers). Before: stored complete, the service Administrator
     "removed". Now: stored INCOMPLETE, never a baseline, no removal, the export unchanged."""
-    server.set_faults(Faults(rate_limits=(), route_faults=tuple((path, answer) for path in SERVICE_PATHS)))  # type: ignore[misc]
+    server.set_faults(Faults(rate_limits=(), route_faults=tuple((path, answer) for path in SERVICE_PATHS)))
     result = pull(before.home)
     assert result.returncode == 0, result.stderr
     assert "INCOMPLETE" in result.stderr and "Service users were NOT read" in result.stderr
     assert "removed" not in result.stderr
     rows = snapshot_table(before.home)
     assert len(rows) == len(before.snapshots) + 1 and rows[-1].rstrip().endswith("NO (incomplete)"), rows
-    # The latest complete pair is still what `diff` compares: nothing was turned into a removal.
+    # The latest complete pair is still what `diff` compares: nothing was turned into a removal,
+    # and naming the incomplete snapshot does not make the unread service Administrator "removed".
     diff = before.home.run("diff", "--format", "json")
     assert diff.returncode == 0 and diff.stdout == before.diff
+    named = before.home.run("diff", "--to", rows[-1].split()[0], "--format", "json")
+    assert named.returncode == 0, named.stderr
+    assert '"removed"' not in named.stdout
     # The next healthy pull diffs against the last complete snapshot, not the unread one.
     server.set_faults(CALM)
     again = pull(before.home)
@@ -122,11 +130,11 @@ def test_unread_service_users_are_incomplete_not_removed(before: Before, server:
     ids=["service-users-proxy-404", "service-users-proxy-403"],
 )
 def test_undocumented_refusals_fail_the_pull(
-    before: Before, server: SandboxServer, answer: str, exit_code: ExitCode, words: str
+    before: Before, server: SandboxServer, answer: RouteFault, exit_code: ExitCode, words: str
 ) -> None:
     """A refusal CertCentral does not document as "not available" (a proxy's HTML page) says
     nothing about the account: the pull fails and nothing is stored (before: stored complete)."""
-    server.set_faults(Faults(rate_limits=(), route_faults=tuple((path, answer) for path in SERVICE_PATHS)))  # type: ignore[misc]
+    server.set_faults(Faults(rate_limits=(), route_faults=tuple((path, answer) for path in SERVICE_PATHS)))
     result = pull(before.home, "--retries", "2")
     assert result.returncode == exit_code, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
@@ -146,12 +154,14 @@ def test_details_behind_a_proxy_404_fail_instead_of_unknown(before: Before, serv
 
 
 @pytest.mark.parametrize("mode", ["404-page", "header"])
-def test_an_echoed_key_fails_the_pull_and_is_never_stored(before: Before, server: SandboxServer, mode: str) -> None:
+def test_an_echoed_key_fails_the_pull_and_is_never_stored(
+    before: Before, server: SandboxServer, mode: Literal["404-page", "header"]
+) -> None:
     """Issue row: a proxy 404 page echoing request headers (raw), or a debug header (base64).
     Before: X-DC-DEVKEY stored as a raw page in auditor.db. Now: exit 5, nothing stored."""
     # With only /service-user served, /user/api-only answers 404: the echoing page.
-    routes = (("/user/api-only", "route-not-found"),) if mode == "404-page" else ()
-    server.set_faults(Faults(rate_limits=(), route_faults=routes, echo_request_headers=mode))  # type: ignore[arg-type]
+    routes: tuple[tuple[str, RouteFault], ...] = (("/user/api-only", "route-not-found"),) if mode == "404-page" else ()
+    server.set_faults(Faults(rate_limits=(), route_faults=routes, echo_request_headers=mode))
     result = pull(before.home)
     assert result.returncode == ExitCode.CERTCENTRAL_UNAVAILABLE, result.stderr
     assert "CertCentral or a proxy echoed the API key; nothing was stored" in result.stderr
