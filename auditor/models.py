@@ -273,6 +273,9 @@ class PullProvenance:
     #: (endpoint, sha256) of each raw page, in the order fetched.
     page_digests: tuple[tuple[str, str], ...] = ()
     details_fetched: bool = False
+    #: Parts CertCentral documented as not available to the key (e.g. ``"service_users"``): not
+    #: read, so unknown, never zero. A snapshot with any is incomplete.
+    not_evaluable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,6 +248,7 @@ def pull(
             notes=_pull_notes(result),
             page_digests=tuple((page.endpoint, page.sha256) for page in result.raw_pages),
             details_fetched=result.details_fetched,
+            not_evaluable=result.not_evaluable,
         )
         previous = store.latest_snapshot(connection, complete_only=True)
         snapshot = store.save_snapshot(

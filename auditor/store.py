@@ -301,6 +301,8 @@ def _provenance_json(provenance: PullProvenance) -> str:
             "notes": list(provenance.notes),
             "page_digests": [list(pair) for pair in provenance.page_digests],
             "details_fetched": provenance.details_fetched,
+            # Only when there is something to say, so earlier snapshots' JSON stays byte for byte.
+            **({"not_evaluable": list(provenance.not_evaluable)} if provenance.not_evaluable else {}),
         },
         sort_keys=True,
     )
@@ -325,6 +327,7 @@ def _provenance_from_json(text: str) -> PullProvenance:
         notes=tuple(data["notes"]),
         page_digests=tuple((endpoint, digest) for endpoint, digest in data["page_digests"]),
         details_fetched=data["details_fetched"],
+        not_evaluable=tuple(data.get("not_evaluable", ())),
     )
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import resource
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,14 @@ def test_unread_service_users_are_incomplete_not_removed(
     named = before.home.run("diff", "--to", rows[-1].split()[0], "--format", "json")
     assert named.returncode == 0, named.stderr
     assert '"removed"' not in named.stdout
+    # A bundle of that snapshot, if someone names it, says "unknown", never service_users=0.
+    bundle = before.home.data_dir.parent / "unread.zip"
+    export = before.home.run("export", "--snapshot", rows[-1].split()[0], "--no-reports", "--output", str(bundle))
+    assert export.returncode == 0, export.stderr
+    with zipfile.ZipFile(bundle) as archive:
+        context = json.loads(archive.read("manifest.json"))["context"]
+    assert context["pull_complete"] is False
+    assert context["record_counts"]["service_users"] is None
     # The next healthy pull diffs against the last complete snapshot, not the unread one.
     server.set_faults(CALM)
     again = pull(before.home)
