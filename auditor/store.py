@@ -301,8 +301,7 @@ def _provenance_json(provenance: PullProvenance) -> str:
             "notes": list(provenance.notes),
             "page_digests": [list(pair) for pair in provenance.page_digests],
             "details_fetched": provenance.details_fetched,
-            # Only when there is something to say, so earlier snapshots' JSON stays byte for byte.
-            **({"not_evaluable": list(provenance.not_evaluable)} if provenance.not_evaluable else {}),
+            "not_evaluable": list(provenance.not_evaluable),
         },
         sort_keys=True,
     )
@@ -327,7 +326,7 @@ def _provenance_from_json(text: str) -> PullProvenance:
         notes=tuple(data["notes"]),
         page_digests=tuple((endpoint, digest) for endpoint, digest in data["page_digests"]),
         details_fetched=data["details_fetched"],
-        not_evaluable=tuple(data.get("not_evaluable", ())),
+        not_evaluable=tuple(data.get("not_evaluable", ())),  # absent in snapshots stored before 0.2
     )
 
 
