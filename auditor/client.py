@@ -52,6 +52,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
+import httpcore
 import httpx
 import stamina
 from pyrate_limiter import InMemoryBucket, Limiter, Rate, SingleBucketFactory
@@ -575,6 +576,68 @@ def _describe_proxy(proxy: str) -> str:
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
 
 
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read ends by the current answer's deadline (not only the idle timeout).
+
+    Reading the body in chunks bounds it; this bounds the status line and headers too, which httpcore
+    reads before the client sees any of the answer: a read never waits past the deadline, and one
+    asked for after it fails at once as a read timeout.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream, remaining: Callable[[], float | None]) -> None:
+        self._inner = inner
+        self._remaining = remaining
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        left = self._remaining()
+        if left is not None:
+            if left <= 0:
+                raise httpcore.ReadTimeout("the answer's deadline passed")
+            timeout = left if timeout is None else min(timeout, left)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._remaining)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with every connection a :class:`_DeadlineStream`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, remaining: Callable[[], float | None]) -> None:
+        self._inner = inner
+        self._remaining = remaining
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._remaining)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._remaining)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
 def _describe_body(response: httpx.Response) -> str:
     """A short, secret-free description of a body we could not read, for messages."""
     if not response.content:
@@ -734,13 +797,22 @@ class CertCentralClient:
         self._max_body_bytes = max_body_bytes
         self._max_rate_limit_wait = float(max_rate_limit_wait)
         self._monotonic = monotonic
+        self._answer_deadline = threading.local()  # per worker thread: the answer it is reading
         self._key_forms = _key_forms(key)
         self._proxy: str | None = None
         if transport is None:
             proxy = _environment_proxy(self._base_url)
             self._proxy = _describe_proxy(proxy) if proxy else None
             # Our own retries replace httpx's connection retries, so failures are counted once.
-            inner: httpx.BaseTransport = httpx.HTTPTransport(retries=0, verify=_tls_context(), proxy=proxy)
+            real = httpx.HTTPTransport(retries=0, verify=_tls_context(), proxy=proxy)
+            # httpx has no option for the network backend; its pool keeps one (httpcore API) that
+            # we wrap so that headers trickling in are cut off at the deadline too. Tested end to
+            # end (test_hardening_pull_bounds.py), so an httpx that moves it fails loudly there.
+            pool = getattr(real, "_pool", None)
+            backend = getattr(pool, "_network_backend", None)
+            if isinstance(backend, httpcore.NetworkBackend):
+                pool._network_backend = _DeadlineBackend(backend, self._answer_time_left)  # type: ignore[union-attr]
+            inner: httpx.BaseTransport = real
         else:
             inner = transport
         self._limiter = _make_limiter(_rate_list(rate_limits)) if rate_limits else None
@@ -790,6 +862,10 @@ class CertCentralClient:
     def proxy(self) -> str | None:
         """The environment's proxy for the base URL, without credentials; None when direct."""
         return self._proxy
+
+    def _answer_time_left(self) -> float | None:
+        deadline: float | None = getattr(self._answer_deadline, "at", None)
+        return None if deadline is None else deadline - self._monotonic()
 
     def _new_run(self, observer: PullObserver | None = None) -> _Run:
         return _Run(observer, deadline_at=self._monotonic() + self._deadline)
@@ -1248,6 +1324,8 @@ class CertCentralClient:
         try:
             response = self._send(run, endpoint)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+            if isinstance(exc, httpx.TimeoutException) and self._monotonic() >= run.deadline_at:
+                raise self._past_deadline(endpoint, "while the answer was still arriving") from None
             raise _Retryable(self._redact(_describe_transport_error(exc))) from exc
         except httpx.RequestError as exc:
             raise ApiConnectionError(
@@ -1282,11 +1360,15 @@ class CertCentralClient:
         """
         request = self._http.build_request("GET", endpoint)
         deadline = min(self._monotonic() + self._response_deadline, run.deadline_at)
-        response = self._http.send(request, stream=True)
+        self._answer_deadline.at = deadline
         try:
-            body = self._read_body(run, endpoint, response, deadline)
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_body(run, endpoint, response, deadline)
+            finally:
+                response.close()
         finally:
-            response.close()
+            self._answer_deadline.at = None
         header_text = b"\n".join(name + b": " + value for name, value in response.headers.raw)
         if _carries_key(self._key_forms, header_text, body):
             raise KeyEchoedError(

@@ -97,7 +97,7 @@ class Faults:
     #: "404-page" turns every 404 into an HTML page listing them; "header" adds them, base64, to
     #: every answer as ``X-Debug-Request``.
     echo_request_headers: Literal["off", "404-page", "header"] = "off"
-    #: Send every answer's body at this many bytes per second (headers at once); 0: all at once.
+    #: Send every answer (status line, headers and body) at this many bytes per second; 0: at once.
     drip_bytes_per_second: int = 0
     #: ``page.total`` claimed by every page of ``GET /user`` (a lying server or proxy).
     page_total: int | None = None
@@ -583,7 +583,18 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False, drip: int = 0
     ) -> None:
         """Write one response; ``cut`` announces the full length but closes half-way; ``drip``
-        sends the body at that many bytes per second."""
+        sends the whole answer, status line and headers included, at that many bytes per second."""
+        if drip > 0:
+            reason = self.responses.get(status, ("",))[0]
+            lines = [f"{self.protocol_version} {status} {reason}", f"Server: {self.version_string()}"]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            lines.append(f"Content-Length: {len(body)}")
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if self.command == "HEAD" else body)
+            for start in range(0, len(raw), drip):
+                self.wfile.write(raw[start : start + drip])
+                self.wfile.flush()
+                time.sleep(1.0)
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -592,15 +603,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
-            sent = body[: len(body) // 2] if cut else body
-            if drip > 0:
-                self.wfile.flush()
-                for start in range(0, len(sent), drip):
-                    self.wfile.write(sent[start : start + drip])
-                    self.wfile.flush()
-                    time.sleep(1.0)
-            else:
-                self.wfile.write(sent)
+            self.wfile.write(body[: len(body) // 2] if cut else body)
         if cut:
             self.wfile.flush()
             self.close_connection = True
