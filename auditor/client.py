@@ -1384,7 +1384,7 @@ class CertCentralClient:
         cap = self._max_body_bytes
         if response.is_stream_consumed:  # a transport that hands over a read response (tests' MockTransport)
             if len(response.content) > cap:
-                raise self._too_big(endpoint, "it is larger")
+                raise self._too_big(endpoint, f"{len(response.content):,} bytes")
             return response.content
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > cap:
@@ -1396,7 +1396,7 @@ class CertCentralClient:
             decoded = inflater.feed(chunk, cap - size)
             size += len(decoded)
             if size > cap:
-                raise self._too_big(endpoint, "decoded, it is larger")
+                raise self._too_big(endpoint, "counted decompressed")
             chunks.append(decoded)
             if self._monotonic() > deadline:
                 if deadline >= run.deadline_at:
@@ -1407,10 +1407,10 @@ class CertCentralClient:
                 )
         return b"".join(chunks)
 
-    def _too_big(self, endpoint: str, what: str) -> ApiBadResponseError:
+    def _too_big(self, endpoint: str, detail: str) -> ApiBadResponseError:
         return ApiBadResponseError(
-            f"CertCentral's answer to GET {endpoint} was refused: {what} than the "
-            f"{self._max_body_bytes / 1048576:.0f} MB limit for one answer.",
+            f"CertCentral's answer to GET {endpoint} is larger than the "
+            f"{self._max_body_bytes / 1048576:.0f} MB limit for one answer ({detail}); it was not kept.",
             hint="A proxy or a compressed ('gzip bomb') body may be at fault; a real page of users is a few MB. "
             "Check the base URL and proxy settings, or pull with a smaller --page-size.",
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import httpcore
 import httpx
 import pytest
 from test_client import (
@@ -27,7 +28,7 @@ from test_client import (
     make_user,
 )
 
-from auditor.client import KEY_ECHOED_MESSAGE, ReadOnlyTransport, WriteAttemptError, _tls_context
+from auditor.client import KEY_ECHOED_MESSAGE, ReadOnlyTransport, WriteAttemptError, _DeadlineStream, _tls_context
 from auditor.errors import (
     ApiBadResponseError,
     ApiConnectionError,
@@ -355,3 +356,28 @@ def test_head_is_refused_before_sending() -> None:
     ):
         http.head("https://www.digicert.com/services/v2/user")
     assert sent == []
+
+
+class RecordingStream(httpcore.NetworkStream):
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.timeouts.append(timeout)
+        return b"H"
+
+
+def test_every_network_read_is_clipped_to_the_answers_deadline() -> None:
+    """Status line and headers are read by httpcore before the client sees the answer: each read
+    waits at most until the deadline, and none starts after it."""
+    left: list[float | None] = [None, 3.0, 0.0]
+    inner = RecordingStream()
+    stream = _DeadlineStream(inner, lambda: left[0])
+    stream.read(100, timeout=30.0)
+    left[0] = left[1]
+    stream.read(100, timeout=30.0)
+    assert inner.timeouts == [30.0, 3.0]
+    left[0] = left[2]
+    with pytest.raises(httpcore.ReadTimeout):
+        stream.read(100, timeout=30.0)
+    assert len(inner.timeouts) == 2
