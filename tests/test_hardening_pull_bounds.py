@@ -151,6 +151,16 @@ def test_undocumented_refusals_fail_the_pull(
     assert_nothing_stored(before)
 
 
+def test_an_unread_key_user_is_a_possibly_partial_view_not_a_full_one(before: Before, server: SandboxServer) -> None:
+    """GET /user/me refused with CertCentral's missing_permission: the users are stored, but the
+    snapshot says the key's scope is unknown instead of passing for a whole-account view."""
+    server.set_faults(Faults(rate_limits=(), route_faults=(("/user/me", "missing-permission"),)))
+    result = pull(before.home)
+    assert result.returncode == 0, result.stderr
+    assert "Whether the key sees the whole account is unknown" in result.stderr
+    assert "may be a partial view" in result.stderr
+
+
 def test_details_behind_a_proxy_404_fail_instead_of_unknown(before: Before, server: SandboxServer) -> None:
     """A proxy's 404 page for GET /user/{id} does not mean the user was deleted."""
     server.set_faults(Faults(rate_limits=(), route_faults=(("/user/{id}", "html-404"),)))
