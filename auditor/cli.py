@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
     sub.add_argument("--quiet", action="store_true", help="do not log each request (key labels only, never keys)")
+    sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
+                     help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
+                     "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
+                     "/user/{id} means every id; repeatable)")
+    sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
+                     help="echo request headers (the API key too) as a misconfigured proxy would")
+    sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",
+                     help="send every answer at N bytes per second")
+    sub.add_argument("--page-total", type=int, metavar="N", help="claim page.total N on every page of GET /user")
+    sub.add_argument("--gzip-bomb-bytes", type=int, default=0, metavar="N",
+                     help="answer GET /user pages with gzip that inflates to N zero bytes")
 
     sub = command("pull", "Read every user and store a snapshot (all or nothing).")
     connection_option(sub)
@@ -385,7 +396,28 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     from auditor.sandbox import Faults, SandboxServer, load_dataset
 
     dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
-    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, retry_after=args.retry_after)
+    from auditor.sandbox.server import ROUTE_FAULTS
+
+    route_faults = []
+    for item in args.route_fault:
+        route, _, answer = item.partition("=")
+        if not route.startswith("/") or answer not in ROUTE_FAULTS:
+            raise ConfigurationError(
+                f"--route-fault {item!r} is not ROUTE=ANSWER.",
+                hint="For example --route-fault /user/api-only=missing-permission; answers: "
+                f"{', '.join(ROUTE_FAULTS)}.",
+            )
+        route_faults.append((route, answer))
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        retry_after=args.retry_after,
+        route_faults=tuple(route_faults),
+        echo_request_headers=args.echo_request_headers,
+        drip_bytes_per_second=max(0, args.drip_bytes_per_second),
+        page_total=args.page_total,
+        gzip_bomb_bytes=max(0, args.gzip_bomb_bytes),
+    )
     def log_request(request: RecordedRequest) -> None:
         query = f"?{request.query}" if request.query else ""
         out.info(f"{request.status} {request.method} {request.path}{query} [{request.key_label}]")

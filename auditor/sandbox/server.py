@@ -19,6 +19,7 @@ import struct
 import sys
 import threading
 import time
+import typing
 import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ _SERVER_ERRORS: dict[int, tuple[str, str]] = {
 #: (403 ``missing_permission``, 404 ``not_found|route``, 404 ``not_found``), a proxy's HTML
 #: 403/404 page (undocumented: says nothing about the account), or a persistent 500.
 RouteFault = Literal["missing-permission", "route-not-found", "not-found", "html-403", "html-404", "server-error"]
+ROUTE_FAULTS: tuple[RouteFault, ...] = typing.get_args(RouteFault)
 
 
 @dataclass(frozen=True, slots=True)
