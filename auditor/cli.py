@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=6, metavar="N",
                         help="attempts per request on 429/5xx/network errors, with back-off (default 6)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="per-request timeout towards CertCentral (default 30)")
+                        help="idle timeout towards CertCentral: longest wait for the next byte (default 30)")
+    parser.add_argument("--deadline", type=float, default=1800.0, metavar="SECONDS",
+                        help="a whole pull (or connection test) ends within this, retries included (default 1800)")
+    parser.add_argument("--max-users", type=int, default=1_000_000, metavar="N",
+                        help="refuse a pull whose page.total is above N users (default 1000000)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -99,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
     sub.add_argument("--quiet", action="store_true", help="do not log each request (key labels only, never keys)")
+    sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
+                     help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
+                     "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
+                     "/user/{id} means every id; repeatable)")
+    sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
+                     help="echo request headers (the API key too) as a misconfigured proxy would")
+    sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",
+                     help="send every answer at N bytes per second")
+    sub.add_argument("--page-total", type=int, metavar="N", help="claim page.total N on every page of GET /user")
+    sub.add_argument("--gzip-bomb-bytes", type=int, default=0, metavar="N",
+                     help="answer GET /user pages with gzip that inflates to N zero bytes")
 
     sub = command("pull", "Read every user and store a snapshot (all or nothing).")
     connection_option(sub)
@@ -327,7 +342,16 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigurationError(f"--retries must be between 1 and 20, got {args.retries}.")
     if not 0 < args.timeout <= 600:
         raise ConfigurationError(f"--timeout must be between 0 and 600 seconds, got {args.timeout}.")
-    return {"retry_attempts": args.retries, "timeout": args.timeout}
+    if not 0 < args.deadline <= 86400:
+        raise ConfigurationError(f"--deadline must be between 0 and 86400 seconds, got {args.deadline}.")
+    if not 1 <= args.max_users <= 100_000_000:
+        raise ConfigurationError(f"--max-users must be between 1 and 100000000, got {args.max_users}.")
+    return {
+        "retry_attempts": args.retries,
+        "timeout": args.timeout,
+        "deadline": args.deadline,
+        "max_users": args.max_users,
+    }
 
 
 def _frameworks(value: str | None) -> list[str] | None:
@@ -479,7 +503,28 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     from auditor.sandbox import Faults, SandboxServer, load_dataset
 
     dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
-    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, retry_after=args.retry_after)
+    from auditor.sandbox.server import ROUTE_FAULTS
+
+    route_faults = []
+    for item in args.route_fault:
+        route, _, answer = item.partition("=")
+        if not route.startswith("/") or answer not in ROUTE_FAULTS:
+            raise ConfigurationError(
+                f"--route-fault {item!r} is not ROUTE=ANSWER.",
+                hint="For example --route-fault /user/api-only=missing-permission; answers: "
+                f"{', '.join(ROUTE_FAULTS)}.",
+            )
+        route_faults.append((route, answer))
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        retry_after=args.retry_after,
+        route_faults=tuple(route_faults),
+        echo_request_headers=args.echo_request_headers,
+        drip_bytes_per_second=max(0, args.drip_bytes_per_second),
+        page_total=args.page_total,
+        gzip_bomb_bytes=max(0, args.gzip_bomb_bytes),
+    )
     def log_request(request: RecordedRequest) -> None:
         query = f"?{request.query}" if request.query else ""
         out.info(f"{request.status} {request.method} {request.path}{query} [{request.key_label}]")

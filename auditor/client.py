@@ -6,8 +6,18 @@ leave it. What comes out are ``auditor.models`` values and ``auditor.errors`` ex
 Guarantees:
 
 - **Read-only by construction.** Every request passes through :class:`ReadOnlyTransport`, which
-  raises :class:`WriteAttemptError` for any method but GET (and HEAD) before a byte is sent.
-- **The API key never appears** in an exception message, a log line, or the client's repr.
+  raises :class:`WriteAttemptError` for any method but GET before a byte is sent.
+- **The API key never appears** in an exception message, a log line, or the client's repr, and
+  never in anything kept: every answer (headers and decoded body) is scanned for the key in raw,
+  base64, hex and URL-encoded form first, and a hit fails the operation (:class:`KeyEchoedError`).
+- **Bounded.** A pull ends by its deadline (``deadline``, whatever the server's pace), each answer
+  by its own; bodies are read against a byte cap (decompressed size, so a gzip bomb cannot grow),
+  ``page.total`` above ``max_users`` is refused, paging stops at the first empty page and after
+  ``ceil(total / limit)`` pages plus a few, and waits on HTTP 429 are capped per pull.
+- **"Could not read" never means "none".** An endpoint that cannot be read fails the pull, except
+  where CertCentral documents an answer meaning "not available to this key" (403
+  ``missing_permission``, 404 ``not_found|route`` on both service-user paths): that part is *not
+  evaluable* and the pull is marked incomplete (:attr:`PullResult.not_evaluable`).
 - **Typed failures.** A rejected key is :class:`~auditor.errors.AuthenticationError`, a key that may
   not read users is :class:`~auditor.errors.PermissionDeniedError`, an unreadable answer or a wrong
   base URL is :class:`~auditor.errors.ApiBadResponseError`; 429, 5xx and network failures are
@@ -22,22 +32,27 @@ the upstream page is linked at each quirk.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import json
 import logging
 import math
 import random
+import ssl
 import threading
 import time
 import types
+import urllib.request
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
+import httpcore
 import httpx
 import stamina
 from pyrate_limiter import InMemoryBucket, Limiter, Rate, SingleBucketFactory
@@ -55,7 +70,11 @@ from auditor.errors import (
 from auditor.models import EndpointReconciliation, RawPage, User, utc_now
 
 __all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_USERS",
     "DEFAULT_PAGE_SIZE",
+    "KEY_ECHOED_MESSAGE",
     "MAX_PAGE_SIZE",
     "REGIONS",
     "CertCentralClient",
@@ -106,6 +125,21 @@ RETRY_AFTER_CAP = 600.0
 #: Extra pages fetched past the expected end when the user count did not add up.
 FOLLOW_UP_PAGES = 3
 
+#: A whole pull (every request, retry and back-off) ends within this many seconds (``--deadline``).
+DEFAULT_DEADLINE = 1800.0
+#: One answer (headers and body) must arrive within this many seconds, however steadily it trickles:
+#: the idle ``timeout`` alone never ends a server that sends one byte per second.
+DEFAULT_RESPONSE_DEADLINE = 300.0
+#: A ``page.total`` above this is refused (``--max-users``): no real account is that large, and
+#: paging to it would cost days of requests.
+DEFAULT_MAX_USERS = 1_000_000
+#: The largest answer kept, decompressed: a 1000-user page is about 1.5 MB.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The most time one pull spends waiting on HTTP 429 back-off, summed over every request.
+DEFAULT_MAX_RATE_LIMIT_WAIT = 600.0
+
+KEY_ECHOED_MESSAGE = "CertCentral or a proxy echoed the API key; nothing was stored"
+
 _REDACTED = "<redacted>"
 _KEY_CHECK_ENDPOINT = "/user/me"
 _LIST_PATHS = ("/user", "/user/api-only", "/service-user")
@@ -132,14 +166,19 @@ class WriteAttemptError(RuntimeError):
     """
 
 
+class KeyEchoedError(ApiBadResponseError):
+    """An answer carried the API key (a proxy page echoing request headers, say); nothing is kept (exit 5)."""
+
+
 class ReadOnlyTransport(httpx.BaseTransport):
-    """An httpx transport that refuses every method except GET and HEAD before anything is sent.
+    """An httpx transport that refuses every method except GET before anything is sent.
 
     The audit tool never needs to write; this makes "read-only" a property of the code path,
     not a promise (a View Only key, §4.2, would be the server-side half of the same guarantee).
+    HEAD is refused too: the tool never needs it, and "only GET" is the simpler promise.
     """
 
-    ALLOWED_METHODS = frozenset({"GET", "HEAD"})
+    ALLOWED_METHODS = frozenset({"GET"})
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self._inner = inner
@@ -249,6 +288,11 @@ class PullResult:
     record_digests: Mapping[int, str] = field(default_factory=lambda: types.MappingProxyType({}))
     #: Per list endpoint read: ``page.total`` against rows received, pages, requests and digests.
     endpoints: tuple[EndpointReconciliation, ...] = ()
+    #: Parts of the account that CertCentral documented as not available to this key (e.g.
+    #: ``"service_users"``): not read, so unknown, never "none". A pull with any is incomplete.
+    not_evaluable: tuple[str, ...] = ()
+    #: The proxy the requests went through (from the environment), without credentials; None: direct.
+    proxy: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,6 +304,26 @@ class _Page:
     offset: int
     users: tuple[Mapping[str, Any], ...]
     total: int
+    #: ``page.limit`` as echoed (§2.2), when it is a usable whole number.
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A 403 or 404 answer to an endpoint whose absence is tolerated, with the documented code."""
+
+    path: str
+    status: int
+    code: str
+    response: httpx.Response
+
+    @property
+    def documented(self) -> bool:
+        """Whether CertCentral documents this answer as "not available to this key/account" (§5.2)."""
+        code = self.code.lower()
+        if self.status == 403:
+            return code == "access_denied|missing_permission"
+        return self.status == 404 and code.split("|", 1)[0] == "not_found"
 
 
 @dataclass(slots=True)
@@ -294,13 +358,25 @@ class _Retryable(Exception):
 class _Run:
     """Counters, raw pages and observer calls of one client operation, safe across threads."""
 
-    def __init__(self, observer: PullObserver | None) -> None:
+    def __init__(self, observer: PullObserver | None, *, deadline_at: float = math.inf) -> None:
         self._lock = threading.Lock()
         self._observer = observer
         self.requests = 0
         self.retries = 0
         self.list_pages = 0
         self._pages: list[tuple[tuple[int, int, int], RawPage]] = []
+        #: Monotonic time by which the whole operation must end (the pull deadline).
+        self.deadline_at = deadline_at
+        #: Seconds of HTTP 429 back-off spent so far.
+        self.rate_limit_wait = 0.0
+
+    def add_rate_limit_wait(self, seconds: float, cap: float) -> bool:
+        """Book ``seconds`` of 429 back-off; False (nothing booked) when it would pass ``cap``."""
+        with self._lock:
+            if self.rate_limit_wait + seconds > cap:
+                return False
+            self.rate_limit_wait += seconds
+            return True
 
     def count_request(self) -> None:
         with self._lock:
@@ -337,6 +413,12 @@ class _Run:
         with self._lock:
             return tuple(page for _, page in sorted(self._pages, key=lambda item: item[0]))
 
+
+#: Refusals a caller may inspect instead of failing (see _Refusal.documented).
+_TOLERATED = frozenset({403, 404})
+#: Framing of the body as sent; the answer kept holds the decoded body, so these no longer apply.
+_BODY_FRAMING = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+_NOT_FOUND = frozenset({404})
 
 # Sort keys of raw pages: /user/me, then /user by offset, then service users, then details by id.
 _GROUP_ME, _GROUP_USERS, _GROUP_SERVICE, _GROUP_DETAIL = range(4)
@@ -389,6 +471,187 @@ def _parse_errors(body: bytes) -> tuple[tuple[str, str], ...]:
         elif isinstance(item, str):
             pairs.append(("", item))
     return tuple(pairs)
+
+
+def _key_forms(key: str) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """How an echoed key may look: (case-sensitive forms, forms to match case-insensitively).
+
+    Raw; URL-encoded (``%2F`` or ``%2f``); hex (either case); base64 and URL-safe base64 at each
+    of the three alignments a key can have inside a longer encoded text (only the groups made
+    of the key's bytes alone, so a prefix or suffix does not hide it).
+    """
+    raw = key.encode("utf-8")
+    exact: set[bytes] = {raw, quote(key, safe="").encode(), quote_plus(key, safe="").encode()}
+    folded: set[bytes] = {raw.hex().encode(), quote(key, safe="").lower().encode()}
+    for shift in range(3):
+        data = b"\0" * shift + raw
+        whole_groups = len(data) // 3
+        for encoded in (base64.b64encode(data), base64.urlsafe_b64encode(data)):
+            core = encoded[4 if shift else 0 : whole_groups * 4]
+            if len(core) >= 8:
+                exact.add(core)
+    return tuple(sorted(exact)), tuple(sorted(folded))
+
+
+def _carries_key(forms: tuple[tuple[bytes, ...], tuple[bytes, ...]], *texts: bytes) -> bool:
+    exact, folded = forms
+    for text in texts:
+        if any(form in text for form in exact):
+            return True
+        lowered = text.lower()
+        if any(form in lowered for form in folded):
+            return True
+    return False
+
+
+class _Inflater:
+    """Decodes a body's ``Content-Encoding`` without ever holding more than ``limit`` bytes.
+
+    httpx's decoders inflate a whole network chunk at once (a 64 KiB gzip chunk can become
+    64 MB, a brotli chunk far more); zlib's ``max_length`` lets us stop one byte past the cap.
+    Only identity, gzip and deflate are asked for (``Accept-Encoding``), so only those are read.
+    """
+
+    def __init__(self, encoding: str, endpoint: str) -> None:
+        name = encoding.strip().lower()
+        if name in ("", "identity"):
+            self._zlib = None
+        elif name in ("gzip", "x-gzip", "deflate"):
+            self._zlib = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header, detected
+        else:
+            raise ApiBadResponseError(
+                f"CertCentral answered GET {endpoint} with Content-Encoding {encoding[:40]!r}, which the "
+                "tool did not ask for and does not read.",
+                hint="A proxy may be re-encoding answers; check the base URL and proxy settings.",
+            )
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decoded bytes of ``data``: at most ``room + 1`` of them (one more than fits means "too big")."""
+        if self._zlib is None:
+            return data[: room + 1]
+        out = bytearray()
+        pending = data
+        try:
+            while pending and len(out) <= room:
+                out += self._zlib.decompress(pending, room + 1 - len(out))
+                pending = self._zlib.unconsumed_tail
+        except zlib.error as exc:
+            raise ApiBadResponseError(f"CertCentral's compressed answer could not be decoded ({exc}).") from None
+        return bytes(out)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context for CertCentral: certifi's roots, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``.
+
+    Built here rather than by httpx so that (1) a broken CA setting from the environment is a clear
+    :class:`ApiConnectionError` (exit 5) naming it, and (2) ``SSLKEYLOGFILE`` is ignored:
+    ``ssl.create_default_context`` (which httpx uses) honours it, writing the session secrets of
+    every request, and so the API key on the wire, to that file.
+    """
+    import os  # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read
+
+    cafile = os.environ.get("SSL_CERT_FILE") or None
+    capath = None if cafile else os.environ.get("SSL_CERT_DIR") or None
+    source = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}" if capath else "certifi"
+    try:
+        if cafile is None and capath is None:
+            import certifi  # httpx's own dependency, needed only here
+
+            cafile = certifi.where()
+        # Not ssl.create_default_context: it opens SSLKEYLOGFILE (writing a header) before we could
+        # turn it off. PROTOCOL_TLS_CLIENT has the same secure defaults (hostname check, verify).
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=cafile, capath=capath)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ApiConnectionError(
+            f"Could not set up TLS: the CA certificates from {source} could not be loaded "
+            f"({type(exc).__name__}: {exc}).",
+            hint="Unset SSL_CERT_FILE / SSL_CERT_DIR, or point them at a PEM bundle of CA certificates.",
+        ) from None
+    return context
+
+
+def _environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY`` etc., minding ``NO_PROXY``).
+
+    httpx ignores environment proxies once a transport is given, as this client always does (the
+    read-only guard wraps it), so the same lookup is done here with the standard library.
+    """
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+def _describe_proxy(proxy: str) -> str:
+    """A proxy URL without credentials, for provenance and messages."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read ends by the current answer's deadline (not only the idle timeout).
+
+    Reading the body in chunks bounds it; this bounds the status line and headers too, which httpcore
+    reads before the client sees any of the answer: a read never waits past the deadline, and one
+    asked for after it fails at once as a read timeout.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream, remaining: Callable[[], float | None]) -> None:
+        self._inner = inner
+        self._remaining = remaining
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        left = self._remaining()
+        if left is not None:
+            if left <= 0:
+                raise httpcore.ReadTimeout("the answer's deadline passed")
+            timeout = left if timeout is None else min(timeout, left)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._remaining)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with every connection a :class:`_DeadlineStream`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, remaining: Callable[[], float | None]) -> None:
+        self._inner = inner
+        self._remaining = remaining
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._remaining)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._remaining)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 def _describe_body(response: httpx.Response) -> str:
@@ -510,6 +773,12 @@ class CertCentralClient:
         retry_wait_max: float = 60.0,
         rate_limits: tuple[tuple[int, float], ...] = DEFAULT_RATE_LIMITS,
         user_agent: str | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        response_deadline: float = DEFAULT_RESPONSE_DEADLINE,
+        max_users: int = DEFAULT_MAX_USERS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         key = api_key.strip() if isinstance(api_key, str) else ""
         if not key or not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
@@ -525,6 +794,10 @@ class CertCentralClient:
             raise ConfigurationError(f"retry_attempts must be at least 1, not {retry_attempts!r}.")
         if not timeout > 0 or retry_wait_initial < 0 or retry_wait_max < retry_wait_initial:
             raise ConfigurationError("timeout must be positive and 0 <= retry_wait_initial <= retry_wait_max.")
+        if not deadline > 0 or not response_deadline > 0 or not max_rate_limit_wait >= 0:
+            raise ConfigurationError("deadline and response_deadline must be positive, max_rate_limit_wait >= 0.")
+        if not _is_int(max_users) or max_users < 1 or not _is_int(max_body_bytes) or max_body_bytes < 1:
+            raise ConfigurationError(f"max_users and max_body_bytes must be at least 1, not {max_users!r}.")
         self._key = key
         self._base_url = resolve_base_url(None, base_url)
         self._page_size = page_size
@@ -534,9 +807,31 @@ class CertCentralClient:
         self._retry_attempts = retry_attempts
         self._retry_wait_initial = retry_wait_initial
         self._retry_wait_max = retry_wait_max
+        self._deadline = float(deadline)
+        self._response_deadline = float(response_deadline)
+        self._max_users = max_users
+        self._max_body_bytes = max_body_bytes
+        self._max_rate_limit_wait = float(max_rate_limit_wait)
+        self._monotonic = monotonic
+        self._answer_deadline = threading.local()  # per worker thread: the answer it is reading
+        self._key_forms = _key_forms(key)
+        self._proxy: str | None = None
+        if transport is None:
+            proxy = _environment_proxy(self._base_url)
+            self._proxy = _describe_proxy(proxy) if proxy else None
+            # Our own retries replace httpx's connection retries, so failures are counted once.
+            real = httpx.HTTPTransport(retries=0, verify=_tls_context(), proxy=proxy)
+            # httpx has no option for the network backend; its pool keeps one (httpcore API) that
+            # we wrap so that headers trickling in are cut off at the deadline too. Tested end to
+            # end (test_hardening_pull_bounds.py), so an httpx that moves it fails loudly there.
+            pool = getattr(real, "_pool", None)
+            backend = getattr(pool, "_network_backend", None)
+            if isinstance(backend, httpcore.NetworkBackend):
+                pool._network_backend = _DeadlineBackend(backend, self._answer_time_left)  # type: ignore[union-attr]
+            inner: httpx.BaseTransport = real
+        else:
+            inner = transport
         self._limiter = _make_limiter(_rate_list(rate_limits)) if rate_limits else None
-        # Our own retries replace httpx's connection retries, so failures are counted once.
-        inner = transport if transport is not None else httpx.HTTPTransport(retries=0)
         self._http = httpx.Client(
             base_url=self._base_url,
             transport=ReadOnlyTransport(inner),
@@ -550,6 +845,8 @@ class CertCentralClient:
                 # Accept: text/csv would turn the list into CSV (§1.3);
                 # https://dev.digicert.com/services-api/users/list-users/
                 "Accept": "application/json",
+                # Only encodings _Inflater decodes within the byte cap (httpx would add br/zstd).
+                "Accept-Encoding": "gzip, deflate",
                 "User-Agent": user_agent or f"certcentral-auditor/{__version__}",
             },
         )
@@ -577,11 +874,23 @@ class CertCentralClient:
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def proxy(self) -> str | None:
+        """The environment's proxy for the base URL, without credentials; None when direct."""
+        return self._proxy
+
+    def _answer_time_left(self) -> float | None:
+        deadline: float | None = getattr(self._answer_deadline, "at", None)
+        return None if deadline is None else deadline - self._monotonic()
+
+    def _new_run(self, observer: PullObserver | None = None) -> _Run:
+        return _Run(observer, deadline_at=self._monotonic() + self._deadline)
+
     # -- public operations -------------------------------------------------------------------
 
     def get_me(self) -> User:
         """The user the API key is linked to (``GET /user/me``, §3)."""
-        return self._get_me(_Run(None))
+        return self._get_me(self._new_run())
 
     def test_connection(self) -> ConnectionReport:
         """Prove the key works and can read users, and say whether it sees the whole account.
@@ -589,10 +898,10 @@ class CertCentralClient:
         Calls ``GET /user/me`` (DigiCert's own advice for checking what a key may do, §3,
         https://dev.digicert.com/errors/) and then ``GET /user?limit=1&offset=0``.
         """
-        run = _Run(None)
+        run = self._new_run()
         me = self._get_me(run)
         page = self._fetch_page(run, "/user", 0, limit=1, group=_GROUP_USERS)
-        assert page is not None  # noqa: S101 - _fetch_page returns None only when asked to allow 404
+        assert isinstance(page, _Page)  # noqa: S101 - a refusal is returned only when tolerated
         warnings: list[str] = []
         who = me.email or me.username or f"user {me.id}"
         if not me.is_admin:
@@ -638,7 +947,7 @@ class CertCentralClient:
         if details and not details_per_second > 0:
             raise ConfigurationError(f"details_per_second must be positive, not {details_per_second!r}.")
         started_at = self._clock()
-        run = _Run(observer)
+        run = self._new_run(observer)
         notes: list[str] = []
 
         # /user/me and the service-user list do not depend on /user: fetch them alongside it,
@@ -656,13 +965,14 @@ class CertCentralClient:
                 # /user decides whether the pull can go on.
                 notes.append("GET /user/me was refused (missing permission): whose key this is is unknown.")
             service = service_future.result()
-        assert listing is not None  # noqa: S101 - only the service-user list may be absent
+        assert isinstance(listing, _Listing)  # noqa: S101 - /user is never tolerated as refused
         notes.extend(listing.notes)
         notes.extend(service_notes)
         records: dict[int, Mapping[str, Any]] = dict(listing.records)
         service_ids: set[int] = set()
         expected, received, complete = listing.expected, len(listing.records), listing.complete
 
+        not_evaluable: list[str] = []
         if service is not None:
             notes.extend(service.notes)
             expected += service.expected
@@ -671,6 +981,11 @@ class CertCentralClient:
             for user_id, record in service.records.items():
                 service_ids.add(user_id)
                 records.setdefault(user_id, record)
+        else:
+            # Unknown is not zero: the users /user lists are kept, but this pull cannot say the
+            # account has no (other) service users, so it is never complete.
+            not_evaluable.append("service_users")
+            complete = False
 
         users: dict[int, User] = {}
         for user_id, record in records.items():
@@ -703,6 +1018,8 @@ class CertCentralClient:
             account_id=account_id,
             details_fetched=details,
             record_digests=types.MappingProxyType(dict(sorted(digests.items()))),
+            not_evaluable=tuple(not_evaluable),
+            proxy=self._proxy,
         )
 
     # -- pull steps --------------------------------------------------------------------------
@@ -723,21 +1040,27 @@ class CertCentralClient:
 
         The docs show ``/user/api-only`` in two crawls and ``/service-user`` in a third, so try
         both: https://dev.digicert.com/en/certcentral-apis/services-api/users/list-service-users.html
+
+        Which answers mean "not available to this key or account" is itself UNCERTAIN, so only the
+        documented ones count: 403 ``access_denied|missing_permission`` and 404 ``not_found…``
+        (§5.2). When every path answers one of those, service users are *not evaluable* (None,
+        with a note); any other refusal (a proxy's HTML page, an unknown 403) fails the pull.
         """
+        refusals: list[_Refusal] = []
         for index, path in enumerate(_LIST_PATHS[1:]):
-            try:
-                listing = self._list(run, path, group=_GROUP_SERVICE, subgroup=index, allow_not_found=True)
-            except PermissionDeniedError:
-                notes.append(
-                    f"Service users could not be listed: GET {path} was refused (missing permission); "
-                    "service users that GET /user does not return are missing from this pull."
-                )
-                return None
-            if listing is not None:
-                return listing
+            got = self._list(run, path, group=_GROUP_SERVICE, subgroup=index, tolerate=_TOLERATED)
+            if isinstance(got, _Listing):
+                return got
+            refusals.append(got)
+        for refusal in refusals:
+            if not refusal.documented:
+                endpoint = f"{refusal.path}?limit={self._page_size}&offset=0"
+                raise self._error_for(endpoint, refusal.response)
+        answers = " and ".join(f"GET {r.path} answered {r.status} {r.code}" for r in refusals)
         notes.append(
-            "Service users could not be listed: neither /user/api-only nor /service-user exists at "
-            "this base URL (HTTP 404); service users that GET /user does not return are missing."
+            f"Service users were NOT read ({answers}: CertCentral's answers for \"not available to this "
+            "key\"). Service users are unknown, not absent, so this snapshot is incomplete and never a "
+            "diff baseline. Use a View Only key linked to an unrestricted Administrator."
         )
         return None
 
@@ -748,9 +1071,9 @@ class CertCentralClient:
         *,
         group: int,
         subgroup: int = 0,
-        allow_not_found: bool = False,
+        tolerate: frozenset[int] = frozenset(),
         report_total: bool = False,
-    ) -> _Listing | None:
+    ) -> _Listing | _Refusal:
         """All pages of one list endpoint, following §2.5 and fetching pages 2..n concurrently.
 
         R-J1 stops only at ``offset == page.total``, which loops forever if the total shrinks;
@@ -759,39 +1082,58 @@ class CertCentralClient:
         are added or removed mid-pull (ordering without ``sort`` is not promised), hence
         de-duplication by id and the completeness check.
         """
-        first = self._fetch_page(run, path, 0, group=group, subgroup=subgroup, allow_not_found=allow_not_found)
-        if first is None:
-            return None
-        # The maximum limit for /user is undocumented (§2.1): if the server quietly returns fewer
-        # users than asked for, step by what it returns, or whole slices would be skipped.
+        first = self._fetch_page(run, path, 0, group=group, subgroup=subgroup, tolerate=tolerate)
+        if isinstance(first, _Refusal):
+            return first
+        if first.total > self._max_users:
+            raise ApiBadResponseError(
+                f"CertCentral answered GET {path} with page.total {first.total:,}, more users than the "
+                f"{self._max_users:,} this tool accepts; the pull was refused before paging.",
+                hint="A proxy may be rewriting answers; if the account really is that large, raise the "
+                f"limit with `auditor --max-users {first.total} pull`.",
+            )
+        # The maximum limit for /user is undocumented (§2.1): if the server serves fewer users
+        # than asked for, step by the limit it echoes (§2.2), or whole slices would be skipped.
+        # Only without an echo, step by what the first page held.
         step = self._page_size
-        if 0 < len(first.users) < min(self._page_size, first.total):
+        if first.limit is not None:
+            step = min(step, first.limit)
+        elif 0 < len(first.users) < min(self._page_size, first.total):
             step = len(first.users)
         offsets = list(range(step, first.total, step)) if first.users else []
         if report_total:
             run.total(first.total, 1 + len(offsets))
 
         pages: dict[int, _Page] = {0: first}
+        ran_dry = not first.users
 
-        def fetch(offset: int) -> _Page | None:
-            return self._fetch_page(run, path, offset, group=group, subgroup=subgroup)
+        def fetch(offset: int) -> _Page:
+            page = self._fetch_page(run, path, offset, group=group, subgroup=subgroup)
+            assert isinstance(page, _Page)  # noqa: S101 - refusals are tolerated on the first page only
+            return page
 
-        def collect(page: _Page | None) -> None:
-            if page is not None:
-                pages[page.offset] = page
+        def collect(page: _Page) -> None:
+            nonlocal ran_dry
+            pages[page.offset] = page
+            ran_dry = ran_dry or not page.users
 
-        _run_concurrently(fetch, offsets, workers=self._max_concurrency, on_result=collect)
+        # At most ceil(total / step) pages, a window of them at a time; the first empty page ends
+        # paging (§2.5), so a page.total that lies costs one window, not total / step requests.
+        window = self._max_concurrency
+        for start in range(0, len(offsets), window):
+            if ran_dry:
+                break
+            _run_concurrently(fetch, offsets[start : start + window], workers=window, on_result=collect)
 
         records = self._merge(pages)
         last = pages[max(pages)]
         total_moved = any(page.total != first.total for page in pages.values())
-        if last.users and (len(records) != first.total or total_moved):
+        if not ran_dry and last.users and (len(records) != first.total or total_moved):
             # Users arrived late or shifted past the last page: look a little further, sequentially,
             # until an empty page (the §2.5 stop rule).
             offset = last.offset + step
             for _ in range(FOLLOW_UP_PAGES):
                 page = fetch(offset)
-                assert page is not None  # noqa: S101 - 404 is only tolerated on the first page
                 pages[offset] = page
                 if not page.users:
                     break
@@ -827,16 +1169,18 @@ class CertCentralClient:
         group: int,
         subgroup: int = 0,
         limit: int | None = None,
-        allow_not_found: bool = False,
-    ) -> _Page | None:
+        tolerate: frozenset[int] = frozenset(),
+    ) -> _Page | _Refusal:
         """One list page. ``limit`` and ``offset`` are always sent: the default limit is
         undocumented and the examples disagree (§2.1, https://dev.digicert.com/services-api/users/list-users/).
         """
         endpoint = f"{path}?limit={limit or self._page_size}&offset={offset}"
-        response = self._get(run, endpoint, allow_not_found=allow_not_found)
+        response = self._get(run, endpoint, tolerate=tolerate)
         run.keep((group, subgroup, offset), self._raw(endpoint, response), list_page=True)
-        if response.status_code == 404:
-            return None
+        if response.status_code in tolerate:
+            codes = _parse_errors(response.content)
+            code = next((c for c, _ in codes if c), "")
+            return _Refusal(path=path, status=response.status_code, code=code, response=response)
         data = self._json_object(endpoint, response)
         users = data.get("users")
         if not isinstance(users, list):
@@ -851,7 +1195,13 @@ class CertCentralClient:
                     f"CertCentral answered GET {endpoint} with user #{index} that has no numeric id."
                 )
         run.page(endpoint, len(users))
-        return _Page(offset=offset, users=tuple(users), total=total)
+        echoed = page.get("limit") if isinstance(page, Mapping) else None
+        usable = (
+            echoed
+            if isinstance(echoed, int) and not isinstance(echoed, bool) and 0 < echoed <= (limit or self._page_size)
+            else None
+        )
+        return _Page(offset=offset, users=tuple(users), total=total, limit=usable)
 
     def _pull_details(
         self,
@@ -887,9 +1237,13 @@ class CertCentralClient:
             endpoint = f"/user/{user_id}"
             # An unknown id's answer is undocumented (§5.2); a user deleted since the list was
             # read is the likely cause, so keep going and say so.
-            response = self._get(run, endpoint, allow_not_found=True)
+            response = self._get(run, endpoint, tolerate=_NOT_FOUND)
             run.keep((_GROUP_DETAIL, 0, user_id), self._raw(endpoint, response))
             if response.status_code == 404:
+                # Only CertCentral's own not_found says "this user is gone"; a proxy's 404 page
+                # says nothing about the user, and must not turn into "unknown" silently.
+                if not any(code.lower().startswith("not_found") for code, _ in _parse_errors(response.content)):
+                    raise self._error_for(endpoint, response)
                 return user_id, None
             value = self._json_object(endpoint, response).get("is_saml_sso_only")
             return user_id, value if isinstance(value, bool) else None
@@ -927,22 +1281,37 @@ class CertCentralClient:
             received_at=self._clock(),
         )
 
-    def _get(self, run: _Run, endpoint: str, *, allow_not_found: bool = False) -> httpx.Response:
-        """GET ``endpoint`` with pacing and retries; returns a 2xx response (or a 404 if allowed).
+    def _get(self, run: _Run, endpoint: str, *, tolerate: frozenset[int] = frozenset()) -> httpx.Response:
+        """GET ``endpoint`` with pacing and retries; returns a 2xx response (or one in ``tolerate``).
 
         stamina drives the attempts (and its global switches: ``stamina.set_active``,
         instrumentation hooks), but the wait itself is ours: the backoff hook computes it
         (Retry-After or exponential with jitter) and returns 0 to stamina, and the injected
         ``sleep`` waits before the next attempt. So tests never sleep and can see every wait.
+        A wait that would end past the pull's deadline, or push the pull's total 429 back-off past
+        ``max_rate_limit_wait``, is not taken: the pull fails at once instead.
         """
         attempt_num = 0
         pending_wait = 0.0
+        stop: ApiError | None = None
 
         def backoff(exc: Exception) -> bool | float:
-            nonlocal pending_wait
+            nonlocal pending_wait, stop
             if not isinstance(exc, _Retryable) or attempt_num >= self._retry_attempts:
                 return False
-            pending_wait = self._wait_for(exc, attempt_num)
+            wait = self._wait_for(exc, attempt_num)
+            if self._monotonic() + wait > run.deadline_at:
+                stop = self._past_deadline(endpoint, f"the next retry ({exc.reason}) would start after it")
+                return False
+            if exc.rate_limited and not run.add_rate_limit_wait(wait, self._max_rate_limit_wait):
+                stop = ApiUnavailableError(
+                    f"CertCentral kept rate limiting GET {endpoint} (HTTP 429): this pull already waited "
+                    f"{run.rate_limit_wait:.0f} s on rate limits, and waits are capped at "
+                    f"{self._max_rate_limit_wait:.0f} s per pull.",
+                    hint="Another tool may be using the same API key; wait a few minutes and try again.",
+                )
+                return False
+            pending_wait = wait
             logger.info("GET %s failed (%s); retrying in %.1f s", endpoint, exc.reason, pending_wait)
             run.retry(endpoint, exc.reason, pending_wait)
             return 0.0
@@ -957,19 +1326,25 @@ class CertCentralClient:
                     if pending_wait > 0:
                         self._sleep(pending_wait)
                         pending_wait = 0.0
-                    response = self._attempt(run, endpoint, allow_not_found=allow_not_found)
+                    response = self._attempt(run, endpoint, tolerate=tolerate)
         except _Retryable as exc:
+            if stop is not None:
+                raise stop from None
             raise self._give_up(endpoint, exc, attempt_num) from self._safe_cause(exc.__cause__)
         assert response is not None  # noqa: S101 - the loop either returned a response or raised
         return response
 
-    def _attempt(self, run: _Run, endpoint: str, *, allow_not_found: bool) -> httpx.Response:
+    def _attempt(self, run: _Run, endpoint: str, *, tolerate: frozenset[int]) -> httpx.Response:
         if self._limiter is not None:
             _acquire(self._limiter)
+        if self._monotonic() >= run.deadline_at:
+            raise self._past_deadline(endpoint, "before it was sent")
         run.count_request()
         try:
-            response = self._http.get(endpoint)
+            response = self._send(run, endpoint)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+            if isinstance(exc, httpx.TimeoutException) and self._monotonic() >= run.deadline_at:
+                raise self._past_deadline(endpoint, "while the answer was still arriving") from None
             raise _Retryable(self._redact(_describe_transport_error(exc))) from exc
         except httpx.RequestError as exc:
             raise ApiConnectionError(
@@ -990,9 +1365,82 @@ class CertCentralClient:
                 retry_after=_parse_retry_after(response.headers.get("retry-after"), self._clock()),
                 rate_limited=status == 429,
             )
-        if 200 <= status < 300 or (status == 404 and allow_not_found):
+        if 200 <= status < 300 or status in tolerate:
             return response
         raise self._error_for(endpoint, response)
+
+    def _send(self, run: _Run, endpoint: str) -> httpx.Response:
+        """One GET, its body read against the byte cap and the deadlines, then scanned for the key.
+
+        The body is streamed (``iter_raw``) and decoded here, so neither a huge nor a bomb-like body
+        is ever held whole, and a server that trickles bytes is cut off at the answer's deadline
+        (the idle ``timeout`` only bounds the gap between two bytes). The answer handed back is
+        already decoded and fully in memory, and carries no trace of the key.
+        """
+        request = self._http.build_request("GET", endpoint)
+        deadline = min(self._monotonic() + self._response_deadline, run.deadline_at)
+        self._answer_deadline.at = deadline
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_body(run, endpoint, response, deadline)
+            finally:
+                response.close()
+        finally:
+            self._answer_deadline.at = None
+        header_text = b"\n".join(name + b": " + value for name, value in response.headers.raw)
+        if _carries_key(self._key_forms, header_text, body):
+            raise KeyEchoedError(
+                f"{KEY_ECHOED_MESSAGE} (it was in the answer to GET {endpoint.split('?', 1)[0]}, "
+                f"HTTP {response.status_code}).",
+                hint="A proxy or error page that repeats request headers sits between the tool and CertCentral; "
+                "check the base URL and proxy settings, and consider rotating the key.",
+            )
+        kept = [(k, v) for k, v in response.headers.raw if k.lower() not in _BODY_FRAMING]
+        return httpx.Response(response.status_code, headers=kept, content=body, request=request)
+
+    def _read_body(self, run: _Run, endpoint: str, response: httpx.Response, deadline: float) -> bytes:
+        cap = self._max_body_bytes
+        if response.is_stream_consumed:  # a transport that hands over a read response (tests' MockTransport)
+            if len(response.content) > cap:
+                raise self._too_big(endpoint, f"{len(response.content):,} bytes")
+            return response.content
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > cap:
+            raise self._too_big(endpoint, f"announced {int(declared):,} bytes")
+        inflater = _Inflater(response.headers.get("content-encoding", ""), endpoint)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_raw():
+            decoded = inflater.feed(chunk, cap - size)
+            size += len(decoded)
+            if size > cap:
+                raise self._too_big(endpoint, "counted decompressed")
+            chunks.append(decoded)
+            if self._monotonic() > deadline:
+                if deadline >= run.deadline_at:
+                    raise self._past_deadline(endpoint, f"while the answer was still arriving ({size:,} bytes)")
+                raise _Retryable(
+                    f"the answer took longer than {self._response_deadline:.0f} s to arrive "
+                    f"({size:,} bytes so far)"
+                )
+        return b"".join(chunks)
+
+    def _too_big(self, endpoint: str, detail: str) -> ApiBadResponseError:
+        return ApiBadResponseError(
+            f"CertCentral's answer to GET {endpoint} is larger than the "
+            f"{self._max_body_bytes / 1048576:.0f} MB limit for one answer ({detail}); it was not kept.",
+            hint="A proxy or a compressed ('gzip bomb') body may be at fault; a real page of users is a few MB. "
+            "Check the base URL and proxy settings, or pull with a smaller --page-size.",
+        )
+
+    def _past_deadline(self, endpoint: str, when: str) -> ApiUnavailableError:
+        return ApiUnavailableError(
+            f"The pull reached its deadline of {self._deadline:.0f} s during GET {endpoint} ({when}); "
+            "it was stopped.",
+            hint="CertCentral or a proxy is answering too slowly; try again later, or allow more time "
+            "with `auditor --deadline SECONDS pull`.",
+        )
 
     def _wait_for(self, exc: _Retryable, attempt: int) -> float:
         """Seconds before the next attempt after attempt number ``attempt`` (1-based) failed."""

@@ -141,7 +141,8 @@ def diff_snapshots(
     """What changed from ``old`` to ``new``: joiners, leavers and per-user field changes.
 
     A role change is an ``escalation`` when the user gains a role in ``privileged_roles`` (matched
-    case-insensitively); ``became_admin`` marks gaining Administrator, for joiners too.
+    case-insensitively); ``became_admin`` marks gaining Administrator, for joiners too. An
+    incomplete ``new`` yields no removals: who is missing from it was possibly never read.
     """
     privileged = frozenset(name.casefold() for name in privileged_roles)
     old_users = _unique_users(old)
@@ -150,7 +151,9 @@ def diff_snapshots(
     after = _frame(new_users)
 
     added_ids = after.index.difference(before.index)
-    removed_ids = before.index.difference(after.index)
+    # A user absent from an incomplete snapshot may simply not have been read (a page that never
+    # added up, service users CertCentral would not list): "could not read" is never "removed".
+    removed_ids = before.index.difference(after.index) if new.complete else before.index[:0]
     common = before.index.intersection(after.index)
     b = before.loc[common]
     a = after.loc[common]

@@ -358,6 +358,9 @@ class PullProvenance:
     def recorded_by_earlier_version(self) -> bool:
         """True for a snapshot stored before operator and reconciliation were recorded."""
         return self.format_version < PROVENANCE_FORMAT
+    #: Parts CertCentral documented as not available to the key (e.g. ``"service_users"``): not
+    #: read, so unknown, never zero. A snapshot with any is incomplete.
+    not_evaluable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

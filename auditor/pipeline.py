@@ -258,6 +258,7 @@ def pull(
             operator=workspace.operator,
             key_owner=KeyOwner.from_user(result.me) if result.me is not None else None,
             endpoints=result.endpoints,
+            not_evaluable=result.not_evaluable,
         )
         previous = store.latest_snapshot(connection, complete_only=True)
         snapshot = store.save_snapshot(
@@ -279,6 +280,14 @@ def _pull_notes(result: PullResult) -> tuple[str, ...]:
             f"{', division-restricted' if me.restricted else ''}) may not see the whole account: "
             "this snapshot may be a partial view."
         )
+    elif me is None:
+        # Not read is not "an unrestricted administrator": say the scope is unknown.
+        notes.append(
+            "Whether the key sees the whole account is unknown (GET /user/me was not read): "
+            "this snapshot may be a partial view."
+        )
+    if result.proxy is not None:
+        notes.append(f"Requests went through the proxy {result.proxy} (from the environment).")
     return tuple(notes)
 
 

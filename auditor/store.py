@@ -332,6 +332,7 @@ def _provenance_json(provenance: PullProvenance) -> str:
                 }
                 for item in provenance.endpoints
             ],
+            "not_evaluable": list(provenance.not_evaluable),
         },
         sort_keys=True,
     )
@@ -397,6 +398,7 @@ def _provenance_from_json(text: str) -> PullProvenance:
             )
             for item in data.get("endpoints") or ()
         ),
+        not_evaluable=tuple(data.get("not_evaluable", ())),  # absent in snapshots stored before 0.2
     )
 
 

@@ -513,22 +513,24 @@ def test_service_users_fall_back_to_service_user_path() -> None:
     assert not any("Service users could not be listed" in note for note in result.notes)
 
 
-def test_missing_service_user_endpoints_leave_a_note_and_the_pull_goes_on() -> None:
+def test_missing_service_user_endpoints_make_the_pull_incomplete_not_empty() -> None:
     fake = FakeCertCentral([make_user(1)], service_path=None)
     with client_for(fake) as client:
         result = client.pull_users()
     assert [u.id for u in result.users] == [1]
-    assert any("Service users could not be listed" in note for note in result.notes)
+    assert not result.complete and result.not_evaluable == ("service_users",)
+    assert any("Service users were NOT read" in note and "404 not_found|route" in note for note in result.notes)
     assert {"/user/api-only?limit=500&offset=0", "/service-user?limit=500&offset=0"} <= set(fake.endpoints)
 
 
-def test_refused_service_user_list_leaves_a_note() -> None:
+def test_refused_service_user_list_makes_the_pull_incomplete_not_empty() -> None:
     fake = FakeCertCentral([make_user(1)])
     fake.script("/user/api-only", httpx.Response(403, json=MISSING_PERMISSION))
     with client_for(fake) as client:
         result = client.pull_users()
     assert [u.id for u in result.users] == [1]
-    assert any("missing permission" in note for note in result.notes)
+    assert not result.complete and result.not_evaluable == ("service_users",)
+    assert any("403 access_denied|missing_permission" in note for note in result.notes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -152,7 +152,10 @@ def bundle_context(
         "record_counts": {
             "users": len(snapshot.users),
             "administrators": len(snapshot.admins),
-            "service_users": sum(1 for user in snapshot.users if user.is_service_user),
+            # null, never 0, when CertCentral would not list service users to this key.
+            "service_users": None
+            if "service_users" in p.not_evaluable
+            else sum(1 for user in snapshot.users if user.is_service_user),
             "expected_total": p.expected_total,
             "received": p.received,
             "raw_pages": raw_pages,

@@ -8,14 +8,19 @@ requests are recorded with the key's label only.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import random
 import re
 import socket
+import ssl
+import struct
 import sys
 import threading
 import time
+import typing
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +53,13 @@ _SERVER_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+#: What a route answers under ``Faults.route_faults``: CertCentral's documented refusals
+#: (403 ``missing_permission``, 404 ``not_found|route``, 404 ``not_found``), a proxy's HTML
+#: 403/404 page (undocumented: says nothing about the account), or a persistent 500.
+RouteFault = Literal["missing-permission", "route-not-found", "not-found", "html-403", "html-404", "server-error"]
+ROUTE_FAULTS: tuple[RouteFault, ...] = typing.get_args(RouteFault)
+
+
 @dataclass(frozen=True, slots=True)
 class Faults:
     """What the sandbox does wrong, on purpose. All off by default; deterministic from ``seed``."""
@@ -78,6 +90,22 @@ class Faults:
     seed: int = 0
     #: Rolling windows per key as (requests, seconds) → 429 (§5.3); () turns rate limiting off.
     rate_limits: tuple[tuple[int, float], ...] = ((100, 5.0), (1000, 180.0))
+    #: (route, answer) pairs: that route always answers so (after auth). Routes are as served
+    #: under /services/v2, e.g. ``/user/api-only``, ``/user/me``; ``/user/{id}`` matches every id.
+    #: Which path lists service users, and what a key that may not list them gets, are UNCERTAIN
+    #: (§4.3, §5.2): these show every combination.
+    route_faults: tuple[tuple[str, RouteFault], ...] = ()
+    #: Echo the request's headers (the API key among them) as a misconfigured proxy would:
+    #: "404-page" turns every 404 into an HTML page listing them; "header" adds them, base64, to
+    #: every answer as ``X-Debug-Request``.
+    echo_request_headers: Literal["off", "404-page", "header"] = "off"
+    #: Send every answer (status line, headers and body) at this many bytes per second; 0: at once.
+    drip_bytes_per_second: int = 0
+    #: ``page.total`` claimed by every page of ``GET /user`` (a lying server or proxy).
+    page_total: int | None = None
+    #: Pages of ``GET /user`` answer a gzip body that inflates to this many zero bytes (a "gzip
+    #: bomb"; 2 GiB is about 2 MB on the wire, built without holding the inflated bytes).
+    gzip_bomb_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +281,55 @@ _HTML_ERROR = """<!DOCTYPE html>
 <body><h1>{status} {reason}</h1><p>The server is temporarily unable to service your request.</p>
 <hr><p>Incident ID: sandbox-{incident}</p></body></html>
 """
+
+
+_BOMBS: dict[int, bytes] = {}
+_BOMB_LOCK = threading.Lock()
+_MIB = 1 << 20
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A valid gzip stream of ``size`` zero bytes (a whole number of MiB), cached per size.
+
+    Each MiB of zeros is one deflate block after a full flush, identical every time, so the
+    stream is that block repeated: nothing the size of the inflated data is ever allocated.
+    """
+    mebibytes = max(1, -(-size // _MIB))
+    with _BOMB_LOCK:
+        cached = _BOMBS.get(mebibytes)
+        if cached is not None:
+            return cached
+        zeros = bytes(_MIB)
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+        crc = 0
+        for _ in range(mebibytes):
+            crc = zlib.crc32(zeros, crc)
+        end = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+        header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+        trailer = struct.pack("<II", crc, (mebibytes * _MIB) & 0xFFFFFFFF)
+        bomb = header + block * mebibytes + end + trailer
+        _BOMBS[mebibytes] = bomb
+        return bomb
+
+
+def _route_fault(faults: Faults, route: str) -> RouteFault | None:
+    generic = "/user/{id}" if _USER_ID_PATH.fullmatch(route) and route != "/user/me" else None
+    for pattern, answer in faults.route_faults:
+        if pattern in (route, generic):
+            return answer
+    return None
+
+
+_HTML_REFUSAL = """<!DOCTYPE html>
+<html><head><title>{status} {reason}</title></head>
+<body><h1>{status} {reason}</h1><p>{text}</p></body></html>
+"""
+
+
+def _html_refusal(status: int, text: str) -> str:
+    reason = {403: "Forbidden", 404: "Not Found"}.get(status, "Error")
+    return _HTML_REFUSAL.format(status=status, reason=reason, text=text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,8 +581,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed
 
-    def send(self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False) -> None:
-        """Write one response; ``cut`` announces the full length but closes half-way."""
+    def send(
+        self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False, drip: int = 0
+    ) -> None:
+        """Write one response; ``cut`` announces the full length but closes half-way; ``drip``
+        sends the whole answer, status line and headers included, at that many bytes per second."""
+        if drip > 0:
+            reason = self.responses.get(status, ("",))[0]
+            lines = [f"{self.protocol_version} {status} {reason}", f"Server: {self.version_string()}"]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            lines.append(f"Content-Length: {len(body)}")
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if self.command == "HEAD" else body)
+            for start in range(0, len(raw), drip):
+                self.wfile.write(raw[start : start + drip])
+                self.wfile.flush()
+                time.sleep(1.0)
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -535,7 +626,9 @@ class SandboxServer:
         port: int = 0,
         faults: Faults = Faults(),
         on_request: Callable[[RecordedRequest], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context`` (server side, with a certificate loaded) serves HTTPS instead of HTTP."""
         self._lock = threading.Lock()
         self._faults = faults
         self._state = _State(dataset, seed=faults.seed)
@@ -547,6 +640,10 @@ class SandboxServer:
         self._closed = False
         self._serving = threading.Event()
         self._httpd = _HTTPServer((host, port), self)
+        self._scheme = "http"
+        if ssl_context is not None:
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
+            self._scheme = "https"
         self.host = host
         self.port = int(self._httpd.server_address[1])
 
@@ -556,7 +653,7 @@ class SandboxServer:
     def base_url(self) -> str:
         """The Services API base URL, e.g. ``http://127.0.0.1:8123/services/v2``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{API_PREFIX}"
+        return f"{self._scheme}://{host}:{self.port}{API_PREFIX}"
 
     def start(self) -> SandboxServer:
         """Serve on a daemon thread; returns self."""
@@ -670,6 +767,16 @@ class SandboxServer:
         else:
             body = json.dumps(answer.payload, ensure_ascii=False).encode()
         headers.update(answer.headers)
+        if faults.echo_request_headers != "off":
+            seen = "\n".join(f"{name}: {value}" for name, value in handler.headers.items())
+            if faults.echo_request_headers == "header":
+                headers["X-Debug-Request"] = base64.b64encode(seen.encode()).decode()
+            elif answer.status == 404:
+                headers["Content-Type"] = "text/html"
+                body = _html_refusal(404, "No route for this request:<pre>\n" + seen + "</pre>").encode()
+        if answer.status == 200 and faults.gzip_bomb_bytes > 0 and answer.page_of_users:
+            headers["Content-Encoding"] = "gzip"
+            body = gzip_bomb(faults.gzip_bomb_bytes)
         if answer.status == 200:
             if draws[2] < faults.truncated_json_rate:
                 body = body[: max(1, len(body) // 2)]
@@ -686,7 +793,7 @@ class SandboxServer:
             self._recorded.append(record)
         if self._on_request is not None:
             self._on_request(record)
-        handler.send(answer.status, body, headers, cut=cut)
+        handler.send(answer.status, body, headers, cut=cut, drip=faults.drip_bytes_per_second)
 
     def _answer(
         self,
@@ -737,8 +844,23 @@ class SandboxServer:
                 return error(500, _SERVER_ERRORS[500])
         if draws[1] < faults.error_rate:
             return error(error_status, _SERVER_ERRORS.get(error_status, ("server_error", "Server error")))
+        fault = _route_fault(faults, route)
+        if fault == "missing-permission":
+            return error(403, MISSING_PERMISSION)
+        if fault == "route-not-found":
+            return error(404, ROUTE_NOT_FOUND)
+        if fault == "not-found":
+            return error(404, NOT_FOUND)
+        if fault in ("html-403", "html-404"):
+            status = 403 if fault == "html-403" else 404
+            return _Answer(status, html=_html_refusal(status, "Request blocked by the gateway."))
+        if fault == "server-error":
+            return error(500, _SERVER_ERRORS[500])
         try:
-            return _Router(state, faults, key).route(route, query)
+            answer = _Router(state, faults, key).route(route, query)
+            if faults.page_total is not None and answer.page_of_users and isinstance(answer.payload, dict):
+                answer.payload["page"]["total"] = faults.page_total
+            return answer
         except _Denied as denied:
             return error(denied.status, denied.code_message)
         except _BadInput as bad:
