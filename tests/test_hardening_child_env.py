@@ -66,11 +66,12 @@ def test_no_child_process_inherits_a_secret(home: AuditorHome, tmp_path: Path) -
     out.mkdir()
     seen_by: dict[str, int] = {}
 
-    def run(*args: str, expect: int = 0) -> None:
+    def run(*args: str, expect: int = 0) -> str:
         before = len(list(records.iterdir()))
         result = home.run(*args, extra_env=env, timeout=600)
         assert result.returncode == expect, (args, result.stdout[-2000:], result.stderr[-2000:])
         seen_by[" ".join(arg for arg in args[:3] if not arg.startswith("/"))] = len(list(records.iterdir())) - before
+        return result.stdout
 
     with SandboxServer(dataset_with_key(), faults=Faults(rate_limits=())) as server:
         run("connect", "--base-url", server.base_url)  # the key comes from DIGICERT_API_KEY
@@ -87,8 +88,8 @@ def test_no_child_process_inherits_a_secret(home: AuditorHome, tmp_path: Path) -
         run("report", "--format", "html", "--output", str(out / "html"))
         run("report", "--format", "pdf", "--output", str(out / "pdf"))
         run("export", "--output", str(out / "evidence.zip"))
-        run("verify", str(out / "evidence.zip"))
-        run("keys", "public")
+        (out / "signer.pub.pem").write_text(run("keys", "public"))
+        run("verify", str(out / "evidence.zip"), "--public-key", str(out / "signer.pub.pem"), "--reperform")
         run("run", "--output", str(out / "run"))
         run("keys", "rotate")
         run("disconnect", "default")
