@@ -7,6 +7,7 @@ handlers, so ``auditor --help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -779,6 +780,8 @@ def main(
     try:
         if workspace is None and args.command not in NO_WORKSPACE:
             workspace = workspace_from_env(args)
+        if workspace is not None:
+            workspace = dataclasses.replace(workspace, notice=out.info)
         return HANDLERS[args.command](args, workspace, out, stdin or sys.stdin)
     except AuditorError as error:
         if args.verbose:

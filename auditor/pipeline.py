@@ -25,6 +25,7 @@ from auditor.models import (
     ChangeSet,
     FindingsResult,
     PullProvenance,
+    RawPage,
     Snapshot,
     User,
     UserHistory,
@@ -54,24 +55,49 @@ class Workspace:
     transport: Any = None
     #: Extra CertCentralClient options from the CLI (retry_attempts, timeout, ...).
     client_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Where one-off notices go (the CLI prints them on stderr): e.g. a store tagged on first use.
+    notice: Callable[[str], None] = field(default=lambda _message: None, repr=False, compare=False)
 
     def now(self) -> datetime:
         return self.clock()
 
     @contextmanager
     def store(self) -> Iterator[Store]:
+        """The open store, its records checked against the master key's tags on every read.
+
+        A store written before tags existed is tagged here once (after checking that the key
+        opens its sealed secrets) and the notice says so.
+        """
         from auditor.store import Store
 
-        store = Store.open(self.data_dir, clock=self.clock)
+        master = self.master_key()
+        store = Store.open(self.data_dir, clock=self.clock, master_key=master)
         try:
+            if store.untagged:
+                _check_master_key(store, master)
+                tagged = store.tag_existing_records()
+                if tagged:
+                    self.notice(
+                        f"Authenticated {tagged} existing records of {store.path} with tags under the master key "
+                        "(done once, on first use of this version); from now on a record changed outside "
+                        "certcentral-auditor is refused. If you see this again for the same data directory, "
+                        "the database was rolled back or altered: restore it from a backup."
+                    )
             yield store
         finally:
             store.close()
 
     def master_key(self) -> MasterKey:
+        """The master key; never a new one while the database holds secrets sealed under one."""
         from auditor.credentials import MasterKey
+        from auditor.store import sealed_secrets_exist
 
-        return MasterKey.load_or_create(env_value=self.master_key_env, key_file=self.master_key_file)
+        sealed = False
+        if not (self.master_key_env and self.master_key_env.strip()) and not self.master_key_file.exists():
+            sealed = sealed_secrets_exist(self.data_dir)
+        return MasterKey.load_or_create(
+            env_value=self.master_key_env, key_file=self.master_key_file, sealed_secrets_exist=sealed
+        )
 
     def load_config(self, frameworks: Sequence[str] | None = None) -> AuditConfig:
         from auditor.config import load_config
@@ -190,6 +216,10 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     """
     for record in store.list_connections()[:1]:
         master.decrypt(record.encrypted_key, context=_key_context(record.name))
+    from auditor.evidence.keys import PRIVATE_KEY_CONTEXT
+
+    for key in store.signing_keys()[:1]:
+        master.decrypt(key.encrypted_private_key, context=PRIVATE_KEY_CONTEXT)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
@@ -590,7 +620,7 @@ def export_evidence(
         contents_from,
         write_bundle,
     )
-    from auditor.store import ChainHead
+    from auditor.store import ChainHead, export_lock
 
     if evaluation is None:
         evaluation = evaluate(
@@ -599,7 +629,9 @@ def export_evidence(
     report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files)
     now = workspace.now()
     master = workspace.master_key()
-    with workspace.store() as store:
+    # One export of a connection at a time: the second starts from the head the first recorded
+    # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
+    with export_lock(workspace.data_dir, connection), workspace.store() as store:
         _check_master_key(store, master)
         key, created = active_signing_key(store, master, now=now)
         recovered = _recover_interrupted_export(workspace, store, connection)
@@ -614,6 +646,7 @@ def export_evidence(
         else:
             chain = ChainPosition.after(head)
         raw_pages = store.raw_pages(evaluation.snapshot.id)
+        check_users_against_raw_pages(evaluation.snapshot, raw_pages)
         exceptions = evaluation.config.exceptions
         try:
             contents = contents_from(
@@ -667,7 +700,9 @@ def export_evidence(
         _write_pending_export(pending, output, head_fields)
         path = write_bundle(bundle, output, overwrite=overwrite)
         try:
-            store.advance_chain(connection, ChainHead(**head_fields))
+            store.advance_chain(
+                connection, ChainHead(**head_fields), expected=head, new_chain=new_chain and head is not None
+            )
             _clear_pending_export(pending)
         except StoreError as error:
             _clear_pending_export(pending)
@@ -687,6 +722,61 @@ def export_evidence(
         signing_key_created=created,
         recovered=recovered,
     )
+
+
+def check_users_against_raw_pages(snapshot: Snapshot, raw_pages: Sequence[RawPage]) -> None:
+    """Refuse (exit 6) a snapshot whose stored users differ from those its raw pages hold.
+
+    The users are parsed again from the raw pages with the client's parser, the one the pull
+    used, and compared field by field; the first difference is named (snapshot, user, field).
+    ``is_saml_sso_only`` is compared only for users whose user-info page is in this snapshot:
+    the others' value was reused from an earlier pull (``pull --details``).
+    """
+    import dataclasses
+
+    from auditor.client import users_from_raw_pages
+    from auditor.errors import ApiBadResponseError
+    from auditor.store import StoreTamperedError
+
+    def refuse(detail: str) -> StoreTamperedError:
+        return StoreTamperedError(
+            f"Snapshot #{snapshot.id}: {detail}. The stored users do not match the raw API answers they were "
+            "parsed from, so the snapshot was changed after the pull; no evidence was signed.",
+            hint="Treat the database as untrustworthy: restore it from a backup, or run `auditor pull` and "
+            "export the new snapshot with `auditor export --snapshot ID`.",
+        )
+
+    if not raw_pages and not snapshot.users:
+        return
+    try:
+        derived = users_from_raw_pages(raw_pages, details_fetched=snapshot.provenance.details_fetched)
+    except ApiBadResponseError as exc:
+        raise refuse(f"a stored raw page cannot be parsed ({exc.message})") from exc
+    stored = {user.id: user for user in snapshot.users}
+    for user_id in sorted(set(stored) | set(derived.users)):
+        if user_id not in derived.users:
+            raise refuse(f"user {user_id} is stored but appears in no raw page")
+        if user_id not in stored:
+            raise refuse(f"user {user_id} is in the raw pages but was not stored")
+        mine, theirs = stored[user_id], derived.users[user_id]
+        for item in dataclasses.fields(mine):
+            if item.name == "is_saml_sso_only" and user_id not in derived.detailed:
+                continue
+            if getattr(mine, item.name) != getattr(theirs, item.name):
+                kept, received = _shown(getattr(mine, item.name)), _shown(getattr(theirs, item.name))
+                raise refuse(
+                    f"user {user_id} ({theirs.email or 'no email'}) has {item.name} {kept} stored "
+                    f"but {received} in the raw pages"
+                )
+
+
+def _shown(value: object) -> str:
+    from auditor.models import Role
+
+    if isinstance(value, tuple) and all(isinstance(item, Role) for item in value):
+        return repr(", ".join(role.name for role in value) or "no role")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _pending_export_path(workspace: Workspace, connection: str) -> Path:
@@ -745,7 +835,7 @@ def _recover_interrupted_export(workspace: Workspace, store: Store, connection: 
     if on_disk != head.manifest_sha256 or not follows:
         _clear_pending_export(pending)
         return f"An earlier interrupted export left {path}, which no longer matches the chain; it was not adopted."
-    store.advance_chain(connection, head)
+    store.advance_chain(connection, head, expected=current, new_chain=current is not None and head.sequence == 0)
     _clear_pending_export(pending)
     return (
         f"Adopted {path} (sequence {head.sequence}), published by an export that was interrupted before it "
