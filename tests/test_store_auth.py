@@ -211,6 +211,18 @@ def test_export_re_derives_the_users_from_the_raw_pages(
     assert not bundle.exists()
 
 
+def test_export_accepts_a_details_pull_that_reused_earlier_details(
+    home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # The second --details pull reuses the first one's is_saml_sso_only (no user-info pages):
+    # the re-derivation must not call that a difference.
+    connect_to(home, sandbox.base_url)
+    for _ in range(2):
+        assert home.run("pull", "--details").returncode == 0
+    result = home.run("export", "--no-reports", "--output", str(tmp_path / "e.zip"))
+    assert result.returncode == 0, result.stderr
+
+
 def _make_legacy(path: Path) -> None:
     """Turn a store back into what certcentral-auditor 0.1 wrote: schema 1, no tags."""
     drops = [
