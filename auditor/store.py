@@ -361,28 +361,42 @@ def canonical_record(table: str, row: Mapping[str, object]) -> bytes:
 
 def _encode(table: str, values: Sequence[object]) -> bytes:
     """:func:`canonical_record` of values given in ``TAGGED_COLUMNS[table]`` order."""
-    name = table.encode("ascii")
-    out = bytearray(len(name).to_bytes(2, "big") + name)
-    for column, value in zip(TAGGED_COLUMNS[table], values, strict=True):
+    head, prefixes = _PREFIXES[table]
+    parts = [head]
+    append = parts.append
+    for prefix, value in zip(prefixes, values, strict=True):
         if value is None:
             continue
-        key = column.encode("ascii")
-        out += len(key).to_bytes(2, "big") + key
-        if isinstance(value, bool):
-            value = int(value)
-        if isinstance(value, int):
-            out += b"i" + value.to_bytes(8, "big", signed=True)
-        elif isinstance(value, float):
-            out += b"f" + struct.pack(">d", value)
-        elif isinstance(value, str):
-            data = value.encode("utf-8", "surrogatepass")
-            out += b"s" + len(data).to_bytes(8, "big") + data
+        kind = type(value)
+        if kind is str:
+            data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+        elif kind is int or kind is bool:
+            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))  # type: ignore[call-overload]
         elif isinstance(value, bytes | bytearray | memoryview):
             data = bytes(value)
-            out += b"b" + len(data).to_bytes(8, "big") + data
+            append(prefix + b"b" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, float):
+            append(prefix + b"f" + struct.pack(">d", value))
+        elif isinstance(value, str):  # a str subclass
+            data = str(value).encode("utf-8", "surrogatepass")
+            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, int):
+            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))
         else:  # pragma: no cover - SQLite returns only the types above
-            raise TypeError(f"cannot encode {type(value).__name__} for column {table}.{column}")
-    return bytes(out)
+            raise TypeError(f"cannot encode {type(value).__name__} for a column of {table}")
+    return b"".join(parts)
+
+
+def _length_prefixed(name: str) -> bytes:
+    data = name.encode("ascii")
+    return len(data).to_bytes(2, "big") + data
+
+
+_PREFIXES: Final = {
+    table: (_length_prefixed(table), tuple(_length_prefixed(column) for column in columns))
+    for table, columns in TAGGED_COLUMNS.items()
+}
 
 
 def _framed(record: bytes) -> bytes:
@@ -1240,8 +1254,9 @@ class Store:
                 raise _unknown_snapshot(snapshot_id)
             self._check_head(head)
             rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,)).fetchall()
-        self._check_stream("snapshot_users", rows, head[9], f"snapshot #{snapshot_id} users")
-        self._users_checked.add(snapshot_id)
+        if snapshot_id not in self._users_checked:
+            self._check_stream("snapshot_users", rows, head[9], f"snapshot #{snapshot_id} users")
+            self._users_checked.add(snapshot_id)
         try:
             users = tuple(decoder.user(row[2:]) for row in rows)
             provenance = _provenance_from_json(head[7])
