@@ -28,17 +28,19 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from auditor.errors import CredentialsError
+from auditor.errors import CredentialsError, EvidenceError
 
 __all__ = [
     "ENV_VAR",
     "KEY_SIZE",
     "RECORD_PURPOSES",
+    "SIGNING_KEY_CONTEXT",
     "MasterKey",
     "MissingMasterKeyError",
     "RecordAuthenticator",
@@ -71,6 +73,8 @@ RECORD_PURPOSES: dict[str, bytes] = {
     "meta": b"certcentral-auditor/store-tag/v1/meta",
 }
 _HKDF_SALT = b"certcentral-auditor/record-authentication"
+#: Associated data bound into a sealed evidence signing key, so a sealed API key cannot pass as one.
+SIGNING_KEY_CONTEXT = "evidence-signing-key"
 
 
 class MissingMasterKeyError(CredentialsError):
@@ -198,6 +202,24 @@ class MasterKey:
             )
             cached = self._authenticators[purpose] = RecordAuthenticator(derived, purpose)
         return cached
+
+    def seal_signing_key(self, key: Ed25519PrivateKey) -> bytes:
+        """Seal an Ed25519 evidence signing key; its raw bytes exist only inside this call."""
+        raw = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return self.encrypt(raw, context=SIGNING_KEY_CONTEXT)
+
+    def open_signing_key(self, token: bytes) -> Ed25519PrivateKey:
+        """The signing key sealed by :meth:`seal_signing_key` (CredentialsError under another key)."""
+        raw = self.decrypt(token, context=SIGNING_KEY_CONTEXT)
+        try:
+            return Ed25519PrivateKey.from_private_bytes(raw)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise EvidenceError(
+                "The stored evidence signing key cannot be read (it is not an Ed25519 key).",
+                hint="Run `auditor keys rotate` to start a new key period with a new key.",
+            ) from exc
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
         """Seal ``plaintext`` so that only this key, given the same ``context``, opens it."""

@@ -216,10 +216,8 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     """
     for record in store.list_connections()[:1]:
         master.decrypt(record.encrypted_key, context=_key_context(record.name))
-    from auditor.evidence.keys import PRIVATE_KEY_CONTEXT
-
     for key in store.signing_keys()[:1]:
-        master.decrypt(key.encrypted_private_key, context=PRIVATE_KEY_CONTEXT)
+        master.open_signing_key(key.encrypted_private_key)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
