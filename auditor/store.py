@@ -267,6 +267,9 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """ALTER TABLE snapshots ADD COLUMN tag BLOB""",
         """ALTER TABLE snapshots ADD COLUMN users_tag BLOB""",
         """ALTER TABLE snapshots ADD COLUMN pages_tag BLOB""",
+        # The connection's snapshot before this one when it was saved: deleting a snapshot
+        # breaks its successor's link, which its tag covers.
+        """ALTER TABLE snapshots ADD COLUMN previous_id INTEGER""",
         """ALTER TABLE attestations ADD COLUMN tag BLOB""",
         """ALTER TABLE signing_keys ADD COLUMN tag BLOB""",
         """ALTER TABLE chain ADD COLUMN tag BLOB""",
@@ -292,7 +295,7 @@ _SELECT_CONNECTIONS: Final = (
 )
 _SELECT_SNAPSHOT_HEADS: Final = (
     "SELECT id, connection, taken_at, complete, details_fetched, user_count, admin_count, provenance,"
-    " tag, users_tag, pages_tag FROM snapshots"
+    " tag, users_tag, pages_tag, previous_id FROM snapshots"
 )
 _SELECT_ATTESTATIONS: Final = (
     "SELECT id, connection, kind, made_by, statement, made_at, expires, tag FROM attestations"
@@ -324,6 +327,7 @@ TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "snapshots": (
         "id", "connection", "taken_at", "complete", "details_fetched", "user_count", "admin_count", "provenance",
+        "previous_id",
     ),
     "snapshot_users": ("snapshot_id", "position", *(c.strip() for c in _USER_COLUMNS.split(","))),
     "raw_pages": ("snapshot_id", "position", "endpoint", "status", "body_zlib", "sha256", "received_at"),
@@ -919,6 +923,11 @@ class Store:
                 self._check_marker(str(row[0]))
                 self._checking = True
                 return 0
+            self._db.execute(
+                "UPDATE snapshots SET previous_id = (SELECT max(earlier.id) FROM snapshots AS earlier"
+                " WHERE earlier.connection = snapshots.connection AND earlier.id < snapshots.id)"
+                " WHERE previous_id IS NULL"
+            )
             for table, key in (
                 ("connections", "name"),
                 ("attestations", "id"),
@@ -1201,6 +1210,9 @@ class Store:
         admins: int,
         escape: bool,
     ) -> int:
+        previous = self._db.execute(
+            "SELECT max(id) FROM snapshots WHERE connection = ?", (provenance.connection,)
+        ).fetchone()[0]
         record: dict[str, object] = {
             "connection": provenance.connection,
             "taken_at": _time(provenance.started_at),
@@ -1209,10 +1221,11 @@ class Store:
             "user_count": len(users),
             "admin_count": admins,
             "provenance": _provenance_json(provenance),
+            "previous_id": previous,
         }
         cursor = self._db.execute(
             "INSERT INTO snapshots (connection, taken_at, complete, details_fetched, user_count,"
-            " admin_count, provenance) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " admin_count, provenance, previous_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             tuple(record.values()),
         )
         snapshot_id = record["id"] = _new_id(cursor)
@@ -1274,8 +1287,19 @@ class Store:
         )
 
     def _check_head(self, head: Sequence[Any]) -> None:
-        record = dict(zip(TAGGED_COLUMNS["snapshots"], head[:8], strict=True))
+        record = dict(zip(TAGGED_COLUMNS["snapshots"], (*head[:8], head[11]), strict=True))
         self._check("snapshots", record, head[8], f"snapshot #{head[0]} (its summary and provenance)")
+        previous = head[11]
+        if self._checking and previous is not None:
+            found = self._db.execute(
+                "SELECT 1 FROM snapshots WHERE id = ? AND connection = ?", (previous, head[1])
+            ).fetchone()
+            if found is None:
+                raise StoreTamperedError(
+                    f"Snapshot #{head[0]} of connection {head[1]!r} in {self.path} follows snapshot #{previous}, "
+                    "which is no longer in the database: it was deleted outside certcentral-auditor.",
+                    hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
+                )
 
     def _require_snapshot(self, snapshot_id: int) -> None:
         if not self._query("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,), doing="reading snapshots"):

@@ -157,6 +157,16 @@ def test_rewriting_the_previous_snapshot_to_hide_an_escalation_is_detected(
     _refused(home.run("snapshots"), "snapshot #2")
 
 
+def test_deleting_the_previous_snapshot_is_detected(home: AuditorHome, sandbox: SandboxServer) -> None:
+    _pulled(home, sandbox)
+    assert home.run("pull").returncode == 0
+    _execute(_db(home), "PRAGMA foreign_keys = ON", "DELETE FROM snapshots WHERE id = 1")
+    result = home.run("diff")
+    assert result.returncode == ExitCode.LOCAL_DATA, result.stderr
+    assert "Snapshot #2 of connection 'default'" in result.stderr
+    assert "follows snapshot #1, which is no longer in the database" in result.stderr
+
+
 def test_an_edited_attestation_chain_head_or_connection_is_named(
     home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -225,11 +235,12 @@ def test_export_accepts_a_details_pull_that_reused_earlier_details(
 
 def _make_legacy(path: Path) -> None:
     """Turn a store back into what certcentral-auditor 0.1 wrote: schema 1, no tags."""
+    added_by_migration_2 = {t: sorted(c) for t, c in UNTAGGED_COLUMNS.items() if t != "meta"}
+    added_by_migration_2["snapshots"].append("previous_id")
     drops = [
         f"ALTER TABLE {table} DROP COLUMN {column}"
-        for table, columns in UNTAGGED_COLUMNS.items()
-        if table != "meta"
-        for column in sorted(columns)
+        for table, columns in added_by_migration_2.items()
+        for column in columns
     ]
     _execute(
         path,
