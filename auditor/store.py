@@ -403,6 +403,10 @@ _PREFIXES: Final = {
 }
 
 
+def _latest_bytes(key: str, row_id: int) -> bytes:
+    return key.encode("utf-8", "surrogatepass") + b"\x00" + str(row_id).encode()
+
+
 def _framed(record: bytes) -> bytes:
     return len(record).to_bytes(8, "big") + record
 
@@ -950,6 +954,12 @@ class Store:
                         (*updates.values(), record[key]),
                     )
                     tagged += 1
+            for table in ("snapshots", "chain"):
+                newest = self._db.execute(
+                    f"SELECT connection, max(id) FROM {table} GROUP BY connection"  # noqa: S608 - constant
+                ).fetchall()
+                for connection, row_id in newest:
+                    self._set_latest(table, connection, row_id)
             at = _time(self._clock())
             self._db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -1006,6 +1016,57 @@ class Store:
             rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,))
             self._check_stream("snapshot_users", rows, head[0], f"snapshot #{snapshot_id} users")
         self._users_checked.add(snapshot_id)
+
+    # The newest snapshot and chain record of each connection are remembered in tagged meta rows
+    # (``latest/<table>/<connection>``): deleting the newest record, which no later record links
+    # to, is then detected too.
+
+    def _set_latest(self, table: str, connection: str, row_id: int) -> None:
+        if self._keys is None:
+            return
+        key = f"latest/{table}/{connection}"
+        tag = self._keys.record_authenticator("meta").tag(_latest_bytes(key, row_id))
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (key, json.dumps({"id": row_id, "tag": tag.hex()})),
+        )
+
+    def _check_latest(self, table: str) -> None:
+        """Every connection's newest ``table`` record is the one last written by the tool."""
+        if not self._checking:
+            return
+        assert self._keys is not None  # noqa: S101
+        authenticator = self._keys.record_authenticator("meta")
+        noun = {"snapshots": "snapshot", "chain": "evidence chain record"}[table]
+        with self._guard(f"checking the newest records of {table}"):
+            actual = dict(
+                self._db.execute(
+                    f"SELECT connection, max(id) FROM {table} GROUP BY connection"  # noqa: S608 - constant
+                ).fetchall()
+            )
+            remembered = self._db.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (f"latest/{table}/", f"latest/{table}0")
+            ).fetchall()
+        expected: dict[str, int] = {}
+        for key, value in remembered:
+            connection = str(key)[len(f"latest/{table}/") :]
+            try:
+                record = json.loads(value)
+                row_id, tag = int(record["id"]), bytes.fromhex(record["tag"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise self._tampered(f"record of the newest {noun} of connection {connection!r}") from exc
+            if not authenticator.check(tag, _latest_bytes(str(key), row_id)):
+                raise self._tampered(f"record of the newest {noun} of connection {connection!r}")
+            expected[connection] = row_id
+        for connection in sorted(set(actual) | set(expected)):
+            have, want = actual.get(connection), expected.get(connection)
+            if have != want:
+                raise StoreTamperedError(
+                    f"The newest {noun} of connection {connection!r} in {self.path} should be #{want}, "
+                    f"but the database's newest is {'none' if have is None else f'#{have}'}: records were "
+                    "deleted or added outside certcentral-auditor.",
+                    hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
+                )
 
     def _tampered(self, what: str) -> StoreTamperedError:
         return StoreTamperedError(
@@ -1237,6 +1298,7 @@ class Store:
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             page_rows,
         )
+        self._set_latest("snapshots", provenance.connection, snapshot_id)
         if self._keys is not None:
             self._db.execute(
                 "UPDATE snapshots SET tag = ?, users_tag = ?, pages_tag = ? WHERE id = ?",
@@ -1307,6 +1369,7 @@ class Store:
 
     def latest_snapshot(self, connection: str, *, complete_only: bool = True) -> Snapshot | None:
         """The newest snapshot of ``connection`` (only complete pulls, unless told otherwise)."""
+        self._check_latest("snapshots")
         # complete >= 1 keeps complete pulls only; complete >= 0 keeps every pull.
         rows = self._query(
             "SELECT id FROM snapshots WHERE connection = ? AND complete >= ? ORDER BY taken_at DESC, id DESC LIMIT 1",
@@ -1335,6 +1398,7 @@ class Store:
             sql += " WHERE connection = ?"
             params = (connection,)
         rows = self._query(sql + " ORDER BY taken_at, id", params, doing="listing snapshots")
+        self._check_latest("snapshots")
         for row in rows:
             self._check_head(row)
         return [
@@ -1351,6 +1415,7 @@ class Store:
 
     def snapshots(self, connection: str) -> list[Snapshot]:
         """Every snapshot of ``connection``, complete or not, oldest first (for trends)."""
+        self._check_latest("snapshots")
         rows = self._query(
             "SELECT id FROM snapshots WHERE connection = ? ORDER BY taken_at, id",
             (connection,),
@@ -1607,6 +1672,7 @@ class Store:
 
     def chain_head(self, connection: str) -> ChainHead | None:
         """The latest manifest of the connection's evidence chain, or None before the first."""
+        self._check_latest("chain")
         rows = self._query(
             _SELECT_CHAIN + " WHERE connection = ? ORDER BY id DESC LIMIT 1",
             (connection,),
@@ -1643,6 +1709,7 @@ class Store:
         with an id never used for this connection at sequence 0.
         """
         with self._write(f"advancing the evidence chain of {connection!r}"):
+            self._check_latest("chain")
             row = self._db.execute(
                 _SELECT_CHAIN + " WHERE connection = ? ORDER BY id DESC LIMIT 1", (connection,)
             ).fetchone()
@@ -1695,8 +1762,9 @@ class Store:
                 " key_fingerprint, exported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 tuple(record.values()),
             )
-            record["id"] = _new_id(cursor)
-            self._db.execute("UPDATE chain SET tag = ? WHERE id = ?", (self._tag("chain", record), record["id"]))
+            record["id"] = row_id = _new_id(cursor)
+            self._db.execute("UPDATE chain SET tag = ? WHERE id = ?", (self._tag("chain", record), row_id))
+            self._set_latest("chain", connection, row_id)
 
     def exports(self, connection: str) -> list[ChainHead]:
         """Every manifest recorded for the connection, oldest first (chains and restarts)."""

@@ -167,6 +167,30 @@ def test_deleting_the_previous_snapshot_is_detected(home: AuditorHome, sandbox: 
     assert "follows snapshot #1, which is no longer in the database" in result.stderr
 
 
+def test_deleting_the_newest_snapshot_or_chain_record_is_detected(
+    home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    _pulled(home, sandbox)
+    assert home.run("pull").returncode == 0
+    for n in range(2):
+        assert home.run("export", "--no-reports", "--output", str(tmp_path / f"{n}.zip")).returncode == 0
+    original = _db(home).read_bytes()
+    # Without the newest chain record the next export would sign sequence 1 again: a fork.
+    _execute(_db(home), "DELETE FROM chain WHERE id = (SELECT max(id) FROM chain)")
+    result = home.run("export", "--no-reports", "--output", str(tmp_path / "2.zip"))
+    assert result.returncode == ExitCode.LOCAL_DATA, result.stderr
+    assert "The newest evidence chain record of connection 'default'" in result.stderr
+    assert "should be #2, but the database's newest is #1" in result.stderr
+    assert not (tmp_path / "2.zip").exists()
+
+    (home.data_dir / (DB_NAME + "-wal")).unlink(missing_ok=True)
+    _db(home).write_bytes(original)
+    _execute(_db(home), "PRAGMA foreign_keys = ON", "DELETE FROM snapshots WHERE id = 2")
+    result = home.run("report", "--format", "html", "--output", str(tmp_path / "r"))
+    assert result.returncode == ExitCode.LOCAL_DATA, result.stderr
+    assert "The newest snapshot of connection 'default'" in result.stderr and "should be #2" in result.stderr
+
+
 def test_an_edited_attestation_chain_head_or_connection_is_named(
     home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
