@@ -618,7 +618,7 @@ def export_evidence(
         contents_from,
         write_bundle,
     )
-    from auditor.store import ChainHead, export_lock
+    from auditor.store import ChainHead, ChainMovedError, export_lock
 
     if evaluation is None:
         evaluation = evaluate(
@@ -704,8 +704,11 @@ def export_evidence(
             _clear_pending_export(pending)
         except StoreError as error:
             _clear_pending_export(pending)
-            # Another export extended the chain first: this file would be a fork. Remove it.
+            # Not recorded in the chain, this file would be a fork (or evidence from a store that
+            # failed its checks). Remove it.
             path.unlink(missing_ok=True)
+            if not isinstance(error, ChainMovedError):
+                raise
             raise EvidenceError(
                 f"The evidence chain of '{connection}' moved on while this bundle was written; "
                 "the bundle was discarded so the chain does not fork.",
