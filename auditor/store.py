@@ -288,7 +288,6 @@ _INSERT_USER: Final = (
     f"INSERT INTO snapshot_users (snapshot_id, position, {_USER_COLUMNS})"  # noqa: S608
     f" VALUES ({', '.join('?' * 22)})"
 )
-_SELECT_USERS: Final = f"SELECT {_USER_COLUMNS} FROM snapshot_users WHERE snapshot_id = ? ORDER BY position"  # noqa: S608
 _SELECT_CONNECTIONS: Final = (
     "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
     " last_test_result, tag FROM connections"
@@ -1362,10 +1361,6 @@ class Store:
                     "which is no longer in the database: it was deleted outside certcentral-auditor.",
                     hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
                 )
-
-    def _require_snapshot(self, snapshot_id: int) -> None:
-        if not self._query("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,), doing="reading snapshots"):
-            raise _unknown_snapshot(snapshot_id)
 
     def latest_snapshot(self, connection: str, *, complete_only: bool = True) -> Snapshot | None:
         """The newest snapshot of ``connection`` (only complete pulls, unless told otherwise)."""

@@ -258,20 +258,27 @@ def test_export_accepts_a_details_pull_that_reused_earlier_details(
 
 
 def _make_legacy(path: Path) -> None:
-    """Turn a store back into what certcentral-auditor 0.1 wrote: schema 1, no tags."""
-    added_by_migration_2 = {t: sorted(c) for t, c in UNTAGGED_COLUMNS.items() if t != "meta"}
-    added_by_migration_2["snapshots"].append("previous_id")
-    drops = [
-        f"ALTER TABLE {table} DROP COLUMN {column}"
-        for table, columns in added_by_migration_2.items()
-        for column in columns
-    ]
-    _execute(
-        path,
-        *drops,
-        "DELETE FROM meta WHERE key IN ('records_tagged', 'migrated_to_2')",
-        "PRAGMA user_version = 1",
-    )
+    """Turn a store back into what certcentral-auditor 0.1 wrote: schema 1, no tags.
+
+    Every table, index and column a later migration added is dropped, whatever the migrations are.
+    """
+    from auditor.store import _expected_schema
+
+    version_1 = {(kind, name): columns for kind, name, columns in _expected_schema(1)}
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        objects = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        for kind, name in objects:
+            if (kind, name) not in version_1:
+                db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+        for (kind, name), columns in version_1.items():
+            if kind != "table":
+                continue
+            present = [row[1] for row in db.execute("SELECT * FROM pragma_table_info(?)", (name,))]
+            for column in present:
+                if column not in columns:
+                    db.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
+        db.execute("DELETE FROM meta WHERE key NOT LIKE 'migrated_to_1'")
+        db.execute("PRAGMA user_version = 1")
 
 
 def test_a_store_tagged_under_another_master_key_is_a_key_error(tmp_path: Path) -> None:
