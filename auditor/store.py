@@ -696,19 +696,17 @@ def _preflight(path: Path, *, busy_timeout_ms: int) -> bool:
         raise _corrupt(path, "it is not a regular file")
     if info.st_size == 0:
         raise _corrupt(path, "the file is empty (0 bytes), so whatever it held is gone")
-    try:
-        db = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise _translate(exc, path, "opening the database") from exc
-    try:
-        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-        schema = _schema_of(db) if problems == ["ok"] else frozenset()
-    except sqlite3.Error as exc:
-        raise _translate(exc, path, "checking the database") from exc
-    finally:
-        db.close()
+    # With no -wal file, the whole database is in the main file: read it as immutable, which
+    # takes no locks and creates no -shm or -wal file (a read-only connection to a WAL-mode
+    # file would leave both behind). A bad verdict is looked at again before the file is called
+    # damaged: through an ordinary read-only connection if a writer has started meanwhile
+    # (its -wal file appeared), else as immutable once more.
+    wal = Path(f"{path}-wal")
+    immutable = not wal.exists()
+    version, problems, schema = _inspect(path, immutable=immutable, busy_timeout_ms=busy_timeout_ms)
+    if immutable and (problems != ["ok"] or schema != _expected_schema(min(max(version, 0), SCHEMA_VERSION))):
+        again = not wal.exists()
+        version, problems, schema = _inspect(path, immutable=again, busy_timeout_ms=busy_timeout_ms)
     if problems != ["ok"]:
         raise _corrupt(path, "; ".join(map(str, problems[:3])))
     if version > SCHEMA_VERSION:
@@ -721,6 +719,25 @@ def _preflight(path: Path, *, busy_timeout_ms: int) -> bool:
             f"{', '.join(tables) if tables else '(none)'}",
         )
     return True
+
+
+def _inspect(path: Path, *, immutable: bool, busy_timeout_ms: int) -> tuple[int, list[object], _Schema]:
+    """``user_version``, ``quick_check`` and the schema, read without writing to the file."""
+    query = "?mode=ro&immutable=1" if immutable else "?mode=ro"
+    try:
+        db = sqlite3.connect(path.as_uri() + query, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "opening the database") from exc
+    try:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        schema = _schema_of(db) if problems == ["ok"] else frozenset()
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "checking the database") from exc
+    finally:
+        db.close()
+    return version, problems, schema
 
 
 def sealed_secrets_exist(data_dir: Path) -> bool:

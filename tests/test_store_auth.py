@@ -348,10 +348,17 @@ def test_a_fifo_at_the_key_path_never_blocks(home: AuditorHome) -> None:
     assert "not a regular file" in result.stderr and str(home.key_file) in result.stderr
 
 
-def test_a_foreign_database_is_refused_before_anything_changes(home: AuditorHome) -> None:
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_foreign_database_is_refused_before_anything_changes(home: AuditorHome, journal: str) -> None:
     home.data_dir.mkdir(mode=0o700, parents=True)
     path = _db(home)
-    _execute(path, "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)", "PRAGMA user_version = 1")
+    _execute(
+        path,
+        f"PRAGMA journal_mode = {journal}",
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)",
+        "PRAGMA user_version = 1",
+    )
+    assert sorted(p.name for p in home.data_dir.iterdir()) == [DB_NAME]
     before = path.read_bytes()
     result = home.run("snapshots")
     assert result.returncode == ExitCode.LOCAL_DATA, result.stderr
