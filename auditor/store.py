@@ -814,6 +814,9 @@ class Store:
         self._keys: RecordKeys | None = None
         # Tags are checked once the store has been tagged (the records_tagged meta row).
         self._checking = False
+        # A tagged store opened without the master key can be read, not changed: a record
+        # written without its tag would read as tampered from then on.
+        self._read_only = False
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -837,7 +840,8 @@ class Store:
         With ``master_key`` every record read is checked against its tag and every record
         written is tagged (see the module docstring); a store not yet tagged reports it in
         :attr:`untagged` and is tagged by :meth:`tag_existing_records`. Without it (tests and
-        inspection only: every command passes the key) tags are neither checked nor written.
+        inspection only: every command passes the key) tags are neither checked nor written,
+        and a store that has been tagged cannot be changed.
         """
         data_dir = Path(data_dir)
         path = data_dir / DB_NAME
@@ -860,6 +864,11 @@ class Store:
             store._prepare(busy_timeout_ms=timeout_ms)
             if master_key is not None:
                 store._authenticate(master_key)
+            else:
+                with store._guard("checking the database's authentication"):
+                    store._read_only = (
+                        db.execute("SELECT 1 FROM meta WHERE key = ?", (_TAGGED_MARKER,)).fetchone() is not None
+                    )
         except BaseException:
             db.close()
             raise
@@ -1134,6 +1143,12 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[None]:
+        if self._read_only:
+            raise StoreError(
+                f"The database {self.path} authenticates its records, and it was opened without the master key: "
+                f"it can be read but not changed ({doing}).",
+                hint="Open it with the master key (Store.open(..., master_key=...)); every auditor command does.",
+            )
         with self._guard(doing), self._transaction():
             yield
 

@@ -15,16 +15,19 @@ import sqlite3
 import subprocess
 import zipfile
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from support import AuditorHome, connect_to
 
 from auditor.credentials import RECORD_PURPOSES, MasterKey
-from auditor.errors import CredentialsError, ExitCode
+from auditor.errors import CredentialsError, ExitCode, StoreError
+from auditor.models import AttestationKind
 from auditor.sandbox import Dataset, SandboxServer
 from auditor.store import DB_NAME, TAGGED_COLUMNS, UNTAGGED_COLUMNS, Store, canonical_record
 
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DANA = 2702001  # a Standard User in the default sandbox dataset
 # Make Dana an Administrator in the stored rows (of every snapshot, or of snapshot 1 only).
 PROMOTE_DANA = (
@@ -376,3 +379,18 @@ def test_an_empty_database_file_is_damaged_not_new(home: AuditorHome) -> None:
     assert "empty (0 bytes)" in result.stderr and "backup" in result.stderr
     assert _db(home).stat().st_size == 0
     assert sorted(p.name for p in home.data_dir.iterdir()) == [DB_NAME]
+
+
+def test_a_tagged_store_opened_without_the_key_can_be_read_not_changed(tmp_path: Path) -> None:
+    key = MasterKey.generate()
+    with Store.open(tmp_path, master_key=key) as store:
+        store.tag_existing_records()
+        store.add_attestation("prod", kind=AttestationKind.MFA, by="Ann", statement="checked",
+                              made_at=T0, expires=T0 + timedelta(days=30))
+    with Store.open(tmp_path) as unkeyed:
+        assert [a.by for a in unkeyed.attestations("prod")] == ["Ann"]
+        with pytest.raises(StoreError, match="opened without the master key: it can be read but not changed"):
+            unkeyed.add_attestation("prod", kind=AttestationKind.MFA, by="Eve", statement="forged",
+                                    made_at=T0, expires=T0 + timedelta(days=30))
+    with Store.open(tmp_path, master_key=key) as store:
+        assert [a.by for a in store.attestations("prod")] == ["Ann"]
