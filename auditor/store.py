@@ -1063,7 +1063,7 @@ class Store:
         assert self._keys is not None  # noqa: S101
         authenticator = self._keys.record_authenticator("meta")
         noun = {"snapshots": "snapshot", "chain": "evidence chain record"}[table]
-        with self._guard(f"checking the newest records of {table}"):
+        with self._guard(f"checking the newest records of {table}"), self._consistent():
             actual = dict(
                 self._db.execute(
                     f"SELECT connection, max(id) FROM {table} GROUP BY connection"  # noqa: S608 - constant
@@ -1140,6 +1140,19 @@ class Store:
                 self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """Several reads that must see one state of the database (a WAL read transaction)."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[None]:
@@ -1488,19 +1501,18 @@ class Store:
 
     def user_history(self, connection: str) -> dict[int, UserHistory]:
         """Each user's first and last sighting and role changes, over every stored snapshot."""
-        if self._checking:
-            ids = self._query(
-                "SELECT id FROM snapshots WHERE connection = ?", (connection,), doing="listing snapshots"
-            )
-            for (snapshot_id,) in ids:
-                self._check_users(snapshot_id)
-        rows = self._query(
-            "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"
-            " JOIN snapshot_users AS u ON u.snapshot_id = s.id"
-            " WHERE s.connection = ? ORDER BY s.taken_at, s.id",
-            (connection,),
-            doing=f"reading the user history of {connection!r}",
-        )
+        with self._guard(f"reading the user history of {connection!r}"), self._consistent():
+            # One read transaction: a snapshot saved meanwhile is neither checked nor counted.
+            if self._checking:
+                ids = self._db.execute("SELECT id FROM snapshots WHERE connection = ?", (connection,)).fetchall()
+                for (snapshot_id,) in ids:
+                    self._check_users(snapshot_id)
+            rows = self._db.execute(
+                "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"
+                " JOIN snapshot_users AS u ON u.snapshot_id = s.id"
+                " WHERE s.connection = ? ORDER BY s.taken_at, s.id",
+                (connection,),
+            ).fetchall()
         times: dict[str, datetime] = {}
         first: dict[int, datetime] = {}
         last: dict[int, datetime] = {}

@@ -394,3 +394,49 @@ def test_a_tagged_store_opened_without_the_key_can_be_read_not_changed(tmp_path:
                                     made_at=T0, expires=T0 + timedelta(days=30))
     with Store.open(tmp_path, master_key=key) as store:
         assert [a.by for a in store.attestations("prod")] == ["Ann"]
+
+
+def test_reading_while_another_process_saves_never_looks_tampered(tmp_path: Path) -> None:
+    # The newest-record check reads the records and their remembered ids in one transaction: a
+    # snapshot committed between the two reads must not look like a deleted one.
+    import threading
+
+    from auditor.models import PullProvenance, Role, User
+
+    key = MasterKey.generate()
+    with Store.open(tmp_path, master_key=key) as store:
+        store.tag_existing_records()
+
+    def provenance(n: int) -> PullProvenance:
+        at = T0 + timedelta(minutes=n)
+        return PullProvenance(
+            connection="prod", base_url="https://x", account_id=1, key_fingerprint="f", tool_version="0",
+            started_at=at, finished_at=at, requests=1, pages=1, retries=0, expected_total=1, received=1,
+            complete=True, notes=(), page_digests=(),
+        )
+
+    users = [User(id=i, email=f"u{i}@example.com", roles=(Role(5, "Standard User"),)) for i in range(50)]
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with Store.open(tmp_path, master_key=key) as writer:
+                for n in range(60):
+                    writer.save_snapshot(provenance=provenance(n), users=users, raw_pages=[])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    reads = 0
+    with Store.open(tmp_path, master_key=key) as reader:
+        while not done.is_set() or reads == 0:
+            reader.list_snapshots("prod")
+            reader.user_history("prod")
+            reads += 1
+    thread.join()
+    assert not errors, errors
+    assert reads > 1
