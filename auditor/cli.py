@@ -951,6 +951,8 @@ def main(
             workspace = workspace_from_env(args)
         elif workspace is not None and workspace.operator is None:
             workspace = dataclasses.replace(workspace, operator=args.operator)
+        if workspace is not None:
+            workspace = dataclasses.replace(workspace, notice=out.info)
         return HANDLERS[args.command](args, workspace, out, stdin or sys.stdin)
     except AuditorError as error:
         if args.verbose:

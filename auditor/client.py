@@ -45,7 +45,7 @@ import time
 import types
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -79,12 +79,14 @@ __all__ = [
     "REGIONS",
     "CertCentralClient",
     "ConnectionReport",
+    "DerivedUsers",
     "PullObserver",
     "PullResult",
     "ReadOnlyTransport",
     "WriteAttemptError",
     "record_digest",
     "resolve_base_url",
+    "users_from_raw_pages",
 ]
 
 logger = logging.getLogger(__name__)
@@ -987,10 +989,7 @@ class CertCentralClient:
             not_evaluable.append("service_users")
             complete = False
 
-        users: dict[int, User] = {}
-        for user_id, record in records.items():
-            users[user_id] = User.from_api(record, service_user=user_id in service_ids)
-        digests = {user_id: record_digest(record) for user_id, record in records.items()}
+        users, digests = _users_from_records(records, service_ids)
 
         if details:
             saml = self._pull_details(run, sorted(users), digests, known_details or {}, details_per_second, notes)
@@ -1545,3 +1544,79 @@ class CertCentralClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, _REDACTED) if self._key in text else text
+
+
+# --------------------------------------------------------------------------------------------
+# re-deriving a snapshot's users from its raw pages (export checks the store with it)
+
+
+def _users_from_records(
+    records: Mapping[int, Mapping[str, Any]], service_ids: set[int]
+) -> tuple[dict[int, User], dict[int, str]]:
+    """The users and record digests of merged list records: the one parser pull and export share."""
+    users = {user_id: User.from_api(record, service_user=user_id in service_ids) for user_id, record in records.items()}
+    return users, {user_id: record_digest(record) for user_id, record in records.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedUsers:
+    """Users parsed again from a snapshot's raw pages, as :meth:`CertCentralClient.pull_users` did."""
+
+    users: Mapping[int, User]
+    record_digests: Mapping[int, str]
+    #: Users whose ``is_saml_sso_only`` came from a ``GET /user/{id}`` page of this snapshot (the
+    #: others' value, if any, was reused from an earlier pull and cannot be re-derived here).
+    detailed: frozenset[int]
+
+
+def users_from_raw_pages(pages: Sequence[RawPage], *, details_fetched: bool) -> DerivedUsers:
+    """Parse the users out of stored raw pages exactly as the pull that fetched them did.
+
+    The list pages are merged in their stored order (by endpoint group, then offset), the first
+    record of an id wins, service users come from whichever service-user list answered, and
+    ``is_saml_sso_only`` from the user-info pages. Raises ApiBadResponseError for a page that
+    the pull could not have accepted.
+    """
+    listing: dict[int, Mapping[str, Any]] = {}
+    service: dict[int, Mapping[str, Any]] = {}
+    saml: dict[int, bool | None] = {}
+    for page in pages:
+        path = urlsplit(page.endpoint).path
+        if path in _LIST_PATHS:
+            if page.status != 200:
+                continue  # a service-user list that does not exist here (404)
+            target = listing if path == _LIST_PATHS[0] else service
+            for record in _page_records(page):
+                target.setdefault(record["id"], record)
+        elif path.startswith("/user/") and path[len("/user/") :].isdigit() and details_fetched:
+            user_id = int(path[len("/user/") :])
+            value = _page_object(page).get("is_saml_sso_only") if page.status == 200 else None
+            saml[user_id] = value if isinstance(value, bool) else None
+    records = dict(listing)
+    for user_id, record in service.items():
+        records.setdefault(user_id, record)
+    users, digests = _users_from_records(records, set(service))
+    if details_fetched:
+        users = {uid: replace(user, is_saml_sso_only=saml.get(uid)) for uid, user in users.items()}
+    return DerivedUsers(
+        users=types.MappingProxyType(users),
+        record_digests=types.MappingProxyType(digests),
+        detailed=frozenset(saml),
+    )
+
+
+def _page_object(page: RawPage) -> dict[str, Any]:
+    try:
+        data = json.loads(page.body)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise ApiBadResponseError(f"The stored answer to GET {page.endpoint} is not a JSON object.")
+    return data
+
+
+def _page_records(page: RawPage) -> list[Mapping[str, Any]]:
+    users = _page_object(page).get("users")
+    if not isinstance(users, list) or not all(isinstance(r, Mapping) and _is_int(r.get("id")) for r in users):
+        raise ApiBadResponseError(f"The stored answer to GET {page.endpoint} has no valid 'users' list.")
+    return users

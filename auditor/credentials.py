@@ -9,6 +9,11 @@ file created on first use with mode 0600. A sealed token is::
 with ``context`` (the connection name, say) bound in as associated data, so a token copied to
 another connection's row does not decrypt. Nothing here prints, and no message or ``repr``
 shows key material: only :func:`fingerprint` labels, which cannot be reversed.
+
+The master key also authenticates the database's records (:meth:`MasterKey.record_authenticator`):
+one HMAC-SHA256 key per record purpose, derived with HKDF-SHA256 from the master key and a label
+chosen here (:data:`RECORD_PURPOSES`), so a tag made for one table never verifies for another and
+the raw key bytes never leave this module.
 """
 
 from __future__ import annotations
@@ -23,12 +28,24 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from auditor.errors import CredentialsError
+from auditor.errors import CredentialsError, EvidenceError
 
-__all__ = ["ENV_VAR", "KEY_SIZE", "MasterKey", "fingerprint"]
+__all__ = [
+    "ENV_VAR",
+    "KEY_SIZE",
+    "RECORD_PURPOSES",
+    "SIGNING_KEY_CONTEXT",
+    "MasterKey",
+    "MissingMasterKeyError",
+    "RecordAuthenticator",
+    "fingerprint",
+]
 
 #: The environment variable the CLI reads and passes to :meth:`MasterKey.load_or_create`.
 ENV_VAR = "AUDITOR_MASTER_KEY"
@@ -41,6 +58,64 @@ _TAG_SIZE = 16
 # The version byte and a fixed label are authenticated too: a token cannot be replayed as a
 # different format version, and associated data from another purpose cannot collide.
 _AAD_PREFIX = b"certcentral-auditor/credentials\x00"
+
+#: The records the store authenticates, each with its own HKDF ``info`` label (one derived
+#: HMAC key per purpose). Changing a label invalidates every tag made with it: add, never edit.
+RECORD_PURPOSES: dict[str, bytes] = {
+    "connections": b"certcentral-auditor/store-tag/v1/connections",
+    "snapshots": b"certcentral-auditor/store-tag/v1/snapshots",
+    "snapshot_users": b"certcentral-auditor/store-tag/v1/snapshot_users",
+    "raw_pages": b"certcentral-auditor/store-tag/v1/raw_pages",
+    "attestations": b"certcentral-auditor/store-tag/v1/attestations",
+    "exceptions": b"certcentral-auditor/store-tag/v1/exceptions",
+    "signing_keys": b"certcentral-auditor/store-tag/v1/signing_keys",
+    "chain": b"certcentral-auditor/store-tag/v1/chain",
+    "meta": b"certcentral-auditor/store-tag/v1/meta",
+}
+_HKDF_SALT = b"certcentral-auditor/record-authentication"
+#: Associated data bound into a sealed evidence signing key, so a sealed API key cannot pass as one.
+SIGNING_KEY_CONTEXT = "evidence-signing-key"
+
+
+class MissingMasterKeyError(CredentialsError):
+    """No master key exists although the database holds secrets sealed under one (exit 2)."""
+
+
+class RecordAuthenticator:
+    """HMAC-SHA256 tags for one purpose's records; holds a derived key, never the master key.
+
+    ``repr`` shows only the purpose; it cannot be pickled (the key would travel with it).
+    """
+
+    __slots__ = ("_key", "purpose")
+
+    def __init__(self, key: bytes, purpose: str) -> None:
+        self._key = key
+        #: The purpose (a key of :data:`RECORD_PURPOSES`) the derived key was made for.
+        self.purpose = purpose
+
+    def tag(self, *parts: bytes) -> bytes:
+        """The 32-byte tag over ``parts`` (concatenated; callers encode them unambiguously)."""
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        for part in parts:
+            mac.update(part)
+        return mac.finalize()
+
+    def stream(self) -> hmac.HMAC:
+        """An HMAC to feed record by record (a snapshot's users), finished with ``finalize()``."""
+        return hmac.HMAC(self._key, hashes.SHA256())
+
+    def check(self, tag: object, *parts: bytes) -> bool:
+        """Whether ``tag`` is this purpose's tag over ``parts`` (constant-time comparison)."""
+        if not isinstance(tag, bytes | bytearray | memoryview):
+            return False
+        return secrets.compare_digest(self.tag(*parts), bytes(tag))
+
+    def __repr__(self) -> str:
+        return f"RecordAuthenticator(purpose={self.purpose!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("RecordAuthenticator cannot be pickled")
 
 
 def fingerprint(secret: str | bytes) -> str:
@@ -55,13 +130,15 @@ def fingerprint(secret: str | bytes) -> str:
 class MasterKey:
     """The AES-256-GCM key that seals stored secrets; its ``repr`` shows only a fingerprint."""
 
-    __slots__ = ("_aead", "_fingerprint", "source")
+    __slots__ = ("_aead", "_authenticators", "_fingerprint", "_hkdf_input", "source")
 
     def __init__(self, key: bytes, *, source: str = "generated") -> None:
         if len(key) != KEY_SIZE:
             raise CredentialsError(f"A master key must be {KEY_SIZE} bytes long (got {len(key)}).")
         self._aead = AESGCM(key)
         self._fingerprint = fingerprint(key)
+        self._hkdf_input = bytes(key)
+        self._authenticators: dict[str, RecordAuthenticator] = {}
         #: Where the key came from, for messages: the variable's name or the key file's path.
         self.source = source
 
@@ -73,18 +150,31 @@ class MasterKey:
         return cls(secrets.token_bytes(KEY_SIZE))
 
     @classmethod
-    def load_or_create(cls, *, env_value: str | None, key_file: Path) -> MasterKey:
+    def load_or_create(
+        cls, *, env_value: str | None, key_file: Path, sealed_secrets_exist: bool = False
+    ) -> MasterKey:
         """The master key from ``AUDITOR_MASTER_KEY`` if set, else from ``key_file``.
 
         The key file is created on first use (mode 0600, missing parent directories 0700),
         exclusively, so two processes starting at once end up with the same key. An existing
-        key file readable by group or others, or not 32 bytes long, is refused.
+        key file readable by group or others, not a regular file (a FIFO would block the read)
+        or not 32 bytes long, is refused. When ``sealed_secrets_exist`` (the database holds
+        connection or signing keys sealed under a master key), a missing key is never replaced
+        by a new one: that would make every sealed secret unreadable for good.
         """
         if env_value is not None and env_value.strip():
             return cls(_decode_env_key(env_value), source=ENV_VAR)
         key_file = Path(key_file)
         key = _read_key_file(key_file)
         if key is None:
+            if sealed_secrets_exist:
+                raise MissingMasterKeyError(
+                    f"The master key is missing: {ENV_VAR} is not set and the key file {key_file} "
+                    "does not exist, but the database holds API and signing keys sealed under a "
+                    "master key. No new key was created.",
+                    hint=f"Restore the master key: put the original key file back at {key_file}, or set "
+                    f"{ENV_VAR} to the original key (or point AUDITOR_MASTER_KEY_FILE at the key file).",
+                )
             key = _create_key_file(key_file)
         return cls(key, source=str(key_file))
 
@@ -94,6 +184,42 @@ class MasterKey:
     def fingerprint(self) -> str:
         """The key's printable label (see :func:`fingerprint`)."""
         return self._fingerprint
+
+    def record_authenticator(self, purpose: str) -> RecordAuthenticator:
+        """The HMAC key that tags the store's ``purpose`` records (see :data:`RECORD_PURPOSES`).
+
+        Derived once per purpose with HKDF-SHA256 (RFC 5869) from the master key, the fixed salt
+        and the purpose's label; an unknown purpose is a programming error (ValueError).
+        """
+        cached = self._authenticators.get(purpose)
+        if cached is None:
+            try:
+                label = RECORD_PURPOSES[purpose]
+            except KeyError:
+                raise ValueError(f"no record purpose {purpose!r}; add it to RECORD_PURPOSES") from None
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=label).derive(
+                self._hkdf_input
+            )
+            cached = self._authenticators[purpose] = RecordAuthenticator(derived, purpose)
+        return cached
+
+    def seal_signing_key(self, key: Ed25519PrivateKey) -> bytes:
+        """Seal an Ed25519 evidence signing key; its raw bytes exist only inside this call."""
+        raw = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        return self.encrypt(raw, context=SIGNING_KEY_CONTEXT)
+
+    def open_signing_key(self, token: bytes) -> Ed25519PrivateKey:
+        """The signing key sealed by :meth:`seal_signing_key` (CredentialsError under another key)."""
+        raw = self.decrypt(token, context=SIGNING_KEY_CONTEXT)
+        try:
+            return Ed25519PrivateKey.from_private_bytes(raw)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise EvidenceError(
+                "The stored evidence signing key cannot be read (it is not an Ed25519 key).",
+                hint="Run `auditor keys rotate` to start a new key period with a new key.",
+            ) from exc
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
         """Seal ``plaintext`` so that only this key, given the same ``context``, opens it."""
@@ -161,8 +287,11 @@ def _decode_env_key(value: str) -> bytes:
 
 def _read_key_file(key_file: Path) -> bytes | None:
     """The key file's bytes after checking mode and size; None when it does not exist."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. It has
+    # no effect on a regular file, the only kind accepted below.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(key_file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(key_file, flags)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -61,24 +61,49 @@ class Workspace:
     client_options: Mapping[str, Any] = field(default_factory=dict)
     #: Who runs the tool (OS account, host, command line), gathered by the CLI; recorded with each pull.
     operator: Operator | None = None
+    #: Where one-off notices go (the CLI prints them on stderr): e.g. a store tagged on first use.
+    notice: Callable[[str], None] = field(default=lambda _message: None, repr=False, compare=False)
 
     def now(self) -> datetime:
         return self.clock()
 
     @contextmanager
     def store(self) -> Iterator[Store]:
+        """The open store, its records checked against the master key's tags on every read.
+
+        A store written before tags existed is tagged here once (after checking that the key
+        opens its sealed secrets) and the notice says so.
+        """
         from auditor.store import Store
 
-        store = Store.open(self.data_dir, clock=self.clock)
+        master = self.master_key()
+        store = Store.open(self.data_dir, clock=self.clock, master_key=master)
         try:
+            if store.untagged:
+                _check_master_key(store, master)
+                tagged = store.tag_existing_records()
+                if tagged:
+                    self.notice(
+                        f"Authenticated {tagged} existing records of {store.path} with tags under the master key "
+                        "(done once, on first use of this version); from now on a record changed outside "
+                        "certcentral-auditor is refused. If you see this again for the same data directory, "
+                        "the database was rolled back or altered: restore it from a backup."
+                    )
             yield store
         finally:
             store.close()
 
     def master_key(self) -> MasterKey:
+        """The master key; never a new one while the database holds secrets sealed under one."""
         from auditor.credentials import MasterKey
+        from auditor.store import sealed_secrets_exist
 
-        return MasterKey.load_or_create(env_value=self.master_key_env, key_file=self.master_key_file)
+        sealed = False
+        if not (self.master_key_env and self.master_key_env.strip()) and not self.master_key_file.exists():
+            sealed = sealed_secrets_exist(self.data_dir)
+        return MasterKey.load_or_create(
+            env_value=self.master_key_env, key_file=self.master_key_file, sealed_secrets_exist=sealed
+        )
 
     def load_config(self, frameworks: Sequence[str] | None = None) -> AuditConfig:
         from auditor.config import load_config
@@ -197,6 +222,8 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     """
     for record in store.list_connections()[:1]:
         master.decrypt(record.encrypted_key, context=_key_context(record.name))
+    for key in store.signing_keys()[:1]:
+        master.open_signing_key(key.encrypted_private_key)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
@@ -735,7 +762,7 @@ def export_evidence(
         contents_from,
         write_bundle,
     )
-    from auditor.store import ChainHead
+    from auditor.store import ChainHead, ChainMovedError, export_lock
 
     if evaluation is None:
         evaluation = evaluate(
@@ -744,7 +771,9 @@ def export_evidence(
     report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files)
     now = workspace.now()
     master = workspace.master_key()
-    with workspace.store() as store:
+    # One export of a connection at a time: the second starts from the head the first recorded
+    # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
+    with export_lock(workspace.data_dir, connection), workspace.store() as store:
         _check_master_key(store, master)
         key, created = active_signing_key(store, master, now=now)
         recovered = _recover_interrupted_export(workspace, store, connection)
@@ -759,6 +788,7 @@ def export_evidence(
         else:
             chain = ChainPosition.after(head)
         raw_pages = store.raw_pages(evaluation.snapshot.id)
+        check_users_against_raw_pages(evaluation.snapshot, raw_pages)
         exceptions = evaluation.config.exceptions
         rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
         try:
@@ -818,12 +848,17 @@ def export_evidence(
         _write_pending_export(pending, output, head_fields)
         path = write_bundle(bundle, output, overwrite=overwrite)
         try:
-            store.advance_chain(connection, ChainHead(**head_fields))
+            store.advance_chain(
+                connection, ChainHead(**head_fields), expected=head, new_chain=new_chain and head is not None
+            )
             _clear_pending_export(pending)
         except StoreError as error:
             _clear_pending_export(pending)
-            # Another export extended the chain first: this file would be a fork. Remove it.
+            # Not recorded in the chain, this file would be a fork (or evidence from a store that
+            # failed its checks). Remove it.
             path.unlink(missing_ok=True)
+            if not isinstance(error, ChainMovedError):
+                raise
             raise EvidenceError(
                 f"The evidence chain of '{connection}' moved on while this bundle was written; "
                 "the bundle was discarded so the chain does not fork.",
@@ -877,6 +912,59 @@ def _rule_settings(config: AuditConfig) -> dict[str, Any]:
         "exceptions": len(config.exceptions),
         "config_file": config.source.name if config.source is not None else None,
     }
+def check_users_against_raw_pages(snapshot: Snapshot, raw_pages: Sequence[RawPage]) -> None:
+    """Refuse (exit 6) a snapshot whose stored users differ from those its raw pages hold.
+
+    The users are parsed again from the raw pages with the client's parser, the one the pull
+    used, and compared field by field; the first difference is named (snapshot, user, field).
+    ``is_saml_sso_only`` is compared only for users whose user-info page is in this snapshot:
+    the others' value was reused from an earlier pull (``pull --details``).
+    """
+    import dataclasses
+
+    from auditor.client import users_from_raw_pages
+    from auditor.errors import ApiBadResponseError
+    from auditor.store import StoreTamperedError
+
+    def refuse(detail: str) -> StoreTamperedError:
+        return StoreTamperedError(
+            f"Snapshot #{snapshot.id}: {detail}. The stored users do not match the raw API answers they were "
+            "parsed from, so the snapshot was changed after the pull; no evidence was signed.",
+            hint="Treat the database as untrustworthy: restore it from a backup, or run `auditor pull` and "
+            "export the new snapshot with `auditor export --snapshot ID`.",
+        )
+
+    if not raw_pages and not snapshot.users:
+        return
+    try:
+        derived = users_from_raw_pages(raw_pages, details_fetched=snapshot.provenance.details_fetched)
+    except ApiBadResponseError as exc:
+        raise refuse(f"a stored raw page cannot be parsed ({exc.message})") from exc
+    stored = {user.id: user for user in snapshot.users}
+    for user_id in sorted(set(stored) | set(derived.users)):
+        if user_id not in derived.users:
+            raise refuse(f"user {user_id} is stored but appears in no raw page")
+        if user_id not in stored:
+            raise refuse(f"user {user_id} is in the raw pages but was not stored")
+        mine, theirs = stored[user_id], derived.users[user_id]
+        for item in dataclasses.fields(mine):
+            if item.name == "is_saml_sso_only" and user_id not in derived.detailed:
+                continue
+            if getattr(mine, item.name) != getattr(theirs, item.name):
+                kept, received = _shown(getattr(mine, item.name)), _shown(getattr(theirs, item.name))
+                raise refuse(
+                    f"user {user_id} ({theirs.email or 'no email'}) has {item.name} {kept} stored "
+                    f"but {received} in the raw pages"
+                )
+
+
+def _shown(value: object) -> str:
+    from auditor.models import Role
+
+    if isinstance(value, tuple) and all(isinstance(item, Role) for item in value):
+        return repr(", ".join(role.name for role in value) or "no role")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _pending_export_path(workspace: Workspace, connection: str) -> Path:
@@ -935,7 +1023,7 @@ def _recover_interrupted_export(workspace: Workspace, store: Store, connection: 
     if on_disk != head.manifest_sha256 or not follows:
         _clear_pending_export(pending)
         return f"An earlier interrupted export left {path}, which no longer matches the chain; it was not adopted."
-    store.advance_chain(connection, head)
+    store.advance_chain(connection, head, expected=current, new_chain=current is not None and head.sequence == 0)
     _clear_pending_export(pending)
     return (
         f"Adopted {path} (sequence {head.sequence}), published by an export that was interrupted before it "
@@ -993,6 +1081,33 @@ def verify_evidence(
     return result.ok, text + format_reperformance(result)
 
 
+def _rederived_users(
+    pages: Sequence[RawPage], *, details_fetched: bool, details_reused: Mapping[int, bool | None]
+) -> tuple[User, ...]:
+    """A bundle's users parsed from its raw pages with the pull's own parser, sorted by id.
+
+    ``is_saml_sso_only`` of a user with no user-info page in the bundle is the value the pull
+    reused from an earlier one (recorded in the bundle's rule inputs). ValueError names a page
+    the pull could not have accepted.
+    """
+    from dataclasses import replace
+
+    from auditor.client import users_from_raw_pages
+    from auditor.errors import ApiBadResponseError
+
+    try:
+        derived = users_from_raw_pages(pages, details_fetched=details_fetched)
+    except ApiBadResponseError as exc:
+        raise ValueError(exc.message) from exc
+    users = []
+    for user_id in sorted(derived.users):
+        user = derived.users[user_id]
+        if details_fetched and user_id not in derived.detailed:
+            user = replace(user, is_saml_sso_only=details_reused.get(user_id))
+        users.append(user)
+    return tuple(users)
+
+
 def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperformance:
     """Re-derive a verified bundle's views from its raw pages and recorded inputs (issue 12 §5).
 
@@ -1008,7 +1123,6 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         key_user_id_from_pages,
         page_digest_differences,
         parse_rule_inputs,
-        users_from_raw_pages,
     )
     from auditor.models import parse_api_datetime
 
@@ -1060,7 +1174,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
     )
     notes: list[str] = []
     try:
-        users = users_from_raw_pages(
+        users = _rederived_users(
             pages, details_fetched=inputs.provenance.details_fetched, details_reused=inputs.details_reused
         )
     except ValueError as exc:
@@ -1086,7 +1200,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
             )
         else:
             other_path, (other_inputs, _config, other_pages, _members) = match
-            rederived_previous = users_from_raw_pages(
+            rederived_previous = _rederived_users(
                 other_pages,
                 details_fetched=other_inputs.provenance.details_fetched,
                 details_reused=other_inputs.details_reused,

@@ -9,29 +9,52 @@ Times are stored as fixed-width ISO-8601 UTC text (``2026-10-13T15:15:13.000000+
 text order is time order, and returned as aware UTC datetimes.
 
 The pull lock (:func:`pull_lock`) is a separate OS-level file lock per connection: SQLite's own
-locking only covers single transactions, while a pull holds its lock for minutes.
+locking only covers single transactions, while a pull holds its lock for minutes; the export
+lock (:func:`export_lock`) likewise serialises exports of one connection.
+
+Authenticated records
+---------------------
+Opened with the master key (``Store.open(..., master_key=key)``), every record carries an
+HMAC-SHA256 tag made with a key derived for its table (``MasterKey.record_authenticator``) and is
+checked on every read; a mismatch is :class:`StoreTamperedError` (exit 6) naming the record
+("snapshot #3 users"). The tag is computed over an explicit canonical encoding of the columns
+listed in :data:`TAGGED_COLUMNS` (see :func:`canonical_record`): the table name, then for each
+listed column in that order whose value is not NULL, its name and its typed value, each
+length-prefixed. A snapshot carries three tags: its row (with the provenance), its users (every
+``snapshot_users`` row in position order, then the count) and its raw pages (likewise). A column
+added by a later migration is covered only once it is added to :data:`TAGGED_COLUMNS` (a test
+fails until every column is either listed or named in :data:`UNTAGGED_COLUMNS`); NULLs are
+left out of the encoding, so adding a nullable column keeps the existing tags valid.
+
+A store written before tags existed is tagged once, when it is first opened with the master key
+(:meth:`Store.tag_existing_records`; the command says so). The ``records_tagged`` meta row,
+itself tagged, records that this happened: after it, a record without a tag is a changed record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
+import secrets
 import sqlite3
+import stat
+import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import filelock
 
 from auditor.atomic import make_private_dirs
-from auditor.errors import ConfigurationError, StoreBusyError, StoreError
+from auditor.errors import ConfigurationError, CredentialsError, StoreBusyError, StoreError
 from auditor.models import (
     Attestation,
     AttestationKind,
@@ -48,17 +71,49 @@ from auditor.models import (
     utc_now,
 )
 
+if TYPE_CHECKING:
+    from auditor.credentials import RecordAuthenticator
+
 __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
+    "TAGGED_COLUMNS",
+    "UNTAGGED_COLUMNS",
     "ChainHead",
+    "ChainMovedError",
     "ConnectionRecord",
+    "RecordKeys",
     "SigningKeyRecord",
     "SnapshotSummary",
     "Store",
+    "StoreTamperedError",
+    "canonical_record",
+    "export_lock",
     "pull_lock",
+    "sealed_secrets_exist",
     "validate_connection_name",
 ]
+
+
+class RecordKeys(Protocol):
+    """What the store needs of ``auditor.credentials.MasterKey``: one HMAC key per table."""
+
+    def record_authenticator(self, purpose: str) -> RecordAuthenticator: ...
+
+
+class StoreTamperedError(StoreError):
+    """A stored record no longer matches its authentication tag (exit 6)."""
+
+
+class ChainMovedError(StoreError):
+    """The chain head is no longer the one an export started from (exit 6)."""
+
+
+class _AnyHead:
+    """``advance_chain``'s default: no compare-and-swap, only the continuity rules."""
+
+
+_ANY_HEAD: Final = _AnyHead()
 
 DB_NAME: Final = "auditor.db"
 _CONNECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -222,6 +277,19 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             ORDER BY s.taken_at DESC, s.id DESC LIMIT 1
         ) WHERE kind = 'review'""",
     ),
+    # 2 -> 3: authentication tags (HMAC-SHA256 under keys derived from the master key).
+    (
+        """ALTER TABLE connections ADD COLUMN tag BLOB""",
+        """ALTER TABLE snapshots ADD COLUMN tag BLOB""",
+        """ALTER TABLE snapshots ADD COLUMN users_tag BLOB""",
+        """ALTER TABLE snapshots ADD COLUMN pages_tag BLOB""",
+        # The connection's snapshot before this one when it was saved: deleting a snapshot
+        # breaks its successor's link, which its tag covers.
+        """ALTER TABLE snapshots ADD COLUMN previous_id INTEGER""",
+        """ALTER TABLE attestations ADD COLUMN tag BLOB""",
+        """ALTER TABLE signing_keys ADD COLUMN tag BLOB""",
+        """ALTER TABLE chain ADD COLUMN tag BLOB""",
+    ),
 )
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -236,9 +304,133 @@ _INSERT_USER: Final = (
     f"INSERT INTO snapshot_users (snapshot_id, position, {_USER_COLUMNS})"  # noqa: S608
     f" VALUES ({', '.join('?' * 22)})"
 )
-_SELECT_USERS: Final = f"SELECT {_USER_COLUMNS} FROM snapshot_users WHERE snapshot_id = ? ORDER BY position"  # noqa: S608
+_SELECT_CONNECTIONS: Final = (
+    "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
+    " last_test_result, tag FROM connections"
+)
+_SELECT_SNAPSHOT_HEADS: Final = (
+    "SELECT id, connection, taken_at, complete, details_fetched, user_count, admin_count, provenance,"
+    " tag, users_tag, pages_tag, previous_id FROM snapshots"
+)
+_SELECT_ATTESTATIONS: Final = (
+    "SELECT id, connection, kind, made_by, statement, made_at, expires, snapshot_id, raw_sha256, tag"
+    " FROM attestations"
+)
+_SELECT_SIGNING_KEYS: Final = (
+    "SELECT fingerprint, encrypted_private_key, public_pem, created_at, retired_at, tag FROM signing_keys"
+)
+_SELECT_CHAIN: Final = (
+    "SELECT id, connection, chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at,"
+    " tag FROM chain"
+)
+_SELECT_USER_ROWS: Final = (
+    f"SELECT snapshot_id, position, {_USER_COLUMNS} FROM snapshot_users"  # noqa: S608
+    " WHERE snapshot_id = ? ORDER BY position"
+)
+_SELECT_PAGE_ROWS: Final = (
+    "SELECT snapshot_id, position, endpoint, status, body_zlib, sha256, received_at FROM raw_pages"
+    " WHERE snapshot_id = ? ORDER BY position"
+)
 # Positions of the text columns in a user row (after snapshot_id and position are dropped).
 _TEXT_FIELDS: Final = frozenset({1, 2, 3, 4, 5, 7, 11, 12, 13})
+
+#: The columns each record's tag covers, in encoding order. A migration that adds a column adds
+#: it here (or to UNTAGGED_COLUMNS, saying why) deliberately; tests/test_store_auth.py checks.
+TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
+    "connections": (
+        "name", "base_url", "region", "encrypted_key", "key_fingerprint", "added_at", "last_test_at",
+        "last_test_result",
+    ),
+    "snapshots": (
+        "id", "connection", "taken_at", "complete", "details_fetched", "user_count", "admin_count", "provenance",
+        "previous_id",
+    ),
+    "snapshot_users": ("snapshot_id", "position", *(c.strip() for c in _USER_COLUMNS.split(","))),
+    "raw_pages": ("snapshot_id", "position", "endpoint", "status", "body_zlib", "sha256", "received_at"),
+    "attestations": (
+        "id", "connection", "kind", "made_by", "statement", "made_at", "expires", "snapshot_id", "raw_sha256",
+    ),
+    "signing_keys": ("fingerprint", "encrypted_private_key", "public_pem", "created_at", "retired_at"),
+    "chain": (
+        "id", "connection", "chain_id", "sequence", "manifest_sha256", "signature", "key_fingerprint", "exported_at",
+    ),
+}
+#: Columns no tag covers: the tags themselves, and the meta table (its one authenticated row,
+#: ``records_tagged``, carries its tag inside its value).
+UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
+    "connections": frozenset({"tag"}),
+    "snapshots": frozenset({"tag", "users_tag", "pages_tag"}),
+    "snapshot_users": frozenset(),
+    "raw_pages": frozenset(),
+    "attestations": frozenset({"tag"}),
+    "signing_keys": frozenset({"tag"}),
+    "chain": frozenset({"tag"}),
+    "meta": frozenset({"key", "value"}),
+}
+_TAGGED_MARKER: Final = "records_tagged"
+
+
+def canonical_record(table: str, row: Mapping[str, object]) -> bytes:
+    """The bytes a record's tag covers: table, then each listed non-NULL column, length-prefixed.
+
+    Each column contributes ``len(name) (2 bytes) || name || type || value``, where the type is
+    ``i`` (8-byte signed big-endian integer), ``f`` (IEEE-754 double), ``s`` (UTF-8 text with
+    lone surrogates passed through) or ``b`` (bytes); text and bytes are preceded by their
+    length (8 bytes). Values are encoded as SQLite stores them, so a tag checks the stored row.
+    """
+    return _encode(table, [row[column] for column in TAGGED_COLUMNS[table]])
+
+
+def _encode(table: str, values: Sequence[object]) -> bytes:
+    """:func:`canonical_record` of values given in ``TAGGED_COLUMNS[table]`` order."""
+    head, prefixes = _PREFIXES[table]
+    parts = [head]
+    append = parts.append
+    for prefix, value in zip(prefixes, values, strict=True):
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is str:
+            data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+        elif kind is int or kind is bool:
+            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))  # type: ignore[call-overload]
+        elif isinstance(value, bytes | bytearray | memoryview):
+            data = bytes(value)
+            append(prefix + b"b" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, float):
+            append(prefix + b"f" + struct.pack(">d", value))
+        elif isinstance(value, str):  # a str subclass
+            data = str(value).encode("utf-8", "surrogatepass")
+            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, int):
+            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))
+        else:  # pragma: no cover - SQLite returns only the types above
+            raise TypeError(f"cannot encode {type(value).__name__} for a column of {table}")
+    return b"".join(parts)
+
+
+def _length_prefixed(name: str) -> bytes:
+    data = name.encode("ascii")
+    return len(data).to_bytes(2, "big") + data
+
+
+_PREFIXES: Final = {
+    table: (_length_prefixed(table), tuple(_length_prefixed(column) for column in columns))
+    for table, columns in TAGGED_COLUMNS.items()
+}
+
+
+def _latest_bytes(key: str, row_id: int) -> bytes:
+    return key.encode("utf-8", "surrogatepass") + b"\x00" + str(row_id).encode()
+
+
+def _framed(record: bytes) -> bytes:
+    return len(record).to_bytes(8, "big") + record
+
+
+def _count_frame(count: int) -> bytes:
+    return b"\x00count" + count.to_bytes(8, "big")
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -533,6 +725,175 @@ def _page_rows(snapshot_id: int, pages: Sequence[RawPage]) -> Iterator[tuple[obj
         )
 
 
+# -- creating and checking the file -------------------------------------------------------------
+
+
+def _apply_migrations(db: sqlite3.Connection, version: int, *, clock: Callable[[], datetime]) -> None:
+    """Run the migrations from ``version`` to SCHEMA_VERSION (inside the caller's transaction)."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in _MIGRATIONS[target - 1]:
+            db.execute(statement)
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (f"migrated_to_{target}", _time(clock())),
+        )
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+_Schema = frozenset[tuple[str, str, tuple[str, ...]]]
+
+
+def _schema_of(db: sqlite3.Connection) -> _Schema:
+    """Tables and indexes (with their columns) other than SQLite's own."""
+    objects = db.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index', 'view', 'trigger')"
+        " AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    found = set()
+    for kind, name in objects:
+        columns: tuple[str, ...] = ()
+        if kind == "table":
+            columns = tuple(row[1] for row in db.execute("SELECT * FROM pragma_table_info(?)", (name,)))
+        found.add((str(kind), str(name), columns))
+    return frozenset(found)
+
+
+@functools.cache
+def _expected_schema(version: int) -> _Schema:
+    """The schema a store at ``version`` has: the migrations applied to an empty database."""
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
+        for statements in _MIGRATIONS[:version]:
+            for statement in statements:
+                db.execute(statement)
+        return _schema_of(db)
+
+
+def _newer(path: Path, version: int) -> StoreError:
+    return StoreError(
+        f"The database {path} was created by a newer version of certcentral-auditor "
+        f"(schema {version}; this version understands up to {SCHEMA_VERSION}). "
+        "Nothing was changed.",
+        hint="Upgrade certcentral-auditor, or set AUDITOR_HOME to another directory.",
+    )
+
+
+def _preflight(path: Path, *, busy_timeout_ms: int) -> bool:
+    """Check an existing database through a read-only connection; False when there is none.
+
+    Everything that would make the store refuse the file is found here, before a read-write
+    connection could change a byte of it (switch it to WAL, migrate it): a non-regular file, an
+    empty one (0 bytes: damaged, not new), a damaged one, a newer schema, a foreign database.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreError(f"The database {path} cannot be read: {exc.strerror}.") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise _corrupt(path, "it is not a regular file")
+    if info.st_size == 0:
+        raise _corrupt(path, "the file is empty (0 bytes), so whatever it held is gone")
+    # With no -wal file, the whole database is in the main file: read it as immutable, which
+    # takes no locks and creates no -shm or -wal file (a read-only connection to a WAL-mode
+    # file would leave both behind). A bad verdict is looked at again before the file is called
+    # damaged: through an ordinary read-only connection if a writer has started meanwhile
+    # (its -wal file appeared), else as immutable once more.
+    wal = Path(f"{path}-wal")
+    immutable = not wal.exists()
+    version, problems, schema = _inspect(path, immutable=immutable, busy_timeout_ms=busy_timeout_ms)
+    if immutable and (problems != ["ok"] or schema != _expected_schema(min(max(version, 0), SCHEMA_VERSION))):
+        again = not wal.exists()
+        version, problems, schema = _inspect(path, immutable=again, busy_timeout_ms=busy_timeout_ms)
+    if problems != ["ok"]:
+        raise _corrupt(path, "; ".join(map(str, problems[:3])))
+    if version > SCHEMA_VERSION:
+        raise _newer(path, version)
+    if version < 0 or (schema != _expected_schema(version) and not (version == 0 and not schema)):
+        tables = sorted(name for kind, name, _ in schema if kind == "table")
+        raise _corrupt(
+            path,
+            f"it is not an auditor database: schema version {version} with tables "
+            f"{', '.join(tables) if tables else '(none)'}",
+        )
+    return True
+
+
+def _inspect(path: Path, *, immutable: bool, busy_timeout_ms: int) -> tuple[int, list[object], _Schema]:
+    """``user_version``, ``quick_check`` and the schema, read without writing to the file."""
+    query = "?mode=ro&immutable=1" if immutable else "?mode=ro"
+    try:
+        db = sqlite3.connect(path.as_uri() + query, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "opening the database") from exc
+    try:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        schema = _schema_of(db) if problems == ["ok"] else frozenset()
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "checking the database") from exc
+    finally:
+        db.close()
+    return version, problems, schema
+
+
+def sealed_secrets_exist(data_dir: Path) -> bool:
+    """Whether ``<data_dir>/auditor.db`` holds API or signing keys sealed under a master key.
+
+    Read through a read-only connection after the same checks as :meth:`Store.open`, so a
+    missing master key can be told apart from a first run without changing anything.
+    """
+    path = Path(data_dir) / DB_NAME
+    if not _preflight(path, busy_timeout_ms=5000):
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, isolation_level=None)) as db:
+            db.execute("PRAGMA busy_timeout = 5000")
+            found = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM connections) OR EXISTS (SELECT 1 FROM signing_keys)"
+            ).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False  # an empty database (schema 0)
+        raise _translate(exc, path, "looking for sealed keys") from exc
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "looking for sealed keys") from exc
+    return bool(found)
+
+
+def _create_database(path: Path, *, clock: Callable[[], datetime]) -> None:
+    """Build a new, complete database under a temporary name and link it into place.
+
+    ``link`` fails when the name exists, so of two processes creating the store at once one
+    wins and the other uses its file; a crash leaves only the hidden temporary file, never an
+    empty ``auditor.db`` (which the next open would have to call damaged).
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        # Created by us, so it is 0600 from the start; SQLite gives -wal and -shm the same mode.
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            with contextlib.closing(sqlite3.connect(temp, isolation_level=None)) as db:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("BEGIN IMMEDIATE")
+                _apply_migrations(db, 0, clock=clock)
+                db.execute("COMMIT")
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+    except sqlite3.Error as exc:
+        raise _translate(exc, path, "creating the database") from exc
+    except OSError as exc:
+        raise StoreError(
+            f"The database {path} cannot be created: {exc.strerror}.",
+            hint="Check the permissions of the data directory, or set AUDITOR_HOME to another directory.",
+        ) from exc
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -547,37 +908,65 @@ class Store:
         # A stored snapshot never changes, so one Store loads each at most once: a report asks for
         # the snapshot, its predecessor and then every snapshot for the trend.
         self._loaded: dict[int, Snapshot] = {}
+        self._users_checked: set[int] = set()
+        self._keys: RecordKeys | None = None
+        # Tags are checked once the store has been tagged (the records_tagged meta row).
+        self._checking = False
+        # A tagged store opened without the master key can be read, not changed: a record
+        # written without its tag would read as tampered from then on.
+        self._read_only = False
 
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, data_dir: Path, *, clock: Callable[[], datetime] = utc_now, busy_timeout: float = 5.0) -> Store:
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        master_key: RecordKeys | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        busy_timeout: float = 5.0,
+    ) -> Store:
         """Open (creating if needed) ``<data_dir>/auditor.db``, check it, and migrate it forward.
 
-        A damaged file, or one written by a newer version, is refused before anything is
-        written to it. ``busy_timeout`` is how many seconds to wait for another process's
-        write to finish before StoreBusyError.
+        A damaged file, an empty (0-byte) one, a foreign database or one written by a newer
+        version is refused before anything is written to it: it is checked through a read-only
+        connection first. A new database is built under a temporary name and linked into place
+        complete. ``busy_timeout`` is how many seconds to wait for another process's write to
+        finish before StoreBusyError.
+
+        With ``master_key`` every record read is checked against its tag and every record
+        written is tagged (see the module docstring); a store not yet tagged reports it in
+        :attr:`untagged` and is tagged by :meth:`tag_existing_records`. Without it (tests and
+        inspection only: every command passes the key) tags are neither checked nor written,
+        and a store that has been tagged cannot be changed.
         """
         data_dir = Path(data_dir)
         path = data_dir / DB_NAME
         try:
             make_private_dirs(data_dir)  # 0700 from the first command, parents included
-            with contextlib.suppress(FileExistsError):
-                # Create the file ourselves so it is 0600 from the start; SQLite gives the -wal
-                # and -shm files the same mode as the database.
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError as exc:
             raise StoreError(
                 f"The data directory {data_dir} cannot be used: {exc.strerror}.",
                 hint="Check its permissions, or set AUDITOR_HOME to another directory.",
             ) from exc
+        timeout_ms = max(0, int(busy_timeout * 1000))
+        if not _preflight(path, busy_timeout_ms=timeout_ms):
+            _create_database(path, clock=clock)
         try:
             db = sqlite3.connect(path.as_uri() + "?mode=rw", uri=True, isolation_level=None)
         except sqlite3.Error as exc:
             raise _translate(exc, path, "opening the database") from exc
         store = cls(db, path, clock=clock)
         try:
-            store._prepare(busy_timeout_ms=max(0, int(busy_timeout * 1000)))
+            store._prepare(busy_timeout_ms=timeout_ms)
+            if master_key is not None:
+                store._authenticate(master_key)
+            else:
+                with store._guard("checking the database's authentication"):
+                    store._read_only = (
+                        db.execute("SELECT 1 FROM meta WHERE key = ?", (_TAGGED_MARKER,)).fetchone() is not None
+                    )
         except BaseException:
             db.close()
             raise
@@ -588,16 +977,8 @@ class Store:
         with self._guard("checking the database"):
             db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise _corrupt(self.path, "; ".join(map(str, problems[:3])))
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"The database {self.path} was created by a newer version of certcentral-auditor "
-                f"(schema {version}; this version understands up to {SCHEMA_VERSION}). "
-                "Nothing was changed.",
-                hint="Upgrade certcentral-auditor, or set AUDITOR_HOME to another directory.",
-            )
+        if version > SCHEMA_VERSION:  # changed since the read-only check: still refuse
+            raise _newer(self.path, version)
         with self._guard("preparing the database"):
             db.execute("PRAGMA foreign_keys = ON")
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -612,14 +993,211 @@ class Store:
         with self._transaction():
             # Re-read inside the write lock: another process may have migrated meanwhile.
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target - 1]:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    (f"migrated_to_{target}", _time(self._clock())),
+            _apply_migrations(db, version, clock=self._clock)
+
+    # -- authentication -----------------------------------------------------------------------
+
+    @property
+    def untagged(self) -> bool:
+        """Opened with the master key, but its records were never tagged (a store from 0.1)."""
+        return self._keys is not None and not self._checking
+
+    def _authenticate(self, keys: RecordKeys) -> None:
+        self._keys = keys
+        with self._guard("checking the database's authentication"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_TAGGED_MARKER,)).fetchone()
+        if row is None:
+            return
+        self._check_marker(str(row[0]))
+        self._checking = True
+
+    def _marker_tag(self, at: str) -> bytes:
+        assert self._keys is not None  # noqa: S101 - only called when authenticated
+        return self._keys.record_authenticator("meta").tag(_TAGGED_MARKER.encode() + b"\x00" + at.encode())
+
+    def _check_marker(self, value: str) -> None:
+        assert self._keys is not None  # noqa: S101
+        try:
+            record = json.loads(value)
+            at, tag = str(record["at"]), bytes.fromhex(record["tag"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._tampered("the record of when this store was first tagged (meta records_tagged)") from exc
+        if not secrets.compare_digest(self._marker_tag(at), tag):
+            source = getattr(self._keys, "source", "the given key")
+            label = getattr(self._keys, "fingerprint", "")
+            raise CredentialsError(
+                f"The records in {self.path} were authenticated under a different master key: they, and "
+                f"the stored keys, cannot be decrypted with this master key (from {source}"
+                + (f", {label}" if label else "")
+                + "); was AUDITOR_MASTER_KEY or the key file changed?",
+                hint="Restore the original master key (AUDITOR_MASTER_KEY or the key file named by "
+                "AUDITOR_MASTER_KEY_FILE). Nothing was changed.",
+            )
+
+    def tag_existing_records(self) -> int:
+        """Tag every record of a store written before tags existed; returns how many were tagged.
+
+        Done once, in one transaction; afterwards every record must carry a valid tag. Call it
+        only after checking that the master key opens the stored secrets (a wrong key would tag
+        everything under itself and lock the right one out).
+        """
+        if self._keys is None:
+            raise StoreError("The store was opened without the master key; its records cannot be tagged.")
+        tagged = 0
+        with self._write("tagging the stored records"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_TAGGED_MARKER,)).fetchone()
+            if row is not None:  # another process tagged it meanwhile
+                self._check_marker(str(row[0]))
+                self._checking = True
+                return 0
+            self._db.execute(
+                "UPDATE snapshots SET previous_id = (SELECT max(earlier.id) FROM snapshots AS earlier"
+                " WHERE earlier.connection = snapshots.connection AND earlier.id < snapshots.id)"
+                " WHERE previous_id IS NULL"
+            )
+            for table, key in (
+                ("connections", "name"),
+                ("attestations", "id"),
+                ("signing_keys", "fingerprint"),
+                ("chain", "id"),
+                ("snapshots", "id"),
+            ):
+                columns = TAGGED_COLUMNS[table]
+                rows = self._db.execute(
+                    f"SELECT {', '.join(columns)} FROM {table}"  # noqa: S608 - constant names
+                ).fetchall()
+                for values in rows:
+                    record = dict(zip(columns, values, strict=True))
+                    updates = {"tag": self._tag(table, record)}
+                    if table == "snapshots":
+                        updates["users_tag"] = self._users_tag(record["id"])
+                        updates["pages_tag"] = self._pages_tag(record["id"])
+                    self._db.execute(
+                        f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in updates)} WHERE {key} = ?",  # noqa: S608
+                        (*updates.values(), record[key]),
+                    )
+                    tagged += 1
+            for table in ("snapshots", "chain"):
+                newest = self._db.execute(
+                    f"SELECT connection, max(id) FROM {table} GROUP BY connection"  # noqa: S608 - constant
+                ).fetchall()
+                for connection, row_id in newest:
+                    self._set_latest(table, connection, row_id)
+            at = _time(self._clock())
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                (_TAGGED_MARKER, json.dumps({"at": at, "tag": self._marker_tag(at).hex()})),
+            )
+        self._checking = True
+        return tagged
+
+    def _tag(self, table: str, record: Mapping[str, object]) -> bytes | None:
+        if self._keys is None:
+            return None
+        return self._keys.record_authenticator(table).tag(canonical_record(table, record))
+
+    def _check(self, table: str, record: Mapping[str, object], tag: object, what: str) -> None:
+        if not self._checking:
+            return
+        assert self._keys is not None  # noqa: S101
+        if not self._keys.record_authenticator(table).check(tag, canonical_record(table, record)):
+            raise self._tampered(what)
+
+    def _stream_tag(self, table: str, rows: Iterable[Sequence[object]]) -> bytes | None:
+        """The tag over a snapshot's rows of ``table`` (users or raw pages), in position order."""
+        if self._keys is None:
+            return None
+        mac = self._keys.record_authenticator(table).stream()
+        count = 0
+        for row in rows:
+            mac.update(_framed(_encode(table, row)))
+            count += 1
+        mac.update(_count_frame(count))
+        return mac.finalize()
+
+    def _users_tag(self, snapshot_id: int) -> bytes | None:
+        return self._stream_tag("snapshot_users", self._db.execute(_SELECT_USER_ROWS, (snapshot_id,)))
+
+    def _pages_tag(self, snapshot_id: int) -> bytes | None:
+        return self._stream_tag("raw_pages", self._db.execute(_SELECT_PAGE_ROWS, (snapshot_id,)))
+
+    def _check_stream(self, table: str, rows: Iterable[Sequence[object]], tag: object, what: str) -> None:
+        if not self._checking:
+            return
+        expected = self._stream_tag(table, rows)
+        if expected is None or not isinstance(tag, bytes) or not secrets.compare_digest(expected, tag):
+            raise self._tampered(what)
+
+    def _check_users(self, snapshot_id: int) -> None:
+        """Check a snapshot's users against its tag without decoding them (history, details)."""
+        if not self._checking or snapshot_id in self._users_checked:
+            return
+        with self._guard(f"reading snapshot {snapshot_id}"):
+            head = self._db.execute("SELECT users_tag FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+            if head is None:
+                raise _unknown_snapshot(snapshot_id)
+            rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,))
+            self._check_stream("snapshot_users", rows, head[0], f"snapshot #{snapshot_id} users")
+        self._users_checked.add(snapshot_id)
+
+    # The newest snapshot and chain record of each connection are remembered in tagged meta rows
+    # (``latest/<table>/<connection>``): deleting the newest record, which no later record links
+    # to, is then detected too.
+
+    def _set_latest(self, table: str, connection: str, row_id: int) -> None:
+        if self._keys is None:
+            return
+        key = f"latest/{table}/{connection}"
+        tag = self._keys.record_authenticator("meta").tag(_latest_bytes(key, row_id))
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (key, json.dumps({"id": row_id, "tag": tag.hex()})),
+        )
+
+    def _check_latest(self, table: str) -> None:
+        """Every connection's newest ``table`` record is the one last written by the tool."""
+        if not self._checking:
+            return
+        assert self._keys is not None  # noqa: S101
+        authenticator = self._keys.record_authenticator("meta")
+        noun = {"snapshots": "snapshot", "chain": "evidence chain record"}[table]
+        with self._guard(f"checking the newest records of {table}"), self._consistent():
+            actual = dict(
+                self._db.execute(
+                    f"SELECT connection, max(id) FROM {table} GROUP BY connection"  # noqa: S608 - constant
+                ).fetchall()
+            )
+            remembered = self._db.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (f"latest/{table}/", f"latest/{table}0")
+            ).fetchall()
+        expected: dict[str, int] = {}
+        for key, value in remembered:
+            connection = str(key)[len(f"latest/{table}/") :]
+            try:
+                record = json.loads(value)
+                row_id, tag = int(record["id"]), bytes.fromhex(record["tag"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise self._tampered(f"record of the newest {noun} of connection {connection!r}") from exc
+            if not authenticator.check(tag, _latest_bytes(str(key), row_id)):
+                raise self._tampered(f"record of the newest {noun} of connection {connection!r}")
+            expected[connection] = row_id
+        for connection in sorted(set(actual) | set(expected)):
+            have, want = actual.get(connection), expected.get(connection)
+            if have != want:
+                raise StoreTamperedError(
+                    f"The newest {noun} of connection {connection!r} in {self.path} should be #{want}, "
+                    f"but the database's newest is {'none' if have is None else f'#{have}'}: records were "
+                    "deleted or added outside certcentral-auditor.",
+                    hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
                 )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _tampered(self, what: str) -> StoreTamperedError:
+        return StoreTamperedError(
+            f"The stored {what} in {self.path} does not match its authentication tag: it was changed "
+            "outside certcentral-auditor, or the database is damaged. Nothing was read from it.",
+            hint=f"Treat the data as untrustworthy: restore {self.path} from a backup, or move it aside "
+            "and run `auditor connect` and `auditor pull` to start again.",
+        )
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
@@ -662,7 +1240,26 @@ class Store:
         self._db.execute("COMMIT")
 
     @contextlib.contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """Several reads that must see one state of the database (a WAL read transaction)."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[None]:
+        if self._read_only:
+            raise StoreError(
+                f"The database {self.path} authenticates its records, and it was opened without the master key: "
+                f"it can be read but not changed ({doing}).",
+                hint="Open it with the master key (Store.open(..., master_key=...)); every auditor command does.",
+            )
         with self._guard(doing), self._transaction():
             yield
 
@@ -684,45 +1281,60 @@ class Store:
     ) -> None:
         """Store a connection, replacing one of the same name (and its last test result)."""
         validate_connection_name(name)
+        record: dict[str, object] = {
+            "name": name,
+            "base_url": base_url,
+            "region": region,
+            "encrypted_key": bytes(encrypted_key),
+            "key_fingerprint": key_fingerprint,
+            "added_at": _time(added_at),
+            "last_test_at": None,
+            "last_test_result": None,
+        }
         with self._write(f"saving connection {name!r}"):
             self._db.execute(
                 "INSERT OR REPLACE INTO connections (name, base_url, region, encrypted_key,"
-                " key_fingerprint, added_at, last_test_at, last_test_result)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (name, base_url, region, bytes(encrypted_key), key_fingerprint, _time(added_at)),
+                " key_fingerprint, added_at, last_test_at, last_test_result, tag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*record.values(), self._tag("connections", record)),
             )
 
     def get_connection(self, name: str) -> ConnectionRecord:
         """The named connection; ConfigurationError naming the known ones when it is unknown."""
         rows = self._query(
-            "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
-            " last_test_result FROM connections WHERE name = ?",
+            _SELECT_CONNECTIONS + " WHERE name = ?",
             (name,),
             doing=f"reading connection {name!r}",
         )
         if not rows:
             with self._guard("listing connections"):
                 raise self._unknown_connection(name)
-        return _connection(rows[0])
+        return self._connection(rows[0])
 
     def list_connections(self) -> list[ConnectionRecord]:
         """Every stored connection, by name."""
-        rows = self._query(
-            "SELECT name, base_url, region, encrypted_key, key_fingerprint, added_at, last_test_at,"
-            " last_test_result FROM connections ORDER BY name",
-            doing="listing connections",
-        )
-        return [_connection(row) for row in rows]
+        rows = self._query(_SELECT_CONNECTIONS + " ORDER BY name", doing="listing connections")
+        return [self._connection(row) for row in rows]
+
+    def _connection(self, row: Sequence[Any]) -> ConnectionRecord:
+        record = dict(zip(TAGGED_COLUMNS["connections"], row[:-1], strict=True))
+        self._check("connections", record, row[-1], f"connection {row[0]!r}")
+        return _connection(row)
 
     def record_connection_test(self, name: str, *, at: datetime, result: str) -> None:
         """Remember when the connection was last tested and how it went."""
+        tested_at = _time(at)
         with self._write(f"recording the test of connection {name!r}"):
-            cursor = self._db.execute(
-                "UPDATE connections SET last_test_at = ?, last_test_result = ? WHERE name = ?",
-                (_time(at), result, name),
-            )
-            if cursor.rowcount == 0:
+            row = self._db.execute(_SELECT_CONNECTIONS + " WHERE name = ?", (name,)).fetchone()
+            if row is None:
                 raise self._unknown_connection(name)
+            self._connection(row)
+            record = dict(zip(TAGGED_COLUMNS["connections"], row[:-1], strict=True))
+            record.update(last_test_at=tested_at, last_test_result=result)
+            self._db.execute(
+                "UPDATE connections SET last_test_at = ?, last_test_result = ?, tag = ? WHERE name = ?",
+                (record["last_test_at"], result, self._tag("connections", record), name),
+            )
 
     def delete_connection(self, name: str) -> None:
         """Forget a connection and its sealed key. Its snapshots and evidence history are kept."""
@@ -801,29 +1413,44 @@ class Store:
         admins: int,
         escape: bool,
     ) -> int:
+        previous = self._db.execute(
+            "SELECT max(id) FROM snapshots WHERE connection = ?", (provenance.connection,)
+        ).fetchone()[0]
+        record: dict[str, object] = {
+            "connection": provenance.connection,
+            "taken_at": _time(provenance.started_at),
+            "complete": int(provenance.complete),
+            "details_fetched": int(provenance.details_fetched),
+            "user_count": len(users),
+            "admin_count": admins,
+            "provenance": _provenance_json(provenance),
+            "previous_id": previous,
+        }
         cursor = self._db.execute(
             "INSERT INTO snapshots (connection, taken_at, complete, details_fetched, user_count,"
-            " admin_count, provenance) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                provenance.connection,
-                _time(provenance.started_at),
-                int(provenance.complete),
-                int(provenance.details_fetched),
-                len(users),
-                admins,
-                _provenance_json(provenance),
-            ),
+            " admin_count, provenance, previous_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(record.values()),
         )
-        snapshot_id = _new_id(cursor)
-        self._db.executemany(
-            _INSERT_USER,
-            _user_rows(snapshot_id, users, digests, escape=escape),
-        )
+        snapshot_id = record["id"] = _new_id(cursor)
+        user_rows = list(_user_rows(snapshot_id, users, digests, escape=escape))
+        self._db.executemany(_INSERT_USER, user_rows)
+        page_rows = list(_page_rows(snapshot_id, pages))
         self._db.executemany(
             "INSERT INTO raw_pages (snapshot_id, position, endpoint, status, body_zlib, sha256,"
             " received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            _page_rows(snapshot_id, pages),
+            page_rows,
         )
+        self._set_latest("snapshots", provenance.connection, snapshot_id)
+        if self._keys is not None:
+            self._db.execute(
+                "UPDATE snapshots SET tag = ?, users_tag = ?, pages_tag = ? WHERE id = ?",
+                (
+                    self._tag("snapshots", record),
+                    self._stream_tag("snapshot_users", user_rows),
+                    self._stream_tag("raw_pages", page_rows),
+                    snapshot_id,
+                ),
+            )
         return snapshot_id
 
     def get_snapshot(self, snapshot_id: int) -> Snapshot:
@@ -839,18 +1466,17 @@ class Store:
     def _read_snapshot(self, snapshot_id: int, decoder: _Decoder) -> Snapshot:
         doing = f"reading snapshot {snapshot_id}"
         with self._guard(doing):
-            head = self._db.execute(
-                "SELECT connection, taken_at, provenance FROM snapshots WHERE id = ?", (snapshot_id,)
-            ).fetchone()
+            head = self._db.execute(_SELECT_SNAPSHOT_HEADS + " WHERE id = ?", (snapshot_id,)).fetchone()
             if head is None:
                 raise _unknown_snapshot(snapshot_id)
-            rows = self._db.execute(
-                _SELECT_USERS,
-                (snapshot_id,),
-            ).fetchall()
+            self._check_head(head)
+            rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,)).fetchall()
+        if snapshot_id not in self._users_checked:
+            self._check_stream("snapshot_users", rows, head[9], f"snapshot #{snapshot_id} users")
+            self._users_checked.add(snapshot_id)
         try:
-            users = tuple(map(decoder.user, rows))
-            provenance = _provenance_from_json(head[2])
+            users = tuple(decoder.user(row[2:]) for row in rows)
+            provenance = _provenance_from_json(head[7])
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise StoreError(
                 f"Snapshot {snapshot_id} in {self.path} holds a row that cannot be read.",
@@ -858,18 +1484,30 @@ class Store:
             ) from exc
         return Snapshot(
             id=snapshot_id,
-            connection=head[0],
-            taken_at=_parse_time(head[1]),
+            connection=head[1],
+            taken_at=_parse_time(head[2]),
             users=users,
             provenance=provenance,
         )
 
-    def _require_snapshot(self, snapshot_id: int) -> None:
-        if not self._query("SELECT 1 FROM snapshots WHERE id = ?", (snapshot_id,), doing="reading snapshots"):
-            raise _unknown_snapshot(snapshot_id)
+    def _check_head(self, head: Sequence[Any]) -> None:
+        record = dict(zip(TAGGED_COLUMNS["snapshots"], (*head[:8], head[11]), strict=True))
+        self._check("snapshots", record, head[8], f"snapshot #{head[0]} (its summary and provenance)")
+        previous = head[11]
+        if self._checking and previous is not None:
+            found = self._db.execute(
+                "SELECT 1 FROM snapshots WHERE id = ? AND connection = ?", (previous, head[1])
+            ).fetchone()
+            if found is None:
+                raise StoreTamperedError(
+                    f"Snapshot #{head[0]} of connection {head[1]!r} in {self.path} follows snapshot #{previous}, "
+                    "which is no longer in the database: it was deleted outside certcentral-auditor.",
+                    hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
+                )
 
     def latest_snapshot(self, connection: str, *, complete_only: bool = True) -> Snapshot | None:
         """The newest snapshot of ``connection`` (only complete pulls, unless told otherwise)."""
+        self._check_latest("snapshots")
         # complete >= 1 keeps complete pulls only; complete >= 0 keeps every pull.
         rows = self._query(
             "SELECT id FROM snapshots WHERE connection = ? AND complete >= ? ORDER BY taken_at DESC, id DESC LIMIT 1",
@@ -892,26 +1530,30 @@ class Store:
 
     def list_snapshots(self, connection: str | None = None) -> list[SnapshotSummary]:
         """Summaries of the stored snapshots (of one connection, or all), oldest first."""
-        sql = "SELECT id, connection, taken_at, user_count, admin_count, complete FROM snapshots"
+        sql = _SELECT_SNAPSHOT_HEADS
         params: tuple[object, ...] = ()
         if connection is not None:
             sql += " WHERE connection = ?"
             params = (connection,)
         rows = self._query(sql + " ORDER BY taken_at, id", params, doing="listing snapshots")
+        self._check_latest("snapshots")
+        for row in rows:
+            self._check_head(row)
         return [
             SnapshotSummary(
                 id=row[0],
                 connection=row[1],
                 taken_at=_parse_time(row[2]),
-                users=row[3],
-                admins=row[4],
-                complete=bool(row[5]),
+                users=row[5],
+                admins=row[6],
+                complete=bool(row[3]),
             )
             for row in rows
         ]
 
     def snapshots(self, connection: str) -> list[Snapshot]:
         """Every snapshot of ``connection``, complete or not, oldest first (for trends)."""
+        self._check_latest("snapshots")
         rows = self._query(
             "SELECT id FROM snapshots WHERE connection = ? ORDER BY taken_at, id",
             (connection,),
@@ -922,16 +1564,16 @@ class Store:
 
     def raw_pages(self, snapshot_id: int) -> tuple[RawPage, ...]:
         """The snapshot's raw API responses, each checked against its stored SHA-256."""
-        rows = self._query(
-            "SELECT position, endpoint, status, body_zlib, sha256, received_at FROM raw_pages"
-            " WHERE snapshot_id = ? ORDER BY position",
-            (snapshot_id,),
-            doing=f"reading the raw pages of snapshot {snapshot_id}",
+        rows = self._query(_SELECT_PAGE_ROWS, (snapshot_id,), doing=f"reading the raw pages of snapshot {snapshot_id}")
+        heads = self._query(
+            _SELECT_SNAPSHOT_HEADS + " WHERE id = ?", (snapshot_id,), doing=f"reading snapshot {snapshot_id}"
         )
-        if not rows:
-            self._require_snapshot(snapshot_id)  # an unknown id, or a pull that kept no pages?
+        if not heads:
+            raise _unknown_snapshot(snapshot_id)
+        self._check_head(heads[0])
+        self._check_stream("raw_pages", rows, heads[0][10], f"snapshot #{snapshot_id} raw pages")
         pages = []
-        for position, endpoint, status, compressed, digest, received_at in rows:
+        for _snapshot, position, endpoint, status, compressed, digest, received_at in rows:
             try:
                 body = zlib.decompress(compressed)
             except zlib.error:
@@ -979,18 +1621,23 @@ class Store:
         With ``until``, only snapshots up to that one (by time, then id) count: the history as it
         stood when that snapshot was taken, so later pulls cannot change what it shows.
         """
-        query = (
-            "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"
-            " JOIN snapshot_users AS u ON u.snapshot_id = s.id WHERE s.connection = ?"
-        )
+        where = " WHERE s.connection = ?"
         params: tuple[object, ...] = (connection,)
         if until is not None:
             cutoff = _time(until.taken_at)
-            query += " AND (s.taken_at < ? OR (s.taken_at = ? AND s.id <= ?))"
+            where += " AND (s.taken_at < ? OR (s.taken_at = ? AND s.id <= ?))"
             params = (connection, cutoff, cutoff, until.id)
-        rows = self._query(
-            query + " ORDER BY s.taken_at, s.id", params, doing=f"reading the user history of {connection!r}"
-        )
+        with self._guard(f"reading the user history of {connection!r}"), self._consistent():
+            # One read transaction: a snapshot saved meanwhile is neither checked nor counted.
+            if self._checking:
+                ids = self._db.execute("SELECT s.id FROM snapshots AS s" + where, params).fetchall()  # noqa: S608
+                for (snapshot_id,) in ids:
+                    self._check_users(snapshot_id)
+            rows = self._db.execute(
+                "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"  # noqa: S608
+                " JOIN snapshot_users AS u ON u.snapshot_id = s.id" + where + " ORDER BY s.taken_at, s.id",
+                params,
+            ).fetchall()
         times: dict[str, datetime] = {}
         first: dict[int, datetime] = {}
         last: dict[int, datetime] = {}
@@ -1023,12 +1670,18 @@ class Store:
 
         Lets a pull skip ``GET /user/{id}`` for users whose list record has not changed.
         """
+        latest = self._query(
+            "SELECT id FROM snapshots WHERE connection = ? AND details_fetched ORDER BY taken_at DESC, id DESC LIMIT 1",
+            (connection,),
+            doing=f"reading the known user details of {connection!r}",
+        )
+        if not latest:
+            return {}
+        self._check_users(latest[0][0])
         rows = self._query(
             "SELECT user_id, record_digest, is_saml_sso_only FROM snapshot_users"
-            " WHERE snapshot_id = (SELECT id FROM snapshots WHERE connection = ? AND details_fetched"
-            " ORDER BY taken_at DESC, id DESC LIMIT 1)"
-            " AND record_digest IS NOT NULL AND is_saml_sso_only IS NOT NULL",
-            (connection,),
+            " WHERE snapshot_id = ? AND record_digest IS NOT NULL AND is_saml_sso_only IS NOT NULL",
+            (latest[0][0],),
             doing=f"reading the known user details of {connection!r}",
         )
         return {user_id: (digest, bool(saml)) for user_id, digest, saml in rows}
@@ -1057,22 +1710,26 @@ class Store:
                 f"An attestation must expire after it is made ({_time(expires)} is not after {_time(made_at)}).",
                 hint="Give a later --expires date.",
             )
+        record: dict[str, object] = {
+            "connection": connection,
+            "kind": kind.value,
+            "made_by": by,
+            "statement": statement,
+            "made_at": _time(made_at),
+            "expires": _time(expires),
+            "snapshot_id": snapshot_id,
+            "raw_sha256": raw_sha256 or None,
+        }
         with self._write(f"recording an attestation for {connection!r}"):
             cursor = self._db.execute(
                 "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
                 " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    connection,
-                    kind.value,
-                    by,
-                    statement,
-                    _time(made_at),
-                    _time(expires),
-                    snapshot_id,
-                    raw_sha256 or None,
-                ),
+                tuple(record.values()),
             )
-            attestation_id = _new_id(cursor)
+            attestation_id = record["id"] = _new_id(cursor)
+            self._db.execute(
+                "UPDATE attestations SET tag = ? WHERE id = ?", (self._tag("attestations", record), attestation_id)
+            )
         return Attestation(
             id=attestation_id,
             connection=connection,
@@ -1088,12 +1745,13 @@ class Store:
     def attestations(self, connection: str) -> list[Attestation]:
         """The connection's attestations, newest first (expired ones included)."""
         rows = self._query(
-            "SELECT id, connection, kind, made_by, statement, made_at, expires, snapshot_id, raw_sha256"
-            " FROM attestations"
-            " WHERE connection = ? ORDER BY made_at DESC, id DESC",
+            _SELECT_ATTESTATIONS + " WHERE connection = ? ORDER BY made_at DESC, id DESC",
             (connection,),
             doing=f"reading the attestations of {connection!r}",
         )
+        for row in rows:
+            record = dict(zip(TAGGED_COLUMNS["attestations"], row[:-1], strict=True))
+            self._check("attestations", record, row[-1], f"attestation #{row[0]} of connection {connection!r}")
         try:
             return [
                 Attestation(
@@ -1127,10 +1785,17 @@ class Store:
                 raise StoreError(
                     f"A signing key with fingerprint {fingerprint} is already stored; it was not replaced."
                 )
+            record: dict[str, object] = {
+                "fingerprint": fingerprint,
+                "encrypted_private_key": bytes(encrypted_private_key),
+                "public_pem": public_pem,
+                "created_at": _time(created_at),
+                "retired_at": None,
+            }
             self._db.execute(
                 "INSERT INTO signing_keys (fingerprint, encrypted_private_key, public_pem,"
-                " created_at, retired_at) VALUES (?, ?, ?, ?, NULL)",
-                (fingerprint, bytes(encrypted_private_key), public_pem, _time(created_at)),
+                " created_at, retired_at, tag) VALUES (?, ?, ?, ?, ?, ?)",
+                (*record.values(), self._tag("signing_keys", record)),
             )
 
     def retire_signing_key(self, fingerprint: str, *, at: datetime) -> None:
@@ -1139,108 +1804,151 @@ class Store:
         Retiring a key twice keeps the first retirement time.
         """
         with self._write(f"retiring signing key {fingerprint}"):
-            row = self._db.execute(
-                "SELECT retired_at FROM signing_keys WHERE fingerprint = ?", (fingerprint,)
-            ).fetchone()
+            row = self._db.execute(_SELECT_SIGNING_KEYS + " WHERE fingerprint = ?", (fingerprint,)).fetchone()
             if row is None:
                 raise ConfigurationError(
                     f"There is no signing key with fingerprint {fingerprint}.",
                     hint="List the keys with `auditor keys`.",
                 )
-            if row[0] is None:
+            self._signing_key(row)
+            if row[4] is None:
+                record = dict(zip(TAGGED_COLUMNS["signing_keys"], row[:-1], strict=True))
+                record["retired_at"] = _time(at)
                 self._db.execute(
-                    "UPDATE signing_keys SET retired_at = ? WHERE fingerprint = ?",
-                    (_time(at), fingerprint),
+                    "UPDATE signing_keys SET retired_at = ?, tag = ? WHERE fingerprint = ?",
+                    (record["retired_at"], self._tag("signing_keys", record), fingerprint),
                 )
 
     def signing_keys(self) -> list[SigningKeyRecord]:
         """Every signing key, retired or not, oldest first."""
-        rows = self._query(
-            "SELECT fingerprint, public_pem, created_at, retired_at, encrypted_private_key"
-            " FROM signing_keys ORDER BY created_at, rowid",
-            doing="reading the signing keys",
+        rows = self._query(_SELECT_SIGNING_KEYS + " ORDER BY created_at, rowid", doing="reading the signing keys")
+        return [self._signing_key(row) for row in rows]
+
+    def _signing_key(self, row: Sequence[Any]) -> SigningKeyRecord:
+        record = dict(zip(TAGGED_COLUMNS["signing_keys"], row[:-1], strict=True))
+        self._check("signing_keys", record, row[-1], f"signing key {row[0]}")
+        return SigningKeyRecord(
+            fingerprint=row[0],
+            public_pem=row[2],
+            created_at=_parse_time(row[3]),
+            retired_at=_opt_parse_time(row[4]),
+            encrypted_private_key=bytes(row[1]),
         )
-        return [_signing_key(row) for row in rows]
 
     def active_signing_key(self) -> SigningKeyRecord | None:
         """The newest key that is not retired, or None."""
         rows = self._query(
-            "SELECT fingerprint, public_pem, created_at, retired_at, encrypted_private_key"
-            " FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            _SELECT_SIGNING_KEYS + " WHERE retired_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
             doing="reading the signing keys",
         )
-        return _signing_key(rows[0]) if rows else None
+        return self._signing_key(rows[0]) if rows else None
 
     # -- evidence chain -----------------------------------------------------------------------
 
     def chain_head(self, connection: str) -> ChainHead | None:
         """The latest manifest of the connection's evidence chain, or None before the first."""
+        self._check_latest("chain")
         rows = self._query(
-            "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
-            " FROM chain WHERE connection = ? ORDER BY id DESC LIMIT 1",
+            _SELECT_CHAIN + " WHERE connection = ? ORDER BY id DESC LIMIT 1",
             (connection,),
             doing=f"reading the evidence chain of {connection!r}",
         )
-        return _chain_head(rows[0]) if rows else None
+        return self._chain_row(rows[0], head=True) if rows else None
 
-    def advance_chain(self, connection: str, head: ChainHead) -> None:
-        """Record ``head`` as the connection's new chain head.
+    def _chain_row(self, row: Sequence[Any], *, head: bool = False) -> ChainHead:
+        record = dict(zip(TAGGED_COLUMNS["chain"], row[:-1], strict=True))
+        what = (
+            f"chain head of connection {row[1]!r}"
+            if head
+            else f"evidence chain record #{row[0]} (sequence {row[3]}) of connection {row[1]!r}"
+        )
+        self._check("chain", record, row[-1], what)
+        return _chain_head(row)
 
-        It must continue the current chain (same id, sequence + 1) or start a new chain (an id
-        never used for this connection, sequence 0). Anything else would fork the chain and is
-        refused, including when another process advanced it first.
+    def advance_chain(
+        self,
+        connection: str,
+        head: ChainHead,
+        *,
+        expected: ChainHead | _AnyHead | None = _ANY_HEAD,
+        new_chain: bool = False,
+    ) -> None:
+        """Record ``head`` as the connection's new chain head, if the head is still ``expected``.
+
+        A compare-and-swap, in one write transaction: ``expected`` is the head the export started
+        from (None: there was none; left out, whatever head ``head`` continues). If another
+        export advanced the chain meanwhile, nothing is
+        changed and :class:`ChainMovedError` is raised, so of two racing exports only one records
+        its bundle. ``head`` must continue ``expected`` (same id, sequence + 1) or, only when
+        there is no head yet or ``new_chain`` is given (``export --new-chain``), start a chain
+        with an id never used for this connection at sequence 0.
         """
         with self._write(f"advancing the evidence chain of {connection!r}"):
-            current = self._db.execute(
-                "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
-                " FROM chain WHERE connection = ? ORDER BY id DESC LIMIT 1",
-                (connection,),
+            self._check_latest("chain")
+            row = self._db.execute(
+                _SELECT_CHAIN + " WHERE connection = ? ORDER BY id DESC LIMIT 1", (connection,)
             ).fetchone()
-            if current is not None and head.chain_id == current[0]:
-                if head.sequence != current[1] + 1:
+            current = None if row is None else self._chain_row(row, head=True)
+            if not isinstance(expected, _AnyHead) and current != expected:
+                raise ChainMovedError(
+                    f"The evidence chain of {connection!r} moved on since this export started (its head is "
+                    + (f"{current.chain_id} sequence {current.sequence}" if current else "gone")
+                    + ", not "
+                    + (f"{expected.chain_id} sequence {expected.sequence}" if expected else "empty")
+                    + "); recording this manifest would fork the chain. Nothing was changed.",
+                    hint="Another export ran at the same time; run the export again.",
+                )
+            continues = current is not None and head.chain_id == current.chain_id
+            if continues:
+                assert current is not None  # noqa: S101 - for the type checker
+                if head.sequence != current.sequence + 1:
                     raise StoreError(
                         f"Manifest {head.sequence} of evidence chain {head.chain_id} for "
-                        f"{connection!r} does not follow the chain head (sequence {current[1]}); "
+                        f"{connection!r} does not follow the chain head (sequence {current.sequence}); "
                         "recording it would fork the chain. Nothing was changed.",
-                        hint="Another export may have run at the same time; export again.",
+                        hint="Export again: the export starts from the stored chain head.",
                     )
             else:
                 used = self._db.execute(
                     "SELECT 1 FROM chain WHERE connection = ? AND chain_id = ? LIMIT 1",
                     (connection, head.chain_id),
                 ).fetchone()
-                if used or head.sequence != 0:
+                if used or head.sequence != 0 or (current is not None and not new_chain):
                     raise StoreError(
                         f"Manifest {head.sequence} of evidence chain {head.chain_id} for "
                         f"{connection!r} neither continues the current chain"
-                        + (f" ({current[0]}, sequence {current[1]})" if current else "")
-                        + " nor starts a new one at sequence 0; recording it would fork the chain. "
+                        + (f" ({current.chain_id}, sequence {current.sequence})" if current else "")
+                        + " nor starts a requested new one at sequence 0; recording it would fork the chain. "
                         "Nothing was changed.",
-                        hint="Export again: the export starts from the stored chain head.",
+                        hint="Export again: the export starts from the stored chain head "
+                        "(`auditor export --new-chain` starts a new chain on purpose).",
                     )
-            self._db.execute(
+            record: dict[str, object] = {
+                "connection": connection,
+                "chain_id": head.chain_id,
+                "sequence": head.sequence,
+                "manifest_sha256": head.manifest_sha256,
+                "signature": head.signature,
+                "key_fingerprint": head.key_fingerprint,
+                "exported_at": _time(head.exported_at),
+            }
+            cursor = self._db.execute(
                 "INSERT INTO chain (connection, chain_id, sequence, manifest_sha256, signature,"
                 " key_fingerprint, exported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    connection,
-                    head.chain_id,
-                    head.sequence,
-                    head.manifest_sha256,
-                    head.signature,
-                    head.key_fingerprint,
-                    _time(head.exported_at),
-                ),
+                tuple(record.values()),
             )
+            record["id"] = row_id = _new_id(cursor)
+            self._db.execute("UPDATE chain SET tag = ? WHERE id = ?", (self._tag("chain", record), row_id))
+            self._set_latest("chain", connection, row_id)
 
     def exports(self, connection: str) -> list[ChainHead]:
         """Every manifest recorded for the connection, oldest first (chains and restarts)."""
         rows = self._query(
-            "SELECT chain_id, sequence, manifest_sha256, signature, key_fingerprint, exported_at"
-            " FROM chain WHERE connection = ? ORDER BY id",
+            _SELECT_CHAIN + " WHERE connection = ? ORDER BY id",
             (connection,),
             doing=f"reading the evidence chain of {connection!r}",
         )
-        return [_chain_head(row) for row in rows]
+        return [self._chain_row(row) for row in rows]
 
 
 def _unknown_snapshot(snapshot_id: int) -> ConfigurationError:
@@ -1269,24 +1977,14 @@ def _connection(row: Sequence[Any]) -> ConnectionRecord:
     )
 
 
-def _signing_key(row: Sequence[Any]) -> SigningKeyRecord:
-    return SigningKeyRecord(
-        fingerprint=row[0],
-        public_pem=row[1],
-        created_at=_parse_time(row[2]),
-        retired_at=_opt_parse_time(row[3]),
-        encrypted_private_key=bytes(row[4]),
-    )
-
-
 def _chain_head(row: Sequence[Any]) -> ChainHead:
     return ChainHead(
-        chain_id=row[0],
-        sequence=row[1],
-        manifest_sha256=row[2],
-        signature=row[3],
-        key_fingerprint=row[4],
-        exported_at=_parse_time(row[5]),
+        chain_id=row[2],
+        sequence=row[3],
+        manifest_sha256=row[4],
+        signature=row[5],
+        key_fingerprint=row[6],
+        exported_at=_parse_time(row[7]),
     )
 
 
@@ -1327,20 +2025,16 @@ def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StoreError:
 # -- the pull lock ----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> Iterator[None]:
-    """Hold ``<data_dir>/locks/<connection>.lock`` for the duration of a pull.
+def _lock_stem(connection: str) -> str:
+    if _CONNECTION_NAME.fullmatch(connection):
+        return connection
+    return "conn-" + hashlib.sha256(connection.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
-    The OS releases the lock when the holder exits, even after a crash, so a leftover lock
-    file never blocks anyone; it need not (and should not) be deleted by hand.
-    """
-    safe = (
-        connection
-        if _CONNECTION_NAME.fullmatch(connection)
-        else "conn-" + hashlib.sha256(connection.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    )
+
+@contextlib.contextmanager
+def _file_lock(data_dir: Path, name: str, *, timeout: float, busy: Callable[[Path], StoreBusyError]) -> Iterator[None]:
     locks = Path(data_dir) / "locks"
-    path = locks / f"{safe}.lock"
+    path = locks / name
     try:
         make_private_dirs(locks)  # may be the first directory created (pull before connect)
     except OSError as exc:
@@ -1349,14 +2043,45 @@ def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> Itera
     try:
         lock.acquire()
     except filelock.Timeout as exc:
-        raise StoreBusyError(
-            f"Another `auditor pull` for connection {connection!r} is running (lock file {path}).",
-            hint="Wait for it to finish, then run this again. The lock is released when that "
-            "process exits, even if it crashes; there is no need to delete the file.",
-        ) from exc
+        raise busy(path) from exc
     except OSError as exc:
         raise StoreError(f"The lock file {path} cannot be used: {exc.strerror}.") from exc
     try:
         yield
     finally:
         lock.release()
+
+
+def pull_lock(data_dir: Path, connection: str, *, timeout: float = 5.0) -> contextlib.AbstractContextManager[None]:
+    """Hold ``<data_dir>/locks/<connection>.lock`` for the duration of a pull.
+
+    The OS releases the lock when the holder exits, even after a crash, so a leftover lock
+    file never blocks anyone; it need not (and should not) be deleted by hand.
+    """
+
+    def busy(path: Path) -> StoreBusyError:
+        return StoreBusyError(
+            f"Another `auditor pull` for connection {connection!r} is running (lock file {path}).",
+            hint="Wait for it to finish, then run this again. The lock is released when that "
+            "process exits, even if it crashes; there is no need to delete the file.",
+        )
+
+    return _file_lock(data_dir, f"{_lock_stem(connection)}.lock", timeout=timeout, busy=busy)
+
+
+def export_lock(data_dir: Path, connection: str, *, timeout: float = 120.0) -> contextlib.AbstractContextManager[None]:
+    """Hold ``<data_dir>/locks/export+<connection>.lock`` while an export reads and advances the chain.
+
+    Exports of one connection then follow each other: the second starts from the head the first
+    recorded instead of racing it. ('+' cannot occur in a connection name, so this never
+    collides with a pull lock.)
+    """
+
+    def busy(path: Path) -> StoreBusyError:
+        return StoreBusyError(
+            f"Another `auditor export` for connection {connection!r} has been running for over "
+            f"{timeout:.0f} s (lock file {path}).",
+            hint="Wait for it to finish, then run the export again.",
+        )
+
+    return _file_lock(data_dir, f"export+{_lock_stem(connection)}.lock", timeout=timeout, busy=busy)

@@ -39,6 +39,13 @@ class AuditorHome:
         )
         return env
 
+    def master_key(self) -> Any:
+        """The installation's master key (from its key file), to open its store with tags checked:
+        ``Store.open(home.data_dir, master_key=home.master_key())``."""
+        from auditor.credentials import MasterKey
+
+        return MasterKey(self.key_file.read_bytes(), source=str(self.key_file))
+
     def start(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """Start the real ``auditor`` CLI in the background (to race, interrupt or kill it)."""
         return subprocess.Popen(

@@ -215,3 +215,48 @@ def test_processes_racing_to_create_the_key_file_agree_on_one_key(tmp_path: Path
     key = MasterKey.load_or_create(env_value=None, key_file=key_file)
     assert {key.decrypt(token, context="race") for token in outputs} == {b"hello"}
     assert sorted(p.name for p in key_file.parent.iterdir()) == ["master.key"]
+
+
+# -- record authentication (issue 22 §3) -------------------------------------------------------
+
+
+def test_each_purpose_has_its_own_record_key() -> None:
+    from auditor.credentials import RECORD_PURPOSES
+
+    tags = {KEY.record_authenticator(purpose).tag(b"the same record") for purpose in RECORD_PURPOSES}
+    assert len(tags) == len(RECORD_PURPOSES), "a tag made for one table verifies for another"
+    raw = os.urandom(KEY_SIZE)
+    one, two = MasterKey(raw), MasterKey(raw)  # the same key bytes, derived again: the same tags
+    assert one.record_authenticator("snapshots").tag(b"r") == two.record_authenticator("snapshots").tag(b"r")
+    assert OTHER.record_authenticator("snapshots").tag(b"r") != KEY.record_authenticator("snapshots").tag(b"r")
+    auth = KEY.record_authenticator("chain")
+    assert auth.check(auth.tag(b"a", b"b"), b"ab")
+    assert not auth.check(auth.tag(b"ab"), b"ac") and not auth.check(None, b"ab") and not auth.check("x", b"ab")
+    with pytest.raises(ValueError, match="no record purpose"):
+        KEY.record_authenticator("invented")
+
+
+def test_a_record_authenticator_shows_no_key_and_cannot_be_pickled() -> None:
+    auth = KEY.record_authenticator("snapshot_users")
+    assert repr(auth) == "RecordAuthenticator(purpose='snapshot_users')"
+    with pytest.raises(TypeError):
+        pickle.dumps(auth)
+
+
+def test_a_missing_key_file_is_not_replaced_while_sealed_secrets_exist(tmp_path: Path) -> None:
+    from auditor.credentials import MissingMasterKeyError
+
+    key_file = tmp_path / "config" / "master.key"
+    with pytest.raises(MissingMasterKeyError) as caught:
+        MasterKey.load_or_create(env_value=None, key_file=key_file, sealed_secrets_exist=True)
+    text = caught.value.diagnostics()
+    assert "Restore the master key" in text and str(key_file) in text and "AUDITOR_MASTER_KEY" in text
+    assert not key_file.exists() and not key_file.parent.exists()
+    assert caught.value.exit_code == 2
+
+
+def test_a_fifo_in_place_of_the_key_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    os.mkfifo(key_file, 0o600)
+    with pytest.raises(CredentialsError, match="not a regular file"):
+        MasterKey.load_or_create(env_value=None, key_file=key_file)

@@ -52,7 +52,8 @@ def test_report_and_snapshots_during_a_pull_see_a_consistent_store(home: Auditor
     with SandboxServer(Dataset.generate(400, seed=2), faults=Faults(rate_limits=())) as server:
         connect_to(home, server.base_url)
         assert home.run("pull", "--page-size", "50").returncode == 0
-        server.set_faults(Faults(latency_ms=150, rate_limits=()))
+        # Slow enough that two reports (each a process start, checks and a render) fit in the pull.
+        server.set_faults(Faults(latency_ms=400, rate_limits=()))
         pulling = home.start("pull", "--page-size", "25")
         reports = 0
         while pulling.poll() is None:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auditor.credentials import MasterKey
 from auditor.errors import ConfigurationError, StoreBusyError, StoreError
 from auditor.models import (
     AttestationKind,
@@ -37,6 +38,7 @@ from auditor.store import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+KEY = MasterKey.generate()
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 HOSTILE = [
     "",
@@ -124,13 +126,22 @@ def _execute(path: Path, *statements: str) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "data") as opened:
+    with Store.open(tmp_path / "data", master_key=KEY) as opened:
+        assert opened.tag_existing_records() == 0
+        yield opened
+
+
+@pytest.fixture
+def plain_store(tmp_path: Path) -> Iterator[Store]:
+    """A store opened without the master key: nothing tagged, nothing checked against tags."""
+    with Store.open(tmp_path / "plain") as opened:
         yield opened
 
 
 @pytest.fixture(scope="module")
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    with Store.open(tmp_path_factory.mktemp("shared")) as opened:
+    with Store.open(tmp_path_factory.mktemp("shared"), master_key=KEY) as opened:
+        opened.tag_existing_records()
         yield opened
 
 
@@ -298,16 +309,20 @@ def test_raw_pages_come_back_exactly_and_are_stored_compressed(store: Store) -> 
         "UPDATE raw_pages SET sha256 = '" + "0" * 64 + "'",
     ],
 )
-def test_a_raw_page_changed_in_the_database_is_reported(store: Store, tamper: str) -> None:
+def test_a_raw_page_changed_in_the_database_is_reported(plain_store: Store, tamper: str) -> None:
+    # Without the master key (no tags) the page's own SHA-256 still catches the change;
+    # test_store_auth.py covers the tagged store.
+    store = plain_store
     snapshot = store.save_snapshot(provenance=_provenance(), users=[], raw_pages=[_page(b"evidence")])
     _execute(store.path, tamper)
     with pytest.raises(StoreError, match=r"Raw page 0 \(/user.*\) of snapshot \d+ .* was modified"):
         store.raw_pages(snapshot.id)
 
 
-def test_a_raw_page_replaced_with_other_valid_zlib_is_reported(store: Store) -> None:
+def test_a_raw_page_replaced_with_other_valid_zlib_is_reported(plain_store: Store) -> None:
     import zlib
 
+    store = plain_store
     snapshot = store.save_snapshot(provenance=_provenance(), users=[], raw_pages=[_page(b"evidence")])
     with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as db:
         db.execute("UPDATE raw_pages SET body_zlib = ?", (zlib.compress(b"forged"),))
@@ -557,7 +572,9 @@ def test_the_chain_advances_one_step_at_a_time(store: Store) -> None:
             store.advance_chain("prod", bad)
         assert "Nothing was changed" in caught.value.message
     assert store.chain_head("prod") == _head("A", 2)
-    store.advance_chain("prod", _head("B", 0))  # a restart is a new chain
+    with pytest.raises(StoreError, match="fork"):
+        store.advance_chain("prod", _head("B", 0))  # a new chain only when asked for
+    store.advance_chain("prod", _head("B", 0), new_chain=True)  # a restart is a new chain
     store.advance_chain("prod", _head("B", 1))
     with pytest.raises(StoreError, match="fork"):
         store.advance_chain("prod", _head("A", 3))  # the old chain cannot be resumed

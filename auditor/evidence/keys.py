@@ -1,7 +1,8 @@
 """Ed25519 signing keys for evidence: generation, fingerprints, (de)serialisation.
 
-The private key is handled only as an object or as 32 raw bytes handed to the master key for
-sealing (``auditor.credentials.MasterKey.encrypt``); it is never written beside the evidence
+The private key is handled here only as an object: sealing and unsealing it (the only places
+its raw bytes exist) happen inside ``auditor.credentials.MasterKey.seal_signing_key`` and
+``open_signing_key``; it is never written beside the evidence
 (controls.md §3.6). A key is named everywhere by its fingerprint: ``sha256:`` followed by the
 64 hex digits of SHA-256 over the 32-byte raw public key, so anyone holding the PEM can compute
 it (``openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum``).
@@ -19,6 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from auditor.credentials import SIGNING_KEY_CONTEXT
 from auditor.errors import EvidenceError
 
 __all__ = [
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 #: Associated data bound into the sealed private key, so a sealed API key cannot pass as one.
-PRIVATE_KEY_CONTEXT = "evidence-signing-key"
+PRIVATE_KEY_CONTEXT = SIGNING_KEY_CONTEXT
 
 
 class SigningKeys:
@@ -53,7 +55,7 @@ class SigningKeys:
 
     @staticmethod
     def private_bytes(key: Ed25519PrivateKey) -> bytes:
-        """The 32 raw private bytes, to be sealed by the master key and never stored in clear."""
+        """The 32 raw private bytes (tests and key import; the export path never calls it)."""
         return key.private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
@@ -108,11 +110,11 @@ class SigningKeys:
 
 
 class SealingKey(Protocol):
-    """What ``auditor.credentials.MasterKey`` offers: authenticated encryption with a context."""
+    """What ``auditor.credentials.MasterKey`` offers: sealing and opening a signing key."""
 
-    def encrypt(self, plaintext: bytes, *, context: str) -> bytes: ...
+    def seal_signing_key(self, key: Ed25519PrivateKey) -> bytes: ...
 
-    def decrypt(self, token: bytes, *, context: str) -> bytes: ...
+    def open_signing_key(self, token: bytes) -> Ed25519PrivateKey: ...
 
 
 class StoredKey(Protocol):
@@ -146,7 +148,7 @@ class ActiveKey:
     @classmethod
     def unseal(cls, stored: StoredKey, master_key: SealingKey) -> ActiveKey:
         """Decrypt a stored key and check it is the key its fingerprint names."""
-        key = SigningKeys.load_private(master_key.decrypt(stored.encrypted_private_key, context=PRIVATE_KEY_CONTEXT))
+        key = master_key.open_signing_key(stored.encrypted_private_key)
         actual = SigningKeys.fingerprint(key)
         if actual != stored.fingerprint:
             raise EvidenceError(
@@ -173,7 +175,7 @@ class ActiveKey:
         fingerprint = SigningKeys.fingerprint(key)
         save(
             fingerprint=fingerprint,
-            encrypted_private_key=master_key.encrypt(SigningKeys.private_bytes(key), context=PRIVATE_KEY_CONTEXT),
+            encrypted_private_key=master_key.seal_signing_key(key),
             public_pem=SigningKeys.public_pem(key),
             created_at=now,
         )

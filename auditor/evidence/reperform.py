@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auditor import __version__
-from auditor.models import RawPage, Snapshot, User, UserHistory
+from auditor.models import RawPage, Snapshot, UserHistory
 
 __all__ = [
     "RULE_INPUTS_FORMAT",
@@ -45,7 +45,6 @@ __all__ = [
     "format_reperformance",
     "parse_rule_inputs",
     "rule_inputs_json",
-    "users_from_raw_pages",
 ]
 
 RULE_INPUTS_FORMAT = "certcentral-auditor-rule-inputs/1"
@@ -277,11 +276,7 @@ def parse_rule_inputs(
     return inputs, config
 
 
-# --- raw pages to users, as a pull parses them -------------------------------------------------
-
-_USER_LIST = "/user"
-_SERVICE_LISTS = ("/user/api-only", "/service-user")
-_ME = "/user/me"
+# --- what the raw pages say beyond the users (the users are parsed by the client's own parser) --
 
 
 def key_user_id_from_pages(pages: Sequence[RawPage]) -> int | None:
@@ -306,53 +301,6 @@ def _detail_id(endpoint: str) -> int | None:
     path = endpoint.split("?", 1)[0]
     tail = path.removeprefix("/user/")
     return int(tail) if path.startswith("/user/") and tail.isdigit() else None
-
-
-def users_from_raw_pages(
-    pages: Sequence[RawPage], *, details_fetched: bool, details_reused: Mapping[int, bool | None]
-) -> tuple[User, ...]:
-    """The users a pull derives from these raw pages (first record per id wins, pages in order).
-
-    ValueError names a page that is not what the pull stored (not JSON, no users list).
-    """
-    records: dict[int, Mapping[str, Any]] = {}
-    service_records: dict[int, Mapping[str, Any]] = {}
-    saml: dict[int, bool | None] = {}
-    for page in pages:
-        path = page.endpoint.split("?", 1)[0]
-        if page.status == 404 or path == _ME:
-            continue
-        detail = _detail_id(page.endpoint)
-        if path != _USER_LIST and path not in _SERVICE_LISTS and detail is None:
-            continue
-        try:
-            data = json.loads(page.body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ValueError(f"the raw page {page.endpoint} is not JSON ({type(exc).__name__})") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"the raw page {page.endpoint} is not a JSON object")
-        if detail is not None:
-            value = data.get("is_saml_sso_only")
-            saml[detail] = value if isinstance(value, bool) else None
-            continue
-        users = data.get("users")
-        if not isinstance(users, list):
-            raise ValueError(f"the raw page {page.endpoint} has no users list")
-        target = records if path == _USER_LIST else service_records
-        for record in users:
-            if isinstance(record, dict) and isinstance(record.get("id"), int) and not isinstance(record["id"], bool):
-                target.setdefault(record["id"], record)
-    merged = dict(records)
-    for user_id, record in service_records.items():
-        merged.setdefault(user_id, record)
-    result = []
-    for user_id in sorted(merged):
-        user = User.from_api(merged[user_id], service_user=user_id in service_records)
-        if details_fetched:
-            value = saml[user_id] if user_id in saml else details_reused.get(user_id)
-            user = dataclasses.replace(user, is_saml_sso_only=value)
-        result.append(user)
-    return tuple(result)
 
 
 # --- comparing what was shipped with what was re-derived ----------------------------------------
