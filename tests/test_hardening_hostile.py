@@ -107,6 +107,13 @@ def test_parser_keeps_hostile_values_as_text_and_never_crashes(record: dict[str,
     assert user.last_login is None or user.last_login.tzinfo is not None
 
 
+@pytest.mark.parametrize("role_id", ["²", "٣", "1²", "-", " "])
+def test_non_ascii_digits_in_an_id_are_unknown_not_a_crash(role_id: str) -> None:
+    """str.isdigit() accepts "²" and Arabic-Indic digits, which int() rejects: found by hypothesis."""
+    user = User.from_api({"id": 1, "email": "a@example.com", "access_roles": [{"id": role_id, "name": "Manager"}]})
+    assert [role.name for role in user.roles] == ["Manager"]
+
+
 def test_parser_takes_a_megabyte_name_and_future_dates_as_they_are() -> None:
     big = "A" * 1_000_000 + SCRIPT
     user = User.from_api({"id": 7, "first_name": big, "last_login_date": "2099-01-01T00:00:00+00:00",
