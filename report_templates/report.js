@@ -2,15 +2,16 @@
    without this script (the filters stay hidden); the CSP allows exactly this text by hash.
 
    Fast at 10,000 rows: each column's text is read from the DOM once and kept as sort keys, a
-   sort orders those keys (not the rows), and a long table shows one window of rows on screen.
-   Laying out 10,000 rows of 9 cells costs Chromium well over a second; a window of 200 costs
-   tens of milliseconds. Every row stays in the document, in the chosen order, so print and
-   "Show all" still show all of them (rows outside the window are hidden only on screen). */
+   sort orders those keys (not the rows), and a long table puts one window of matching rows into
+   the page. Styling and laying out 10,000 rows of 9 cells costs Chromium over a second; a window
+   of 200 costs a few milliseconds. The HTML holds every row (JavaScript off, WeasyPrint), printing
+   puts every row back in the chosen order (beforeprint), and "Show all" shows them all. */
 (function () {
   "use strict";
   var RANK = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
-  var WINDOW = 200; // rows drawn on screen at once in a long table
-  var tables = {};
+  var WINDOW = 200; // rows on screen at once in a long table (report.css: tr:nth-child(n+201))
+  var tables = {}; // by table id, for the filters
+  var all = [];
 
   function sortKey(text, type) {
     if (type === "num") {
@@ -31,16 +32,19 @@
     this.rows = Array.prototype.slice.call(this.body.rows);
     this.order = this.rows.map(function (row, index) { return index; });
     this.match = this.rows.map(function () { return true; });
-    this.later = this.rows.map(function () { return false; }); // outside the window, as drawn
     this.texts = {}; // column -> lower-cased cell texts, by row index
     this.keys = {}; // column + type -> sort keys, by row index
     this.search = null; // lower-cased text of each whole row
     this.limit = WINDOW;
     this.shown = this.rows.length;
     this.pager = null;
+    this.drawn = false;
     if (this.rows.length > WINDOW) {
+      // Until the first sort or filter, CSS hides the rows past the window (table.fresh), so
+      // opening the page moves no rows at all.
+      table.classList.add("fresh");
       this.pager = makePager(this);
-      this.draw(false);
+      this.pager.update();
     }
   }
 
@@ -68,7 +72,7 @@
       var y = keys[b];
       return x < y ? -sign : (x > y ? sign : 0);
     });
-    this.draw(true);
+    this.draw();
   };
 
   Rows.prototype.filter = function (conditions, query) {
@@ -89,34 +93,36 @@
       if (visible) { shown += 1; }
     }
     this.shown = shown;
-    this.draw(false);
+    this.draw();
   };
 
-  /* Show the matching rows up to the window; with ``reorder``, put every row in the current order. */
-  Rows.prototype.draw = function (reorder) {
-    var body = this.body;
-    var parent = body.parentNode;
-    var next = body.nextSibling;
-    if (reorder) { parent.removeChild(body); } // one layout afterwards, not one per moved row
+  /* Put the matching rows, in the current order and up to the window, into the table body.
+     Rows outside the window wait outside the document (printing puts every row back). */
+  Rows.prototype.draw = function () {
+    var fragment = document.createDocumentFragment();
     var counted = 0;
-    for (var p = 0; p < this.order.length; p += 1) {
+    for (var p = 0; p < this.order.length && counted < this.limit; p += 1) {
       var index = this.order[p];
-      var row = this.rows[index];
-      var visible = this.match[index];
-      if (row.hidden === visible) { row.hidden = !visible; }
-      var later = false;
-      if (visible) {
+      if (this.match[index]) {
         counted += 1;
-        later = counted > this.limit;
+        fragment.appendChild(this.rows[index]);
       }
-      if (later !== this.later[index]) {
-        this.later[index] = later;
-        row.classList.toggle("later", later);
-      }
-      if (reorder) { body.appendChild(row); }
     }
-    if (reorder) { parent.insertBefore(body, next); }
+    this.table.classList.remove("fresh");
+    this.body.replaceChildren(fragment);
+    this.drawn = true;
     if (this.pager) { this.pager.update(); }
+  };
+
+  /* Every row, in the current order: for printing, and whatever a print dialog asks for. */
+  Rows.prototype.drawAll = function () {
+    var fragment = document.createDocumentFragment();
+    for (var p = 0; p < this.order.length; p += 1) {
+      var row = this.rows[this.order[p]];
+      row.hidden = !this.match[this.order[p]];
+      fragment.appendChild(row);
+    }
+    this.body.replaceChildren(fragment);
   };
 
   function button(label, onClick) {
@@ -135,11 +141,11 @@
     status.setAttribute("aria-live", "polite");
     var more = button("Show " + WINDOW + " more", function () {
       state.limit += WINDOW;
-      state.draw(false);
+      state.draw();
     });
     var all = button("Show all", function () {
       state.limit = Infinity;
-      state.draw(false);
+      state.draw();
     });
     box.appendChild(status);
     box.appendChild(more);
@@ -158,6 +164,7 @@
 
   function makeSortable(table) {
     var state = new Rows(table);
+    all.push(state);
     if (table.id) { tables[table.id] = state; }
     table.tHead.querySelectorAll("th").forEach(function (th, col) {
       var element = document.createElement("button");
@@ -197,7 +204,11 @@
     var id = tools.getAttribute("data-table");
     var table = document.getElementById(id);
     if (!table || !table.tBodies[0]) { return; }
-    var state = tables[id] || (tables[id] = new Rows(table));
+    var state = tables[id];
+    if (!state) {
+      state = tables[id] = new Rows(table);
+      all.push(state);
+    }
     var run = function () { applyFilters(tools, state); };
     tools.querySelectorAll("select").forEach(function (select) { select.addEventListener("change", run); });
     var input = tools.querySelector("input[data-text]");
@@ -208,6 +219,12 @@
     if (output) { output.textContent = state.rows.length + " rows"; }
   }
 
+  window.addEventListener("beforeprint", function () {
+    all.forEach(function (state) { if (state.drawn) { state.drawAll(); } });
+  });
+  window.addEventListener("afterprint", function () {
+    all.forEach(function (state) { if (state.drawn) { state.draw(); } });
+  });
   document.querySelectorAll("table.sortable").forEach(function (table) {
     if (table.tHead && table.tBodies[0]) { makeSortable(table); }
   });
