@@ -105,7 +105,9 @@
       var index = this.order[p];
       if (this.match[index]) {
         counted += 1;
-        fragment.appendChild(this.rows[index]);
+        var row = this.rows[index];
+        if (row.hidden) { row.hidden = false; } // left hidden by a print of other matches
+        fragment.appendChild(row);
       }
     }
     this.table.classList.remove("fresh");

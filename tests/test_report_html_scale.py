@@ -107,3 +107,17 @@ def test_filtering_10000_rows_and_showing_more(page: Any) -> None:
 def test_a_short_table_has_no_pager(page: Any) -> None:
     assert page.locator("#t-privileged + .pager").count() == 0
     assert page.locator("#t-roster + .pager").count() == 1
+
+
+def test_a_row_filtered_out_while_printing_comes_back_when_it_matches_again(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    search = page.locator(".tools[data-table='t-roster'] input[type=search]")
+    search.fill("alice@")
+    expect(page.locator("#t-roster tbody tr")).to_have_count(1)
+    page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
+    search.fill("example.com")  # every user again
+    expect(page.locator(".tools[data-table='t-roster'] output")).to_have_text(f"{USERS} rows")
+    assert sum(on_screen for _, on_screen in roster(page)) == WINDOW
+    assert page.locator("#t-roster tbody tr[hidden]").count() == 0
