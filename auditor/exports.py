@@ -9,10 +9,12 @@ and every spreadsheet cell that came from the API is neutralised against formula
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from auditor.models import (
@@ -217,39 +219,165 @@ def exceptions_csv(exceptions: Iterable[ExceptionEntry]) -> bytes:
 
 # --- XLSX ------------------------------------------------------------------------------
 
+#: How a time shows in a spreadsheet: sortable, unambiguous, and saying it is UTC.
+XLSX_DATETIME_FORMAT = 'yyyy-mm-dd hh:mm:ss "UTC"'
+XLSX_DATE_FORMAT = "yyyy-mm-dd"
+_MIN_WIDTH, _MAX_WIDTH = 8, 60  # column widths in characters
+_WIDTH_SAMPLE = 2000  # rows measured for a column's width (enough to be representative, and fast)
+PROVENANCE_SHEET = "provenance"
+PROVENANCE_HEADER = ("field", "value")
 
-def workbook_xlsx(sheets: Mapping[str, tuple[Sequence[str], Sequence[Row]]], *, created: datetime) -> bytes:
-    """One workbook, a sheet per view. Every cell is written as a string or number, never a formula.
 
-    openpyxl turns any string beginning with '=' into a formula on assignment, so each text cell
-    has its type forced back to string after assignment; the value is kept exactly as the API
-    sent it (spreadsheets show it as text). ``created`` fixes the document timestamps so the same
-    data gives the same properties.
+def workbook_xlsx(
+    sheets: Mapping[str, tuple[Sequence[str], Sequence[Row]]],
+    *,
+    created: datetime,
+    provenance: Sequence[tuple[str, object]] = (),
+) -> bytes:
+    """One workbook, a sheet per view (and a provenance sheet last, when given). Never a formula.
+
+    Laid out for an auditor: the header row bold and frozen, an auto-filter over every column,
+    column widths from the content, and times as real date cells (UTC, shown with "UTC") that
+    sort and filter as dates. openpyxl turns any string beginning with '=' into a formula on
+    assignment, so each text cell has its type forced back to string after assignment; the value
+    is kept exactly as the API sent it (spreadsheets show it as text). ``created`` fixes the
+    document properties and every ZIP entry's timestamp, so the same data and clock give the same
+    bytes.
     """
     from openpyxl import Workbook  # imported here: only exports pay for it
 
     workbook = Workbook()
     if workbook.active is not None:
         workbook.remove(workbook.active)
-    for title, (header, rows) in sheets.items():
-        sheet = workbook.create_sheet(title=title[:31])
-        sheet.append(list(header))
-        for row_index, row in enumerate(rows, start=2):
-            for column_index, value in enumerate(row, start=1):
-                cell = sheet.cell(row=row_index, column=column_index)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    cell.value = value
-                else:
-                    cell.value = _xlsx_text(_display(value))
-                    cell.data_type = "s"
-        sheet.freeze_panes = "A2"
-    naive = created.replace(tzinfo=None)
+    tables = dict(sheets)
+    if provenance:
+        tables[PROVENANCE_SHEET] = (PROVENANCE_HEADER, list(provenance))
+    for title, (header, rows) in tables.items():
+        _write_sheet(workbook.create_sheet(title=title[:31]), header, rows)
+    naive = _naive_utc(created)
     workbook.properties.created = naive
     workbook.properties.modified = naive
     workbook.properties.creator = "certcentral-auditor"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return _save_deterministic(workbook, naive)
+
+
+def _write_sheet(sheet: Any, header: Sequence[str], rows: Sequence[Row]) -> None:
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    bold = Font(bold=True)
+    widths = [len(name) for name in header]
+    for column_index, name in enumerate(header, start=1):
+        cell = sheet.cell(row=1, column=column_index, value=_xlsx_text(str(name)))
+        cell.data_type = "s"
+        cell.font = bold
+    for row_index, row in enumerate(rows, start=2):
+        measure = row_index <= _WIDTH_SAMPLE + 1
+        for column_index, value in enumerate(row, start=1):
+            cell = sheet.cell(row=row_index, column=column_index)
+            shown = _xlsx_value(cell, value)
+            if measure and column_index <= len(widths):
+                widths[column_index - 1] = max(widths[column_index - 1], shown)
+            elif measure:
+                widths.append(shown)
+    for column_index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column_index)].width = min(_MAX_WIDTH, max(_MIN_WIDTH, width + 2))
+    sheet.freeze_panes = "A2"
+    if header:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(widths))}{max(1, len(rows) + 1)}"
+
+
+def _xlsx_value(cell: Any, value: object) -> int:
+    """Put ``value`` into ``cell`` as a number, a UTC date-time, or text; returns its shown width."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        cell.value = value
+        return len(str(value))
+    if isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year <= _EXCEL_YEARS[1]:
+        cell.value = _naive_utc(value)
+        cell.number_format = XLSX_DATETIME_FORMAT
+        return len("2026-01-01 00:00:00 UTC")
+    if isinstance(value, date) and not isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year:
+        cell.value = value
+        cell.number_format = XLSX_DATE_FORMAT
+        return len("2026-01-01")
+    text = _xlsx_text(_display(value))
+    cell.value = text
+    cell.data_type = "s"
+    return max((len(line) for line in text.split("\n")), default=0)
+
+
+#: Years a spreadsheet date can hold (Excel's serial dates start in 1900); others stay text.
+_EXCEL_YEARS = (1900, 9999)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """openpyxl refuses time-zone-aware values; every time here is UTC, so drop the zone after converting."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None)
+
+
+def _save_deterministic(workbook: Any, stamp: datetime) -> bytes:
+    """Save without openpyxl's wall-clock "modified" time, and with every ZIP entry dated ``stamp``."""
+    from openpyxl.writer.excel import ExcelWriter
+
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(workbook, archive).save()  # save_workbook() would stamp "modified" with now
+    # A ZIP time cannot be before 1980.
+    when = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    if stamp.year < 1980:
+        when = (1980, 1, 1, 0, 0, 0)
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            info = zipfile.ZipInfo(member.filename, date_time=when)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            target.writestr(info, source.read(member))
+    return out.getvalue()
+
+
+def provenance_rows(snapshot: Snapshot, *, generated_at: datetime) -> list[tuple[str, object]]:
+    """The workbook's provenance sheet: where the data came from, who pulled it, and when.
+
+    Says "not recorded" where an earlier version did not record something, never a guess.
+    """
+    p = snapshot.provenance
+    earlier = p.recorded_by_earlier_version
+    unrecorded = "not recorded (pulled by an earlier version)" if earlier else "not recorded"
+    operator = p.operator
+    owner = p.key_owner
+    state = "complete" if p.complete else "INCOMPLETE"
+    return [
+        ("source", "DigiCert CertCentral Services API"),
+        ("instance", f"{p.connection} · {p.base_url}"),
+        ("account_id", "" if p.account_id is None else p.account_id),
+        ("snapshot_id", snapshot.id),
+        ("snapshot_taken_at", snapshot.taken_at),
+        ("pull_started_at", p.started_at),
+        ("pull_finished_at", p.finished_at),
+        ("users_received", f"{p.received} of {p.expected_total} announced; {state}"),
+        ("raw_data_sha256", raw_data_digest(snapshot)),
+        ("raw_data_sha256_covers", f"{len(p.page_digests)} raw API pages: SHA-256 over each one's endpoint and digest"),
+        ("key_fingerprint", p.key_fingerprint),
+        ("operator", f"{operator.label} (command: {operator.command})" if operator is not None else unrecorded),
+        (
+            "key_owner",
+            f"{owner.label}, {owner.role or 'no role'}, {owner.restriction}" if owner is not None else unrecorded,
+        ),
+        ("tool_version", p.tool_version),
+        ("generated_at", generated_at),
+        ("times", "all times are UTC"),
+    ]
+
+
+def raw_data_digest(snapshot: Snapshot) -> str:
+    """One SHA-256 over the snapshot's raw pages, in the order fetched (as in the report)."""
+    digest = hashlib.sha256()
+    for endpoint, page_sha in snapshot.provenance.page_digests:
+        digest.update(f"{endpoint}\n{page_sha}\n".encode())
+    return digest.hexdigest()
 
 
 def _xlsx_text(text: str) -> str:

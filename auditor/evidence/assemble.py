@@ -103,7 +103,9 @@ def contents_from(
         exceptions_csv=exports.exceptions_csv(exception_list),
         attestations_json=attestations_json(attestations, now=now),
         attestations_csv=exports.rows_csv(ATTESTATIONS_HEADER, attestation_rows),
-        workbook_xlsx=exports.workbook_xlsx(sheets, created=now),
+        workbook_xlsx=exports.workbook_xlsx(
+            sheets, created=now, provenance=exports.provenance_rows(snapshot, generated_at=now)
+        ),
         users_csv=exports.roster_csv(snapshot, history=history),
         report_html=report_html,
         report_pdf=report_pdf,

@@ -339,6 +339,8 @@ class Reperformance:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, datetime):  # an XLSX date cell
+        value = value.isoformat(timespec="seconds")
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
