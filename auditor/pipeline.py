@@ -569,11 +569,10 @@ def latest_valid(attestations: Sequence[Attestation], kind: AttestationKind, now
 
 
 def raw_digest(snapshot: Snapshot) -> str:
-    """One SHA-256 over the snapshot's raw pages, in the order fetched."""
-    digest = hashlib.sha256()
-    for endpoint, page_sha in snapshot.provenance.page_digests:
-        digest.update(f"{endpoint}\n{page_sha}\n".encode())
-    return digest.hexdigest()
+    """One SHA-256 over the snapshot's raw pages, in the order fetched (the exports compute it)."""
+    from auditor.exports import raw_data_digest
+
+    return raw_data_digest(snapshot)
 
 
 def account_name(snapshot: Snapshot) -> str:
