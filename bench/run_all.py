@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.bench_pull", "bench.bench_diff", "bench.bench_report")
+BENCHMARKS = ("bench.bench_pull", "bench.bench_diff", "bench.bench_report", "bench.bench_identity")
 
 
 def main() -> int:
