@@ -418,3 +418,29 @@ def test_include_identity_source_puts_the_file_in_the_bundle_and_it_still_re_per
     # Without a source the option is an error, not a silently empty bundle.
     err = _fails(cli, "export", "--output", str(tmp_path / "b2.zip"), "--include-identity-source")
     assert "there is no identity source" in err
+
+
+# --- the sample account (what `make demo` shows) ---------------------------------------------------
+
+
+def test_the_sample_hr_export_shows_two_leavers_one_orphan_and_one_break_glass_account(tmp_path: Path) -> None:
+    from auditor.samples import latest_sample_state, sample_account_dir
+    from auditor.sandbox import load_dataset
+
+    runner = Cli(tmp_path, Clock(datetime(2026, 11, 1, 6, 0, tzinfo=UTC)), config=sample_account_dir() / "auditor.toml")
+    with SandboxServer(load_dataset(latest_sample_state())) as sample:
+        code, _out, err = runner.run("connect", "--base-url", sample.base_url, "--key-stdin",
+                                     stdin="sandbox-view-only-key\n")
+        assert code == ExitCode.OK, err
+        runner.ok("pull")
+    result = runner.findings()
+    leavers = of_rule(result, "terminated-still-active")
+    assert {email: f["severity"] for email, f in leavers.items()} == {
+        "dmitry.volkov@example.com": "critical",  # Administrator
+        "pedro.alves@example.com": "high",
+    }
+    assert set(of_rule(result, "not-in-identity-source")) == {"sam.taylor.dev@gmail.com"}
+    assert any(line.startswith("Break-glass account certs@example.com") and "sealed in the security office safe"
+               in line for line in result["limitations"])
+    assert "1 by alias, 2 by map file, 1 unmatched" in result["identity_source"]["matched"]
+    assert runner.run("findings", "--fail-on", "critical")[0] == ExitCode.FINDINGS_OR_VERIFY_FAILED
