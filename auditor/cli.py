@@ -741,6 +741,9 @@ def format_findings_text(evaluation: Evaluation) -> str:
              f"profiles: {', '.join(result.profiles)}"]
     if not snapshot.complete:
         lines.append("WARNING: this snapshot is INCOMPLETE; findings may miss users.")
+    identity = dict(result.identity_source)
+    if identity:
+        lines.append(f"Identity source: {_safe(identity['source'])}; {_safe(identity['matched'])}.")
     for severity in Severity:
         group = [f for f in result.active if f.severity is severity]
         if not group:

@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from auditor.pipeline import Workspace
 from auditor.sandbox import SandboxServer, default_dataset
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parent.parent
 
 #: Everyone of the default dataset (not the service user), employed, as the generic preset reads them.
 PEOPLE = {
@@ -216,6 +219,7 @@ def test_break_glass_accounts_are_reported_apart_with_their_reason(cli: Cli) -> 
     assert any("service (API-only) user is not judged by HR status" in line for line in result["limitations"])
     text = cli.ok("findings")
     assert "Break-glass account certs@example.com" in text
+    assert "Identity source: hr.csv (11 rows" in text
 
 
 def test_without_an_identity_source_the_limitation_is_stated_once(cli: Cli, tmp_path: Path) -> None:
@@ -415,6 +419,12 @@ def test_include_identity_source_puts_the_file_in_the_bundle_and_it_still_re_per
     key.write_text(cli.ok("keys", "public"))
     code, out, err = cli.run("verify", str(bundle), "--public-key", str(key), "--reperform")
     assert code == ExitCode.OK, out + err
+    # The auditor's standalone verifier accepts the extra recorded input too.
+    standalone = subprocess.run(
+        [sys.executable, str(REPO / "verifier" / "verify_bundle.py"), str(bundle), "--public-key", str(key)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert standalone.returncode == 0, standalone.stdout + standalone.stderr
     # Without a source the option is an error, not a silently empty bundle.
     err = _fails(cli, "export", "--output", str(tmp_path / "b2.zip"), "--include-identity-source")
     assert "there is no identity source" in err
