@@ -238,6 +238,24 @@ class IdentityRecord:
         return self.termination_date is not None and self.termination_date <= moment
 
 
+#: A faster way to make an IdentityRecord while reading 100,000 rows: the frozen ``__init__`` (one
+#: ``object.__setattr__`` per field) was half of the read time (BENCHMARKS.md). The slots' own
+#: descriptors set the same fields; the record is as frozen afterwards as any other.
+_RECORD_SLOTS = tuple(
+    getattr(IdentityRecord, name).__set__
+    for name in ("file", "row", "email", "status", "terminated", "termination_date", "employee_id", "manager",
+                 "aliases")
+)
+_new = object.__new__
+
+
+def _record(*values: Any) -> IdentityRecord:
+    record: IdentityRecord = _new(IdentityRecord)
+    for put, value in zip(_RECORD_SLOTS, values, strict=True):
+        put(record, value)
+    return record
+
+
 @dataclass(frozen=True, slots=True)
 class MapEntry:
     """One line of the map file: this CertCentral user is that person (employee id or email)."""
@@ -376,7 +394,7 @@ def _scalar(value: object) -> str:
 class _Table:
     """The rows of one file as (row number, {lower-case column: value})."""
 
-    def __init__(self, name: str, header: Sequence[str], rows: Iterable[tuple[int, Sequence[object]]]) -> None:
+    def __init__(self, name: str, header: Sequence[str], rows: Iterable[tuple[int, Sequence[str]]]) -> None:
         self.name = name
         self.columns = {column.strip().casefold(): index for index, column in enumerate(header)}
         self.header = tuple(header)
@@ -401,14 +419,13 @@ def _csv_table(path: Path, data: bytes) -> _Table:
         raise ConfigurationError(f"{path}: the identity file is empty (no header row).",
                                  hint="Export it with a header row naming the columns.")
 
-    def rows() -> Iterable[tuple[int, Sequence[object]]]:
+    def rows() -> Iterable[tuple[int, Sequence[str]]]:
+        # Rows whose cells are all blank are skipped by the reader of the rows (no email, alias or id).
         row_number = 1
         try:
-            for row in reader:
-                row_number += 1
-                if not any(cell.strip() for cell in row):
-                    continue
-                yield row_number, row
+            for row_number, row in enumerate(reader, start=2):
+                if row:
+                    yield row_number, row
         except csv.Error as exc:
             raise ConfigurationError(f"{path}: row {row_number + 1}: not valid CSV ({exc}).") from exc
 
@@ -442,10 +459,11 @@ def _json_table(path: Path, data: bytes) -> tuple[_Table, datetime | None]:
             columns.setdefault(str(key).strip().casefold(), str(key))
     header = list(columns.values())
 
-    def rows() -> Iterable[tuple[int, Sequence[object]]]:
+    def rows() -> Iterable[tuple[int, Sequence[str]]]:
+        # As text, like CSV cells: true/false for booleans, a list (of aliases) joined with ";".
         for number, item in enumerate(records, start=1):
             lowered = {str(k).strip().casefold(): v for k, v in item.items()}
-            yield number, [lowered.get(column) for column in columns]
+            yield number, [_scalar(lowered.get(column)) for column in columns]
 
     return _Table(path.name, header, rows()), exported_at
 
@@ -499,17 +517,19 @@ def _read_file(
     width = len(table.header)
     name = path.name
 
+    # Every cell is text here (JSON values were made text by _json_table).
     records: list[IdentityRecord] = []
     count = 0
+    row: Sequence[str]
     for number, row in table.rows:
         count += 1
         if len(row) < width:
-            row = [*row, *([None] * (width - len(row)))]
-        email = _scalar(row[email_at]) if email_at is not None else ""
-        status = _scalar(row[status_at]) if status_at is not None else ""
+            row = [*row, *([""] * (width - len(row)))]
+        email = row[email_at].strip() if email_at is not None else ""
+        status = row[status_at].strip() if status_at is not None else ""
         when: datetime | None = None
-        if date_at is not None:
-            raw = _scalar(row[date_at])
+        raw = row[date_at].strip() if date_at is not None else ""
+        if raw:
             try:
                 when = _parse_date(raw)
             except ValueError:
@@ -519,7 +539,7 @@ def _read_file(
                     hint="Nothing was evaluated. Fix the row, or unmap the column with termination_date = \"\" "
                     "in [identity].",
                 ) from None
-        employee_id = _scalar(row[id_at]) if id_at is not None else ""
+        employee_id = row[id_at].strip() if id_at is not None else ""
         if employee_id:
             earlier = seen_ids.get(employee_id)
             if earlier is not None:
@@ -537,18 +557,16 @@ def _read_file(
         if not email and not aliases and not employee_id:
             continue
         records.append(
-            IdentityRecord(
-                file=name,
-                row=number,
-                email=email,
-                status=status,
-                terminated=status.casefold() in terminated,
-                termination_date=when,
-                employee_id=employee_id,
-                manager=_scalar(row[manager_at]) if manager_at is not None else "",
-                aliases=tuple(dict.fromkeys(a for a in aliases if a.casefold() != email.casefold()))
-                if aliases
-                else (),
+            _record(
+                name,
+                number,
+                email,
+                status,
+                status.casefold() in terminated,
+                when,
+                employee_id,
+                row[manager_at].strip() if manager_at is not None else "",
+                tuple(dict.fromkeys(a for a in aliases if a.casefold() != email.casefold())) if aliases else (),
             )
         )
     source = SourceFile(
@@ -656,23 +674,47 @@ def load(config: IdentityConfig, request: IdentityRequest | None = None, *, keep
 
 
 class _Index:
+    """Records by case-folded email, by alias and by employee id (each key: one record, or a list of them)."""
+
     def __init__(self, records: Sequence[IdentityRecord]) -> None:
-        self.by_email: dict[str, list[IdentityRecord]] = {}
-        self.by_alias: dict[str, list[IdentityRecord]] = {}
-        self.by_id: dict[str, IdentityRecord] = {}
+        by_email: dict[str, Any] = {}
+        by_alias: dict[str, Any] = {}
+        self.records = records
+        self._by_id: dict[str, IdentityRecord] | None = None
         for record in records:
             if record.email:
-                self.by_email.setdefault(record.email.casefold(), []).append(record)
+                _add(by_email, record.email.casefold(), record)
             for alias in record.aliases:
-                self.by_alias.setdefault(alias.casefold(), []).append(record)
-            if record.employee_id:
-                self.by_id[record.employee_id] = record
+                _add(by_alias, alias.casefold(), record)
+        self.by_email = by_email
+        self.by_alias = by_alias
+
+    @staticmethod
+    def lookup(table: Mapping[str, Any], key: str) -> list[IdentityRecord]:
+        found = table.get(key)
+        if found is None:
+            return []
+        return found if isinstance(found, list) else [found]
 
     def person(self, key: str) -> list[IdentityRecord]:
-        record = self.by_id.get(key.strip())
+        if self._by_id is None:
+            self._by_id = {r.employee_id: r for r in self.records if r.employee_id}
+        record = self._by_id.get(key.strip())
         if record is not None:
             return [record]
-        return self.by_email.get(key.strip().casefold(), [])
+        return self.lookup(self.by_email, key.strip().casefold())
+
+
+def _add(table: dict[str, Any], key: str, record: IdentityRecord) -> None:
+    # One record per key is the rule; a list only where a key repeats (a rehire), to keep 100,000 cheap.
+    found = table.get(key)
+    if found is None:
+        table[key] = record
+    elif isinstance(found, list):
+        if found[-1] is not record:
+            found.append(record)
+    elif found is not record:
+        table[key] = [found, record]
 
 
 def _choose(candidates: Sequence[IdentityRecord], moment: datetime, has_status: bool) -> IdentityRecord:
@@ -688,9 +730,22 @@ def _choose(candidates: Sequence[IdentityRecord], moment: datetime, has_status: 
     return candidates[0]
 
 
+#: The index of the last source matched: the rules, the export and every trend point of a report
+#: match against the same records, so the index is built once per source (held with its records).
+_LAST_INDEX: list[tuple[tuple[IdentityRecord, ...], _Index]] = []
+
+
+def _index_of(records: tuple[IdentityRecord, ...]) -> _Index:
+    if _LAST_INDEX and _LAST_INDEX[0][0] is records:
+        return _LAST_INDEX[0][1]
+    index = _Index(records)
+    _LAST_INDEX[:] = [(records, index)]
+    return index
+
+
 def match_users(users: Iterable[User], source: IdentitySource, *, now: datetime) -> dict[int, Match]:
     """User id -> how that user matched a person: email, then alias, then the map file."""
-    index = _Index(source.records)
+    index = _index_of(source.records)
     maps: dict[str, MapEntry] = {}
     for line in source.map_entries:
         maps.setdefault(line.user.strip().casefold(), line)
@@ -700,7 +755,7 @@ def match_users(users: Iterable[User], source: IdentitySource, *, now: datetime)
         addresses = [email] if not username or username == email else [a for a in (email, username) if a]
         found: Match | None = None
         for how, table in (("email", index.by_email), ("alias", index.by_alias)):
-            candidates = [r for a in addresses for r in table.get(a, ())]
+            candidates = [r for a in addresses for r in index.lookup(table, a)]
             if candidates:
                 unique = tuple(dict.fromkeys(candidates)) if len(candidates) > 1 else (candidates[0],)
                 found = Match(_choose(unique, now, source.has_status), how, unique)  # type: ignore[arg-type]
