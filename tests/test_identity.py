@@ -349,8 +349,20 @@ def test_a_map_file_naming_nobody_is_an_error(cli: Cli) -> None:
 
 
 def test_an_identity_file_over_the_cap_or_not_regular_is_refused(cli: Cli, tmp_path: Path) -> None:
+    from auditor.identity import MAX_IDENTITY_BYTES
+    from auditor.inputs import MAX_INPUT_BYTES
+
     err = _fails(cli, "findings", "--identity", str(tmp_path))
     assert "not a regular file" in err
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:  # sparse: refused by its size before a byte is read
+        handle.truncate(MAX_IDENTITY_BYTES + 1)
+    err = _fails(cli, "findings", "--identity", str(huge))
+    assert f"at most {MAX_IDENTITY_BYTES:,} bytes are read" in err
+    # A roster larger than the 1 MB allowed for auditor.toml is read: identity files have their own cap.
+    big = cli.write("big.csv", roster(extra=30_000))
+    assert big.stat().st_size > MAX_INPUT_BYTES
+    assert cli.findings("--identity", str(big))["identity_source"]["source"].startswith("big.csv (30,012 rows")
 
 
 # --- the evidence record ---------------------------------------------------------------------------
