@@ -470,7 +470,7 @@ def _json_table(path: Path, data: bytes) -> tuple[_Table, datetime | None]:
 
 def _read_file(
     path: Path, mapping: IdentityMapping, seen_ids: dict[str, tuple[str, int]]
-) -> tuple[SourceFile, list[IdentityRecord], list[str]]:
+) -> tuple[SourceFile, list[IdentityRecord], list[str], bytes]:
     data = read_input_file(path, "identity file", limit=MAX_IDENTITY_BYTES)
     is_json = path.suffix.casefold() == ".json"
     exported_at = None
@@ -576,7 +576,7 @@ def _read_file(
         exported_at=exported_at,
         format="json" if is_json else "csv",
     )
-    return source, records, used
+    return source, records, used, data
 
 
 def _read_map(path: Path) -> tuple[SourceFile, list[MapEntry]]:
@@ -640,12 +640,12 @@ def load(config: IdentityConfig, request: IdentityRequest | None = None, *, keep
         raise ConfigurationError(f"Two identity files share a name ({', '.join(names)}); rename one.",
                                  hint="The evidence names each file by its name.")
     for path in files:
-        read, rows, columns = _read_file(Path(path), mapping, seen_ids)
+        read, rows, columns, data = _read_file(Path(path), mapping, seen_ids)
         sources.append(read)
         records.extend(rows)
         used.extend(c for c in columns if c not in used)
-        if keep_bytes:
-            raw.append((read.name, read_input_file(Path(path), "identity file", limit=MAX_IDENTITY_BYTES)))
+        if keep_bytes:  # the very bytes hashed and parsed, never a second read
+            raw.append((read.name, data))
     map_source: SourceFile | None = None
     entries: list[MapEntry] = []
     if config.map_file is not None:
