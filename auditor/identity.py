@@ -469,7 +469,7 @@ def _json_table(path: Path, data: bytes) -> tuple[_Table, datetime | None]:
 
 
 def _read_file(
-    path: Path, mapping: IdentityMapping, seen_ids: dict[str, tuple[str, int]]
+    path: Path, mapping: IdentityMapping, seen_ids: dict[str, tuple[str, str, int]]
 ) -> tuple[SourceFile, list[IdentityRecord], list[str], bytes]:
     data = read_input_file(path, "identity file", limit=MAX_IDENTITY_BYTES)
     is_json = path.suffix.casefold() == ".json"
@@ -545,10 +545,10 @@ def _read_file(
             if earlier is not None:
                 raise ConfigurationError(
                     f"{path}: {where} {number}, column '{mapping.employee_id}': employee id {employee_id!r} is "
-                    f"already used by {earlier[0]} {where} {earlier[1]}.",
+                    f"already used by {earlier[0]} {earlier[1]} {earlier[2]}.",
                     hint="Nothing was evaluated. An employee id names one person: remove the duplicate row.",
                 )
-            seen_ids[employee_id] = (name, number)
+            seen_ids[employee_id] = (name, where, number)
         aliases: list[str] = []
         for _column, index in alias_at:
             value = row[index]
@@ -630,7 +630,7 @@ def load(config: IdentityConfig, request: IdentityRequest | None = None, *, keep
         return None
     preset_name = (request.preset or config.preset).strip().casefold()
     mapping = config.mapping(preset_name)
-    seen_ids: dict[str, tuple[str, int]] = {}
+    seen_ids: dict[str, tuple[str, str, int]] = {}
     sources: list[SourceFile] = []
     records: list[IdentityRecord] = []
     used: list[str] = []

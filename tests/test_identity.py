@@ -466,3 +466,18 @@ def test_the_sample_hr_export_shows_two_leavers_one_orphan_and_one_break_glass_a
                in line for line in result["limitations"])
     assert "1 by alias, 2 by map file, 1 unmatched" in result["identity_source"]["matched"]
     assert runner.run("findings", "--fail-on", "critical")[0] == ExitCode.FINDINGS_OR_VERIFY_FAILED
+
+
+def test_two_identity_files_form_one_roster_and_an_id_repeated_across_them_is_an_error(cli: Cli) -> None:
+    staff = cli.write("staff.csv", roster(drop=["bob.finance@example.com"]))
+    contractors = cli.write("contractors.json", json.dumps(
+        [{"email": "bob.finance@example.com", "status": "Inactive", "employee_id": "C1",
+          "termination_date": "2026-10-01T00:00:00+02:00"}]))
+    result = cli.findings("--identity", str(staff), "--identity", str(contractors))
+    bob = of_rule(result, "terminated-still-active")["bob.finance@example.com"]
+    assert evidence(bob)["identity record"] == "contractors.json row 1"
+    assert evidence(bob)["termination date"] == "2026-09-30"  # 00:00 at UTC+2 is the evening before, in UTC
+    assert not of_rule(result, "not-in-identity-source")
+    clash = cli.write("clash.json", json.dumps([{"email": "x@example.com", "status": "active", "employee_id": "E3"}]))
+    err = _fails(cli, "findings", "--identity", str(staff), "--identity", str(clash))
+    assert f"{clash}: record 1, column 'employee_id': employee id 'E3' is already used by staff.csv row 3" in err
