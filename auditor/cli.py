@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an unsuppressed finding is this severe")
     sub.add_argument("--output", type=Path, metavar="FILE",
                      help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
+    _identity_options(sub)
 
     sub = command("attest", "Record a reviewer's attestation.")
     attest_kinds = sub.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(sub)
     sub.add_argument("--since", type=int, metavar="ID", help="compare against this snapshot")
     sub.add_argument("--overwrite", action="store_true", help="replace existing report files")
+    _identity_options(sub)
 
     sub = command("export", "Write a signed, hash-chained evidence bundle (ZIP).")
     connection_option(sub)
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-reports", action="store_true", help="leave the HTML/PDF reports out of the bundle")
     sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
     sub.add_argument("--overwrite", action="store_true")
+    _identity_options(sub, bundle=True)
 
     sub = command("verify", "Verify an evidence bundle offline (no data directory needed).")
     sub.add_argument("bundle", type=Path, metavar="FILE.zip")
@@ -202,10 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
     _report_options(sub)
     sub.add_argument("--details", action="store_true")
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
+    _identity_options(sub, bundle=True)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
     return parser
+
+
+def _identity_options(sub: argparse.ArgumentParser, *, bundle: bool = False) -> None:
+    sub.add_argument("--identity", type=Path, action="append", default=[], metavar="FILE",
+                     help="HR or identity-provider export (CSV or JSON; repeatable), instead of [identity] files")
+    sub.add_argument("--identity-preset", metavar="NAME",
+                     help="column mapping of the identity export: generic (default), okta, entra, google")
+    if bundle:
+        sub.add_argument("--include-identity-source", action="store_true",
+                         help="put the identity files themselves into the bundle (they hold personal data)")
+
+
+def _identity_request(args: argparse.Namespace) -> Any:
+    from auditor.identity import IdentityRequest, preset
+
+    if args.identity_preset is not None:
+        preset(args.identity_preset)  # an unknown name is exit 2 at once, naming the valid ones
+    return IdentityRequest(files=tuple(args.identity), preset=args.identity_preset)
 
 
 def _report_options(sub: argparse.ArgumentParser) -> None:
@@ -701,7 +723,7 @@ def cmd_findings(args: argparse.Namespace, workspace: Workspace, out: Output, st
     from auditor.pipeline import evaluate
 
     evaluation = evaluate(workspace, args.connection, snapshot_id=args.snapshot,
-                          frameworks=_frameworks(args.framework))
+                          frameworks=_frameworks(args.framework), identity=_identity_request(args))
     result = evaluation.findings
     if args.format == "json":
         _write_data(out, exports.findings_json(result), args.output)
@@ -719,6 +741,9 @@ def format_findings_text(evaluation: Evaluation) -> str:
              f"profiles: {', '.join(result.profiles)}"]
     if not snapshot.complete:
         lines.append("WARNING: this snapshot is INCOMPLETE; findings may miss users.")
+    identity = dict(result.identity_source)
+    if identity:
+        lines.append(f"Identity source: {_safe(identity['source'])}; {_safe(identity['matched'])}.")
     for severity in Severity:
         group = [f for f in result.active if f.severity is severity]
         if not group:
@@ -805,7 +830,8 @@ def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
 
     formats = _formats(args.format)
     evaluation = evaluate(workspace, args.connection, snapshot_id=args.snapshot, since_id=args.since,
-                          frameworks=_frameworks(args.framework), with_trend_history=True)
+                          frameworks=_frameworks(args.framework), with_trend_history=True,
+                          identity=_identity_request(args))
     paths = write_reports(workspace, evaluation, formats=formats, output_dir=args.output,
                           overwrite=args.overwrite, templates_dir=args.templates,
                           roster_limit=args.pdf_roster_limit, progress=_progress_line(out))
@@ -826,7 +852,8 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
     outcome = export_evidence(workspace, args.connection, snapshot_id=args.snapshot,
                               frameworks=_frameworks(args.framework), output=args.output,
                               include_reports=not args.no_reports, new_chain=args.new_chain,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, identity=_identity_request(args),
+                              include_identity_source=args.include_identity_source)
     if outcome.recovered:
         out.info(outcome.recovered)
     out.data(str(outcome.path))
@@ -880,6 +907,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
         workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
         details=args.details, export=not args.no_export, step=out.info,
+        identity=_identity_request(args), include_identity_source=args.include_identity_source,
     )
     return _fail_on(outcome.findings, args.fail_on, out)
 

@@ -17,11 +17,12 @@ import datetime as dt
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigurationError
+from auditor.identity import MAPPING_KEYS, PRESET_NAMES, BreakGlass, IdentityConfig
 from auditor.inputs import read_input_text
 from auditor.models import ExceptionEntry
 from auditor.profiles import (
@@ -68,7 +69,8 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity")
+_IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
 _RULES_KEYS = ("privileged_roles", "allowed_domains", "shared_mailbox_patterns", "max_admins")
 _EXCEPTION_KEYS = ("rule", "user", "reason", "owner", "approved_by", "approved_on", "expires")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -94,6 +96,8 @@ class AuditConfig:
     source: Path | None = None
     #: Threshold fields the file overrode (their source reads "set by policy (auditor.toml)").
     overridden: tuple[str, ...] = ()
+    #: ``[identity]``: the HR / identity-provider roster and the break-glass accounts.
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
         """(label, value, source) rows for methodology sections, retention last."""
@@ -416,6 +420,8 @@ def load_config(
             )
         exceptions = load_exceptions(exceptions_path)
 
+    identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
+
     return AuditConfig(
         profile=profile,
         thresholds=thresholds,
@@ -427,7 +433,72 @@ def load_config(
         exceptions=exceptions,
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
+        identity=identity,
     )
+
+
+def _identity_section(reader: _Reader, table: object, base: Path) -> IdentityConfig:
+    """``[identity]``: files, preset, mapping overrides, map file, break-glass accounts (README)."""
+    if not isinstance(table, dict):
+        raise reader.error("'identity' must be a table: [identity].", "identity")
+    reader.check_keys(table, _IDENTITY_KEYS, table="identity")
+
+    def path(value: object, key: str) -> Path:
+        if not isinstance(value, str) or not value.strip():
+            raise reader.error(f"'identity.{key}' must be a path in quotes.", key, table="identity")
+        resolved = Path(value.strip())
+        return resolved if resolved.is_absolute() else base / resolved
+
+    files: tuple[Path, ...] = ()
+    if "files" in table:
+        raw = table["files"]
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items:
+            raise reader.error("'identity.files' must be a list of paths, e.g. files = [\"hr-export.csv\"].",
+                               "files", table="identity")
+        files = tuple(path(item, "files") for item in items)
+    preset_name = "generic"
+    if "preset" in table:
+        value = table["preset"]
+        if not isinstance(value, str) or value.strip().casefold() not in PRESET_NAMES:
+            raise reader.error(f"unknown identity preset {value!r}.", "preset", table="identity",
+                               hint=f"Valid presets: {', '.join(PRESET_NAMES)}.")
+        preset_name = value.strip().casefold()
+    overrides: list[tuple[str, str | tuple[str, ...]]] = []
+    for key in MAPPING_KEYS:
+        if key not in table:
+            continue
+        value = table[key]
+        if key in ("terminated_values", "aliases"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise reader.error(f"'identity.{key}' must be a list of non-empty strings (or []).", key,
+                                   table="identity")
+            overrides.append((key, tuple(v.strip() for v in value)))
+        else:
+            if not isinstance(value, str) or (key == "email" and not value.strip()):
+                unused = "" if key == "email" else ' ("" to leave it unused)'
+                raise reader.error(f"'identity.{key}' must be a column name in quotes{unused}.", key,
+                                   table="identity")
+            overrides.append((key, value.strip()))
+    map_file = path(table["map_file"], "map_file") if "map_file" in table else None
+    break_glass: list[BreakGlass] = []
+    entries = table.get("break_glass", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise reader.error("'identity.break_glass' must be a list of tables: "
+                           "[[identity.break_glass]] with user and reason.", "break_glass", table="identity")
+    for number, entry in enumerate(entries, start=1):
+        unknown = sorted(set(entry) - {"user", "reason"})
+        user, reason = entry.get("user"), entry.get("reason")
+        if unknown or isinstance(user, bool) or not isinstance(user, (str, int)) or not str(user).strip() \
+                or not isinstance(reason, str) or not reason.strip():
+            raise ConfigurationError(
+                f"{reader.where('break_glass', table='identity')}: break-glass account #{number} needs user "
+                f"(an email or numeric user id) and reason (why it exists){f', not {unknown}' if unknown else ''}.",
+                hint="Write it as [[identity.break_glass]] with user = \"...\" and reason = \"...\".",
+            )
+        break_glass.append(BreakGlass(user=str(user).strip(), reason=reason.strip()))
+    return IdentityConfig(files=files, preset=preset_name, overrides=tuple(overrides), map_file=map_file,
+                          break_glass=tuple(break_glass))
 
 
 # --- exceptions file -----------------------------------------------------------------------------

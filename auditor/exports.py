@@ -566,6 +566,8 @@ def findings_json(result: FindingsResult) -> bytes:
                 for label, value, source in result.thresholds
             ],
             "limitations": list(result.limitations),
+            # The identity source the leaver rules used (null: none, so leavers were not checked).
+            "identity_source": dict(result.identity_source) if result.identity_source else None,
         }
     )
 

@@ -546,6 +546,9 @@ class FindingsResult:
     #: The subset only the rules can know (e.g. new-admin unchecked without a previous snapshot);
     #: the rest restates the snapshot's provenance, which a report shows from the source itself.
     rule_limitations: tuple[str, ...] = field(default_factory=tuple)
+    #: The identity source the leaver rules compared against, as (label, value) facts for the
+    #: report's source area and the findings JSON; () when none was given.
+    identity_source: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> tuple[Finding, ...]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from auditor.config import AuditConfig
     from auditor.credentials import MasterKey
     from auditor.evidence.reperform import Reperformance
+    from auditor.identity import IdentityRequest, IdentitySource, LoadedIdentity
     from auditor.report import ReportData, ReportFormat
     from auditor.store import ConnectionRecord, Store
 
@@ -392,6 +393,23 @@ class Evaluation:
     #: Snapshot id -> the user its API key belonged to (``GET /user/me``), for this snapshot
     #: and every one in ``all_snapshots``.
     key_user_ids: Mapping[int, int | None] = field(default_factory=dict)
+    #: The HR / identity-provider roster the leaver rules used (None: none was given).
+    identity: IdentitySource | None = None
+    #: The identity files' bytes, kept only when the bundle is to include them.
+    identity_raw: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+
+
+def load_identity(
+    config: AuditConfig, request: IdentityRequest | None, *, keep_bytes: bool = False
+) -> LoadedIdentity | None:
+    """Read the identity source (``--identity`` / ``[identity]``) in full, before any rule runs.
+
+    Every problem (unknown preset, missing column, bad date, duplicate employee id) is a
+    ConfigurationError naming the file, row and column: nothing is evaluated half.
+    """
+    from auditor.identity import load
+
+    return load(config.identity, request, keep_bytes=keep_bytes)
 
 
 def attestations_as_of(attestations: Sequence[Attestation], snapshot: Snapshot) -> tuple[Attestation, ...]:
@@ -416,14 +434,23 @@ def evaluate(
     since_id: int | None = None,
     frameworks: Sequence[str] | None = None,
     with_trend_history: bool = False,
+    identity: IdentityRequest | None = None,
+    loaded_identity: LoadedIdentity | None = None,
+    keep_identity_bytes: bool = False,
 ) -> Evaluation:
     """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
 
     Everything is computed at ``snapshot.taken_at`` from what existed then (snapshots up to it,
     exceptions approved and attestations recorded by then, plus the reviews of this snapshot), so
     a re-run a year later gives the same findings. The workspace clock plays no part.
+
+    The identity source (``identity``, or ``loaded_identity`` already read) is read in full
+    before the store is touched; it is an input of the evaluation like the configuration.
     """
     config = workspace.load_config(frameworks)
+    if loaded_identity is None:
+        loaded_identity = load_identity(config, identity, keep_bytes=keep_identity_bytes)
+    source = loaded_identity.source if loaded_identity is not None else None
     with workspace.store() as store:
         snapshot = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
         if since_id is not None:
@@ -446,6 +473,7 @@ def evaluate(
         attestations=attestations,
         now=snapshot.taken_at,
         key_user_id=key_user_ids[snapshot.id],
+        identity=source,
     )
     return Evaluation(
         snapshot=snapshot,
@@ -457,6 +485,8 @@ def evaluate(
         history=dict(history),
         all_snapshots=all_snapshots,
         key_user_ids=key_user_ids,
+        identity=source,
+        identity_raw=loaded_identity.raw if loaded_identity is not None else (),
     )
 
 
@@ -469,6 +499,7 @@ def evaluate_snapshot(
     attestations: Sequence[Attestation],
     now: datetime,
     key_user_id: int | None,
+    identity: IdentitySource | None = None,
 ) -> tuple[FindingsResult, ChangeSet]:
     """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
 
@@ -485,6 +516,7 @@ def evaluate_snapshot(
         attestations=attestations,
         now=now,
         key_user_id=key_user_id,
+        identity=identity,
     )
     changes = (
         diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
@@ -622,6 +654,7 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
                 attestations=evaluation.attestations,
                 now=past.taken_at,
                 key_user_id=evaluation.key_user_ids.get(past.id),
+                identity=evaluation.identity,
             )
         )
         stale = sum(
@@ -746,11 +779,17 @@ def export_evidence(
     overwrite: bool = False,
     evaluation: Evaluation | None = None,
     report_files: Sequence[Path] = (),
+    identity: IdentityRequest | None = None,
+    include_identity_source: bool = False,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
     ``report_files`` are reports already delivered (``auditor run``): they go into the bundle
     byte for byte, hashed as delivered. Otherwise the reports are rendered here.
+
+    The identity source is recorded (names, digests, rows, mapping and the matched records) in the
+    manifest's context and the rule inputs; its files go into the bundle only with
+    ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
     from auditor.errors import EvidenceError, StoreError
     from auditor.evidence import (
@@ -765,8 +804,15 @@ def export_evidence(
 
     if evaluation is None:
         evaluation = evaluate(
-            workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks, with_trend_history=include_reports
+            workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks, with_trend_history=include_reports,
+            identity=identity, keep_identity_bytes=include_identity_source,
         )
+    if include_identity_source and evaluation.identity is None:
+        raise ConfigurationError(
+            "--include-identity-source was given, but there is no identity source.",
+            hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
+        )
+    identity_files = evaluation.identity_raw if include_identity_source else ()
     report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files)
     now = workspace.now()
     master = workspace.master_key()
@@ -805,6 +851,7 @@ def export_evidence(
                 report_html=report_html,
                 report_pdf=report_pdf,
                 rule_inputs=rule_inputs,
+                identity_files=identity_files,
             )
         except OSError as exc:
             # openpyxl builds the XLSX view through temporary files: a full or unwritable
@@ -835,6 +882,7 @@ def export_evidence(
             raw_pages=len(raw_pages),
             rules_version=rules_version(),
             rule_settings=_rule_settings(evaluation.config),
+            identity_source=identity_evidence(evaluation.identity, included=bool(identity_files)),
         )
         bundle = build_bundle(
             contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
@@ -875,6 +923,24 @@ def export_evidence(
     )
 
 
+def identity_evidence(source: IdentitySource | None, *, included: bool) -> dict[str, Any] | None:
+    """The manifest's record of the identity source: names, SHA-256, rows, export time, mapping."""
+    if source is None:
+        return None
+    return {**source.evidence(), "files_in_bundle": included}
+
+
+def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
+    """The identity records a bundle carries: only those some user of the snapshot matched."""
+    from auditor.identity import match_users
+
+    source = evaluation.identity
+    if source is None:
+        return None
+    matches = match_users(evaluation.snapshot.users, source, now=evaluation.snapshot.taken_at)
+    return source.recorded(matches)
+
+
 def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
     """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
     from dataclasses import replace
@@ -883,7 +949,15 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
 
     config = evaluation.config
     # Only the file's name is shown anywhere; the local path stays out of the bundle.
-    config = replace(config, source=Path(config.source.name) if config.source is not None else None)
+    identity = config.identity
+    identity = replace(
+        identity,
+        files=tuple(Path(p.name) for p in identity.files),
+        map_file=Path(identity.map_file.name) if identity.map_file is not None else None,
+    )
+    config = replace(
+        config, source=Path(config.source.name) if config.source is not None else None, identity=identity
+    )
     return rule_inputs_json(
         evaluation.snapshot,
         previous=evaluation.previous,
@@ -894,6 +968,7 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
         evaluated_at=evaluation.findings.evaluated_at,
         exported_at=now,
         rules_version=rules_version(),
+        identity=_recorded_identity(evaluation),
     )
 
 
@@ -910,6 +985,7 @@ def _rule_settings(config: AuditConfig) -> dict[str, Any]:
         "max_admins": config.max_admins,
         "exceptions": len(config.exceptions),
         "config_file": config.source.name if config.source is not None else None,
+        "identity_break_glass": [{"user": e.user, "reason": e.reason} for e in config.identity.break_glass],
     }
 def check_users_against_raw_pages(snapshot: Snapshot, raw_pages: Sequence[RawPage]) -> None:
     """Refuse (exit 6) a snapshot whose stored users differ from those its raw pages hold.
@@ -1114,7 +1190,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
     is either an altered bundle or a tool whose rules changed since (``rules_version`` says which).
     """
     from auditor.config import AuditConfig
-    from auditor.evidence import RULE_INPUTS_PATH, contents_from, read_verified_members
+    from auditor.evidence import IDENTITY_SOURCE_DIR, RULE_INPUTS_PATH, contents_from, read_verified_members
     from auditor.evidence.reperform import (
         Difference,
         Reperformance,
@@ -1123,6 +1199,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         page_digest_differences,
         parse_rule_inputs,
     )
+    from auditor.identity import IdentitySource
     from auditor.models import parse_api_datetime
 
     def load(path: Path) -> tuple[Any, Any, list[RawPage], dict[str, bytes]] | str:
@@ -1138,6 +1215,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 config_type=AuditConfig,
                 provenance_type=PullProvenance,
                 attestation_type=Attestation,
+                identity_type=IdentitySource,
             )
         except ValueError as exc:
             return f"{path.name}: {RULE_INPUTS_PATH} cannot be read ({exc})."
@@ -1162,8 +1240,13 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
     import json
 
     context = json.loads(members["manifest.json"])["context"]
-    recorded_in_manifest = {key: context.get(key) for key in ("rules_version", "rule_settings")}
-    from_inputs = {"rules_version": inputs.rules_version, "rule_settings": _rule_settings(config)}
+    recorded_in_manifest = {key: context.get(key) for key in ("rules_version", "rule_settings", "identity_source")}
+    included = any(name.startswith(IDENTITY_SOURCE_DIR) for name in members)
+    from_inputs = {
+        "rules_version": inputs.rules_version,
+        "rule_settings": _rule_settings(config),
+        "identity_source": identity_evidence(inputs.identity, included=included),
+    }
     differences.extend(
         compare_member(
             "manifest.json",
@@ -1234,6 +1317,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         attestations=inputs.attestations,
         now=inputs.evaluated_at,
         key_user_id=key_user_id_from_pages(pages),
+        identity=inputs.identity,
     )
     contents = contents_from(
         snapshot,
@@ -1318,6 +1402,8 @@ def run_once(
     evidence_dir: Path | None = None,
     step: Callable[[str], None] = lambda _message: None,
     after_pull: Callable[[PullOutcome], None] | None = None,
+    identity: IdentityRequest | None = None,
+    include_identity_source: bool = False,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
@@ -1331,6 +1417,17 @@ def run_once(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
     )
+    if include_identity_source and not export:
+        raise ConfigurationError("--include-identity-source needs the evidence export; drop --no-export.")
+    # The identity source is read in full before the pull: a bad row fails the run at once (exit 2).
+    loaded_identity = load_identity(
+        workspace.load_config(frameworks), identity, keep_bytes=include_identity_source and export
+    )
+    if include_identity_source and loaded_identity is None:
+        raise ConfigurationError(
+            "--include-identity-source was given, but there is no identity source.",
+            hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
+        )
     outcome = pull(workspace, connection, details=details)
     snapshot = outcome.snapshot
     step(describe_pull(outcome))
@@ -1345,12 +1442,16 @@ def run_once(
             hint="Run again; if it persists, users are being changed during the pull.",
         )
     evaluation = evaluate(
-        workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats)
+        workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats),
+        loaded_identity=loaded_identity,
     )
     findings = evaluation.findings
+    identity_note = ""
+    if evaluation.identity is not None:
+        identity_note = f"; identity source {', '.join(f.name for f in evaluation.identity.files)}"
     step(
         f"Findings: {len(findings.active)} open, {len(findings.suppressed)} suppressed "
-        f"({', '.join(findings.profiles)})"
+        f"({', '.join(findings.profiles)}){identity_note}"
     )
     paths: list[Path] = []
     if formats:
@@ -1380,6 +1481,7 @@ def run_once(
             overwrite=True,
             evaluation=evaluation,
             report_files=paths,
+            include_identity_source=include_identity_source,
         )
         bundle_path, manifest = exported.path, exported.manifest_sha256
         if exported.recovered:

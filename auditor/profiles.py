@@ -36,6 +36,8 @@ RULE_IDS: tuple[str, ...] = (
     "review-overdue",
     "self-review",
     "self-approved-exception",
+    "terminated-still-active",
+    "not-in-identity-source",
 )
 
 
@@ -178,6 +180,8 @@ _PCI_CONTROLS = _refs(
         "review-overdue": ("7.2.4",),
         "self-review": ("7.2.4",),
         "self-approved-exception": ("7.2.4",),
+        "terminated-still-active": ("8.2.5",),
+        "not-in-identity-source": ("8.2.1", "7.2.4"),
     },
 )
 _CIS_CONTROLS = _refs(
@@ -197,6 +201,8 @@ _CIS_CONTROLS = _refs(
         "review-overdue": ("5.1", "6.8"),
         "self-review": ("5.1", "6.8"),
         "self-approved-exception": ("5.1", "6.8"),
+        "terminated-still-active": ("6.2", "5.3"),
+        "not-in-identity-source": ("5.1",),
     },
 )
 _NIST_CONTROLS = _refs(
@@ -216,6 +222,8 @@ _NIST_CONTROLS = _refs(
         "review-overdue": ("AC-2(j)", "AC-6(7)"),
         "self-review": ("AC-2(j)", "AC-6(7)"),
         "self-approved-exception": ("AC-2(j)", "AC-6(7)"),
+        "terminated-still-active": ("AC-2(h)", "PS-4"),
+        "not-in-identity-source": ("AC-2",),
     },
 )
 _ISO_CONTROLS = _refs(
@@ -235,6 +243,8 @@ _ISO_CONTROLS = _refs(
         "review-overdue": ("A.5.18",),
         "self-review": ("A.5.18",),
         "self-approved-exception": ("A.5.18",),
+        "terminated-still-active": ("A.5.18", "A.6.5"),
+        "not-in-identity-source": ("A.5.16",),
     },
 )
 _SOC2_CONTROLS = _refs(
@@ -254,6 +264,8 @@ _SOC2_CONTROLS = _refs(
         "review-overdue": ("CC6.2", "CC6.3"),
         "self-review": ("CC6.2", "CC6.3"),
         "self-approved-exception": ("CC6.2", "CC6.3"),
+        "terminated-still-active": ("CC6.2",),
+        "not-in-identity-source": ("CC6.2",),
     },
 )
 _HIPAA_CONTROLS = _refs(
@@ -273,6 +285,8 @@ _HIPAA_CONTROLS = _refs(
         "review-overdue": ("164.308(a)(4)",),
         "self-review": ("164.308(a)(4)",),
         "self-approved-exception": ("164.308(a)(4)",),
+        "terminated-still-active": ("164.308(a)(3)(ii)(C)",),
+        "not-in-identity-source": ("164.308(a)(4)",),
     },
 )
 

@@ -17,6 +17,12 @@ Who each rule looks at:
   privileged role (Administrator and Manager by default: "by profile, Manager").
 * ``stale-login`` / ``never-signed-in``: active, non-service users with no privileged role (a
   privileged user is reported once, by the stricter admin rule).
+* ``terminated-still-active`` / ``not-in-identity-source`` (only with an identity source): active,
+  non-service users, matched to the HR or identity-provider roster by email, alias or map file
+  (``auditor.identity``); judged as of the snapshot. Service users are not judged by HR status
+  (their keys' owners are what matters); break-glass accounts from ``[identity]`` are listed in the
+  limitations with their reason instead of being judged. Without a source, one limitation says
+  leavers cannot be detected.
 * Service (API-only) users never sign in to the console, so sign-in rules skip them;
   ``privileged-service-user`` covers them instead, except the audit key's own user (an
   admin-level service user with a View Only key is the recommended set-up): it is named once in
@@ -28,11 +34,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
+from auditor.identity import IdentitySource, Match, match_counts, match_users
 from auditor.models import (
     KNOWN_ROLE_NAMES,
     Attestation,
@@ -50,6 +57,11 @@ from auditor.profiles import RULE_IDS
 TWO_FA_LIMITATION = (
     "CertCentral enforces two-factor authentication, but its API does not expose per-user 2FA "
     "status, so this tool cannot check it."
+)
+NO_IDENTITY_LIMITATION = (
+    "No identity source (HR or identity-provider export) was given, so leavers cannot be detected: "
+    "terminated-still-active and not-in-identity-source were not checked (pass --identity FILE, or name "
+    "the export in [identity] of auditor.toml)."
 )
 #: How many emails a limitation line lists before "and N more".
 _LIST_LIMIT = 20
@@ -196,6 +208,26 @@ RULES: tuple[Rule, ...] = (
         "Have someone other than the covered user approve the exception (approved_by, approved_on) "
         "and own it, in the exceptions file.",
     ),
+    Rule(
+        "terminated-still-active",
+        Severity.HIGH,
+        "Person has left, but the CertCentral account is still active",
+        "The identity source (HR or identity-provider export) shows the person terminated or disabled "
+        "by the time of the snapshot, yet their CertCentral user is still active. Critical when the "
+        "account holds a privileged role: a leaver could still issue or revoke certificates.",
+        "Deactivate the user in CertCentral (Account → Users) now, revoke the API keys it owns, and check "
+        "what it did since the termination date. Fix the leaver process that missed it.",
+    ),
+    Rule(
+        "not-in-identity-source",
+        Severity.MEDIUM,
+        "Active user matches no person in the identity source",
+        "An active CertCentral user matches nobody in the HR or identity-provider roster, by email, alias "
+        "or map file: an orphaned account, or a contractor nobody owns. High when it holds a privileged role.",
+        "Find the account's owner. If it belongs to a person, add the address as an alias or to the map "
+        "file; if it is an emergency account, list it under break_glass in [identity]; otherwise "
+        "deactivate it.",
+    ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 _RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
@@ -254,6 +286,9 @@ class _Context:
     privileged: frozenset[str]
     #: The id of the user the pull's API key belongs to (from ``GET /user/me``), if known.
     key_user_id: int | None = None
+    identity: IdentitySource | None = None
+    #: User id -> its match in the identity source (empty without one).
+    matches: Mapping[int, Match] = field(default_factory=dict)
 
     def first_seen(self, user: User) -> datetime:
         """When the tool first saw the user; this snapshot's time when no history is stored."""
@@ -266,11 +301,13 @@ class _Context:
         explanation: str,
         evidence: Sequence[tuple[str, str]],
         user: User | None = None,
+        *,
+        severity: Severity | None = None,
     ) -> Finding:
         rule = RULES_BY_ID[rule_id]
         return Finding(
             rule_id=rule.id,
-            severity=rule.severity,
+            severity=severity or rule.severity,
             title=rule.title,
             explanation=explanation,
             remediation=rule.remediation,
@@ -612,6 +649,75 @@ def _self_approved_exception(ctx: _Context) -> list[Finding]:
     return found
 
 
+def _break_glass(ctx: _Context, user: User) -> bool:
+    return any(entry.matches(user) for entry in ctx.config.identity.break_glass)
+
+
+def _identity_rules(ctx: _Context) -> list[Finding]:
+    source = ctx.identity
+    if source is None:
+        return []
+    found: list[Finding] = []
+    for user in ctx.snapshot.users:
+        if not _human(user) or _break_glass(ctx, user):
+            continue
+        privileged = _privileged_names(user, ctx.privileged)
+        who = user.email or f"User {user.id}"
+        match = ctx.matches.get(user.id)
+        if match is None:
+            explanation = (
+                f"{who}{f' holds {chr(44).join(privileged)} and' if privileged else ''} is active in CertCentral "
+                "but matches no person in the identity source (by email, alias or map file): an orphaned "
+                "account, or a contractor nobody owns."
+            )
+            evidence = [*ctx.user_evidence(user), ("matched by", "nothing"), ("identity source", _files(source))]
+            severity = Severity.HIGH if privileged else Severity.MEDIUM
+            found.append(ctx.finding("not-in-identity-source", explanation, evidence, user, severity=severity))
+            continue
+        record = match.record
+        if not record.gone_at(ctx.now, has_status=source.has_status):
+            continue
+        if record.termination_date is not None:
+            days = (ctx.now - record.termination_date).days
+            since = f"since {_day(record.termination_date)}, {_days(days)} before this snapshot"
+            days_text = str(days)
+        else:
+            since = "since a date the identity source does not state"
+            days_text = "not stated"
+        state = f"'{record.status}'" if record.status else "terminated"
+        explanation = (
+            f"{who}{f' holds {chr(44).join(privileged)} and' if privileged else ''} is still active in CertCentral, "
+            f"but the identity source shows the person as {state} ({record.where}) {since}."
+        )
+        evidence = [
+            *ctx.user_evidence(user),
+            ("identity status", record.status or "(none)"),
+            ("termination date", _day(record.termination_date) if record.termination_date else "(not stated)"),
+            ("days since termination", days_text),
+            ("matched by", _matched_by(match)),
+            ("identity record", record.where),
+        ]
+        if record.employee_id:
+            evidence.append(("employee id", record.employee_id))
+        if record.manager:
+            evidence.append(("manager", record.manager))
+        severity = Severity.CRITICAL if privileged else Severity.HIGH
+        found.append(ctx.finding("terminated-still-active", explanation, evidence, user, severity=severity))
+    return found
+
+
+def _files(source: IdentitySource) -> str:
+    return ", ".join(f.name for f in source.files)
+
+
+def _matched_by(match: Match) -> str:
+    if match.how == "map file" and match.map_entry is not None:
+        return f"map file (row {match.map_entry.row}: {match.map_entry.person})"
+    if match.how == "alias":
+        return "alias"
+    return "email"
+
+
 _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _sign_in_rules,
     _admin_not_active,
@@ -624,6 +730,7 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _review_overdue,
     _self_review,
     _self_approved_exception,
+    _identity_rules,
 )
 
 
@@ -708,6 +815,7 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 f"The audit key's user: {key_user.email or key_user.username or key_user.id} ({kind}, {roles}) owns "
                 "the API key this snapshot was pulled with."
             )
+    rule_lines.extend(_identity_limitations(ctx))
     if ctx.previous is None:
         rule_lines.append("No earlier snapshot to compare with, so new Administrators (new-admin) were not checked.")
     elif not ctx.previous.complete:
@@ -716,6 +824,72 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
             "new-admin may have existed before."
         )
     return (*lines, *rule_lines), tuple(rule_lines)
+
+
+def _listed(emails: Sequence[str]) -> str:
+    ordered = sorted(emails, key=str.casefold)
+    more = f" and {len(ordered) - _LIST_LIMIT} more" if len(ordered) > _LIST_LIMIT else ""
+    return ", ".join(ordered[:_LIST_LIMIT]) + more
+
+
+def _identity_limitations(ctx: _Context) -> list[str]:
+    """The leaver rules' limitations: no source at all, or who was not judged and why."""
+    if ctx.identity is None:
+        return [NO_IDENTITY_LIMITATION]
+    lines: list[str] = []
+    service = [u.email or u.username or str(u.id) for u in ctx.snapshot.users if u.is_service_user and u.is_active]
+    if service:
+        lines.append(
+            f"{len(service)} service (API-only) user{'s are' if len(service) != 1 else ' is'} not judged by HR "
+            f"status (a service user is nobody's employment; its API keys' owners are what matter): {_listed(service)}."
+        )
+    for entry in ctx.config.identity.break_glass:
+        users = [u for u in ctx.snapshot.users if entry.matches(u)]
+        if not users:
+            lines.append(f"Break-glass account {entry.user} (reason: {entry.reason}) is not in this snapshot.")
+            continue
+        for user in users:
+            match = ctx.matches.get(user.id)
+            seen = f"matched {match.record.where} by {_matched_by(match)}" if match else "matches no person"
+            lines.append(
+                f"Break-glass account {user.email or user.id} ({user.role_names or 'no role'}, status "
+                f"{user.status or 'unknown'}, last sign-in {_when(user.last_login)}) is reported apart and not "
+                f"judged against the identity source ({seen}); reason: {entry.reason}."
+            )
+    return lines
+
+
+def _identity_facts(ctx: _Context) -> tuple[tuple[str, str], ...]:
+    source = ctx.identity
+    if source is None:
+        return ()
+    judged = [u for u in ctx.snapshot.users if _human(u) and not _break_glass(ctx, u)]
+    counts = match_counts({u.id: ctx.matches[u.id] for u in judged if u.id in ctx.matches})
+    unmatched = sum(1 for u in judged if u.id not in ctx.matches)
+    mapping = source.mapping
+    columns = ", ".join(
+        f"{key}={value}"
+        for key, value in (
+            ("email", mapping.email),
+            ("status", mapping.status),
+            ("termination_date", mapping.termination_date),
+            ("employee_id", mapping.employee_id),
+            ("manager", mapping.manager),
+            ("aliases", "+".join(mapping.aliases)),
+        )
+        if value and (key == "email" or any(c in source.columns_used for c in value.split("+")))
+    )
+    gone = ", ".join(mapping.terminated_values) or "(no status column)"
+    return (
+        ("source", source.describe()),
+        ("mapping", f"{columns}; gone when status is {gone}"),
+        (
+            "matched",
+            f"{len(judged)} active users judged: {counts['email']} matched by email, {counts['alias']} by alias, "
+            f"{counts['map file']} by map file, {unmatched} unmatched; "
+            f"{len(ctx.config.identity.break_glass)} break-glass account(s) reported apart",
+        ),
+    )
 
 
 def _sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
@@ -737,6 +911,7 @@ def evaluate(
     attestations: Sequence[Attestation],
     now: datetime,
     key_user_id: int | None = None,
+    identity: IdentitySource | None = None,
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
 
@@ -758,6 +933,8 @@ def evaluate(
         now=now,
         privileged=frozenset(role.casefold() for role in config.privileged_roles),
         key_user_id=key_user_id,
+        identity=identity,
+        matches=match_users(snapshot.users, identity, now=now) if identity is not None else {},
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)
@@ -772,4 +949,5 @@ def evaluate(
         thresholds=config.describe_thresholds(),
         limitations=limitations,
         rule_limitations=rule_limitations,
+        identity_source=_identity_facts(ctx),
     )

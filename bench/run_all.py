@@ -8,7 +8,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.bench_pull", "bench.bench_diff", "bench.bench_report", "bench.bench_report_sort")
+BENCHMARKS = (
+    "bench.bench_pull",
+    "bench.bench_diff",
+    "bench.bench_report",
+    "bench.bench_report_sort",
+    "bench.bench_identity",
+)
 
 
 def main() -> int:

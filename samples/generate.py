@@ -548,8 +548,85 @@ def dump(document: dict[str, Any]) -> str:
 
 
 def rendered() -> dict[Path, str]:
-    return {STATES_DIR / f"{day.isoformat()}.json": dump(state)
-            for day, state in zip(STATE_DATES, build_states(), strict=True)}
+    files = {STATES_DIR / f"{day.isoformat()}.json": dump(state)
+             for day, state in zip(STATE_DATES, build_states(), strict=True)}
+    files[HR_EXPORT] = hr_export_csv(build_people())
+    files[IDENTITY_MAP] = identity_map_csv()
+    return files
+
+
+# --- the HR export (issue 18: leavers and orphans) --------------------------------------------------
+
+HR_EXPORT = ACCOUNT_DIR / "hr-export.csv"
+IDENTITY_MAP = ACCOUNT_DIR / "identity-map.csv"
+#: Left the company but still hold access in CertCentral: (user id, termination date).
+LEAVERS_STILL_ACTIVE = {
+    2700833: date(2026, 6, 12),  # Дмитрий Волков, Administrator: terminated-still-active is critical
+    2701080: date(2026, 7, 17),  # Pedro Alves, Limited User: high
+}
+#: Not in the HR system at all: the contractor nobody owns (not-in-identity-source).
+ORPHANS = {2701234}  # sam.taylor.dev@gmail.com
+#: The break-glass account of auditor.toml's [identity]: not a person, so not in the HR export.
+BREAK_GLASS = {2700910}  # certs@example.com
+#: Shared mailboxes that belong to a person: matched through the map file, not the export.
+MAPPED = {2700985: 2700790, 2701262: 2700790}  # it@ and ssl@ -> Tom Okafor
+#: People the HR system knows under another address; the CertCentral one is an alias.
+HR_EMAIL = {2761512: "mallory.kaur@contractors.example.com"}
+MANAGERS = {
+    ROOT: "priya.raman@example.com", ENGINEERING: "tom.okafor@example.com",
+    PLATFORM_SECURITY: "tom.okafor@example.com", SALES_EMEA: "marcus.webb@example.com",
+    FINANCE: "hannah.schmidt@example.com", MARKETING: "carla.mendes@example.com",
+    CONTRACTORS: "oliver.grant@example.com",
+}
+DIVISION_NAMES = {cid: name for cid, name, _parent, _template in CONTAINERS}
+
+
+def employee_id(user_id: int) -> str:
+    return f"E{user_id - 2_700_000:05d}"
+
+
+def termination(person: Person) -> date | None:
+    """When HR says the person left: the hand-placed leavers, else two days before CertCentral shows it."""
+    if person.id in LEAVERS_STILL_ACTIVE:
+        return LEAVERS_STILL_ACTIVE[person.id]
+    gone = [state for state in range(len(STATE_DATES))
+            if state >= person.joins and (not person.present(state) or person.value("status", state) != "active")]
+    gone = [state for state in gone if person.value("status", state) != "pending"]
+    if not gone:
+        return None
+    return STATE_DATES[gone[0]] - timedelta(days=2)
+
+
+def hr_export_csv(people: list[Person]) -> str:
+    """Example Corp's HR export as of the last state: the generic preset's columns, plus name, department, manager."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["employee_id", "name", "email", "aliases", "department", "manager", "status", "termination_date"])
+    for person in sorted(people, key=lambda p: p.id):
+        if person.service or person.id in ORPHANS | BREAK_GLASS | set(MAPPED):
+            continue
+        left = termination(person)
+        email = HR_EMAIL.get(person.id, person.email.lower())
+        aliases = person.email if email != person.email.lower() else ""
+        manager = MANAGERS[person.container]
+        if manager == person.email:
+            manager = "grace.whitfield@example.com"
+        writer.writerow([
+            employee_id(person.id), f"{person.first} {person.last}".strip(), email, aliases,
+            DIVISION_NAMES[person.container], manager,
+            "terminated" if left is not None else "active", left.isoformat() if left is not None else "",
+        ])
+    return out.getvalue()
+
+
+def identity_map_csv() -> str:
+    lines = ["user,person"]
+    emails = {p.id: p.email for p in special_people()}
+    lines.extend(f"{emails[user]},{employee_id(owner)}" for user, owner in sorted(MAPPED.items()))
+    return "\n".join(lines) + "\n"
 
 
 # --- invariants and the rule summary --------------------------------------------------------------
@@ -681,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         stale = [path for path, text in files.items()
-                 if not path.is_file() or path.read_text(encoding="utf-8") != text]
+                 if not path.is_file() or path.read_bytes() != text.encode("utf-8")]
         extra = sorted(set(STATES_DIR.glob("*.json")) - set(files)) if STATES_DIR.is_dir() else []
         for path in [*stale, *extra]:
             print(f"out of date: {path.relative_to(HERE.parent)}", file=sys.stderr)

@@ -91,8 +91,11 @@ def test_findings_json_and_fail_on(home: AuditorHome, sample_sandbox: SandboxSer
     text = home.run(*CONFIG, "findings", "--fail-on", "medium")
     assert text.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED
     assert "SUPPRESSED" in text.stdout and "Limitations:" in text.stdout
-    lenient = home.run(*CONFIG, "findings", "--fail-on", "critical")
-    assert lenient.returncode == ExitCode.OK
+    # The sample's HR export shows an Administrator who left in June (issue 18): critical.
+    critical = home.run(*CONFIG, "findings", "--fail-on", "critical")
+    assert critical.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED
+    assert "CRITICAL (1)" in critical.stdout
+    assert "[terminated-still-active] dmitry.volkov@example.com" in critical.stdout
 
 
 def test_bad_framework_and_bad_config_are_usage_errors(

@@ -24,7 +24,14 @@ from auditor.models import (
     UserHistory,
 )
 from auditor.profiles import RULE_IDS, combine
-from auditor.rules import RULES, RULES_BY_ID, TWO_FA_LIMITATION, evaluate, exception_matches
+from auditor.rules import (
+    NO_IDENTITY_LIMITATION,
+    RULES,
+    RULES_BY_ID,
+    TWO_FA_LIMITATION,
+    evaluate,
+    exception_matches,
+)
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 ADMIN = Role(1, "Administrator")
@@ -518,12 +525,14 @@ def test_two_factor_limitation_is_always_stated() -> None:
 def test_rule_limitations_are_the_ones_only_the_rules_know() -> None:
     # A report states the provenance itself and shows only these from the rules.
     first = run([], snapshot=make_snapshot([], complete=False, notes=("restricted to division Sales",)))
-    assert len(first.rule_limitations) == 1 and "new-admin" in first.rule_limitations[0]
+    # Without an identity source, leavers cannot be detected (issue 18); then new-admin.
+    assert len(first.rule_limitations) == 2 and "new-admin" in first.rule_limitations[1]
+    assert "leavers cannot be detected" in first.rule_limitations[0]
     assert set(first.rule_limitations) < set(first.limitations)
     assert TWO_FA_LIMITATION not in first.rule_limitations
     assert not any("incomplete" in line or "Pull note" in line for line in first.rule_limitations)
     later = run([], previous=make_snapshot([], snapshot_id=1, taken_at=NOW - timedelta(days=30)))
-    assert later.rule_limitations == ()
+    assert later.rule_limitations == (NO_IDENTITY_LIMITATION,)
 
 
 def test_saml_sso_users_are_counted_when_details_exist() -> None:

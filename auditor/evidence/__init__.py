@@ -11,6 +11,7 @@ from auditor.evidence.assemble import ATTESTATIONS_HEADER, bundle_context, conte
 from auditor.evidence.bundle import (
     CHECKSUMS_PATH,
     DOES_NOT_PROVE,
+    IDENTITY_SOURCE_DIR,
     REQUIRED_CONTEXT_KEYS,
     RULE_INPUTS_PATH,
     Bundle,
@@ -47,6 +48,7 @@ __all__ = [
     "ATTESTATIONS_HEADER",
     "CHECKSUMS_PATH",
     "DOES_NOT_PROVE",
+    "IDENTITY_SOURCE_DIR",
     "MANIFEST_PAYLOAD_TYPE",
     "PRIVATE_KEY_CONTEXT",
     "REQUIRED_CONTEXT_KEYS",

@@ -73,6 +73,7 @@ def contents_from(
     report_html: bytes | None = None,
     report_pdf: bytes | None = None,
     rule_inputs: bytes | None = None,
+    identity_files: Sequence[tuple[str, bytes]] = (),
 ) -> BundleContents:
     """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
     exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
@@ -110,6 +111,7 @@ def contents_from(
         report_html=report_html,
         report_pdf=report_pdf,
         rule_inputs_json=rule_inputs,
+        identity_files=tuple(identity_files),
     )
 
 
@@ -124,6 +126,7 @@ def bundle_context(
     raw_pages: int,
     rules_version: str | None = None,
     rule_settings: Mapping[str, Any] | None = None,
+    identity_source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest's context (controls.md §3.5): where, when, with what settings, how complete.
 
@@ -174,4 +177,6 @@ def bundle_context(
         "rules_version": rules_version,
         "rule_settings": dict(rule_settings) if rule_settings is not None else None,
         "findings_evaluated_at": findings.evaluated_at,
+        # Issue 18: the HR / identity-provider roster the leaver rules used (None without one).
+        "identity_source": dict(identity_source) if identity_source is not None else None,
     }

@@ -51,6 +51,7 @@ __all__ = [
     "CONTROL_FILES",
     "DOES_NOT_PROVE",
     "ENVELOPE_PATH",
+    "IDENTITY_SOURCE_DIR",
     "LEGACY_CONTROL_FILES",
     "MANIFEST_PATH",
     "MANIFEST_VERSION",
@@ -82,6 +83,8 @@ ENVELOPE_PATH = "signature.json"
 PUBLIC_KEY_PATH = "signer.pub.pem"
 CHECKSUMS_PATH = "SHA256SUMS"
 RULE_INPUTS_PATH = "evidence/rule-inputs.json"
+#: Where ``--include-identity-source`` puts the identity files (role recorded-input).
+IDENTITY_SOURCE_DIR = "evidence/identity-source/"
 #: Members that are not listed in the manifest: the manifest itself and what vouches for it.
 CONTROL_FILES = (MANIFEST_PATH, ENVELOPE_PATH, PUBLIC_KEY_PATH, CHECKSUMS_PATH)
 LEGACY_CONTROL_FILES = CONTROL_FILES[:3]
@@ -165,6 +168,8 @@ class BundleContents:
     report_pdf: bytes | None = None
     #: ``evidence/rule-inputs.json`` (``auditor.evidence.rule_inputs_json``); None in bare test bundles.
     rule_inputs_json: bytes | None = None
+    #: (file name, bytes) of the identity source, only with ``--include-identity-source``.
+    identity_files: tuple[tuple[str, bytes], ...] = ()
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
@@ -319,6 +324,14 @@ def manifest_sha256(bundle: Bundle) -> str:
     return bundle.manifest_sha256
 
 
+def identity_source_path(index: int, name: str) -> str:
+    """``evidence/identity-source/1-hr-export.csv``: a safe member name; .json stays JSON, all else is CSV."""
+    stem, _, suffix = name.rpartition(".")
+    suffix = "json" if suffix.casefold() == "json" else "csv"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", stem or name).strip("-.") or "identity"
+    return f"{IDENTITY_SOURCE_DIR}{index}-{safe[:80]}.{suffix}"
+
+
 def raw_page_path(index: int, endpoint: str) -> str:
     """``evidence/raw/NNNN-<slug>.json``; the slug keeps only a-z, 0-9 and single dashes.
 
@@ -396,6 +409,8 @@ def build_bundle(
         files.append((raw_page_path(index, page.endpoint), page.body, meta))
     if contents.rule_inputs_json is not None:
         files.append((RULE_INPUTS_PATH, contents.rule_inputs_json, {"role": FileRole.RECORDED_INPUT.value}))
+    for index, (name, data) in enumerate(contents.identity_files, start=1):
+        files.append((identity_source_path(index, name), data, {"role": FileRole.RECORDED_INPUT.value}))
     for path, data in contents.views():
         files.append((path, data, {"role": FileRole.VIEW.value}))
 

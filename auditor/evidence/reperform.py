@@ -63,6 +63,7 @@ RECORDED = (
     "pull provenance (times, counts, notes, page digests: checked against the raw pages)",
     "configuration: profile, thresholds, rule settings, exceptions",
     "first-seen history, attestations",
+    "the identity source: its files' names, SHA-256, rows and mapping, and the records the users matched",
     "the previous snapshot (re-derived from its raw pages when given with --previous)",
     "is_saml_sso_only reused from earlier pulls",
     "evaluation time and export time",
@@ -197,6 +198,8 @@ class RuleInputs:
     attestations: tuple[Any, ...]  # Attestation
     details_reused: dict[int, bool | None]
     config: Any
+    #: The identity source's record (``auditor.identity.IdentitySource``, matched records only); None without one.
+    identity: Any = None
 
 
 def rule_inputs_json(
@@ -210,6 +213,7 @@ def rule_inputs_json(
     evaluated_at: datetime,
     exported_at: datetime,
     rules_version: str,
+    identity: Any = None,
 ) -> bytes:
     """The recorded rule inputs of one export, as deterministic JSON."""
     detail_ids = {_detail_id(page.endpoint) for page in raw_pages} - {None}
@@ -239,12 +243,18 @@ def rule_inputs_json(
         "attestations": [encode(item) for item in sorted(attestations, key=lambda a: (a.made_at, a.id))],
         "details_reused": reused,
         "config": encode(config),
+        "identity": encode(identity) if identity is not None else None,
     }
     return (json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def parse_rule_inputs(
-    data: bytes, *, config_type: type[_T], provenance_type: type, attestation_type: type
+    data: bytes,
+    *,
+    config_type: type[_T],
+    provenance_type: type,
+    attestation_type: type,
+    identity_type: type | None = None,
 ) -> tuple[RuleInputs, _T]:
     """Read ``evidence/rule-inputs.json``; ValueError says what does not fit."""
     from auditor.evidence.layout import load_json
@@ -270,6 +280,9 @@ def parse_rule_inputs(
             attestations=tuple(decode(attestation_type, item) for item in document["attestations"]),
             details_reused={decode(int, pair[0]): decode(bool | None, pair[1]) for pair in document["details_reused"]},
             config=config,
+            identity=decode(identity_type, document["identity"])
+            if identity_type is not None and document.get("identity") is not None
+            else None,
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"missing or malformed field ({exc})") from exc

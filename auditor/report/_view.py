@@ -422,6 +422,8 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "details_fetched": provenance.details_fetched,
         "thresholds": [{"label": a, "value": b, "source": c} for a, b, c in result.thresholds],
         "source": source_block(data),
+        # Issue 18: the HR / identity-provider roster the leaver rules used ({} without one).
+        "identity_source": dict(result.identity_source),
         # Stated once each; the scope item also carries this snapshot's partial-view notes.
         "standing_limitations": [
             {"key": "completeness", "label": "Completeness.", "text": COMPLETENESS_STATEMENT},
