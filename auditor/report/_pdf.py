@@ -24,7 +24,7 @@ from ._view import Tuning
 if TYPE_CHECKING:
     from auditor.report import Progress, ReportData
 
-PDF_VARIANT = "pdf/a-3b"
+PDF_VARIANT = "pdf/a-3a"
 
 
 def attachments(data: ReportData) -> list[tuple[str, str, bytes]]:
