@@ -25,7 +25,7 @@ from auditor.report import ReportData, render_html, render_pdf
 from auditor.sandbox import Dataset, SandboxServer
 
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler's pdftotext is not installed")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}")
+EMAIL = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[a-z]{2,}")
 
 
 @pytest.fixture(scope="module")

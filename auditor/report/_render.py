@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from auditor.errors import ReportError
 
-from ._view import Tuning, build_context
+from ._view import PDF_FINDINGS_PER_RULE, Tuning, build_context
 
 if TYPE_CHECKING:
     from auditor.report import ReportData
@@ -40,6 +40,8 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     return env
 
 
+#: Longer addresses than this may wrap in print: no column of the PDF is wider.
+LONG_ADDRESS = 48
 #: An e-mail address inside free text ("Security Team <security@example.com>").
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
@@ -47,14 +49,16 @@ _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 def addresses(value: object) -> Markup:
     """``value`` escaped, each e-mail address in it wrapped in ``<span class="addr">``.
 
-    Print styles keep an ``.addr`` on one line, so an address is never broken inside.
+    Print styles keep an ``.addr`` on one line, so an address is never broken inside; one longer
+    than :data:`LONG_ADDRESS` characters is ``addr-long`` and may wrap rather than leave the page.
     """
     text = str(_printable(value))
     parts: list[str] = []
     last = 0
     for match in _ADDRESS.finditer(text):
         parts.append(str(escape(text[last:match.start()])))
-        parts.append(f'<span class="addr">{escape(match.group(0))}</span>')
+        kind = "addr-long" if len(match.group(0)) > LONG_ADDRESS else "addr"
+        parts.append(f'<span class="{kind}">{escape(match.group(0))}</span>')
         last = match.end()
     parts.append(str(escape(text[last:])))
     return Markup("".join(parts))  # noqa: S704 - every piece of text above is escape()d
@@ -90,6 +94,7 @@ def render_document(
     mode: str,
     roster_limit: int | None = None,
     tuning: Tuning | None = None,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
 ) -> str:
     """The report as an HTML string for ``mode`` "html" (interactive) or "pdf" (WeasyPrint input)."""
     env = environment(templates_dir)
@@ -97,7 +102,9 @@ def render_document(
         # Only the PDF needs the spans (its print styles keep an address on one line); the HTML
         # keeps plain text, which reflows on any screen.
         env.filters["addresses"] = addresses
-    context = build_context(data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning())
+    context = build_context(
+        data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning(), findings_per_rule=findings_per_rule
+    )
     css = asset(templates_dir, "report.css")
     print_css = asset(templates_dir, "print.css")
     narrow_css = asset(templates_dir, "narrow.css") if mode == "html" else ""

@@ -267,6 +267,11 @@ class FindingGroup(NamedTuple):
     remediation: str
     controls: str
     rows: tuple[FindingRow, ...]
+    total: int  #: findings in the group; ``rows`` may show fewer (the PDF's per-rule limit)
+
+
+#: The PDF prints at most this many findings per rule; the rest are in the attached findings.csv.
+PDF_FINDINGS_PER_RULE = 50
 
 
 def finding_rows(findings: Sequence[Finding]) -> list[FindingRow]:
@@ -280,20 +285,25 @@ def finding_rows(findings: Sequence[Finding]) -> list[FindingRow]:
     return rows
 
 
-def finding_groups(rows: Sequence[FindingRow]) -> list[FindingGroup]:
-    """Consecutive rows of one rule with the same title, remediation and controls, as one block."""
-    groups: list[FindingGroup] = []
+def finding_groups(rows: Sequence[FindingRow], *, limit: int | None = None) -> list[FindingGroup]:
+    """Consecutive rows of one rule with the same title, remediation and controls, as one block.
+
+    ``limit`` caps the rows each block shows (``total`` still counts them all).
+    """
+    blocks: list[list[FindingRow]] = []
     for row in rows:
         key = (row.severity, row.rule, row.title, row.remediation, row.controls)
-        last = groups[-1] if groups else None
+        last = blocks[-1][0] if blocks else None
         if last is not None and (last.severity, last.rule, last.title, last.remediation, last.controls) == key:
-            groups[-1] = last._replace(rows=(*last.rows, row))
-            continue
-        groups.append(
-            FindingGroup(row.anchor, row.severity, row.label, row.rule, row.title, row.remediation, row.controls,
-                         (row,))
-        )
-    return groups
+            blocks[-1].append(row)
+        else:
+            blocks.append([row])
+    return [
+        FindingGroup(first.anchor, first.severity, first.label, first.rule, first.title, first.remediation,
+                     first.controls, tuple(block if limit is None else block[:limit]), len(block))
+        for block in blocks
+        for first in block[:1]
+    ]
 
 
 def action_items(rows: Sequence[FindingRow]) -> tuple[list[dict[str, Any]], str]:
@@ -323,14 +333,14 @@ def action_items(rows: Sequence[FindingRow]) -> tuple[list[dict[str, Any]], str]
     if rest:
         count = sum(item["count"] for item in rest)
         left_out = (
-            f"{count} more finding{'' if count == 1 else 's'} under {len(rest)} further "
+            f"{count:,} more finding{'' if count == 1 else 's'} under {len(rest)} further "
             f"rule{'' if len(rest) == 1 else 's'} ({', '.join(item['rule'] for item in rest)}): see Findings."
         )
     return items[:ACTION_LIMIT], left_out
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (words or word + 's')}"
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
 
 
 def headline(
@@ -345,7 +355,7 @@ def headline(
     if high:
         findings = f"{plural(high, 'high-risk finding')} need{'s' if high == 1 else ''} action"
         if rest:
-            findings += f" (and {rest} lower-risk)"
+            findings += f" (and {rest:,} lower-risk)"
     elif rest:
         findings = f"No high-risk findings; {plural(rest, 'lower-risk finding')} open"
     else:
@@ -481,8 +491,18 @@ def role_options(users: Sequence[User]) -> list[str]:
     return distinct(role.name for user in users for role in user.roles)
 
 
-def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuning: Tuning) -> dict[str, Any]:
-    """All values the templates show, for ``mode`` "html" or "pdf"."""
+def build_context(
+    data: ReportData,
+    *,
+    mode: str,
+    roster_limit: int | None,
+    tuning: Tuning,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
+) -> dict[str, Any]:
+    """All values the templates show, for ``mode`` "html" or "pdf".
+
+    ``findings_per_rule`` caps the findings each rule's block lists in the PDF (None: all).
+    """
     snapshot = data.snapshot
     users = sorted(snapshot.users, key=lambda u: (u.email.casefold(), u.id))
     provenance = snapshot.provenance
@@ -625,7 +645,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             for p in trend
         ],
         "findings": rows,
-        "finding_groups": finding_groups(rows),
+        "finding_groups": finding_groups(rows, limit=findings_per_rule if mode == "pdf" else None),
         "suppressed": [
             SuppressedRow(
                 severity=f.severity.value,
