@@ -430,7 +430,7 @@ def activity_summary(rows: Sequence[ChangeRow]) -> str:
     users = len({row.user_id for row in rows})
     text = f"{plural(len(rows), 'sign-in')} by {plural(users, 'user')}"
     if firsts:
-        text += f", {firsts} of them a first sign-in"
+        text += f" ({firsts:,} of them a first sign-in)"
     return text
 
 
