@@ -1,4 +1,4 @@
-"""Access-review reports: one set of Jinja templates rendered to self-contained HTML and PDF/A-3b.
+"""Access-review reports: one set of Jinja templates rendered to self-contained HTML and tagged PDF/A-3a.
 
 The report is a view of a snapshot, its findings and its changes; it computes nothing new except
 display values (days inactive, counts). Everything is taken from :class:`ReportData`, never from
@@ -114,9 +114,14 @@ def render_pdf(
     *,
     templates_dir: Path | None = None,
     roster_limit: int = 500,
+    findings_per_rule: int | None = 50,
     progress: Progress | None = None,
 ) -> bytes:
-    """The archival PDF/A-3b report, with the roster, findings, changes and provenance attached."""
+    """The archival, tagged PDF/A-3a report, with the roster, findings, changes and provenance attached.
+
+    The PDF lists at most ``roster_limit`` users and ``findings_per_rule`` findings of each rule
+    (None: all); the attached CSVs always hold every one.
+    """
     from auditor.report._pdf import render_pdf_bytes
 
     return render_pdf_bytes(
@@ -124,6 +129,7 @@ def render_pdf(
         templates_dir=templates_dir or default_templates_dir(),
         roster_limit=roster_limit,
         progress=progress,
+        findings_per_rule=findings_per_rule,
     )
 
 

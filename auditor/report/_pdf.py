@@ -1,11 +1,11 @@
-"""The PDF writer: WeasyPrint renders the report template with print.css into PDF/A-3b.
+"""The PDF writer: WeasyPrint renders the report template with print.css into tagged PDF/A-3a.
 
 weasyprint is imported here only, when a PDF is asked for: importing it costs about a second
 and the CLI must start fast. The machine-readable views from :mod:`auditor.exports` travel
 inside the PDF as PDF/A-3 associated files, so the PDF alone is complete evidence.
 
 WeasyPrint 70 API used: ``HTML(string=..., base_url=..., url_fetcher=...)``, ``.render(**options)``
-(``pdf_variant``, ``attachments``, ``attachment_relationships``) and ``Document.write_pdf``;
+(``pdf_variant``: "pdf/a-3a" turns on ``pdf_tags``, the structure tree; ``attachments``) and ``Document.write_pdf``;
 ``Attachment(string=bytes, name=..., description=..., created=..., modified=..., relationship=...)``.
 """
 
@@ -19,12 +19,12 @@ from auditor import exports
 from auditor.errors import ReportError
 
 from ._render import render_document
-from ._view import Tuning
+from ._view import PDF_FINDINGS_PER_RULE, Tuning
 
 if TYPE_CHECKING:
     from auditor.report import Progress, ReportData
 
-PDF_VARIANT = "pdf/a-3b"
+PDF_VARIANT = "pdf/a-3a"
 
 
 def attachments(data: ReportData) -> list[tuple[str, str, bytes]]:
@@ -48,8 +48,10 @@ def render_pdf_bytes(
     roster_limit: int | None,
     progress: Progress | None = None,
     tuning: Tuning | None = None,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
 ) -> bytes:
-    """Render the PDF. ``roster_limit=None`` lists the whole roster (the benchmark's baseline)."""
+    """Render the PDF. ``roster_limit=None`` lists the whole roster (the benchmark's baseline);
+    ``findings_per_rule`` caps each rule's block of findings (None: all; all are attached)."""
     if roster_limit is not None and roster_limit < 0:
         raise ReportError(f"The PDF roster limit must be 0 or more, not {roster_limit}.")
 
@@ -59,7 +61,8 @@ def render_pdf_bytes(
 
     step("Preparing PDF report")
     html = render_document(
-        data, templates_dir=templates_dir, mode="pdf", roster_limit=roster_limit, tuning=tuning
+        data, templates_dir=templates_dir, mode="pdf", roster_limit=roster_limit, tuning=tuning,
+        findings_per_rule=findings_per_rule,
     )
     try:
         import weasyprint

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from auditor.errors import ReportError
 
-from ._view import Tuning, build_context
+from ._view import PDF_FINDINGS_PER_RULE, Tuning, build_context
 
 if TYPE_CHECKING:
     from auditor.report import ReportData
@@ -26,7 +27,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
             f"The report templates directory {templates_dir} does not exist.",
             hint="Pass --templates DIR pointing at a copy of report_templates/, or leave it out.",
         )
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -35,6 +36,32 @@ def environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=False,
         finalize=_printable,
     )
+    env.filters["addresses"] = escape
+    return env
+
+
+#: Longer addresses than this may wrap in print: no column of the PDF is wider.
+LONG_ADDRESS = 48
+#: An e-mail address inside free text ("Security Team <security@example.com>").
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+def addresses(value: object) -> Markup:
+    """``value`` escaped, each e-mail address in it wrapped in ``<span class="addr">``.
+
+    Print styles keep an ``.addr`` on one line, so an address is never broken inside; one longer
+    than :data:`LONG_ADDRESS` characters is ``addr-long`` and may wrap rather than leave the page.
+    """
+    text = str(_printable(value))
+    parts: list[str] = []
+    last = 0
+    for match in _ADDRESS.finditer(text):
+        parts.append(str(escape(text[last:match.start()])))
+        kind = "addr-long" if len(match.group(0)) > LONG_ADDRESS else "addr"
+        parts.append(f'<span class="{kind}">{escape(match.group(0))}</span>')
+        last = match.end()
+    parts.append(str(escape(text[last:])))
+    return Markup("".join(parts))  # noqa: S704 - every piece of text above is escape()d
 
 
 def _printable(value: object) -> object:
@@ -67,18 +94,27 @@ def render_document(
     mode: str,
     roster_limit: int | None = None,
     tuning: Tuning | None = None,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
 ) -> str:
     """The report as an HTML string for ``mode`` "html" (interactive) or "pdf" (WeasyPrint input)."""
     env = environment(templates_dir)
-    context = build_context(data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning())
+    if mode == "pdf":
+        # Only the PDF needs the spans (its print styles keep an address on one line); the HTML
+        # keeps plain text, which reflows on any screen.
+        env.filters["addresses"] = addresses
+    context = build_context(
+        data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning(), findings_per_rule=findings_per_rule
+    )
     css = asset(templates_dir, "report.css")
     print_css = asset(templates_dir, "print.css")
+    narrow_css = asset(templates_dir, "narrow.css") if mode == "html" else ""
     script = asset(templates_dir, "report.js") if mode == "html" else ""
     if "</script" in script.casefold():
         raise ReportError(f"{templates_dir / 'report.js'} must not contain '</script'.")
     context.update(
         css=Markup(css),  # noqa: S704 - our own stylesheet from the templates directory
         print_css=Markup(print_css),  # noqa: S704 - idem
+        narrow_css=Markup(narrow_css),  # noqa: S704 - idem
         script=Markup(script),  # noqa: S704 - idem; its hash goes into the CSP below
         csp=Markup(  # noqa: S704 - built here from constants and a base64 digest
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -39,9 +39,29 @@ CHANGE_GROUPS = (
     ("leaver", "Leaver"),
     ("role", "Role change"),
     ("status", "Status change"),
+    ("division", "Division change"),
     ("other", "Other change"),
     ("signin", "Sign-in"),
 )
+#: The same groups counted in a sentence ("5 joiners, 1 role change").
+_GROUP_COUNTED = {
+    "admin": ("became Administrator", "became Administrator"),
+    "escalation": ("privilege escalation", "privilege escalations"),
+    "joiner": ("joiner", "joiners"),
+    "leaver": ("leaver", "leavers"),
+    "role": ("role change", "role changes"),
+    "status": ("status change", "status changes"),
+    "division": ("division change", "division changes"),
+    "other": ("other change", "other changes"),
+    "signin": ("sign-in", "sign-ins"),
+}
+#: Sign-ins are activity, not access: summarised in one line, listed in a collapsed table (HTML)
+#: or left to the attached changes.csv (PDF).
+ACTIVITY_GROUPS = frozenset({"signin"})
+#: Critical and high findings are "high-risk" in the headline; the rest are counted apart.
+HIGH_RISK = frozenset({Severity.CRITICAL, Severity.HIGH})
+#: At most this many rules get their own line in "Action required"; the rest are one summary line.
+ACTION_LIMIT = 6
 _GROUP_RANK = {key: rank for rank, (key, _label) in enumerate(CHANGE_GROUPS)}
 _GROUP_LABEL = dict(CHANGE_GROUPS)
 
@@ -102,6 +122,7 @@ class RosterRow(NamedTuple):
 
 
 class FindingRow(NamedTuple):
+    anchor: str  #: ``rule-<id>`` on the first finding of each rule (the action list links to it)
     severity: str
     label: str
     icon: str
@@ -184,7 +205,33 @@ def roster_row(user: User, snapshot: Snapshot, first_seen: datetime | None) -> R
     )
 
 
-def finding_row(finding: Finding) -> FindingRow:
+def without_subject(text: str, email: str) -> str:
+    """The explanation without the user's address: the finding already names the user once.
+
+    ``alice@x holds ...`` -> ``Holds ...``; ``alice@x's domain`` -> ``The domain``;
+    ``Service user alice@x is`` -> ``This service user is``; any other mention -> ``this user``.
+    """
+    if not email or email not in text:
+        return text
+    for prefix, replacement in (
+        (f"Service user {email} ", "This service user "),
+        (f"{email}'s ", "The user's "),
+    ):
+        if text.startswith(prefix):
+            return replacement + text[len(prefix):].replace(email, "this user")
+    if text.startswith(email + " "):
+        rest = text[len(email) + 1:].replace(email, "this user")
+        return rest[:1].upper() + rest[1:]
+    return text.replace(email, "this user")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a remediation, for the one-line action list."""
+    match = re.match(r"(.+?\.)\s+[A-Z(]", text)
+    return match.group(1) if match else text
+
+
+def finding_row(finding: Finding, anchor: str = "") -> FindingRow:
     expired = finding.expired_exception
     note = ""
     if expired is not None:
@@ -193,6 +240,7 @@ def finding_row(finding: Finding) -> FindingRow:
             f"(owner {expired.owner}); it no longer suppresses it."
         )
     return FindingRow(
+        anchor=anchor,
         severity=finding.severity.value,
         label=finding.severity.value.capitalize(),
         icon=SEVERITY_ICONS[finding.severity],
@@ -200,12 +248,201 @@ def finding_row(finding: Finding) -> FindingRow:
         title=finding.title,
         user=finding.email or ("Account" if finding.user_id is None else f"user {finding.user_id}"),
         user_id="" if finding.user_id is None else str(finding.user_id),
-        why=finding.explanation,
+        why=without_subject(finding.explanation, finding.email),
         evidence=finding.evidence,
         controls=", ".join(finding.controls),
         remediation=finding.remediation,
         note=note,
     )
+
+
+class FindingGroup(NamedTuple):
+    """The findings of one rule that share title, remediation and controls (the PDF's blocks)."""
+
+    anchor: str
+    severity: str
+    label: str
+    rule: str
+    title: str
+    remediation: str
+    controls: str
+    rows: tuple[FindingRow, ...]
+    total: int  #: findings in the group; ``rows`` may show fewer (the PDF's per-rule limit)
+
+
+#: The PDF prints at most this many findings per rule; the rest are in the attached findings.csv.
+PDF_FINDINGS_PER_RULE = 50
+
+
+def finding_rows(findings: Sequence[Finding]) -> list[FindingRow]:
+    """Rows worst first; the first finding of each rule carries the ``rule-<id>`` anchor."""
+    seen: set[str] = set()
+    rows: list[FindingRow] = []
+    for finding in findings:
+        anchor = "" if finding.rule_id in seen else f"rule-{finding.rule_id}"
+        seen.add(finding.rule_id)
+        rows.append(finding_row(finding, anchor))
+    return rows
+
+
+def finding_groups(rows: Sequence[FindingRow], *, limit: int | None = None) -> list[FindingGroup]:
+    """Consecutive rows of one rule with the same title, remediation and controls, as one block.
+
+    ``limit`` caps the rows each block shows (``total`` still counts them all).
+    """
+    blocks: list[list[FindingRow]] = []
+    for row in rows:
+        key = (row.severity, row.rule, row.title, row.remediation, row.controls)
+        last = blocks[-1][0] if blocks else None
+        if last is not None and (last.severity, last.rule, last.title, last.remediation, last.controls) == key:
+            blocks[-1].append(row)
+        else:
+            blocks.append([row])
+    return [
+        FindingGroup(first.anchor, first.severity, first.label, first.rule, first.title, first.remediation,
+                     first.controls, tuple(block if limit is None else block[:limit]), len(block))
+        for block in blocks
+        for first in block[:1]
+    ]
+
+
+def action_items(rows: Sequence[FindingRow]) -> tuple[list[dict[str, Any]], str]:
+    """One line per rule, worst first: what to do and for whom, linked to its findings.
+
+    Returns the items and a summary of the rules left out beyond :data:`ACTION_LIMIT`.
+    """
+    by_rule: dict[str, list[FindingRow]] = {}
+    for row in rows:
+        by_rule.setdefault(row.rule, []).append(row)
+    items: list[dict[str, Any]] = []
+    for rule, found in by_rule.items():
+        users = [row.user for row in found]
+        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        items.append({
+            "anchor": f"rule-{rule}",
+            "severity": found[0].severity,
+            "label": found[0].label,
+            "rule": rule,
+            "title": found[0].title,
+            "count": len(found),
+            "who": shown,
+            "todo": first_sentence(found[0].remediation),
+        })
+    rest = items[ACTION_LIMIT:]
+    left_out = ""
+    if rest:
+        count = sum(item["count"] for item in rest)
+        left_out = (
+            f"{count:,} more finding{'' if count == 1 else 's'} under {len(rest)} further "
+            f"rule{'' if len(rest) == 1 else 's'} ({', '.join(item['rule'] for item in rest)}): see Findings."
+        )
+    return items[:ACTION_LIMIT], left_out
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def headline(
+    active: Sequence[Finding], *, signed_off: bool, overdue: Sequence[str], access_changes: int,
+    first_snapshot: bool,
+) -> list[str]:
+    # A sign-off recorded after the snapshot: the rules, run as of the snapshot, still saw the
+    # review overdue; say both rather than "signed off" beside "overdue: the access review".
+    """The cover's one-line verdict, as its parts: findings, review state, overdue items, access."""
+    high = sum(1 for f in active if f.severity in HIGH_RISK)
+    rest = len(active) - high
+    if high:
+        findings = f"{plural(high, 'high-risk finding')} need{'s' if high == 1 else ''} action"
+        if rest:
+            findings += f" (and {rest:,} lower-risk)"
+    elif rest:
+        findings = f"No high-risk findings; {plural(rest, 'lower-risk finding')} open"
+    else:
+        findings = "No open findings"
+    parts = [findings]
+    if signed_off:
+        late = any(f.rule_id == "review-overdue" for f in active)
+        when = " (it was overdue when the snapshot was taken)" if late else ""
+        parts.append("review of this snapshot signed off" + when)
+    else:
+        parts.append("review of this snapshot not signed off")
+    if overdue:
+        parts.append("overdue: " + ", ".join(overdue))
+    if not first_snapshot:
+        parts.append(f"{plural(access_changes, 'access change')} since the previous snapshot")
+    return parts
+
+
+def overdue_items(active: Sequence[Finding], *, mfa_valid: bool | None, signed_off: bool) -> list[str]:
+    """What is past its date at the snapshot: the access review, expired exceptions, the 2FA check.
+
+    A review signed off after the snapshot was taken is no longer outstanding: the headline says
+    it was overdue then (``review_was_overdue``) instead of listing it as overdue now.
+    """
+    items: list[str] = []
+    if not signed_off and any(f.rule_id == "review-overdue" for f in active):
+        items.append("the access review")
+    expired = sum(1 for f in active if f.expired_exception is not None)
+    if expired:
+        items.append(plural(expired, "expired exception"))
+    if mfa_valid is False:
+        items.append("the 2FA attestation")
+    return items
+
+
+def trend_sentence(trend: Sequence[Any]) -> str:
+    """One computed sentence on the trend: where findings went and what drove the change most."""
+    if len(trend) < 2:
+        return ""
+    first, last = trend[0], trend[-1]
+    span = f"over {len(trend)} snapshots ({day(first.taken_at)} to {day(last.taken_at)})"
+
+    def moved(a: int, b: int) -> str:
+        return "rose" if b > a else "fell" if b < a else "stayed"
+
+    findings_delta = last.findings - first.findings
+    if findings_delta == 0:
+        sentence = f"Open findings stayed at {last.findings} {span}"
+    else:
+        direction = moved(first.findings, last.findings)
+        sentence = f"Open findings {direction} from {first.findings} to {last.findings} {span}"
+    stale_delta = last.stale - first.stale
+    admin_delta = last.admins - first.admins
+    if findings_delta and stale_delta and abs(stale_delta) * 2 > abs(findings_delta) and (
+        (stale_delta > 0) == (findings_delta > 0)
+    ):
+        sentence += f", mostly stale accounts ({first.stale} to {last.stale})"
+    elif stale_delta:
+        sentence += f"; stale accounts {moved(first.stale, last.stale)} from {first.stale} to {last.stale}"
+    if admin_delta:
+        sentence += f"; administrators {moved(first.admins, last.admins)} from {first.admins} to {last.admins}"
+    else:
+        sentence += f"; administrators stayed at {last.admins}"
+    return sentence + "."
+
+
+def activity_summary(rows: Sequence[ChangeRow]) -> str:
+    """Sign-in activity in one line: how many sign-ins, by how many users."""
+    if not rows:
+        return ""
+    firsts = sum(1 for row in rows if row.kind == CHANGE_KIND_LABELS[ChangeKind.FIRST_SIGN_IN])
+    users = len({row.user_id for row in rows})
+    text = f"{plural(len(rows), 'sign-in')} by {plural(users, 'user')}"
+    if firsts:
+        text += f" ({firsts:,} of them a first sign-in)"
+    return text
+
+
+#: One line each: what every digest in the provenance block is, and how to check it.
+DIGEST_NOTES = (
+    ("Raw data SHA-256", "SHA-256 over every request path and its response's SHA-256, one pair per "
+     "line in the order fetched: recompute it from the page digests in provenance.json."),
+    ("Response SHA-256", "SHA-256 of one response body exactly as received from the API, before "
+     "any parsing (the evidence bundle keeps the bodies)."),
+    ("Key fingerprint", "The first 16 hex digits of the SHA-256 of the API key: it tells keys "
+     "apart without revealing the key."),
+)
 
 
 def change_group(change: Change) -> str:
@@ -218,6 +455,8 @@ def change_group(change: Change) -> str:
         ChangeKind.REMOVED: "leaver",
         ChangeKind.ROLE: "role",
         ChangeKind.STATUS: "status",
+        ChangeKind.DIVISION: "division",
+        ChangeKind.RESTRICTION: "division",
         ChangeKind.FIRST_SIGN_IN: "signin",
         ChangeKind.SIGNED_IN: "signin",
     }.get(change.kind, "other")
@@ -252,8 +491,18 @@ def role_options(users: Sequence[User]) -> list[str]:
     return distinct(role.name for user in users for role in user.roles)
 
 
-def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuning: Tuning) -> dict[str, Any]:
-    """All values the templates show, for ``mode`` "html" or "pdf"."""
+def build_context(
+    data: ReportData,
+    *,
+    mode: str,
+    roster_limit: int | None,
+    tuning: Tuning,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
+) -> dict[str, Any]:
+    """All values the templates show, for ``mode`` "html" or "pdf".
+
+    ``findings_per_rule`` caps the findings each rule's block lists in the PDF (None: all).
+    """
     snapshot = data.snapshot
     users = sorted(snapshot.users, key=lambda u: (u.email.casefold(), u.id))
     provenance = snapshot.provenance
@@ -274,11 +523,19 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         for severity in Severity
     ]
 
-    changes = change_rows(data.changes.changes)
-    group_counts = Counter(row.group for row in changes)
-    change_counts = [
-        {"label": label, "count": group_counts.get(key, 0)} for key, label in CHANGE_GROUPS if group_counts.get(key)
+    all_changes = change_rows(data.changes.changes)
+    changes = [row for row in all_changes if row.group not in ACTIVITY_GROUPS]
+    activity = [row for row in all_changes if row.group in ACTIVITY_GROUPS]
+    group_counts = Counter(row.group for row in all_changes)
+    change_counts: list[dict[str, Any]] = [
+        {"label": label, "count": group_counts.get(key, 0), "activity": key in ACTIVITY_GROUPS,
+         "counted": plural(group_counts.get(key, 0), *_GROUP_COUNTED[key])}
+        for key, label in CHANGE_GROUPS
+        if group_counts.get(key)
     ]
+    access_counts = [row for row in change_counts if not row["activity"]]
+    rows = finding_rows(active)
+    actions, actions_left_out = action_items(rows)
 
     privileged = [user for user in users if user.is_admin or user.is_manager]
     privileged_rows = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in privileged]
@@ -322,6 +579,9 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
     saml_only = [user_label(u) for u in users if u.is_saml_sso_only]
 
     trend = sorted(data.trend, key=lambda point: point.taken_at)
+    overdue = overdue_items(
+        active, mfa_valid=mfa.valid_at(snapshot.taken_at) if mfa else None, signed_off=review is not None
+    )
     title = f"CertCentral access review: {data.account_name or 'account'}"
     # The template states 2FA and SAML SSO (with the attestation), the partial view, an incomplete
     # snapshot and each pull note from the provenance itself; from the rules it adds only what
@@ -350,6 +610,19 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "previous_at": stamp(data.previous.taken_at) if data.previous else "",
         "signoff": signoff,
         "last_review": last_review,
+        "headline": headline(
+            active, signed_off=signoff is not None, overdue=overdue, access_changes=len(changes),
+            first_snapshot=data.previous is None,
+        ),
+        "high_risk": sum(1 for f in active if f.severity in HIGH_RISK),
+        "overdue": overdue,
+        "actions": actions,
+        "actions_left_out": actions_left_out,
+        "access_summary": ", ".join(row["counted"] for row in access_counts),
+        "activity_summary": activity_summary(activity),
+        "activity": activity,
+        "trend_sentence": trend_sentence(trend),
+        "digest_notes": [{"label": a, "text": b} for a, b in DIGEST_NOTES],
         "counts": {
             "users": len(users),
             "active": sum(1 for u in users if u.is_active),
@@ -359,11 +632,10 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             "restricted": sum(1 for u in users if u.restricted),
             "findings": len(active),
             "suppressed": len(suppressed),
-            "changes": len(changes),
+            "changes": len(all_changes),
+            "signins": len(activity),
             # Sign-ins are activity, not access: the headline counts only what changed access.
-            "access_changes": sum(
-                1 for c in data.changes.changes if c.kind not in (ChangeKind.FIRST_SIGN_IN, ChangeKind.SIGNED_IN)
-            ),
+            "access_changes": len(changes),
         },
         "severity_counts": severity_counts,
         "change_counts": change_counts,
@@ -372,7 +644,8 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
             {"date": day(p.taken_at), "users": p.users, "admins": p.admins, "stale": p.stale, "findings": p.findings}
             for p in trend
         ],
-        "findings": [finding_row(f) for f in active],
+        "findings": rows,
+        "finding_groups": finding_groups(rows, limit=findings_per_rule if mode == "pdf" else None),
         "suppressed": [
             SuppressedRow(
                 severity=f.severity.value,
@@ -402,7 +675,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "severity_options": [s.value for s in Severity if by_severity.get(s)],
         "rule_options": distinct(f.rule_id for f in active),
         "changes": changes,
-        "change_options": [label for key, label in CHANGE_GROUPS if group_counts.get(key)],
+        "change_options": [row["label"] for row in access_counts],
         "privileged": privileged_rows,
         "roster": roster,
         "roster_total": len(users),
