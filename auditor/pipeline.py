@@ -29,6 +29,7 @@ from auditor.models import (
     Operator,
     PullProvenance,
     RawPage,
+    ReviewItem,
     Snapshot,
     User,
     UserHistory,
@@ -392,6 +393,9 @@ class Evaluation:
     #: Snapshot id -> the user its API key belonged to (``GET /user/me``), for this snapshot
     #: and every one in ``all_snapshots``.
     key_user_ids: Mapping[int, int | None] = field(default_factory=dict)
+    #: Revoke/modify decisions of access review campaigns closed by the snapshot's time, with
+    #: their remediation state as of it (rule inputs of ``revocation-overdue``, ``access-regranted``).
+    reviews: tuple[ReviewItem, ...] = ()
 
 
 def attestations_as_of(attestations: Sequence[Attestation], snapshot: Snapshot) -> tuple[Attestation, ...]:
@@ -438,6 +442,7 @@ def evaluate(
                 s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
             )
         key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
+        reviews = review_items_as_of(store, snapshot, config)
     findings, changes = evaluate_snapshot(
         snapshot,
         previous=previous,
@@ -446,6 +451,7 @@ def evaluate(
         attestations=attestations,
         now=snapshot.taken_at,
         key_user_id=key_user_ids[snapshot.id],
+        reviews=reviews,
     )
     return Evaluation(
         snapshot=snapshot,
@@ -457,7 +463,52 @@ def evaluate(
         history=dict(history),
         all_snapshots=all_snapshots,
         key_user_ids=key_user_ids,
+        reviews=reviews,
     )
+
+
+def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) -> tuple[ReviewItem, ...]:
+    """The revoke/modify decisions of campaigns closed by ``snapshot.taken_at``, with their state then.
+
+    Only snapshots taken by then (up to and including this one) prove a remediation, so a later
+    pull never changes an earlier snapshot's findings.
+    """
+    from auditor import review
+
+    campaigns = [
+        c for c in store.campaigns(snapshot.connection) if c.closed_at is not None and c.closed_at <= snapshot.taken_at
+    ]
+    if not campaigns:
+        return ()
+    first = min(store.get_snapshot(c.snapshot_id).taken_at for c in campaigns)
+    later = [
+        s
+        for s in store.snapshots(snapshot.connection)
+        if s.complete and first < s.taken_at and (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
+    ]
+    decisions: dict[int, list[Any]] = {}
+    emails: dict[tuple[int, int], str] = {}
+    states: dict[int, review.Remediation] = {}
+    for campaign in campaigns:
+        closed_at = campaign.closed_at
+        assert closed_at is not None  # noqa: S101 - filtered above
+        decisions[campaign.id] = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= closed_at]
+        for row in campaign_rows(campaign):
+            emails[(campaign.id, int(row["user_id"]))] = str(row["email"])
+        for decision in review.effective_decisions(decisions[campaign.id]).values():
+            if decision.decision in {"revoke", "modify"}:
+                states[decision.id] = review.remediation(
+                    user_id=decision.user_id,
+                    decision=decision.decision,
+                    new_role=decision.new_role,
+                    decided_at=decision.decided_at,
+                    closed_at=closed_at,
+                    later=later,
+                    privileged_roles=config.privileged_roles,
+                    remediation_days=config.remediation_days,
+                    as_of=snapshot.taken_at,
+                )
+    return review.review_items(campaigns, decisions, emails, states)
 
 
 def evaluate_snapshot(
@@ -469,6 +520,7 @@ def evaluate_snapshot(
     attestations: Sequence[Attestation],
     now: datetime,
     key_user_id: int | None,
+    reviews: Sequence[ReviewItem] = (),
 ) -> tuple[FindingsResult, ChangeSet]:
     """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
 
@@ -485,6 +537,7 @@ def evaluate_snapshot(
         attestations=attestations,
         now=now,
         key_user_id=key_user_id,
+        reviews=reviews,
     )
     changes = (
         diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
@@ -891,6 +944,7 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
         history=evaluation.history,
         config=config,
         attestations=evaluation.attestations,
+        reviews=evaluation.reviews,
         raw_pages=raw_pages,
         evaluated_at=evaluation.findings.evaluated_at,
         exported_at=now,
@@ -1138,6 +1192,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 members[RULE_INPUTS_PATH],
                 config_type=AuditConfig,
                 provenance_type=PullProvenance,
+                review_type=ReviewItem,
                 attestation_type=Attestation,
             )
         except ValueError as exc:
@@ -1235,6 +1290,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         attestations=inputs.attestations,
         now=inputs.evaluated_at,
         key_user_id=key_user_id_from_pages(pages),
+        reviews=inputs.reviews,
     )
     contents = contents_from(
         snapshot,

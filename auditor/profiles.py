@@ -36,6 +36,8 @@ RULE_IDS: tuple[str, ...] = (
     "review-overdue",
     "self-review",
     "self-approved-exception",
+    "revocation-overdue",
+    "access-regranted",
 )
 
 
@@ -178,6 +180,8 @@ _PCI_CONTROLS = _refs(
         "review-overdue": ("7.2.4",),
         "self-review": ("7.2.4",),
         "self-approved-exception": ("7.2.4",),
+        "revocation-overdue": ("7.2.4", "7.2.5.1"),
+        "access-regranted": ("7.2.4", "7.2.5.1"),
     },
 )
 _CIS_CONTROLS = _refs(
@@ -197,6 +201,8 @@ _CIS_CONTROLS = _refs(
         "review-overdue": ("5.1", "6.8"),
         "self-review": ("5.1", "6.8"),
         "self-approved-exception": ("5.1", "6.8"),
+        "revocation-overdue": ("6.2",),
+        "access-regranted": ("6.2", "6.8"),
     },
 )
 _NIST_CONTROLS = _refs(
@@ -216,6 +222,8 @@ _NIST_CONTROLS = _refs(
         "review-overdue": ("AC-2(j)", "AC-6(7)"),
         "self-review": ("AC-2(j)", "AC-6(7)"),
         "self-approved-exception": ("AC-2(j)", "AC-6(7)"),
+        "revocation-overdue": ("AC-2(j)", "AC-2(3)"),
+        "access-regranted": ("AC-2(j)", "AC-6(7)"),
     },
 )
 _ISO_CONTROLS = _refs(
@@ -235,6 +243,8 @@ _ISO_CONTROLS = _refs(
         "review-overdue": ("A.5.18",),
         "self-review": ("A.5.18",),
         "self-approved-exception": ("A.5.18",),
+        "revocation-overdue": ("A.5.18",),
+        "access-regranted": ("A.5.18",),
     },
 )
 _SOC2_CONTROLS = _refs(
@@ -254,6 +264,8 @@ _SOC2_CONTROLS = _refs(
         "review-overdue": ("CC6.2", "CC6.3"),
         "self-review": ("CC6.2", "CC6.3"),
         "self-approved-exception": ("CC6.2", "CC6.3"),
+        "revocation-overdue": ("CC6.2", "CC6.3"),
+        "access-regranted": ("CC6.2", "CC6.3"),
     },
 )
 _HIPAA_CONTROLS = _refs(
@@ -273,6 +285,8 @@ _HIPAA_CONTROLS = _refs(
         "review-overdue": ("164.308(a)(4)",),
         "self-review": ("164.308(a)(4)",),
         "self-approved-exception": ("164.308(a)(4)",),
+        "revocation-overdue": ("164.308(a)(3)(ii)(C)", "164.308(a)(4)"),
+        "access-regranted": ("164.308(a)(3)(ii)(C)", "164.308(a)(4)"),
     },
 )
 

@@ -299,3 +299,53 @@ def test_a_tampered_decision_in_the_database_is_detected(cli: Cli) -> None:
         db.execute("UPDATE campaign_decisions SET decision = 'keep'")
     code, _out, err = cli.run("review", "status")
     assert code == ExitCode.LOCAL_DATA and "decision #1 of review campaign 1" in err
+
+
+# --- remediation across pulls ------------------------------------------------------------------
+
+
+def _campaign_with_two_revokes(cli: Cli) -> None:
+    cli.pull(T0)
+    _, path = open_csv(cli)
+    cli.clock.now = T0 + DAY
+    filled = fill_csv(
+        path,
+        cli.tmp / "f.csv",
+        {
+            DANA: {"decision": "revoke", "justification": "left ops", "ticket": "SEC-2411"},
+            CAROL: {"decision": "revoke", "justification": "moved team", "ticket": "SEC-2412"},
+        },
+    )
+    cli.ok("review", "import", str(filled), "--by", OWNER)
+    cli.clock.now = T0 + 2 * DAY
+    cli.ok("review", "close", "--by", SECOND, "--statement", "Acknowledged", "--allow-undecided")
+
+
+def test_a_revoke_is_remediated_by_a_later_pull_the_other_goes_overdue(cli: Cli) -> None:
+    _campaign_with_two_revokes(cli)
+    cli.drop_user(DANA)
+    cli.pull(T0 + 5 * DAY)
+    decisions = {d["user"]: d for d in cli.status()["decisions"]}
+    assert decisions[DANA]["remediation"] == "remediated" and decisions[DANA]["applied_snapshot"] == 2
+    assert decisions[CAROL]["remediation"] == "pending"
+    assert "revocation-overdue" not in {f["rule"] for f in cli.findings()["findings"]}
+    cli.pull(T0 + 20 * DAY)  # 18 days after close: past the 14 remediation days
+    overdue = [f for f in cli.findings()["findings"] if f["rule"] == "revocation-overdue"]
+    assert [f["email"] for f in overdue] == [CAROL]
+    assert overdue[0]["severity"] == "high"
+    evidence = json.dumps(overdue[0])
+    assert "SEC-2412" in evidence and OWNER in evidence and "revoke" in evidence
+    # As of the earlier snapshot, nothing was overdue yet: a later clock does not reach back.
+    assert "revocation-overdue" not in {f["rule"] for f in cli.findings("--snapshot", "2")["findings"]}
+
+
+def test_a_remediated_revocation_regranted_later_raises_access_regranted(cli: Cli) -> None:
+    _campaign_with_two_revokes(cli)
+    cli.set_roles(CAROL, 3, "Finance")  # no longer privileged
+    cli.pull(T0 + 5 * DAY)
+    assert {d["user"]: d for d in cli.status()["decisions"]}[CAROL]["remediation"] == "remediated"
+    cli.set_roles(CAROL, 1, "Administrator")
+    cli.pull(T0 + 6 * DAY)
+    regranted = [f for f in cli.findings()["findings"] if f["rule"] == "access-regranted"]
+    assert [f["email"] for f in regranted] == [CAROL] and regranted[0]["severity"] == "high"
+    assert {d["user"]: d for d in cli.status()["decisions"]}[CAROL]["remediation"] == "regranted"

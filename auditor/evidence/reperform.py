@@ -197,6 +197,8 @@ class RuleInputs:
     attestations: tuple[Any, ...]  # Attestation
     details_reused: dict[int, bool | None]
     config: Any
+    #: Access review decisions with their remediation states (absent before issue 14: none).
+    reviews: tuple[Any, ...] = ()  # ReviewItem
 
 
 def rule_inputs_json(
@@ -207,6 +209,7 @@ def rule_inputs_json(
     config: Any,
     attestations: Sequence[Any],
     raw_pages: Sequence[RawPage],
+    reviews: Sequence[Any] = (),
     evaluated_at: datetime,
     exported_at: datetime,
     rules_version: str,
@@ -240,11 +243,18 @@ def rule_inputs_json(
         "details_reused": reused,
         "config": encode(config),
     }
+    if reviews:
+        document["reviews"] = [encode(item) for item in reviews]
     return (json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def parse_rule_inputs(
-    data: bytes, *, config_type: type[_T], provenance_type: type, attestation_type: type
+    data: bytes,
+    *,
+    config_type: type[_T],
+    provenance_type: type,
+    attestation_type: type,
+    review_type: type | None = None,
 ) -> tuple[RuleInputs, _T]:
     """Read ``evidence/rule-inputs.json``; ValueError says what does not fit."""
     from auditor.evidence.layout import load_json
@@ -270,6 +280,9 @@ def parse_rule_inputs(
             attestations=tuple(decode(attestation_type, item) for item in document["attestations"]),
             details_reused={decode(int, pair[0]): decode(bool | None, pair[1]) for pair in document["details_reused"]},
             config=config,
+            reviews=tuple(decode(review_type, item) for item in document.get("reviews", []))
+            if review_type is not None
+            else (),
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"missing or malformed field ({exc})") from exc
