@@ -716,7 +716,10 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
     report_id = "CCA-{}-{}".format(
         snapshot.id, hashlib.sha256(f"{digest}|{content}|{signed}".encode()).hexdigest()[:10].upper()
     )
+    with workspace.store() as store:
+        review_status_then = review_as_of(store, snapshot, evaluation.config, now=now)
     return ReportData(
+        review_campaign=review_status_then.to_json() if review_status_then is not None else None,
         account_name=account_name(snapshot),
         account_id=snapshot.provenance.account_id,
         base_url=snapshot.provenance.base_url,
@@ -844,6 +847,7 @@ def export_evidence(
         check_users_against_raw_pages(evaluation.snapshot, raw_pages)
         exceptions = evaluation.config.exceptions
         rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
+        review_files = _review_files(store, evaluation, now=now)
         try:
             contents = contents_from(
                 evaluation.snapshot,
@@ -859,6 +863,7 @@ def export_evidence(
                 report_html=report_html,
                 report_pdf=report_pdf,
                 rule_inputs=rule_inputs,
+                review_files=review_files,
             )
         except OSError as exc:
             # openpyxl builds the XLSX view through temporary files: a full or unwritable
@@ -950,6 +955,35 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
         exported_at=now,
         rules_version=rules_version(),
     )
+
+
+def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tuple[tuple[str, bytes], ...]:
+    """``review/campaign-N/...``: the campaign the snapshot's report shows, its worksheets as imported,
+    the normalised decisions (JSON and CSV) and the remediation states (issue 14)."""
+    import json
+    import re
+
+    status = review_as_of(store, evaluation.snapshot, evaluation.config, now=now)
+    if status is None:
+        return ()
+    folder = f"review/campaign-{status.campaign.id}"
+    document = status.to_json()
+    files: list[tuple[str, bytes]] = [
+        (f"{folder}/campaign.json", (json.dumps(
+            {key: value for key, value in document.items() if key not in {"decisions", "history"}},
+            indent=2, sort_keys=True, ensure_ascii=False,
+        ) + "\n").encode("utf-8")),
+        (f"{folder}/decisions.json", (json.dumps(
+            {"format": "certcentral-auditor-review-decisions/1", "campaign": status.campaign.id,
+             "decisions": document["decisions"], "history": document["history"]},
+            indent=2, sort_keys=True, ensure_ascii=False,
+        ) + "\n").encode("utf-8")),
+        (f"{folder}/decisions.csv", status_csv(status).encode("utf-8")),
+    ]
+    for recorded in status.imports:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", recorded.file_name)[:100] or "worksheet"
+        files.append((f"{folder}/worksheets/{recorded.id:03d}-{safe}", recorded.content))
+    return tuple(files)
 
 
 def _rule_settings(config: AuditConfig) -> dict[str, Any]:
@@ -1883,17 +1917,25 @@ def status_csv(status: CampaignStatus) -> str:
 
 
 def _campaign_status(
-    store: Store, campaign: Any, *, later: Sequence[Snapshot], config: AuditConfig, as_of: datetime
+    store: Store,
+    campaign: Any,
+    *,
+    later: Sequence[Snapshot],
+    config: AuditConfig,
+    as_of: datetime,
+    decisions_as_of: datetime | None = None,
 ) -> CampaignStatus:
+    """Decisions recorded by ``decisions_as_of`` (default ``as_of``), remediation as of ``as_of``."""
     from auditor import review
 
-    history = store.campaign_decisions(campaign.id)
+    decided_by = decisions_as_of or as_of
+    history = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= decided_by]
     current = review.effective_decisions(history)
     rows = []
     for row in campaign_rows(campaign):
         user_id = int(row["user_id"])
         decision = current.get(user_id)
-        if decision is None or decision.decided_at > as_of:
+        if decision is None:
             rows.append(StatusRow(user_id, str(row["email"]), "", "", "", "", "", None, None, None, ""))
             continue
         state = None
@@ -1924,8 +1966,30 @@ def _campaign_status(
                 remediation=state.state if state else "",
             )
         )
-    return CampaignStatus(
-        campaign=campaign, rows=tuple(rows), history=tuple(history), imports=tuple(store.campaign_imports(campaign.id))
+    imports = tuple(
+        i for i in store.campaign_imports(campaign.id) if i.imported_at is None or i.imported_at <= decided_by
+    )
+    return CampaignStatus(campaign=campaign, rows=tuple(rows), history=tuple(history), imports=imports)
+
+
+def review_as_of(store: Store, snapshot: Snapshot, config: AuditConfig, *, now: datetime) -> CampaignStatus | None:
+    """The campaign a report of ``snapshot`` shows: the one reviewing this snapshot, else the
+    latest closed by its time, with remediation proven by the snapshots taken up to it."""
+    campaigns = store.campaigns(snapshot.connection)
+    own = [c for c in campaigns if c.snapshot_id == snapshot.id]
+    if own:
+        campaign = own[-1]
+        decided_by = campaign.closed_at or now
+    else:
+        closed = [c for c in campaigns if c.closed_at is not None and c.closed_at <= snapshot.taken_at]
+        if not closed:
+            return None
+        campaign = closed[-1]
+        decided_by = campaign.closed_at or snapshot.taken_at
+    later = _later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
+    later = [s for s in later if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)]
+    return _campaign_status(
+        store, campaign, later=later, config=config, as_of=snapshot.taken_at, decisions_as_of=decided_by
     )
 
 

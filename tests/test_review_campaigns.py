@@ -349,3 +349,71 @@ def test_a_remediated_revocation_regranted_later_raises_access_regranted(cli: Cl
     regranted = [f for f in cli.findings()["findings"] if f["rule"] == "access-regranted"]
     assert [f["email"] for f in regranted] == [CAROL] and regranted[0]["severity"] == "high"
     assert {d["user"]: d for d in cli.status()["decisions"]}[CAROL]["remediation"] == "regranted"
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _report_text(cli: Cli, snapshot: int, folder: str) -> str:
+    import html
+    import re
+
+    out = cli.tmp / folder
+    (path,) = cli.ok("report", "--snapshot", str(snapshot), "--format", "html", "--output", str(out)).split()
+    page = Path(path).read_text(encoding="utf-8")
+    start = page.index('<section id="review"')
+    section = page[start : page.index("</section>", start)]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+
+
+def test_the_report_shows_the_campaign_its_decisions_and_remediation_as_of_each_snapshot(cli: Cli) -> None:
+    _campaign_with_two_revokes(cli)
+    reviewed = _report_text(cli, 1, "r1")
+    assert "Access review campaign #1 of snapshot #1 (closed" in reviewed
+    assert "2 of 13 rows decided, 11 not reviewed" in reviewed
+    assert "left ops" in reviewed and "SEC-2411" in reviewed and OWNER in reviewed
+    assert "Not reviewed (closed without a decision, no change) (11)" in reviewed
+    cli.drop_user(DANA)
+    cli.pull(T0 + 20 * DAY)
+    later = _report_text(cli, 2, "r2")
+    assert "1 remediated" in later and "1 overdue" in later
+    assert "remediated (snapshot #2)" in later
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+
+def test_the_bundle_carries_the_campaign_its_worksheets_as_imported_and_reperforms(cli: Cli) -> None:
+    import hashlib
+    import zipfile
+
+    _campaign_with_two_revokes(cli)
+    cli.drop_user(DANA)
+    cli.pull(T0 + 20 * DAY)
+    bundle = cli.tmp / "e.zip"
+    cli.ok("export", "--output", str(bundle), "--no-reports")
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+        worksheet = archive.read("review/campaign-1/worksheets/001-f.csv")
+        campaign = json.loads(archive.read("review/campaign-1/campaign.json"))
+        decisions = json.loads(archive.read("review/campaign-1/decisions.json"))
+        decisions_csv = archive.read("review/campaign-1/decisions.csv").decode()
+    assert "review/campaign-1/decisions.csv" in names
+    assert worksheet == (cli.tmp / "f.csv").read_bytes()
+    assert hashlib.sha256(worksheet).hexdigest() in json.dumps(manifest)
+    assert campaign["state"] == "closed" and campaign["attestation_id"] == 1
+    assert campaign["by_remediation"] == {"remediated": 1, "overdue": 1}
+    states = {d["user"]: d["remediation"] for d in decisions["decisions"] if d["remediation"]}
+    assert states == {DANA: "remediated", CAROL: "overdue"}
+    assert decisions_csv.startswith("user,decision,justification,reviewer,decided at,applied at,remediation status")
+    pem = cli.tmp / "signer.pem"
+    pem.write_text(_pem(cli.ok("keys", "public")))
+    code, out, err = cli.run("verify", str(bundle), "--public-key", str(pem), "--reperform")
+    assert code == ExitCode.OK, out + err
+
+
+def _pem(text: str) -> str:
+    start = text.index("-----BEGIN PUBLIC KEY-----")
+    end = text.index("-----END PUBLIC KEY-----") + len("-----END PUBLIC KEY-----")
+    return text[start:end] + "\n"

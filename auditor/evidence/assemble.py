@@ -73,6 +73,7 @@ def contents_from(
     report_html: bytes | None = None,
     report_pdf: bytes | None = None,
     rule_inputs: bytes | None = None,
+    review_files: Sequence[tuple[str, bytes]] = (),
 ) -> BundleContents:
     """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
     exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
@@ -108,6 +109,7 @@ def contents_from(
         report_html=report_html,
         report_pdf=report_pdf,
         rule_inputs_json=rule_inputs,
+        review_files=tuple(review_files),
     )
 
 

@@ -350,6 +350,7 @@ def build_context(data: ReportData, *, mode: str, roster_limit: int | None, tuni
         "previous_at": stamp(data.previous.taken_at) if data.previous else "",
         "signoff": signoff,
         "last_review": last_review,
+        "review_campaign": data.review_campaign,
         "counts": {
             "users": len(users),
             "active": sum(1 for u in users if u.is_active),
