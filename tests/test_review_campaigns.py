@@ -351,6 +351,23 @@ def test_a_remediated_revocation_regranted_later_raises_access_regranted(cli: Cl
     assert {d["user"]: d for d in cli.status()["decisions"]}[CAROL]["remediation"] == "regranted"
 
 
+def test_a_modify_is_remediated_when_the_role_equals_new_role(cli: Cli) -> None:
+    cli.pull(T0)
+    _, path = open_csv(cli)
+    cli.clock.now = T0 + DAY
+    filled = fill_csv(path, cli.tmp / "m.csv", {JOSE: {"decision": "modify", "new_role": "Finance",
+                                                       "justification": "needs billing only"}})
+    cli.ok("review", "import", str(filled), "--by", OWNER)
+    cli.ok("review", "close", "--by", SECOND, "--statement", "ok", "--allow-undecided")
+    cli.set_roles(JOSE, 4, "Manager")  # changed, but not to the decided role
+    cli.pull(T0 + 3 * DAY)
+    assert {d["user"]: d for d in cli.status()["decisions"]}[JOSE]["remediation"] == "pending"
+    cli.set_roles(JOSE, 3, "Finance")
+    cli.pull(T0 + 4 * DAY)
+    jose = {d["user"]: d for d in cli.status()["decisions"]}[JOSE]
+    assert jose["remediation"] == "remediated" and jose["applied_snapshot"] == 3
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
