@@ -1817,11 +1817,10 @@ class CampaignStatus:
         return counts
 
     def by_remediation(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self.rows:
-            if row.remediation:
-                counts[row.remediation] = counts.get(row.remediation, 0) + 1
-        return counts
+        """Counts per remediation state, in a fixed order (remediated, pending, overdue, regranted)."""
+        counts = {state: sum(1 for r in self.rows if r.remediation == state)
+                  for state in ("remediated", "pending", "overdue", "regranted")}
+        return {state: n for state, n in counts.items() if n}
 
     def to_json(self) -> dict[str, Any]:
         c = self.campaign

@@ -395,6 +395,11 @@ def test_the_report_shows_the_campaign_its_decisions_and_remediation_as_of_each_
     later = _report_text(cli, 2, "r2")
     assert "1 remediated" in later and "1 overdue" in later
     assert "remediated (snapshot #2)" in later
+    page = next((cli.tmp / "r2").glob("*.html")).read_text(encoding="utf-8")
+    summary = page[page.index('<section id="summary"') :]
+    assert "Access review: campaign #1 of snapshot #1 is closed, 2 of 13 rows decided, 1 remediated, 1 overdue" in (
+        summary[: summary.index("</section>")]
+    )
 
 
 # --- evidence ----------------------------------------------------------------------------------
