@@ -151,6 +151,16 @@ def test_open_writes_the_contract_columns_with_findings_and_days_inactive_as_of_
     assert "already has an open review campaign (#1" in err
 
 
+def test_a_worksheet_that_cannot_be_written_opens_no_campaign(cli: Cli) -> None:
+    cli.pull(T0)
+    err = cli.fails("review", "open", "--output", str(cli.tmp / "missing-dir" / "review.xlsx"))
+    assert "No campaign was opened" in err
+    err = cli.fails("review", "status")
+    assert "There is no review campaign yet" in err
+    err = cli.fails("review", "open", "--output", str(cli.tmp / "review.txt"))
+    assert "must end in .xlsx or .csv" in err
+
+
 def test_scope_privileged_lists_only_privileged_roles(cli: Cli) -> None:
     cli.pull(T0)
     _, path = open_csv(cli, "--scope", "privileged")
@@ -287,6 +297,8 @@ def test_close_needs_allow_undecided_becomes_the_sign_off_and_makes_the_campaign
     assert status["state"] == "closed"
     assert {d["decision"] for d in status["decisions"] if d["user"] != CAROL} == {"not reviewed"}
     err = cli.fails("review", "import", str(filled), "--by", SECOND)
+    assert "closed campaign is immutable" in err
+    err = cli.fails("review", "close", "--campaign", "1", "--by", OWNER, "--statement", "again")
     assert "closed campaign is immutable" in err
 
 
