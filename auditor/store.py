@@ -192,6 +192,7 @@ class CampaignRecord:
     closed_by: str | None = None
     statement: str | None = None
     attestation_id: int | None = None
+    import_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +363,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             closed_by TEXT,
             statement TEXT,
             attestation_id INTEGER,
+            import_count INTEGER NOT NULL DEFAULT 0,
             tag BLOB
         )""",
         """CREATE INDEX campaigns_by_connection ON campaigns (connection, id)""",
@@ -373,6 +375,7 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             content BLOB NOT NULL,
             imported_by TEXT NOT NULL,
             imported_at TEXT NOT NULL,
+            decision_count INTEGER NOT NULL,
             tag BLOB
         )""",
         """CREATE TABLE campaign_decisions (
@@ -456,9 +459,11 @@ TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "campaigns": (
         "id", "connection", "snapshot_id", "raw_sha256", "scope", "due", "opened_at", "opened_by", "worksheet", "state",
-        "closed_at", "closed_by", "statement", "attestation_id",
+        "closed_at", "closed_by", "statement", "attestation_id", "import_count",
     ),
-    "campaign_imports": ("id", "campaign_id", "file_name", "sha256", "content", "imported_by", "imported_at"),
+    "campaign_imports": (
+        "id", "campaign_id", "file_name", "sha256", "content", "imported_by", "imported_at", "decision_count",
+    ),
     "campaign_decisions": (
         "id", "campaign_id", "import_id", "user_id", "reviewer", "decision", "new_role", "justification", "ticket",
         "decided_at",
@@ -1931,6 +1936,7 @@ class Store:
             campaign_id = record["id"] = _new_id(cursor)
             record["worksheet"] = worksheet(campaign_id)
             full = {column: record.get(column) for column in TAGGED_COLUMNS["campaigns"]}
+            full["import_count"] = 0
             self._db.execute(
                 "UPDATE campaigns SET worksheet = ?, tag = ? WHERE id = ?",
                 (record["worksheet"], self._tag("campaigns", full), campaign_id),
@@ -1950,7 +1956,7 @@ class Store:
                     id=row[0], connection=row[1], snapshot_id=row[2], raw_sha256=row[3], scope=row[4],
                     due=_opt_parse_time(row[5]), opened_at=_parse_time(row[6]), opened_by=row[7], worksheet=row[8],
                     state=row[9], closed_at=_opt_parse_time(row[10]), closed_by=row[11], statement=row[12],
-                    attestation_id=row[13],
+                    attestation_id=row[13], import_count=row[14] or 0,
                 )
             )
         return found
@@ -1998,11 +2004,11 @@ class Store:
             self._refuse_closed(found[0])
             record: dict[str, object] = {
                 "campaign_id": campaign_id, "file_name": file_name, "sha256": sha, "content": content,
-                "imported_by": imported_by, "imported_at": _time(imported_at),
+                "imported_by": imported_by, "imported_at": _time(imported_at), "decision_count": len(decisions),
             }
             cursor = self._db.execute(
-                "INSERT INTO campaign_imports (campaign_id, file_name, sha256, content, imported_by, imported_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO campaign_imports (campaign_id, file_name, sha256, content, imported_by, imported_at,"
+                " decision_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 tuple(record.values()),
             )
             import_id = record["id"] = _new_id(cursor)
@@ -2031,13 +2037,53 @@ class Store:
                     "UPDATE campaign_decisions SET tag = ? WHERE id = ?",
                     (self._tag("campaign_decisions", row), decision_id),
                 )
+            self._bump_imports(campaign_id)
         return ImportRecord(
             id=import_id, campaign_id=campaign_id, file_name=file_name, sha256=sha, content=content,
             imported_by=imported_by, imported_at=imported_at,
         )
 
+    def _bump_imports(self, campaign_id: int) -> None:
+        """Count one more import in the campaign's (tagged) row: a deleted import is then detected."""
+        columns = TAGGED_COLUMNS["campaigns"]
+        values = self._db.execute(
+            f"SELECT {', '.join(columns)} FROM campaigns WHERE id = ?", (campaign_id,)  # noqa: S608
+        ).fetchone()
+        record = dict(zip(columns, values, strict=True))
+        record["import_count"] = int(record["import_count"] or 0) + 1
+        self._db.execute(
+            "UPDATE campaigns SET import_count = ?, tag = ? WHERE id = ?",
+            (record["import_count"], self._tag("campaigns", record), campaign_id),
+        )
+
+    def _check_counts(self, campaign_id: int) -> None:
+        """Imports and decisions of a campaign are all there: none deleted outside the tool."""
+        if not self._checking:
+            return
+        with self._guard(f"checking review campaign {campaign_id}"), self._consistent():
+            found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
+            imports = self._db.execute(
+                "SELECT id, decision_count FROM campaign_imports WHERE campaign_id = ?", (campaign_id,)
+            ).fetchall()
+            counted = dict(
+                self._db.execute(
+                    "SELECT import_id, count(*) FROM campaign_decisions WHERE campaign_id = ? GROUP BY import_id",
+                    (campaign_id,),
+                ).fetchall()
+            )
+        expected = found[0].import_count if found else 0
+        if len(imports) != expected or any(counted.get(i, 0) != n for i, n in imports) or (
+            set(counted) - {i for i, _n in imports}
+        ):
+            raise StoreTamperedError(
+                f"Review campaign #{campaign_id} in {self.path} should hold {expected} import(s) with the decisions "
+                "each recorded, but records were deleted or added outside certcentral-auditor.",
+                hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
+            )
+
     def campaign_imports(self, campaign_id: int) -> list[ImportRecord]:
         """The worksheets imported into a campaign, oldest first, as imported."""
+        self._check_counts(campaign_id)
         columns = TAGGED_COLUMNS["campaign_imports"]
         rows = self._query(
             f"SELECT {', '.join(columns)}, tag FROM campaign_imports WHERE campaign_id = ? ORDER BY id",  # noqa: S608
@@ -2059,6 +2105,7 @@ class Store:
 
     def campaign_decisions(self, campaign_id: int) -> list[DecisionRecord]:
         """Every decision recorded in a campaign, oldest first (superseded ones included)."""
+        self._check_counts(campaign_id)
         columns = TAGGED_COLUMNS["campaign_decisions"]
         rows = self._query(
             f"SELECT {', '.join(columns)}, tag FROM campaign_decisions WHERE campaign_id = ? ORDER BY id",  # noqa: S608

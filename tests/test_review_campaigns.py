@@ -313,6 +313,27 @@ def test_a_tampered_decision_in_the_database_is_detected(cli: Cli) -> None:
     assert code == ExitCode.LOCAL_DATA and "decision #1 of review campaign 1" in err
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM campaign_decisions WHERE id = 2",
+        "DELETE FROM campaign_decisions WHERE import_id = 2",
+    ],
+)
+def test_a_deleted_decision_or_import_is_detected(cli: Cli, statement: str) -> None:
+    cli.pull(T0)
+    _, path = open_csv(cli)
+    cli.ok("review", "import", str(fill_csv(path, cli.tmp / "a.csv", {CAROL: {"decision": "keep"},
+                                                                        JOSE: {"decision": "keep"}})), "--by", OWNER)
+    cli.ok("review", "import", str(fill_csv(path, cli.tmp / "b.csv", {JOSE: {"decision": "keep"}})), "--by", SECOND)
+    with sqlite3.connect(cli.tmp / "data" / "auditor.db") as db:
+        db.execute(statement)
+        if "import_id" in statement:
+            db.execute("DELETE FROM campaign_imports WHERE id = 2")
+    code, _out, err = cli.run("review", "status")
+    assert code == ExitCode.LOCAL_DATA and "Review campaign #1" in err and "deleted or added" in err, err
+
+
 # --- remediation across pulls ------------------------------------------------------------------
 
 
