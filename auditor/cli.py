@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -164,6 +165,34 @@ def build_parser() -> argparse.ArgumentParser:
                 "--snapshot", type=int, metavar="ID",
                 help="the snapshot reviewed (default: the latest complete one); the sign-off shows on its report only",
             )
+
+    sub = command("review", "Access review campaigns: a worksheet, decisions per user, a bound sign-off.")
+    review_actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+    action = review_actions.add_parser("open", help="open a campaign bound to one snapshot and write its worksheet",
+                                       description="Open a campaign bound to one snapshot and write its worksheet.")
+    connection_option(action)
+    action.add_argument("--snapshot", type=int, metavar="N", help="the snapshot reviewed (default: latest complete)")
+    action.add_argument("--scope", choices=("all", "privileged", "flagged"), default="all",
+                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, or users with findings")
+    action.add_argument("--due", metavar="DATE", help="due date, YYYY-MM-DD (shown on the worksheet)")
+    action.add_argument("--output", type=Path, required=True, metavar="FILE.xlsx|FILE.csv")
+    action = review_actions.add_parser("import", help="record the decisions of a filled worksheet",
+                                       description="Record the decisions of a filled worksheet (CSV or XLSX).")
+    action.add_argument("file", type=Path, metavar="FILE")
+    action.add_argument("--by", required=True, metavar='"NAME <EMAIL>"', help="the reviewer")
+    action = review_actions.add_parser("status", help="rows decided, undecided, by decision and reviewer, remediation",
+                                       description="A campaign's decisions and remediation as of now.")
+    action.add_argument("--campaign", type=int, metavar="ID", help="default: the open campaign, else the latest")
+    action.add_argument("--connection", metavar="NAME", help="only this connection's campaigns")
+    action.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    action = review_actions.add_parser("close", help="management acknowledgement: the snapshot's review sign-off",
+                                       description="Close a campaign: it becomes its snapshot's review sign-off.")
+    action.add_argument("--campaign", type=int, metavar="ID", help="default: the open campaign")
+    action.add_argument("--connection", metavar="NAME", help="only this connection's campaigns")
+    action.add_argument("--by", required=True, metavar='"NAME <EMAIL>"')
+    action.add_argument("--statement", required=True, metavar="TEXT")
+    action.add_argument("--allow-undecided", action="store_true",
+                        help="close with undecided rows, recorded as not reviewed (no change)")
 
     sub = command("report", "Render the HTML and PDF access-review reports.")
     connection_option(sub)
@@ -808,6 +837,77 @@ def cmd_attest(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
     return ExitCode.OK
 
 
+def _due_date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise ConfigurationError(f"--due {text!r} is not a date.", hint="Give --due YYYY-MM-DD.") from None
+    return day.replace(hour=23, minute=59, second=59, tzinfo=UTC)
+
+
+def cmd_review(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    import json
+
+    from auditor import pipeline
+
+    if args.action == "open":
+        opened = pipeline.open_review(workspace, args.connection, snapshot_id=args.snapshot, scope=args.scope,
+                                      due=_due_date(args.due), output=args.output)
+        campaign = opened.campaign
+        out.data(str(campaign.id))
+        out.info(f"Opened review campaign {campaign.id} of snapshot {campaign.snapshot_id} (raw data SHA-256 "
+                 f"{campaign.raw_sha256}), scope {campaign.scope}: {opened.rows} row(s) written to {opened.output}.")
+        return ExitCode.OK
+    if args.action == "import":
+        outcome = pipeline.import_review(workspace, args.file, by=args.by)
+        out.info(f"Recorded {outcome.decisions} decision(s) from {args.file.name} (SHA-256 {outcome.recorded.sha256}) "
+                 f"into review campaign {outcome.campaign.id}"
+                 + (f", replacing {outcome.superseded} earlier decision(s) of this reviewer" if outcome.superseded
+                    else "")
+                 + f"; {outcome.undecided} row(s) left undecided.")
+        for refused in outcome.refused:
+            out.info(f"Refused {args.file.name} row {refused.row} (user {refused.user_id}, {_safe(refused.email)}): "
+                     f"{refused.reason}; another reviewer must decide it.")
+        return ExitCode.OK
+    if args.action == "status":
+        status = pipeline.review_status(workspace, campaign_id=args.campaign, connection=args.connection)
+        if args.format == "json":
+            out.data(json.dumps(status.to_json(), indent=2, ensure_ascii=False))
+        elif args.format == "csv":
+            out.stdout.write(pipeline.status_csv(status))
+            out.stdout.flush()
+        else:
+            c = status.campaign
+            lines = [
+                f"Review campaign {c.id} ({c.state}) of connection {c.connection}, snapshot {c.snapshot_id}, "
+                f"scope {c.scope}" + (f", due {c.due:%Y-%m-%d}" if c.due else ""),
+                f"  rows in scope: {len(status.rows)}; decided {status.decided}, undecided {status.undecided}",
+                "  by decision: " + ", ".join(f"{k} {v}" for k, v in status.by_decision().items()),
+                "  by reviewer: " + (", ".join(f"{_safe(k)} {v}" for k, v in status.by_reviewer().items()) or "none"),
+            ]
+            for r in status.rows:
+                if r.remediation:
+                    lines.append(f"  {r.decision} {_safe(r.email)} by {_safe(r.reviewer)}"
+                                 + (f" (ticket {_safe(r.ticket)})" if r.ticket else "") + f": {r.remediation}"
+                                 + (f" at snapshot {r.applied_snapshot}" if r.applied_snapshot else ""))
+            if c.state == "closed":
+                lines.append(
+                    f"  closed {c.closed_at:%Y-%m-%d} by {_safe(c.closed_by or '')}: {_safe(c.statement or '')}"
+                )
+            out.data("\n".join(lines))
+        return ExitCode.OK
+    closed, attestation, not_reviewed = pipeline.close_review(
+        workspace, campaign_id=args.campaign, connection=args.connection, by=args.by, statement=args.statement,
+        allow_undecided=args.allow_undecided,
+    )
+    out.info(f"Closed review campaign {closed.id}: recorded review attestation {attestation.id} by {attestation.by} "
+             f"signing off snapshot {closed.snapshot_id}"
+             + (f"; {not_reviewed} row(s) recorded as not reviewed" if not_reviewed else "") + ".")
+    return ExitCode.OK
+
+
 def _formats(value: str) -> list[Any]:
     from auditor.report import ReportFormat
 
@@ -935,6 +1035,7 @@ HANDLERS: dict[str, Handler] = {
     "diff": cmd_diff,
     "findings": cmd_findings,
     "attest": cmd_attest,
+    "review": cmd_review,
     "report": cmd_report,
     "export": cmd_export,
     "verify": cmd_verify,

@@ -69,8 +69,11 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
+_REVIEW_KEYS = ("remediation_days",)
+#: Default ``[review] remediation_days``.
+DEFAULT_REMEDIATION_DAYS = 14
 _RULES_KEYS = ("privileged_roles", "allowed_domains", "shared_mailbox_patterns", "max_admins")
 _EXCEPTION_KEYS = ("rule", "user", "reason", "owner", "approved_by", "approved_on", "expires")
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -91,6 +94,9 @@ class AuditConfig:
     max_admins: int = DEFAULT_MAX_ADMINS
     #: Whether ``max_admins`` was set in the file (else the default ceiling, set by policy).
     max_admins_configured: bool = False
+    #: ``[review] remediation_days``: days after an access review closes before a revoke or
+    #: modify not yet seen in a pull is ``revocation-overdue``.
+    remediation_days: int = DEFAULT_REMEDIATION_DAYS
     exceptions: tuple[ExceptionEntry, ...] = ()
     #: The configuration file read, or None for built-in defaults.
     source: Path | None = None
@@ -404,6 +410,16 @@ def load_config(
     if "max_admins" in rules_table:
         max_admins = reader.integer(rules_table["max_admins"], "max_admins", table="rules", minimum=1, maximum=10_000)
 
+    review_table = data.get("review", {})
+    if not isinstance(review_table, dict):
+        raise reader.error("'review' must be a table: [review].", "review")
+    reader.check_keys(review_table, _REVIEW_KEYS, table="review")
+    remediation_days = DEFAULT_REMEDIATION_DAYS
+    if "remediation_days" in review_table:
+        remediation_days = reader.integer(
+            review_table["remediation_days"], "remediation_days", table="review", minimum=1, maximum=3660
+        )
+
     exceptions: tuple[ExceptionEntry, ...] = ()
     if "exceptions_file" in data:
         value = data["exceptions_file"]
@@ -430,6 +446,7 @@ def load_config(
         shared_mailbox_patterns=patterns,
         max_admins=max_admins,
         max_admins_configured="max_admins" in rules_table,
+        remediation_days=remediation_days,
         exceptions=exceptions,
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),

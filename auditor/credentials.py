@@ -71,6 +71,9 @@ RECORD_PURPOSES: dict[str, bytes] = {
     "signing_keys": b"certcentral-auditor/store-tag/v1/signing_keys",
     "chain": b"certcentral-auditor/store-tag/v1/chain",
     "meta": b"certcentral-auditor/store-tag/v1/meta",
+    "campaigns": b"certcentral-auditor/store-tag/v1/campaigns",
+    "campaign_imports": b"certcentral-auditor/store-tag/v1/campaign_imports",
+    "campaign_decisions": b"certcentral-auditor/store-tag/v1/campaign_decisions",
 }
 _HKDF_SALT = b"certcentral-auditor/record-authentication"
 #: Associated data bound into a sealed evidence signing key, so a sealed API key cannot pass as one.

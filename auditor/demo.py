@@ -142,6 +142,11 @@ def _run(
                 step=_prefixed(step, f"[{clock.now:%Y-%m-%d}]"),
                 after_pull=after_pull,
             )
+            if index == REVIEW_MONTH and len(states) > REVIEW_MONTH + 1:
+                paths.extend(_run_review_campaign(workspace, clock, output_dir / "evidence" / "review", step))
+                # Between the months, the account admin carries out the first revocation (ticket
+                # SEC-2411) in the console; the next pull proves it. The second one is not done.
+                states[index + 1] = _without_user(states[index + 1], REVIEW_REVOKED_DONE)
             if outcome.bundle_path is not None:
                 bundles.append(outcome.bundle_path)
             if last:
@@ -160,6 +165,85 @@ def _run(
     )
     step(summary)
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
+
+
+#: The access review campaign opens on the fourth month (index 3), after its pull.
+REVIEW_MONTH = 3
+REVIEW_OWNERS = (
+    # (reviewer, the divisions they own); everyone else goes to the second reviewer.
+    ("Nadia Engineering-Owner <nadia.owner@example.net>", ("Engineering", "Platform Security")),
+    ("Omar Commercial-Owner <omar.owner@example.net>", ()),
+)
+REVIEW_CLOSED_BY = "Amelia Yilmaz <amelia.yilmaz@example.com>"
+REVIEW_REVOKED_DONE = "marcus.webb@example.com"
+REVIEW_REVOKED_PENDING = "oliver.grant@example.com"
+REVIEW_REVOKES = {
+    REVIEW_REVOKED_DONE: ("Left the security team in September; no certificate duties.", "SEC-2411"),
+    REVIEW_REVOKED_PENDING: ("Contract ended; Manager role no longer needed.", "SEC-2412"),
+}
+
+
+def _run_review_campaign(
+    workspace: object, clock: SteppedClock, folder: Path, step: Callable[[str], None]
+) -> list[Path]:
+    """Open a campaign on the month's snapshot, two division owners import, management closes."""
+    from openpyxl import load_workbook
+
+    from auditor.pipeline import Workspace, close_review, import_review, open_review
+    from auditor.review import HEADER
+
+    assert isinstance(workspace, Workspace)  # noqa: S101
+    folder.mkdir(parents=True, exist_ok=True)
+    start = clock.now
+    clock.now = start + timedelta(hours=1)
+    worksheet = folder / "review-worksheet.xlsx"
+    opened = open_review(
+        workspace, DEMO_CONNECTION, snapshot_id=None, scope="all", due=start + timedelta(days=14), output=worksheet
+    )
+    campaign = opened.campaign
+    step(f"Opened access review campaign {campaign.id} of snapshot {campaign.snapshot_id}: {opened.rows} rows")
+    written = [worksheet]
+    column = {name: index for index, name in enumerate(HEADER)}
+    for number, (reviewer, divisions) in enumerate(REVIEW_OWNERS, start=1):
+        workbook = load_workbook(worksheet)
+        sheet = workbook["Review"]
+        for row in sheet.iter_rows(min_row=2):
+            division = str(row[column["division"]].value or "")
+            mine = division in divisions if divisions else division not in REVIEW_OWNERS[0][1]
+            if not mine:
+                continue
+            email = str(row[column["email"]].value)
+            if email in REVIEW_REVOKES:
+                reason, ticket = REVIEW_REVOKES[email]
+                values = {"decision": "revoke", "justification": reason, "ticket": ticket}
+            else:
+                values = {"decision": "keep", "justification": "Role confirmed with the user's manager."}
+            for name, value in values.items():
+                row[column[name]].value = value
+        filled = folder / f"review-{number}-{reviewer.split()[0].lower()}.xlsx"
+        workbook.save(filled)
+        written.append(filled)
+        clock.now = start + timedelta(hours=2 + number)
+        outcome = import_review(workspace, filled, by=reviewer)
+        step(f"Imported {outcome.decisions} decisions by {reviewer} ({filled.name})")
+    clock.now = start + timedelta(days=1)
+    closed, attestation, _undecided = close_review(
+        workspace,
+        campaign_id=campaign.id,
+        connection=DEMO_CONNECTION,
+        by=REVIEW_CLOSED_BY,
+        statement="Quarterly CertCentral access review acknowledged; two revocations ticketed (SEC-2411, SEC-2412).",
+        allow_undecided=False,
+    )
+    step(f"Closed campaign {closed.id}: review attestation {attestation.id} signs off snapshot {closed.snapshot_id}")
+    clock.now = start
+    return written
+
+
+def _without_user(state: Dataset, email: str) -> Dataset:
+    from dataclasses import replace
+
+    return replace(state, users=tuple(u for u in state.users if u["email"] != email))
 
 
 def prepare_output_dir(output_dir: Path) -> None:

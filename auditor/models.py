@@ -529,6 +529,30 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """A revoke/modify decision of a closed access review campaign, with its remediation state.
+
+    ``state`` is ``remediated``, ``pending``, ``overdue`` or ``regranted`` as of the snapshot
+    evaluated (only campaigns closed, and snapshots taken, by then count): the rules
+    ``revocation-overdue`` and ``access-regranted`` read it.
+    """
+
+    campaign_id: int
+    snapshot_id: int
+    user_id: int
+    email: str
+    decision: str
+    new_role: str
+    reviewer: str
+    ticket: str
+    justification: str
+    closed_at: datetime
+    state: str
+    remediated_snapshot_id: int | None = None
+    regranted_snapshot_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FindingsResult:
     """The outcome of running every rule over one snapshot."""
 

@@ -29,6 +29,7 @@ from auditor.models import (
     Operator,
     PullProvenance,
     RawPage,
+    ReviewItem,
     Snapshot,
     User,
     UserHistory,
@@ -397,6 +398,9 @@ class Evaluation:
     identity: IdentitySource | None = None
     #: The identity files' bytes, kept only when the bundle is to include them.
     identity_raw: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    #: Revoke/modify decisions of access review campaigns closed by the snapshot's time, with
+    #: their remediation state as of it (rule inputs of ``revocation-overdue``, ``access-regranted``).
+    reviews: tuple[ReviewItem, ...] = ()
 
 
 def load_identity(
@@ -465,6 +469,7 @@ def evaluate(
                 s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
             )
         key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
+        reviews = review_items_as_of(store, snapshot, config)
     findings, changes = evaluate_snapshot(
         snapshot,
         previous=previous,
@@ -474,6 +479,7 @@ def evaluate(
         now=snapshot.taken_at,
         key_user_id=key_user_ids[snapshot.id],
         identity=source,
+        reviews=reviews,
     )
     return Evaluation(
         snapshot=snapshot,
@@ -487,7 +493,52 @@ def evaluate(
         key_user_ids=key_user_ids,
         identity=source,
         identity_raw=loaded_identity.raw if loaded_identity is not None else (),
+        reviews=reviews,
     )
+
+
+def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) -> tuple[ReviewItem, ...]:
+    """The revoke/modify decisions of campaigns closed by ``snapshot.taken_at``, with their state then.
+
+    Only snapshots taken by then (up to and including this one) prove a remediation, so a later
+    pull never changes an earlier snapshot's findings.
+    """
+    from auditor import review
+
+    campaigns = [
+        c for c in store.campaigns(snapshot.connection) if c.closed_at is not None and c.closed_at <= snapshot.taken_at
+    ]
+    if not campaigns:
+        return ()
+    first = min(store.get_snapshot(c.snapshot_id).taken_at for c in campaigns)
+    later = [
+        s
+        for s in store.snapshots(snapshot.connection)
+        if s.complete and first < s.taken_at and (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
+    ]
+    decisions: dict[int, list[Any]] = {}
+    emails: dict[tuple[int, int], str] = {}
+    states: dict[int, review.Remediation] = {}
+    for campaign in campaigns:
+        closed_at = campaign.closed_at
+        assert closed_at is not None  # noqa: S101 - filtered above
+        decisions[campaign.id] = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= closed_at]
+        for row in campaign_rows(campaign):
+            emails[(campaign.id, int(row["user_id"]))] = str(row["email"])
+        for decision in review.effective_decisions(decisions[campaign.id]).values():
+            if decision.decision in {"revoke", "modify"}:
+                states[decision.id] = review.remediation(
+                    user_id=decision.user_id,
+                    decision=decision.decision,
+                    new_role=decision.new_role,
+                    decided_at=decision.decided_at,
+                    closed_at=closed_at,
+                    later=later,
+                    privileged_roles=config.privileged_roles,
+                    remediation_days=config.remediation_days,
+                    as_of=snapshot.taken_at,
+                )
+    return review.review_items(campaigns, decisions, emails, states)
 
 
 def evaluate_snapshot(
@@ -500,6 +551,7 @@ def evaluate_snapshot(
     now: datetime,
     key_user_id: int | None,
     identity: IdentitySource | None = None,
+    reviews: Sequence[ReviewItem] = (),
 ) -> tuple[FindingsResult, ChangeSet]:
     """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
 
@@ -517,6 +569,7 @@ def evaluate_snapshot(
         now=now,
         key_user_id=key_user_id,
         identity=identity,
+        reviews=reviews,
     )
     changes = (
         diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
@@ -695,7 +748,10 @@ def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
     report_id = "CCA-{}-{}".format(
         snapshot.id, hashlib.sha256(f"{digest}|{content}|{signed}".encode()).hexdigest()[:10].upper()
     )
+    with workspace.store() as store:
+        review_status_then = review_as_of(store, snapshot, evaluation.config, now=now)
     return ReportData(
+        review_campaign=review_status_then.to_json() if review_status_then is not None else None,
         account_name=account_name(snapshot),
         account_id=snapshot.provenance.account_id,
         base_url=snapshot.provenance.base_url,
@@ -836,6 +892,7 @@ def export_evidence(
         check_users_against_raw_pages(evaluation.snapshot, raw_pages)
         exceptions = evaluation.config.exceptions
         rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
+        review_files = _review_files(store, evaluation, now=now)
         try:
             contents = contents_from(
                 evaluation.snapshot,
@@ -852,6 +909,7 @@ def export_evidence(
                 report_pdf=report_pdf,
                 rule_inputs=rule_inputs,
                 identity_files=identity_files,
+                review_files=review_files,
             )
         except OSError as exc:
             # openpyxl builds the XLSX view through temporary files: a full or unwritable
@@ -964,12 +1022,42 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
         history=evaluation.history,
         config=config,
         attestations=evaluation.attestations,
+        reviews=evaluation.reviews,
         raw_pages=raw_pages,
         evaluated_at=evaluation.findings.evaluated_at,
         exported_at=now,
         rules_version=rules_version(),
         identity=_recorded_identity(evaluation),
     )
+
+
+def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tuple[tuple[str, bytes], ...]:
+    """``review/campaign-N/...``: the campaign the snapshot's report shows, its worksheets as imported,
+    the normalised decisions (JSON and CSV) and the remediation states (issue 14)."""
+    import json
+    import re
+
+    status = review_as_of(store, evaluation.snapshot, evaluation.config, now=now)
+    if status is None:
+        return ()
+    folder = f"review/campaign-{status.campaign.id}"
+    document = status.to_json()
+    files: list[tuple[str, bytes]] = [
+        (f"{folder}/campaign.json", (json.dumps(
+            {key: value for key, value in document.items() if key not in {"decisions", "history"}},
+            indent=2, sort_keys=True, ensure_ascii=False,
+        ) + "\n").encode("utf-8")),
+        (f"{folder}/decisions.json", (json.dumps(
+            {"format": "certcentral-auditor-review-decisions/1", "campaign": status.campaign.id,
+             "decisions": document["decisions"], "history": document["history"]},
+            indent=2, sort_keys=True, ensure_ascii=False,
+        ) + "\n").encode("utf-8")),
+        (f"{folder}/decisions.csv", status_csv(status).encode("utf-8")),
+    ]
+    for recorded in status.imports:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", recorded.file_name)[:100] or "worksheet"
+        files.append((f"{folder}/worksheets/{recorded.id:03d}-{safe}", recorded.content))
+    return tuple(files)
 
 
 def _rule_settings(config: AuditConfig) -> dict[str, Any]:
@@ -1214,6 +1302,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 members[RULE_INPUTS_PATH],
                 config_type=AuditConfig,
                 provenance_type=PullProvenance,
+                review_type=ReviewItem,
                 attestation_type=Attestation,
                 identity_type=IdentitySource,
             )
@@ -1318,6 +1407,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         now=inputs.evaluated_at,
         key_user_id=key_user_id_from_pages(pages),
         identity=inputs.identity,
+        reviews=inputs.reviews,
     )
     contents = contents_from(
         snapshot,
@@ -1617,3 +1707,471 @@ def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeli
         f"No user {wanted!r} in any snapshot of connection {connection!r}.",
         hint="Give the email address or the numeric CertCentral user id.",
     )
+
+
+# --- access review campaigns (issue 14) ----------------------------------------------------
+
+#: A worksheet larger than this is not a worksheet this tool wrote.
+MAX_WORKSHEET_BYTES = 64 * 1024 * 1024
+#: How long a campaign's sign-off counts before the next review is due (``review-overdue``).
+REVIEW_VALID_DAYS = 90
+
+
+@dataclass(frozen=True)
+class OpenedCampaign:
+    """What ``review open`` did: the campaign recorded and the worksheet written."""
+
+    campaign: Any  # CampaignRecord
+    rows: int
+    output: Path
+
+
+def _opened_by(workspace: Workspace) -> str:
+    return workspace.operator.label if workspace.operator is not None else "unknown"
+
+
+def open_review(
+    workspace: Workspace,
+    connection: str,
+    *,
+    snapshot_id: int | None,
+    scope: str,
+    due: datetime | None,
+    output: Path,
+) -> OpenedCampaign:
+    """Open a campaign bound to one snapshot and write its worksheet (CSV or XLSX by suffix).
+
+    The worksheet is written inside the transaction that records the campaign: if writing fails,
+    no campaign is recorded.
+    """
+    import json
+
+    from auditor import review
+    from auditor.atomic import write_output
+
+    suffix = output.suffix.lower()
+    if suffix not in {".xlsx", ".csv"}:
+        raise ConfigurationError(
+            f"--output {output} must end in .xlsx or .csv (the worksheet's format).",
+            hint="Give --output review.xlsx or --output review.csv.",
+        )
+    if scope not in review.SCOPES:
+        raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
+    evaluation = evaluate(workspace, connection, snapshot_id=snapshot_id)
+    snapshot = evaluation.snapshot
+    now = workspace.now()
+    if due is not None and due <= now:
+        raise ConfigurationError(f"--due {due:%Y-%m-%d} is not in the future.", hint="Give a later --due DATE.")
+    digest = raw_digest(snapshot)
+    counted: list[int] = []
+
+    def build(campaign_id: int) -> str:
+        rows = review.build_rows(
+            campaign_id,
+            snapshot,
+            scope=scope,
+            findings=evaluation.findings,
+            history=evaluation.history,
+            privileged_roles=evaluation.config.privileged_roles,
+        )
+        if suffix == ".csv":
+            data = review.worksheet_csv(rows)
+        else:
+            data = review.worksheet_xlsx(
+                rows, campaign_id=campaign_id, snapshot=snapshot, raw_sha256=digest, due=due, scope=scope,
+                created=now,
+            )
+        try:
+            write_output(output, data)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Could not write {output}: {exc.strerror or exc}. No campaign was opened.",
+                hint="Give --output a writable path.",
+            ) from exc
+        counted.append(len(rows))
+        return json.dumps(rows, sort_keys=True)
+
+    with workspace.store() as store:
+        campaign = store.open_campaign(
+            connection,
+            snapshot_id=snapshot.id,
+            raw_sha256=digest,
+            scope=scope,
+            due=due,
+            opened_at=now,
+            opened_by=_opened_by(workspace),
+            worksheet=build,
+        )
+    return OpenedCampaign(campaign=campaign, rows=counted[0], output=output)
+
+
+def campaign_rows(campaign: Any) -> list[dict[str, Any]]:
+    """The worksheet rows a campaign was opened with."""
+    import json
+
+    rows: list[dict[str, Any]] = json.loads(campaign.worksheet)
+    return rows
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    campaign: Any  # CampaignRecord
+    recorded: Any  # ImportRecord
+    decisions: int
+    refused: tuple[Any, ...]  # RefusedRow
+    undecided: int
+    superseded: int
+
+
+def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome:
+    """Validate a filled worksheet and record its decisions (all of them or, on any error, none)."""
+    from auditor import review
+
+    name, email = review.parse_identity(by)
+    try:
+        with file.open("rb") as handle:
+            content = handle.read(MAX_WORKSHEET_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"Could not read {file}: {exc.strerror or exc}.") from exc
+    if len(content) > MAX_WORKSHEET_BYTES:
+        raise ConfigurationError(f"{file.name}: larger than {MAX_WORKSHEET_BYTES} bytes; not a review worksheet.")
+    campaign_id = review.campaign_of(file.name, content)
+    reviewer = f"{name} <{email}>"
+    with workspace.store() as store:
+        campaign = store.get_campaign(campaign_id)
+        if campaign.state != "open":
+            store._refuse_closed(campaign)
+        parsed = review.parse_worksheet(
+            file.name,
+            content,
+            campaign_id=campaign.id,
+            snapshot_id=campaign.snapshot_id,
+            rows=campaign_rows(campaign),
+            reviewer=reviewer,
+            reviewer_email=email,
+        )
+        earlier = {
+            d.user_id for d in store.campaign_decisions(campaign.id) if d.reviewer.casefold() == reviewer.casefold()
+        }
+        recorded = store.record_import(
+            campaign.id,
+            file_name=file.name,
+            content=content,
+            imported_by=reviewer,
+            imported_at=workspace.now(),
+            decisions=parsed.decisions,
+        )
+    return ImportOutcome(
+        campaign=campaign,
+        recorded=recorded,
+        decisions=len(parsed.decisions),
+        refused=parsed.refused,
+        undecided=parsed.undecided,
+        superseded=sum(1 for d in parsed.decisions if d["user_id"] in earlier),
+    )
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One worksheet row's state: the decision in force (if any) and its remediation."""
+
+    user_id: int
+    email: str
+    decision: str  # keep, revoke, modify, or "" (undecided / "not reviewed" once closed)
+    new_role: str
+    justification: str
+    reviewer: str
+    ticket: str
+    decided_at: datetime | None
+    applied_at: datetime | None
+    applied_snapshot: int | None
+    remediation: str  # remediated, pending, overdue, regranted, or ""
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: Any  # CampaignRecord
+    rows: tuple[StatusRow, ...]
+    history: tuple[Any, ...]  # DecisionRecord, every one recorded
+    imports: tuple[Any, ...]  # ImportRecord
+
+    @property
+    def decided(self) -> int:
+        return sum(1 for r in self.rows if r.decision)
+
+    @property
+    def undecided(self) -> int:
+        return len(self.rows) - self.decided
+
+    def by_decision(self) -> dict[str, int]:
+        counts = {"keep": 0, "revoke": 0, "modify": 0}
+        for row in self.rows:
+            if row.decision:
+                counts[row.decision] += 1
+        return counts
+
+    def by_reviewer(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            if row.reviewer:
+                counts[row.reviewer] = counts.get(row.reviewer, 0) + 1
+        return counts
+
+    def by_remediation(self) -> dict[str, int]:
+        """Counts per remediation state, in a fixed order (remediated, pending, overdue, regranted)."""
+        counts = {state: sum(1 for r in self.rows if r.remediation == state)
+                  for state in ("remediated", "pending", "overdue", "regranted")}
+        return {state: n for state, n in counts.items() if n}
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.campaign
+
+        def when(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat(timespec="seconds")
+
+        return {
+            "campaign": c.id,
+            "connection": c.connection,
+            "snapshot": c.snapshot_id,
+            "raw_sha256": c.raw_sha256,
+            "scope": c.scope,
+            "due": when(c.due),
+            "state": c.state,
+            "opened_at": when(c.opened_at),
+            "opened_by": c.opened_by,
+            "closed_at": when(c.closed_at),
+            "closed_by": c.closed_by,
+            "statement": c.statement,
+            "attestation_id": c.attestation_id,
+            "rows": len(self.rows),
+            "decided": self.decided,
+            "undecided": self.undecided,
+            "by_decision": self.by_decision(),
+            "by_reviewer": self.by_reviewer(),
+            "by_remediation": self.by_remediation(),
+            "decisions": [
+                {
+                    "user_id": r.user_id,
+                    "user": r.email,
+                    "decision": r.decision or ("not reviewed" if c.state == "closed" else ""),
+                    "new_role": r.new_role,
+                    "justification": r.justification,
+                    "reviewer": r.reviewer,
+                    "ticket": r.ticket,
+                    "decided_at": when(r.decided_at),
+                    "applied_at": when(r.applied_at),
+                    "applied_snapshot": r.applied_snapshot,
+                    "remediation": r.remediation,
+                }
+                for r in self.rows
+            ],
+            "history": [
+                {
+                    "id": d.id,
+                    "user_id": d.user_id,
+                    "reviewer": d.reviewer,
+                    "decision": d.decision,
+                    "new_role": d.new_role,
+                    "justification": d.justification,
+                    "ticket": d.ticket,
+                    "decided_at": when(d.decided_at),
+                    "import_id": d.import_id,
+                }
+                for d in self.history
+            ],
+            "imports": [
+                {"id": i.id, "file_name": i.file_name, "sha256": i.sha256, "imported_by": i.imported_by,
+                 "imported_at": when(i.imported_at)}
+                for i in self.imports
+            ],
+        }
+
+
+STATUS_CSV_HEADER = ("user", "decision", "justification", "reviewer", "decided at", "applied at", "remediation status")
+
+
+def status_csv(status: CampaignStatus) -> str:
+    """The Entra-style review history: one line per row in scope."""
+    import csv
+    import io
+
+    from auditor.exports import neutralise_cell
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(STATUS_CSV_HEADER)
+    closed = status.campaign.state == "closed"
+    for r in status.rows:
+        writer.writerow(
+            [
+                neutralise_cell(r.email),
+                r.decision or ("not reviewed" if closed else ""),
+                neutralise_cell(r.justification),
+                neutralise_cell(r.reviewer),
+                r.decided_at.isoformat(timespec="seconds") if r.decided_at else "",
+                r.applied_at.isoformat(timespec="seconds") if r.applied_at else "",
+                r.remediation,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _campaign_status(
+    store: Store,
+    campaign: Any,
+    *,
+    later: Sequence[Snapshot],
+    config: AuditConfig,
+    as_of: datetime,
+    decisions_as_of: datetime | None = None,
+) -> CampaignStatus:
+    """Decisions recorded by ``decisions_as_of`` (default ``as_of``), remediation as of ``as_of``."""
+    from auditor import review
+
+    decided_by = decisions_as_of or as_of
+    history = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= decided_by]
+    current = review.effective_decisions(history)
+    rows = []
+    for row in campaign_rows(campaign):
+        user_id = int(row["user_id"])
+        decision = current.get(user_id)
+        if decision is None:
+            rows.append(StatusRow(user_id, str(row["email"]), "", "", "", "", "", None, None, None, ""))
+            continue
+        state = None
+        if decision.decision in {"revoke", "modify"}:
+            state = review.remediation(
+                user_id=user_id,
+                decision=decision.decision,
+                new_role=decision.new_role,
+                decided_at=decision.decided_at,
+                closed_at=campaign.closed_at if campaign.closed_at and campaign.closed_at <= as_of else None,
+                later=later,
+                privileged_roles=config.privileged_roles,
+                remediation_days=config.remediation_days,
+                as_of=as_of,
+            )
+        rows.append(
+            StatusRow(
+                user_id=user_id,
+                email=str(row["email"]),
+                decision=decision.decision,
+                new_role=decision.new_role,
+                justification=decision.justification,
+                reviewer=decision.reviewer,
+                ticket=decision.ticket,
+                decided_at=decision.decided_at,
+                applied_at=state.at if state else None,
+                applied_snapshot=state.snapshot_id if state else None,
+                remediation=state.state if state else "",
+            )
+        )
+    imports = tuple(
+        i for i in store.campaign_imports(campaign.id) if i.imported_at is None or i.imported_at <= decided_by
+    )
+    return CampaignStatus(campaign=campaign, rows=tuple(rows), history=tuple(history), imports=imports)
+
+
+def review_as_of(store: Store, snapshot: Snapshot, config: AuditConfig, *, now: datetime) -> CampaignStatus | None:
+    """The campaign a report of ``snapshot`` shows: the one reviewing this snapshot, else the
+    latest closed by its time, with remediation proven by the snapshots taken up to it."""
+    campaigns = store.campaigns(snapshot.connection)
+    own = [c for c in campaigns if c.snapshot_id == snapshot.id]
+    if own:
+        campaign = own[-1]
+        decided_by = campaign.closed_at or now
+    else:
+        closed = [c for c in campaigns if c.closed_at is not None and c.closed_at <= snapshot.taken_at]
+        if not closed:
+            return None
+        campaign = closed[-1]
+        decided_by = campaign.closed_at or snapshot.taken_at
+    later = _later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
+    later = [s for s in later if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)]
+    return _campaign_status(
+        store, campaign, later=later, config=config, as_of=snapshot.taken_at, decisions_as_of=decided_by
+    )
+
+
+def _later_snapshots(store: Store, connection: str, after_id: int, *, until: datetime) -> list[Snapshot]:
+    after = store.get_snapshot(after_id)
+    return [
+        s
+        for s in store.snapshots(connection)
+        if s.complete and (s.taken_at, s.id) > (after.taken_at, after.id) and s.taken_at <= until
+    ]
+
+
+def _pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:
+    if campaign_id is not None:
+        return store.get_campaign(campaign_id)
+    campaigns = store.campaigns(connection)
+    if not campaigns:
+        raise ConfigurationError(
+            "There is no review campaign yet" + (f" for connection {connection!r}." if connection else "."),
+            hint="Open one with `auditor review open --output review.xlsx`.",
+        )
+    open_ones = [c for c in campaigns if c.state == "open"]
+    return open_ones[-1] if open_ones else campaigns[-1]
+
+
+def review_status(workspace: Workspace, *, campaign_id: int | None, connection: str | None) -> CampaignStatus:
+    """A campaign's decisions and their remediation as of now (default: the open campaign, else the latest)."""
+    config = workspace.load_config()
+    now = workspace.now()
+    with workspace.store() as store:
+        campaign = _pick_campaign(store, campaign_id, connection)
+        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        return _campaign_status(store, campaign, later=later, config=config, as_of=now)
+
+
+def close_review(
+    workspace: Workspace,
+    *,
+    campaign_id: int | None,
+    connection: str | None,
+    by: str,
+    statement: str,
+    allow_undecided: bool,
+) -> tuple[Any, Attestation, int]:
+    """Management's acknowledgement: the campaign snapshot's review sign-off; the campaign becomes immutable.
+
+    Returns (campaign, the review attestation, rows recorded as not reviewed).
+    """
+    from auditor import review
+
+    name, email = review.parse_identity(by)
+    if not statement.strip():
+        raise ConfigurationError("Closing a review needs a --statement.")
+    status = review_status(workspace, campaign_id=campaign_id, connection=connection)
+    campaign = status.campaign
+    if campaign.state != "open":
+        with workspace.store() as store:
+            store._refuse_closed(campaign)
+    if status.undecided and not allow_undecided:
+        raise ConfigurationError(
+            f"Review campaign #{campaign.id} has {status.undecided} undecided row(s) of {len(status.rows)}; "
+            "nothing was closed.",
+            hint=f"Import the missing decisions (`auditor review import FILE --by ...`), or close with "
+            f"--allow-undecided to record them as not reviewed (see `auditor review status --campaign {campaign.id}`).",
+        )
+    text = (
+        f"Access review campaign #{campaign.id} ({campaign.scope}; {status.decided} of {len(status.rows)} rows decided"
+        + (f", {status.undecided} not reviewed" if status.undecided else "")
+        + f"): {statement.strip()}"
+    )
+    attestation = attest(
+        workspace,
+        campaign.connection,
+        kind=AttestationKind.REVIEW,
+        by=f"{name} <{email}>",
+        statement=text,
+        valid_days=REVIEW_VALID_DAYS,
+        snapshot_id=campaign.snapshot_id,
+    )
+    with workspace.store() as store:
+        closed = store.close_campaign(
+            campaign.id, closed_at=attestation.made_at, closed_by=f"{name} <{email}>", statement=statement.strip(),
+            attestation_id=attestation.id,
+        )
+    return closed, attestation, status.undecided

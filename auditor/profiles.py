@@ -38,6 +38,8 @@ RULE_IDS: tuple[str, ...] = (
     "self-approved-exception",
     "terminated-still-active",
     "not-in-identity-source",
+    "revocation-overdue",
+    "access-regranted",
 )
 
 
@@ -182,6 +184,8 @@ _PCI_CONTROLS = _refs(
         "self-approved-exception": ("7.2.4",),
         "terminated-still-active": ("8.2.5",),
         "not-in-identity-source": ("8.2.1", "7.2.4"),
+        "revocation-overdue": ("7.2.4", "7.2.5.1"),
+        "access-regranted": ("7.2.4", "7.2.5.1"),
     },
 )
 _CIS_CONTROLS = _refs(
@@ -203,6 +207,8 @@ _CIS_CONTROLS = _refs(
         "self-approved-exception": ("5.1", "6.8"),
         "terminated-still-active": ("6.2", "5.3"),
         "not-in-identity-source": ("5.1",),
+        "revocation-overdue": ("6.2",),
+        "access-regranted": ("6.2", "6.8"),
     },
 )
 _NIST_CONTROLS = _refs(
@@ -224,6 +230,8 @@ _NIST_CONTROLS = _refs(
         "self-approved-exception": ("AC-2(j)", "AC-6(7)"),
         "terminated-still-active": ("AC-2(h)", "PS-4"),
         "not-in-identity-source": ("AC-2",),
+        "revocation-overdue": ("AC-2(j)", "AC-2(3)"),
+        "access-regranted": ("AC-2(j)", "AC-6(7)"),
     },
 )
 _ISO_CONTROLS = _refs(
@@ -245,6 +253,8 @@ _ISO_CONTROLS = _refs(
         "self-approved-exception": ("A.5.18",),
         "terminated-still-active": ("A.5.18", "A.6.5"),
         "not-in-identity-source": ("A.5.16",),
+        "revocation-overdue": ("A.5.18",),
+        "access-regranted": ("A.5.18",),
     },
 )
 _SOC2_CONTROLS = _refs(
@@ -266,6 +276,8 @@ _SOC2_CONTROLS = _refs(
         "self-approved-exception": ("CC6.2", "CC6.3"),
         "terminated-still-active": ("CC6.2",),
         "not-in-identity-source": ("CC6.2",),
+        "revocation-overdue": ("CC6.2", "CC6.3"),
+        "access-regranted": ("CC6.2", "CC6.3"),
     },
 )
 _HIPAA_CONTROLS = _refs(
@@ -287,6 +299,8 @@ _HIPAA_CONTROLS = _refs(
         "self-approved-exception": ("164.308(a)(4)",),
         "terminated-still-active": ("164.308(a)(3)(ii)(C)",),
         "not-in-identity-source": ("164.308(a)(4)",),
+        "revocation-overdue": ("164.308(a)(3)(ii)(C)", "164.308(a)(4)"),
+        "access-regranted": ("164.308(a)(3)(ii)(C)", "164.308(a)(4)"),
     },
 )
 

@@ -47,6 +47,7 @@ from auditor.models import (
     ExceptionEntry,
     Finding,
     FindingsResult,
+    ReviewItem,
     Severity,
     Snapshot,
     User,
@@ -228,6 +229,25 @@ RULES: tuple[Rule, ...] = (
         "file; if it is an emergency account, list it under break_glass in [identity]; otherwise "
         "deactivate it.",
     ),
+    Rule(
+        "revocation-overdue",
+        Severity.HIGH,
+        "Access review decided to revoke or change access, and the pulls do not show it done",
+        "A closed access review campaign decided to revoke (or modify) this user's access, and no "
+        "snapshot since shows it carried out: the user is still active with a privileged role (or "
+        "not in the new role) after the remediation period (`[review] remediation_days`).",
+        "Carry out the decision in CertCentral (Account → Users) and pull again; the next snapshot "
+        "proves it. See `auditor review status` for the decision, its reviewer and ticket.",
+    ),
+    Rule(
+        "access-regranted",
+        Severity.HIGH,
+        "Access revoked in a review was granted again",
+        "A revocation decided in an access review was carried out (a later snapshot showed it), and "
+        "the user holds a privileged role again: the reviewed decision was undone without a new review.",
+        "Revoke the access again, or record why it was re-granted in the next access review campaign "
+        "(`auditor review open`).",
+    ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 _RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
@@ -289,6 +309,8 @@ class _Context:
     identity: IdentitySource | None = None
     #: User id -> its match in the identity source (empty without one).
     matches: Mapping[int, Match] = field(default_factory=dict)
+    #: Revoke/modify decisions of access review campaigns closed by ``now``, with their state.
+    reviews: tuple[ReviewItem, ...] = ()
 
     def first_seen(self, user: User) -> datetime:
         """When the tool first saw the user; this snapshot's time when no history is stored."""
@@ -718,6 +740,48 @@ def _matched_by(match: Match) -> str:
     return "email"
 
 
+def _review_decisions(ctx: _Context) -> list[Finding]:
+    """``revocation-overdue`` and ``access-regranted`` from the campaigns' remediation states."""
+    by_id = {user.id: user for user in ctx.snapshot.users}
+    found: list[Finding] = []
+    for item in ctx.reviews:
+        user = by_id.get(item.user_id)
+        if user is None:
+            continue  # gone: remediated, and not regranted in this snapshot
+        evidence = [
+            *ctx.user_evidence(user),
+            ("decision", item.decision + (f" to {item.new_role}" if item.new_role else "")),
+            ("reviewer", item.reviewer),
+            ("ticket", item.ticket or "(none)"),
+            ("justification", item.justification or "(none)"),
+            ("campaign", f"#{item.campaign_id} of snapshot {item.snapshot_id}, closed {_day(item.closed_at)}"),
+        ]
+        if item.state == "overdue":
+            due = item.closed_at + timedelta(days=ctx.config.remediation_days)
+            found.append(
+                ctx.finding(
+                    "revocation-overdue",
+                    f"Access review campaign #{item.campaign_id} decided to {item.decision} {user.email} "
+                    f"(reviewer {item.reviewer}, ticket {item.ticket or 'none'}); it was due by {_day(due)} "
+                    f"({ctx.config.remediation_days} days after the close) and no snapshot since shows it done.",
+                    [*evidence, ("due", _day(due))],
+                    user,
+                )
+            )
+        elif item.state == "regranted" and any(role.name.casefold() in ctx.privileged for role in user.roles):
+            found.append(
+                ctx.finding(
+                    "access-regranted",
+                    f"The revocation of {user.email} decided in access review campaign #{item.campaign_id} "
+                    f"(reviewer {item.reviewer}) was carried out by snapshot {item.remediated_snapshot_id}, "
+                    f"and the user holds a privileged role again ({user.role_names}).",
+                    [*evidence, ("remediated at snapshot", str(item.remediated_snapshot_id))],
+                    user,
+                )
+            )
+    return found
+
+
 _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _sign_in_rules,
     _admin_not_active,
@@ -731,6 +795,7 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _self_review,
     _self_approved_exception,
     _identity_rules,
+    _review_decisions,
 )
 
 
@@ -912,6 +977,7 @@ def evaluate(
     now: datetime,
     key_user_id: int | None = None,
     identity: IdentitySource | None = None,
+    reviews: Sequence[ReviewItem] = (),
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
 
@@ -935,6 +1001,7 @@ def evaluate(
         key_user_id=key_user_id,
         identity=identity,
         matches=match_users(snapshot.users, identity, now=now) if identity is not None else {},
+        reviews=tuple(reviews),
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)

@@ -79,9 +79,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "TAGGED_COLUMNS",
     "UNTAGGED_COLUMNS",
+    "CampaignRecord",
     "ChainHead",
     "ChainMovedError",
     "ConnectionRecord",
+    "DecisionRecord",
+    "ImportRecord",
     "RecordKeys",
     "SigningKeyRecord",
     "SnapshotSummary",
@@ -168,6 +171,57 @@ class ChainHead:
     signature: str
     key_fingerprint: str
     exported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    """An access review campaign bound to one snapshot (see ``auditor.review``)."""
+
+    id: int
+    connection: str
+    snapshot_id: int
+    raw_sha256: str
+    scope: str
+    due: datetime | None
+    opened_at: datetime
+    opened_by: str
+    #: The worksheet rows as opened (JSON): what an import's data columns are checked against.
+    worksheet: str = field(repr=False)
+    state: str
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    statement: str | None = None
+    attestation_id: int | None = None
+    import_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """One worksheet file as imported into a campaign, byte for byte."""
+
+    id: int
+    campaign_id: int
+    file_name: str
+    sha256: str
+    content: bytes = field(repr=False)
+    imported_by: str = ""
+    imported_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One reviewer's decision on one user; a later one by the same reviewer supersedes it."""
+
+    id: int
+    campaign_id: int
+    import_id: int
+    user_id: int
+    reviewer: str
+    decision: str
+    new_role: str
+    justification: str
+    ticket: str
+    decided_at: datetime
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -290,6 +344,55 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """ALTER TABLE signing_keys ADD COLUMN tag BLOB""",
         """ALTER TABLE chain ADD COLUMN tag BLOB""",
     ),
+    # Access review campaigns (issue 14): a campaign bound to one snapshot, the worksheets imported
+    # into it (kept as imported, hashed) and every decision ever recorded (a later one by the same
+    # reviewer supersedes the earlier, which stays).
+    (
+        """CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            snapshot_id INTEGER NOT NULL,
+            raw_sha256 TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            due TEXT,
+            opened_at TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            worksheet TEXT NOT NULL,
+            state TEXT NOT NULL,
+            closed_at TEXT,
+            closed_by TEXT,
+            statement TEXT,
+            attestation_id INTEGER,
+            import_count INTEGER NOT NULL DEFAULT 0,
+            tag BLOB
+        )""",
+        """CREATE INDEX campaigns_by_connection ON campaigns (connection, id)""",
+        """CREATE TABLE campaign_imports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            file_name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            content BLOB NOT NULL,
+            imported_by TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            decision_count INTEGER NOT NULL,
+            tag BLOB
+        )""",
+        """CREATE TABLE campaign_decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            import_id INTEGER NOT NULL REFERENCES campaign_imports (id),
+            user_id INTEGER NOT NULL,
+            reviewer TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            new_role TEXT NOT NULL,
+            justification TEXT NOT NULL,
+            ticket TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            tag BLOB
+        )""",
+        """CREATE INDEX campaign_decisions_by_campaign ON campaign_decisions (campaign_id, user_id, id)""",
+    ),
 )
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -354,6 +457,17 @@ TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "chain": (
         "id", "connection", "chain_id", "sequence", "manifest_sha256", "signature", "key_fingerprint", "exported_at",
     ),
+    "campaigns": (
+        "id", "connection", "snapshot_id", "raw_sha256", "scope", "due", "opened_at", "opened_by", "worksheet", "state",
+        "closed_at", "closed_by", "statement", "attestation_id", "import_count",
+    ),
+    "campaign_imports": (
+        "id", "campaign_id", "file_name", "sha256", "content", "imported_by", "imported_at", "decision_count",
+    ),
+    "campaign_decisions": (
+        "id", "campaign_id", "import_id", "user_id", "reviewer", "decision", "new_role", "justification", "ticket",
+        "decided_at",
+    ),
 }
 #: Columns no tag covers: the tags themselves, and the meta table (its one authenticated row,
 #: ``records_tagged``, carries its tag inside its value).
@@ -365,6 +479,9 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "attestations": frozenset({"tag"}),
     "signing_keys": frozenset({"tag"}),
     "chain": frozenset({"tag"}),
+    "campaigns": frozenset({"tag"}),
+    "campaign_imports": frozenset({"tag"}),
+    "campaign_decisions": frozenset({"tag"}),
     "meta": frozenset({"key", "value"}),
 }
 _TAGGED_MARKER: Final = "records_tagged"
@@ -1772,6 +1889,274 @@ class Store:
                 f"An attestation in {self.path} has a kind this version does not know.",
                 hint="It was probably written by a newer version; upgrade certcentral-auditor.",
             ) from exc
+
+    # -- access review campaigns --------------------------------------------------------------
+
+    def open_campaign(
+        self,
+        connection: str,
+        *,
+        snapshot_id: int,
+        raw_sha256: str,
+        scope: str,
+        due: datetime | None,
+        opened_at: datetime,
+        opened_by: str,
+        worksheet: Callable[[int], str],
+    ) -> CampaignRecord:
+        """Record a new open campaign; refused while the connection has another open one.
+
+        ``worksheet(campaign_id)`` builds (and may write out) the worksheet, returning its rows as
+        JSON; it runs inside the transaction, so if it fails no campaign is recorded.
+        """
+        record: dict[str, object] = {
+            "connection": connection,
+            "snapshot_id": snapshot_id,
+            "raw_sha256": raw_sha256,
+            "scope": scope,
+            "due": _opt_time(due),
+            "opened_at": _time(opened_at),
+            "opened_by": opened_by,
+            "worksheet": "",
+            "state": "open",
+        }
+        with self._write(f"opening a review campaign for {connection!r}"):
+            for existing in self._campaign_rows(" WHERE connection = ? AND state = 'open'", (connection,)):
+                raise ConfigurationError(
+                    f"Connection {connection!r} already has an open review campaign (#{existing.id}, of snapshot "
+                    f"{existing.snapshot_id}); one open campaign per connection.",
+                    hint=f"Close it first: `auditor review close --campaign {existing.id} --by \"NAME <EMAIL>\" "
+                    "--statement TEXT`.",
+                )
+            cursor = self._db.execute(
+                "INSERT INTO campaigns (connection, snapshot_id, raw_sha256, scope, due, opened_at, opened_by,"
+                " worksheet, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(record.values()),
+            )
+            campaign_id = record["id"] = _new_id(cursor)
+            record["worksheet"] = worksheet(campaign_id)
+            full = {column: record.get(column) for column in TAGGED_COLUMNS["campaigns"]}
+            full["import_count"] = 0
+            self._db.execute(
+                "UPDATE campaigns SET worksheet = ?, tag = ? WHERE id = ?",
+                (record["worksheet"], self._tag("campaigns", full), campaign_id),
+            )
+        return self.get_campaign(campaign_id)
+
+    _SELECT_CAMPAIGNS: Final = f"SELECT {', '.join(TAGGED_COLUMNS['campaigns'])}, tag FROM campaigns"  # noqa: S608
+
+    def _campaign_rows(self, where: str, params: tuple[object, ...]) -> list[CampaignRecord]:
+        rows = self._db.execute(self._SELECT_CAMPAIGNS + where + " ORDER BY id", params).fetchall()
+        found = []
+        for row in rows:
+            record = dict(zip(TAGGED_COLUMNS["campaigns"], row[:-1], strict=True))
+            self._check("campaigns", record, row[-1], f"review campaign #{row[0]}")
+            found.append(
+                CampaignRecord(
+                    id=row[0], connection=row[1], snapshot_id=row[2], raw_sha256=row[3], scope=row[4],
+                    due=_opt_parse_time(row[5]), opened_at=_parse_time(row[6]), opened_by=row[7], worksheet=row[8],
+                    state=row[9], closed_at=_opt_parse_time(row[10]), closed_by=row[11], statement=row[12],
+                    attestation_id=row[13], import_count=row[14] or 0,
+                )
+            )
+        return found
+
+    def campaigns(self, connection: str | None = None) -> list[CampaignRecord]:
+        """Review campaigns, oldest first (of one connection, or all)."""
+        where, params = ("", ()) if connection is None else (" WHERE connection = ?", (connection,))
+        with self._guard("reading the review campaigns"), self._consistent():
+            return self._campaign_rows(where, params)
+
+    def get_campaign(self, campaign_id: int) -> CampaignRecord:
+        with self._guard(f"reading review campaign {campaign_id}"), self._consistent():
+            found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
+        if not found:
+            raise ConfigurationError(
+                f"There is no review campaign #{campaign_id}.",
+                hint="See `auditor review status` for the campaigns there are.",
+            )
+        return found[0]
+
+    def _refuse_closed(self, campaign: CampaignRecord) -> None:
+        if campaign.state != "open":
+            raise ConfigurationError(
+                f"Review campaign #{campaign.id} was closed on {campaign.closed_at:%Y-%m-%d} by {campaign.closed_by}: "
+                "a closed campaign is immutable. Nothing was recorded.",
+                hint="Open a new campaign with `auditor review open --output FILE.xlsx`.",
+            )
+
+    def record_import(
+        self,
+        campaign_id: int,
+        *,
+        file_name: str,
+        content: bytes,
+        imported_by: str,
+        imported_at: datetime,
+        decisions: Sequence[Mapping[str, object]],
+    ) -> ImportRecord:
+        """Store a worksheet as imported and its decisions, in one transaction (all or nothing)."""
+        sha = hashlib.sha256(content).hexdigest()
+        with self._write(f"recording an import into review campaign {campaign_id}"):
+            found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
+            if not found:
+                raise ConfigurationError(f"There is no review campaign #{campaign_id}.")
+            self._refuse_closed(found[0])
+            record: dict[str, object] = {
+                "campaign_id": campaign_id, "file_name": file_name, "sha256": sha, "content": content,
+                "imported_by": imported_by, "imported_at": _time(imported_at), "decision_count": len(decisions),
+            }
+            cursor = self._db.execute(
+                "INSERT INTO campaign_imports (campaign_id, file_name, sha256, content, imported_by, imported_at,"
+                " decision_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                tuple(record.values()),
+            )
+            import_id = record["id"] = _new_id(cursor)
+            self._db.execute(
+                "UPDATE campaign_imports SET tag = ? WHERE id = ?", (self._tag("campaign_imports", record), import_id)
+            )
+            for decision in decisions:
+                row: dict[str, object] = {
+                    "campaign_id": campaign_id,
+                    "import_id": import_id,
+                    "user_id": int(decision["user_id"]),  # type: ignore[call-overload]
+                    "reviewer": str(decision["reviewer"]),
+                    "decision": str(decision["decision"]),
+                    "new_role": str(decision.get("new_role") or ""),
+                    "justification": str(decision.get("justification") or ""),
+                    "ticket": str(decision.get("ticket") or ""),
+                    "decided_at": _time(imported_at),
+                }
+                cursor = self._db.execute(
+                    "INSERT INTO campaign_decisions (campaign_id, import_id, user_id, reviewer, decision, new_role,"
+                    " justification, ticket, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    tuple(row.values()),
+                )
+                decision_id = row["id"] = _new_id(cursor)
+                self._db.execute(
+                    "UPDATE campaign_decisions SET tag = ? WHERE id = ?",
+                    (self._tag("campaign_decisions", row), decision_id),
+                )
+            self._bump_imports(campaign_id)
+        return ImportRecord(
+            id=import_id, campaign_id=campaign_id, file_name=file_name, sha256=sha, content=content,
+            imported_by=imported_by, imported_at=imported_at,
+        )
+
+    def _bump_imports(self, campaign_id: int) -> None:
+        """Count one more import in the campaign's (tagged) row: a deleted import is then detected."""
+        columns = TAGGED_COLUMNS["campaigns"]
+        values = self._db.execute(
+            f"SELECT {', '.join(columns)} FROM campaigns WHERE id = ?", (campaign_id,)  # noqa: S608
+        ).fetchone()
+        record = dict(zip(columns, values, strict=True))
+        record["import_count"] = int(record["import_count"] or 0) + 1
+        self._db.execute(
+            "UPDATE campaigns SET import_count = ?, tag = ? WHERE id = ?",
+            (record["import_count"], self._tag("campaigns", record), campaign_id),
+        )
+
+    def _check_counts(self, campaign_id: int) -> None:
+        """Imports and decisions of a campaign are all there: none deleted outside the tool."""
+        if not self._checking:
+            return
+        with self._guard(f"checking review campaign {campaign_id}"), self._consistent():
+            found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
+            imports = self._db.execute(
+                "SELECT id, decision_count FROM campaign_imports WHERE campaign_id = ?", (campaign_id,)
+            ).fetchall()
+            counted = dict(
+                self._db.execute(
+                    "SELECT import_id, count(*) FROM campaign_decisions WHERE campaign_id = ? GROUP BY import_id",
+                    (campaign_id,),
+                ).fetchall()
+            )
+        expected = found[0].import_count if found else 0
+        if len(imports) != expected or any(counted.get(i, 0) != n for i, n in imports) or (
+            set(counted) - {i for i, _n in imports}
+        ):
+            raise StoreTamperedError(
+                f"Review campaign #{campaign_id} in {self.path} should hold {expected} import(s) with the decisions "
+                "each recorded, but records were deleted or added outside certcentral-auditor.",
+                hint=f"Treat the data as untrustworthy: restore {self.path} from a backup.",
+            )
+
+    def campaign_imports(self, campaign_id: int) -> list[ImportRecord]:
+        """The worksheets imported into a campaign, oldest first, as imported."""
+        self._check_counts(campaign_id)
+        columns = TAGGED_COLUMNS["campaign_imports"]
+        rows = self._query(
+            f"SELECT {', '.join(columns)}, tag FROM campaign_imports WHERE campaign_id = ? ORDER BY id",  # noqa: S608
+            (campaign_id,),
+            doing=f"reading the imports of review campaign {campaign_id}",
+        )
+        found = []
+        for row in rows:
+            record = dict(zip(columns, row[:-1], strict=True))
+            what = f"worksheet import #{row[0]} of review campaign {campaign_id}"
+            self._check("campaign_imports", record, row[-1], what)
+            found.append(
+                ImportRecord(
+                    id=row[0], campaign_id=row[1], file_name=row[2], sha256=row[3], content=bytes(row[4]),
+                    imported_by=row[5], imported_at=_parse_time(row[6]),
+                )
+            )
+        return found
+
+    def campaign_decisions(self, campaign_id: int) -> list[DecisionRecord]:
+        """Every decision recorded in a campaign, oldest first (superseded ones included)."""
+        self._check_counts(campaign_id)
+        columns = TAGGED_COLUMNS["campaign_decisions"]
+        rows = self._query(
+            f"SELECT {', '.join(columns)}, tag FROM campaign_decisions WHERE campaign_id = ? ORDER BY id",  # noqa: S608
+            (campaign_id,),
+            doing=f"reading the decisions of review campaign {campaign_id}",
+        )
+        found = []
+        for row in rows:
+            record = dict(zip(columns, row[:-1], strict=True))
+            self._check("campaign_decisions", record, row[-1], f"decision #{row[0]} of review campaign {campaign_id}")
+            found.append(
+                DecisionRecord(
+                    id=row[0], campaign_id=row[1], import_id=row[2], user_id=row[3], reviewer=row[4],
+                    decision=row[5], new_role=row[6], justification=row[7], ticket=row[8],
+                    decided_at=_parse_time(row[9]),
+                )
+            )
+        return found
+
+    def close_campaign(
+        self, campaign_id: int, *, closed_at: datetime, closed_by: str, statement: str, attestation_id: int
+    ) -> CampaignRecord:
+        """Mark a campaign closed (immutable from now on), naming its sign-off attestation."""
+        with self._write(f"closing review campaign {campaign_id}"):
+            found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
+            if not found:
+                raise ConfigurationError(f"There is no review campaign #{campaign_id}.")
+            self._refuse_closed(found[0])
+            record = dict(
+                zip(
+                    TAGGED_COLUMNS["campaigns"],
+                    self._db.execute(
+                        f"SELECT {', '.join(TAGGED_COLUMNS['campaigns'])} FROM campaigns WHERE id = ?",  # noqa: S608
+                        (campaign_id,),
+                    ).fetchone(),
+                    strict=True,
+                )
+            )
+            record.update(
+                state="closed", closed_at=_time(closed_at), closed_by=closed_by, statement=statement,
+                attestation_id=attestation_id,
+            )
+            self._db.execute(
+                "UPDATE campaigns SET state = 'closed', closed_at = ?, closed_by = ?, statement = ?,"
+                " attestation_id = ?, tag = ? WHERE id = ?",
+                (
+                    record["closed_at"], closed_by, statement, attestation_id, self._tag("campaigns", record),
+                    campaign_id,
+                ),
+            )
+        return self.get_campaign(campaign_id)
 
     # -- signing keys -------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ def contents_from(
     report_pdf: bytes | None = None,
     rule_inputs: bytes | None = None,
     identity_files: Sequence[tuple[str, bytes]] = (),
+    review_files: Sequence[tuple[str, bytes]] = (),
 ) -> BundleContents:
     """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
     exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
@@ -112,6 +113,7 @@ def contents_from(
         report_pdf=report_pdf,
         rule_inputs_json=rule_inputs,
         identity_files=tuple(identity_files),
+        review_files=tuple(review_files),
     )
 
 

@@ -170,6 +170,9 @@ class BundleContents:
     rule_inputs_json: bytes | None = None
     #: (file name, bytes) of the identity source, only with ``--include-identity-source``.
     identity_files: tuple[tuple[str, bytes], ...] = ()
+    #: ``review/campaign-N/...``: an access review campaign's records, decisions and worksheets
+    #: as imported (issue 14); not re-derivable from the raw pages, so ``--reperform`` skips them.
+    review_files: tuple[tuple[str, bytes], ...] = ()
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
@@ -190,6 +193,7 @@ class BundleContents:
             ("views/attestations.csv", self.attestations_csv),
             ("views/access-review.xlsx", self.workbook_xlsx),
             *((path, data) for path, data in optional if data is not None),
+            *self.review_files,
         )
 
 

@@ -200,6 +200,8 @@ class RuleInputs:
     config: Any
     #: The identity source's record (``auditor.identity.IdentitySource``, matched records only); None without one.
     identity: Any = None
+    #: Access review decisions with their remediation states (absent before issue 14: none).
+    reviews: tuple[Any, ...] = ()  # ReviewItem
 
 
 def rule_inputs_json(
@@ -210,6 +212,7 @@ def rule_inputs_json(
     config: Any,
     attestations: Sequence[Any],
     raw_pages: Sequence[RawPage],
+    reviews: Sequence[Any] = (),
     evaluated_at: datetime,
     exported_at: datetime,
     rules_version: str,
@@ -245,6 +248,8 @@ def rule_inputs_json(
         "config": encode(config),
         "identity": encode(identity) if identity is not None else None,
     }
+    if reviews:
+        document["reviews"] = [encode(item) for item in reviews]
     return (json.dumps(document, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -255,6 +260,7 @@ def parse_rule_inputs(
     provenance_type: type,
     attestation_type: type,
     identity_type: type | None = None,
+    review_type: type | None = None,
 ) -> tuple[RuleInputs, _T]:
     """Read ``evidence/rule-inputs.json``; ValueError says what does not fit."""
     from auditor.evidence.layout import load_json
@@ -283,6 +289,9 @@ def parse_rule_inputs(
             identity=decode(identity_type, document["identity"])
             if identity_type is not None and document.get("identity") is not None
             else None,
+            reviews=tuple(decode(review_type, item) for item in document.get("reviews", []))
+            if review_type is not None
+            else (),
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"missing or malformed field ({exc})") from exc

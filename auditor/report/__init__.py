@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from auditor.atomic import make_private_dirs, write_bytes_atomic
 from auditor.errors import ReportError
@@ -74,6 +75,8 @@ class ReportData:
     last_review: Attestation | None = None
     #: The privileged roles the reviewer of this snapshot holds in it ('' when none: independent).
     reviewer_privileged_roles: str = ""
+    #: The access review campaign this report shows (``CampaignStatus.to_json()``), or None.
+    review_campaign: Mapping[str, Any] | None = None
 
 
 class ReportFormat(enum.StrEnum):

@@ -623,6 +623,7 @@ def build_context(
         "activity": activity,
         "trend_sentence": trend_sentence(trend),
         "digest_notes": [{"label": a, "text": b} for a, b in DIGEST_NOTES],
+        "review_campaign": data.review_campaign,
         "counts": {
             "users": len(users),
             "active": sum(1 for u in users if u.is_active),
