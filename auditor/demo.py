@@ -311,7 +311,8 @@ def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
 #: What demos before the marker file wrote (all named for the sample account, Example Corp).
 LEGACY_FILES = (
     "data/auditor.db", "data/auditor.db-wal", "data/auditor.db-shm", "data/locks/example-corp.lock",
-    "data/evidence-pending/example-corp.json",
+    "data/locks/export+example-corp.lock", "data/evidence-pending/example-corp.json",
+    "evidence/review/review-worksheet.xlsx", "evidence/review/review-*-*.xlsx",
     "keys/master.key", "keys/evidence-signing-key.pub.pem",
     "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
     "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",

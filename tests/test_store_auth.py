@@ -323,7 +323,11 @@ def test_two_first_exports_at_once_make_one_chain(home: AuditorHome, sandbox: Sa
             by_sequence[chain["sequence"]] = bundle
         assert len(chain_ids) == 1, f"trial {trial}: two genesis bundles, a forked chain"
         assert sorted(by_sequence) == [0, 1], f"trial {trial}"
-        verify = trial_home.run("verify", str(by_sequence[1]), "--previous", str(by_sequence[0]))
+        signer = data_copy / "signer.pub.pem"
+        signer.write_text(trial_home.run("keys", "public").stdout)
+        verify = trial_home.run(
+            "verify", str(by_sequence[1]), "--previous", str(by_sequence[0]), "--public-key", str(signer)
+        )
         assert verify.returncode == 0, verify.stdout
 
 
