@@ -264,7 +264,7 @@ def pull(
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
         with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
-            result = client.pull_users(details=details, known_details=known, observer=observer)
+            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
         provenance = PullProvenance(
             connection=connection,
             base_url=record.base_url,

@@ -58,6 +58,7 @@ from auditor.errors import ConfigurationError, CredentialsError, StoreBusyError,
 from auditor.models import (
     Attestation,
     AttestationKind,
+    CredentialInventory,
     Division,
     EndpointReconciliation,
     KeyOwner,
@@ -68,6 +69,7 @@ from auditor.models import (
     Snapshot,
     User,
     UserHistory,
+    is_credential_endpoint,
     utc_now,
 )
 
@@ -909,6 +911,7 @@ class Store:
         # the snapshot, its predecessor and then every snapshot for the trend.
         self._loaded: dict[int, Snapshot] = {}
         self._users_checked: set[int] = set()
+        self._pages_checked: set[int] = set()
         self._keys: RecordKeys | None = None
         # Tags are checked once the store has been tagged (the records_tagged meta row).
         self._checking = False
@@ -1401,6 +1404,7 @@ class Store:
             taken_at=provenance.started_at.astimezone(UTC),
             users=users,
             provenance=provenance,
+            credentials=CredentialInventory.from_raw_pages(raw_pages),
         )
 
     def _insert_snapshot(
@@ -1488,7 +1492,37 @@ class Store:
             taken_at=_parse_time(head[2]),
             users=users,
             provenance=provenance,
+            credentials=self._stored_credentials(snapshot_id, head),
         )
+
+    def _stored_credentials(self, snapshot_id: int, head: Sequence[Any]) -> CredentialInventory:
+        """The credential inventory, derived from the snapshot's own raw pages.
+
+        Not a table of its own: the raw pages are the primary evidence and already carry the
+        snapshot's ``pages_tag``, so parsing them on load is as authenticated as a tagged table
+        and can never disagree with the bundle's raw pages (re-performance parses the same bytes).
+        """
+        with self._guard(f"reading the credential pages of snapshot {snapshot_id}"):
+            rows = self._db.execute(_SELECT_PAGE_ROWS, (snapshot_id,)).fetchall()
+        if snapshot_id not in self._pages_checked:
+            self._check_stream("raw_pages", rows, head[10], f"snapshot #{snapshot_id} raw pages")
+            self._pages_checked.add(snapshot_id)
+        pages = []
+        for _snapshot, position, endpoint, status, compressed, digest, received_at in rows:
+            if not is_credential_endpoint(endpoint):
+                continue
+            try:
+                body = zlib.decompress(compressed)
+            except zlib.error:
+                body = None
+            if body is None or hashlib.sha256(body).hexdigest() != digest:
+                raise StoreError(
+                    f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
+                    "was modified after it was stored: it no longer matches its SHA-256.",
+                    hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
+                )
+            pages.append(RawPage(endpoint, status, body, digest, _parse_time(received_at)))
+        return CredentialInventory.from_raw_pages(pages)
 
     def _check_head(self, head: Sequence[Any]) -> None:
         record = dict(zip(TAGGED_COLUMNS["snapshots"], (*head[:8], head[11]), strict=True))
