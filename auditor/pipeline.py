@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from auditor import __version__
 from auditor.errors import ConfigurationError
 from auditor.models import (
+    ApiKey,
     Attestation,
     AttestationKind,
     ChangeSet,
@@ -1124,7 +1125,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         page_digest_differences,
         parse_rule_inputs,
     )
-    from auditor.models import parse_api_datetime
+    from auditor.models import CredentialInventory, parse_api_datetime
 
     def load(path: Path) -> tuple[Any, Any, list[RawPage], dict[str, bytes]] | str:
         import json
@@ -1185,6 +1186,8 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         taken_at=inputs.taken_at,
         users=users,
         provenance=inputs.provenance,
+        # Keys, IP rules and guest access are re-derived from the raw pages too (issue 17).
+        credentials=CredentialInventory.from_raw_pages(pages),
     )
     previous_snapshot = inputs.previous
     if previous_snapshot is not None:
@@ -1226,6 +1229,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 taken_at=previous_snapshot.taken_at,
                 users=rederived_previous,
                 provenance=previous_snapshot.provenance,
+                credentials=CredentialInventory.from_raw_pages(other_pages),
             )
     findings, changes = evaluate_snapshot(
         snapshot,
@@ -1489,6 +1493,9 @@ class UserTimeline:
     history: UserHistory
     present_in_latest: bool
     latest_snapshot: Snapshot
+    #: The API keys and ACME URLs the user owns in the latest snapshot (issue 17); None when that
+    #: snapshot could not read the key list (unknown, not none).
+    keys: tuple[ApiKey, ...] | None = None
 
 
 def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeline:
@@ -1506,11 +1513,13 @@ def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeli
     for snapshot in reversed(snapshots):
         for user in snapshot.users:
             if str(user.id) == wanted or (user.email and user.email.casefold() == wanted.casefold()):
+                latest_keys = snapshots[-1].credentials.keys
                 return UserTimeline(
                     user=user,
                     history=history[user.id],
                     present_in_latest=snapshot is snapshots[-1],
                     latest_snapshot=snapshots[-1],
+                    keys=None if latest_keys is None else snapshots[-1].credentials.keys_of(user.id),
                 )
     raise ConfigurationError(
         f"No user {wanted!r} in any snapshot of connection {connection!r}.",

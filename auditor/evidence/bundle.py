@@ -165,11 +165,16 @@ class BundleContents:
     report_pdf: bytes | None = None
     #: ``evidence/rule-inputs.json`` (``auditor.evidence.rule_inputs_json``); None in bare test bundles.
     rule_inputs_json: bytes | None = None
+    #: ``views/keys.csv`` / ``views/keys.json``: the credential inventory (issue 17).
+    keys_csv: bytes | None = None
+    keys_json: bytes | None = None
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
         optional = (
             ("views/users.csv", self.users_csv),
+            ("views/keys.json", self.keys_json),
+            ("views/keys.csv", self.keys_csv),
             ("report/report.html", self.report_html),
             ("report/report.pdf", self.report_pdf),
         )
