@@ -911,7 +911,6 @@ class Store:
         # the snapshot, its predecessor and then every snapshot for the trend.
         self._loaded: dict[int, Snapshot] = {}
         self._users_checked: set[int] = set()
-        self._pages_checked: set[int] = set()
         self._keys: RecordKeys | None = None
         # Tags are checked once the store has been tagged (the records_tagged meta row).
         self._checking = False
@@ -1492,23 +1491,29 @@ class Store:
             taken_at=_parse_time(head[2]),
             users=users,
             provenance=provenance,
-            credentials=self._stored_credentials(snapshot_id, head),
+            credentials=self._stored_credentials(snapshot_id, provenance),
         )
 
-    def _stored_credentials(self, snapshot_id: int, head: Sequence[Any]) -> CredentialInventory:
+    def _stored_credentials(self, snapshot_id: int, provenance: PullProvenance) -> CredentialInventory:
         """The credential inventory, derived from the snapshot's own raw pages.
 
-        Not a table of its own: the raw pages are the primary evidence and already carry the
-        snapshot's ``pages_tag``, so parsing them on load is as authenticated as a tagged table
-        and can never disagree with the bundle's raw pages (re-performance parses the same bytes).
+        Not a table of its own: the raw pages are the primary evidence, so parsing them on load can
+        never disagree with the bundle's raw pages (re-performance parses the same bytes). Only the
+        credential pages are read, and each is checked against the page digests in the snapshot's
+        provenance, which the snapshot's tag covers: an edited, added or deleted credential page is
+        refused as tampering, without reading (and HMAC-ing) every user page on each load.
         """
+        recorded = [(path, digest) for path, digest in provenance.page_digests if is_credential_endpoint(path)]
         with self._guard(f"reading the credential pages of snapshot {snapshot_id}"):
-            rows = self._db.execute(_SELECT_PAGE_ROWS, (snapshot_id,)).fetchall()
-        if snapshot_id not in self._pages_checked:
-            self._check_stream("raw_pages", rows, head[10], f"snapshot #{snapshot_id} raw pages")
-            self._pages_checked.add(snapshot_id)
+            rows = self._db.execute(
+                "SELECT position, endpoint, status, body_zlib, sha256, received_at FROM raw_pages"
+                " WHERE snapshot_id = ? AND (endpoint = '/key' OR endpoint LIKE '/key?%'"
+                " OR endpoint = '/account/guest-access' OR endpoint LIKE '/container/%/ip/rules')"
+                " ORDER BY position",
+                (snapshot_id,),
+            ).fetchall()
         pages = []
-        for _snapshot, position, endpoint, status, compressed, digest, received_at in rows:
+        for position, endpoint, status, compressed, digest, received_at in rows:
             if not is_credential_endpoint(endpoint):
                 continue
             try:
@@ -1522,6 +1527,8 @@ class Store:
                     hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
                 )
             pages.append(RawPage(endpoint, status, body, digest, _parse_time(received_at)))
+        if self._checking and [(page.endpoint, page.sha256) for page in pages] != recorded:
+            raise self._tampered(f"snapshot #{snapshot_id} raw pages")
         return CredentialInventory.from_raw_pages(pages)
 
     def _check_head(self, head: Sequence[Any]) -> None:

@@ -146,3 +146,31 @@ def test_key_changes_keep_the_dataset_shape_for_users(home: AuditorHome) -> None
         assert home.run("pull").returncode == ExitCode.OK
     changes = json.loads(home.run("diff", "--format", "json").stdout)["changes"]
     assert changes and all("key_id" not in c for c in changes)
+
+
+def test_a_key_page_edited_or_deleted_in_the_store_is_refused(home: AuditorHome) -> None:
+    import contextlib
+    import hashlib
+    import sqlite3
+    import zlib
+
+    with SandboxServer(keyed_dataset()) as server:
+        connect_to(home, server.base_url, key="sandbox-view-only-key")
+        assert home.run("pull").returncode == ExitCode.OK
+    database = next(home.data_dir.rglob("auditor.db"))
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as db:
+        body = db.execute("SELECT body_zlib FROM raw_pages WHERE endpoint = '/key'").fetchone()[0]
+        # Hide the unrestricted administrator key, keeping the row's digest consistent.
+        forged = zlib.decompress(body).replace(b'"restricted_to_role_id": 0', b'"restricted_to_role_id": 102')
+        assert forged != zlib.decompress(body)
+        db.execute(
+            "UPDATE raw_pages SET body_zlib = ?, sha256 = ? WHERE endpoint = '/key'",
+            (zlib.compress(forged), hashlib.sha256(forged).hexdigest()),
+        )
+    refused = home.run("findings", "--format", "json")
+    assert refused.returncode == ExitCode.LOCAL_DATA, refused.stdout + refused.stderr
+    assert "snapshot #1 raw pages" in refused.stderr
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as db:
+        db.execute("DELETE FROM raw_pages WHERE endpoint = '/key'")
+    deleted = home.run("findings", "--format", "json")
+    assert deleted.returncode == ExitCode.LOCAL_DATA, deleted.stdout + deleted.stderr
