@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from keys_support import ADMIN, SERVICE, api_key, every_kind, keyed_dataset
+from openpyxl import load_workbook
 from support import AuditorHome, connect_to
 
 from auditor.errors import ExitCode
@@ -103,6 +104,9 @@ def test_bundles_carry_the_key_views_and_re_perform(home: AuditorHome, tmp_path:
         manifest = json.loads(archive.read("manifest.json"))
         rows = list(csv.DictReader(io.StringIO(archive.read("views/keys.csv").decode("utf-8-sig"))))
         inventory = json.loads(archive.read("views/keys.json"))
+        workbook = load_workbook(io.BytesIO(archive.read("views/access-review.xlsx")))
+    sheet = [[cell.value for cell in row] for row in workbook["api keys"].iter_rows()]
+    assert sheet[0][0] == "key_id" and len(sheet) == 14  # the header and 13 keys
     paths = {entry["path"] for entry in manifest["files"]}
     assert {"views/keys.csv", "views/keys.json"} <= paths
     assert manifest["context"]["record_counts"]["api_keys"] == 13

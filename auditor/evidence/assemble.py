@@ -83,6 +83,7 @@ def contents_from(
         "changes": (exports.CHANGES_HEADER, exports.changes_rows(changes)),
         "exceptions": (exports.EXCEPTIONS_HEADER, exports.exceptions_rows(exception_list)),
         "attestations": (ATTESTATIONS_HEADER, attestation_rows),
+        "api keys": (exports.KEYS_HEADER, exports.keys_rows(snapshot)),  # issue 17
     }
     return BundleContents(
         raw_pages=tuple(raw_pages),
