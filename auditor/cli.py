@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
                      help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
                      "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
-                     "/user/{id} means every id; repeatable)")
+                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access; "
+                     "repeatable)")
     sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
                      help="echo request headers (the API key too) as a misconfigured proxy would")
     sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",
@@ -685,6 +686,22 @@ def cmd_history(args: argparse.Namespace, workspace: Workspace, out: Output, std
             "last_seen": exports.iso(history.last_seen),
             "present_in_latest_snapshot": timeline.present_in_latest,
             "role_history": [{"since": exports.iso(at), "roles": roles} for at, roles in history.role_history],
+            # null when the latest snapshot could not read the key list (issue 17)
+            "api_keys": None
+            if timeline.keys is None
+            else [
+                {
+                    "id": key.id,
+                    "name": key.name,
+                    "kind": key.kind,
+                    "status": key.status,
+                    "restriction": key.restriction,
+                    "legacy": key.is_legacy,
+                    "created": exports.iso(key.created),
+                    "last_used": exports.iso(key.last_used),
+                }
+                for key in timeline.keys
+            ],
         }
         out.data(exports.to_json_bytes(document).decode("utf-8"))
         return ExitCode.OK
@@ -699,6 +716,15 @@ def cmd_history(args: argparse.Namespace, workspace: Workspace, out: Output, std
         "  roles:",
     ]
     lines.extend(f"    since {at:%Y-%m-%d}  {_safe(roles) or '(none)'}" for at, roles in history.role_history)
+    if timeline.keys is None:
+        lines.append("  API keys: not readable in the latest snapshot (unknown, not none)")
+    else:
+        lines.append(f"  API keys ({len(timeline.keys)}, latest snapshot):" if timeline.keys else "  API keys: none")
+        lines.extend(
+            f"    {_safe(key.label)}  {key.status or '-'}  {_safe(key.restriction)}"
+            f"{'  legacy' if key.is_legacy else ''}  last used {exports.iso(key.last_used) or 'never'}"
+            for key in timeline.keys
+        )
     out.data("\n".join(lines))
     return ExitCode.OK
 
@@ -730,13 +756,16 @@ def format_changes_text(old: Snapshot, new: Snapshot, changes: ChangeSet) -> str
         ChangeKind.STATUS: "status", ChangeKind.EMAIL: "email", ChangeKind.NAME: "name",
         ChangeKind.DIVISION: "division", ChangeKind.RESTRICTION: "restriction",
         ChangeKind.FIRST_SIGN_IN: "first sign-in", ChangeKind.SIGNED_IN: "signed in",
+        ChangeKind.KEY_CREATED: "key created", ChangeKind.KEY_REVOKED: "key revoked",
+        ChangeKind.KEY_OWNER: "key re-owned", ChangeKind.KEY_RESTRICTION: "key restricted",
     }
     for change in changes.changes:
         marker = "!! " if change.became_admin else ("!  " if change.escalation else "   ")
         detail = ""
         if change.before or change.after:
             detail = f": {change.before or '-'} -> {change.after or '-'}"
-        lines.append(f"{marker}{labels[change.kind]:<14} {_safe(change.email)} (id {change.user_id}){_safe(detail)}")
+        who = f"(id {change.user_id})" if change.key_id is None else f"(key {change.key_id}, owner id {change.user_id})"
+        lines.append(f"{marker}{labels[change.kind]:<14} {_safe(change.email)} {who}{_safe(detail)}")
     if any(c.became_admin for c in changes.changes):
         lines.append("!! = became Administrator;  ! = gained a privileged role")
     return "\n".join(lines)

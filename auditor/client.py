@@ -67,7 +67,16 @@ from auditor.errors import (
     ConfigurationError,
     PermissionDeniedError,
 )
-from auditor.models import EndpointReconciliation, RawPage, User, utc_now
+from auditor.models import (
+    GUEST_ACCESS_PATH,
+    KEY_LIST_PATH,
+    CredentialInventory,
+    EndpointReconciliation,
+    RawPage,
+    User,
+    ip_rules_path,
+    utc_now,
+)
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -415,6 +424,10 @@ class _Run:
         with self._lock:
             return tuple(page for _, page in sorted(self._pages, key=lambda item: item[0]))
 
+    def raw_pages_of(self, group: int) -> tuple[RawPage, ...]:
+        with self._lock:
+            return tuple(page for key, page in sorted(self._pages, key=lambda item: item[0]) if key[0] == group)
+
 
 #: Refusals a caller may inspect instead of failing (see _Refusal.documented).
 _TOLERATED = frozenset({403, 404})
@@ -422,8 +435,12 @@ _TOLERATED = frozenset({403, 404})
 _BODY_FRAMING = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 _NOT_FOUND = frozenset({404})
 
-# Sort keys of raw pages: /user/me, then /user by offset, then service users, then details by id.
-_GROUP_ME, _GROUP_USERS, _GROUP_SERVICE, _GROUP_DETAIL = range(4)
+# Sort keys of raw pages: /user/me, then /user by offset, then service users, then details by id,
+# then the credential inventory: /key by offset, the IP rules, guest access.
+_GROUP_ME, _GROUP_USERS, _GROUP_SERVICE, _GROUP_DETAIL, _GROUP_KEYS, _GROUP_IP, _GROUP_GUEST = range(7)
+#: What the IP-rule and guest-access reads tolerate as "not available here" (§11.2, §11.3:
+#: 403 missing_permission, or 404 not_found when the feature is not on the account).
+_CREDENTIAL_REFUSALS = frozenset({403, 404})
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -939,8 +956,13 @@ class CertCentralClient:
         known_details: Mapping[int, tuple[str, bool]] | None = None,
         details_per_second: float = 5.0,
         observer: PullObserver | None = None,
+        credentials: bool = False,
     ) -> PullResult:
         """Read every user the key can see, with the raw pages as evidence.
+
+        ``credentials`` also reads the credential inventory (``GET /key``, the top container's
+        IP rules, guest access: §11.1-11.3; ``auditor pull`` always does); a documented refusal
+        of one makes that part not evaluable (``not_evaluable``), any other failure fails the pull.
 
         ``details`` adds ``GET /user/{id}`` per user for ``is_saml_sso_only`` (only served there,
         §2.2), paced at ``details_per_second``; ``known_details`` (id -> (record digest, value))
@@ -995,6 +1017,9 @@ class CertCentralClient:
             saml = self._pull_details(run, sorted(users), digests, known_details or {}, details_per_second, notes)
             users = {uid: replace(user, is_saml_sso_only=saml.get(uid)) for uid, user in users.items()}
 
+        if credentials:
+            not_evaluable.extend(self._read_credentials(run, me, users.values(), notes))
+
         account_id = me.account_id if me is not None else None
         if account_id is None:
             account_id = next((u.account_id for u in users.values() if u.account_id is not None), None)
@@ -1020,6 +1045,116 @@ class CertCentralClient:
             not_evaluable=tuple(not_evaluable),
             proxy=self._proxy,
         )
+
+    # -- credential inventory (§11) -----------------------------------------------------------
+
+    def _read_credentials(self, run: _Run, me: User | None, users: Iterable[User], notes: list[str]) -> list[str]:
+        """Read ``GET /key``, the IP rules and guest access; return the parts not evaluable.
+
+        Every answer passes through ``_get`` (echoed-key scan, byte caps, deadline, retries) and
+        is kept as a raw page, refusals too, so the inventory is re-derivable from evidence.
+        """
+        missing: list[str] = []
+        if not self._read_keys(run, notes):
+            missing.append("api_keys")
+        top = _top_container(me, users)
+        if top is None:
+            missing.append("ip_rules")
+            notes.append(
+                "IP rules were NOT read: no top-level division (parent_id 0) appears in GET /user/me or "
+                "the users, so the container to ask is unknown. Use a key linked to an unrestricted "
+                "Administrator."
+            )
+        elif not self._read_part(
+            run, ip_rules_path(top), group=_GROUP_IP, part="IP rules", valid=_has_list("ip_rules"), notes=notes
+        ):
+            missing.append("ip_rules")
+        if not self._read_part(
+            run, GUEST_ACCESS_PATH, group=_GROUP_GUEST, part="Guest access", valid=_has_bool("enabled"), notes=notes
+        ):
+            missing.append("guest_access")
+        return missing
+
+    def _read_part(
+        self,
+        run: _Run,
+        endpoint: str,
+        *,
+        group: int,
+        part: str,
+        valid: Callable[[Mapping[str, Any]], str | None],
+        notes: list[str],
+        offset: int = 0,
+    ) -> bool:
+        """One credential answer: True when read, False for a documented refusal (with a note)."""
+        response = self._get(run, endpoint, tolerate=_CREDENTIAL_REFUSALS)
+        run.keep((group, 0, offset), self._raw(endpoint, response))
+        if response.status_code in _CREDENTIAL_REFUSALS:
+            code = next((c for c, _ in _parse_errors(response.content) if c), "")
+            refusal = _Refusal(path=endpoint, status=response.status_code, code=code, response=response)
+            # /key has no documented 404 (§11.1): only the missing-permission 403 means "not for this key".
+            documented = refusal.documented and not (endpoint.startswith(KEY_LIST_PATH) and refusal.status == 404)
+            if not documented:
+                raise self._error_for(endpoint, response)
+            notes.append(
+                f"{part} NOT read (GET {endpoint.split('?', 1)[0]} answered {refusal.status} {code}: "
+                'CertCentral\'s answer for "not available to this key"): not evaluable, unknown rather '
+                "than none. Use a key whose user may read it (see README: what the key needs)."
+            )
+            return False
+        problem = valid(self._json_object(endpoint, response))
+        if problem is not None:
+            raise ApiBadResponseError(f"CertCentral answered GET {endpoint} {problem}.")
+        return True
+
+    def _read_keys(self, run: _Run, notes: list[str]) -> bool:
+        """``GET /key``, paged only when the answer carries a ``page`` object (§11.1 UNCERTAIN)."""
+        if not self._read_part(
+            run, KEY_LIST_PATH, group=_GROUP_KEYS, part="API keys", valid=_valid_key_list, notes=notes
+        ):
+            return False
+        first = json.loads(run.raw_pages_of(_GROUP_KEYS)[0].body)
+        page = first.get("page")
+        announced = page.get("total") if isinstance(page, Mapping) else None
+        seen = {item["id"] for item in first["api_keys"]}
+        if not isinstance(announced, int) or isinstance(announced, bool) or announced <= len(first["api_keys"]):
+            return True
+        total: int = announced
+        if total > self._max_users:
+            raise ApiBadResponseError(
+                f"CertCentral answered GET {KEY_LIST_PATH} with page.total {total:,}, more than the "
+                f"{self._max_users:,} records this tool accepts; the pull was refused.",
+                hint=f"If the account really has that many keys, raise the limit: `auditor --max-users {total} pull`.",
+            )
+        echoed = page.get("limit") if isinstance(page, Mapping) else None
+        step: int = (
+            echoed
+            if isinstance(echoed, int) and not isinstance(echoed, bool) and echoed > 0
+            else len(first["api_keys"]) or self._page_size
+        )
+        offset = step
+        for _ in range(math.ceil(total / step) + FOLLOW_UP_PAGES):
+            if offset >= total and len(seen) >= total:
+                break
+            endpoint = f"{KEY_LIST_PATH}?limit={step}&offset={offset}"
+            response = self._get(run, endpoint)
+            run.keep((_GROUP_KEYS, 0, offset), self._raw(endpoint, response))
+            data = self._json_object(endpoint, response)
+            problem = _valid_key_list(data)
+            if problem is not None:
+                raise ApiBadResponseError(f"CertCentral answered GET {endpoint} {problem}.")
+            if not data["api_keys"]:
+                break
+            seen.update(item["id"] for item in data["api_keys"])
+            offset += step
+        if len(seen) != total:
+            # All or nothing: a key list that does not add up cannot say which keys exist.
+            raise ApiBadResponseError(
+                f"GET {KEY_LIST_PATH} did not add up: page.total {total}, {len(seen)} distinct keys received. "
+                "Keys were probably added or removed while paging; pull again.",
+                hint="Run `auditor pull` again.",
+            )
+        return True
 
     # -- pull steps --------------------------------------------------------------------------
 
@@ -1058,7 +1193,7 @@ class CertCentralClient:
         answers = " and ".join(f"GET {r.path} answered {r.status} {r.code}" for r in refusals)
         notes.append(
             f"Service users were NOT read ({answers}: CertCentral's answers for \"not available to this "
-            "key\"). Service users are unknown, not absent, so this snapshot is incomplete and never a "
+            'key"). Service users are unknown, not absent, so this snapshot is incomplete and never a '
             "diff baseline. Use a View Only key linked to an unrestricted Administrator."
         )
         return None
@@ -1420,8 +1555,7 @@ class CertCentralClient:
                 if deadline >= run.deadline_at:
                     raise self._past_deadline(endpoint, f"while the answer was still arriving ({size:,} bytes)")
                 raise _Retryable(
-                    f"the answer took longer than {self._response_deadline:.0f} s to arrive "
-                    f"({size:,} bytes so far)"
+                    f"the answer took longer than {self._response_deadline:.0f} s to arrive ({size:,} bytes so far)"
                 )
         return b"".join(chunks)
 
@@ -1435,8 +1569,7 @@ class CertCentralClient:
 
     def _past_deadline(self, endpoint: str, when: str) -> ApiUnavailableError:
         return ApiUnavailableError(
-            f"The pull reached its deadline of {self._deadline:.0f} s during GET {endpoint} ({when}); "
-            "it was stopped.",
+            f"The pull reached its deadline of {self._deadline:.0f} s during GET {endpoint} ({when}); it was stopped.",
             hint="CertCentral or a proxy is answering too slowly; try again later, or allow more time "
             "with `auditor --deadline SECONDS pull`.",
         )
@@ -1548,6 +1681,46 @@ class CertCentralClient:
 
 # --------------------------------------------------------------------------------------------
 # re-deriving a snapshot's users from its raw pages (export checks the store with it)
+
+
+def _top_container(me: User | None, users: Iterable[User]) -> int | None:
+    """The top-level container's id (§11.2): the key user's division when it is the root
+    (``parent_id`` 0), else the first root division any listed user is in."""
+    candidates = [me] if me is not None else []
+    candidates.extend(sorted(users, key=lambda u: u.id))
+    for user in candidates:
+        division = user.division
+        if division is not None and division.parent_id == 0:
+            return division.id
+    return None
+
+
+def _has_list(name: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def check(data: Mapping[str, Any]) -> str | None:
+        items = data.get(name)
+        if not isinstance(items, list):
+            return f"without an '{name}' list"
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping) or not _is_int(item.get("id")):
+                return f"with {name} #{index} that has no numeric id"
+        return None
+
+    return check
+
+
+def _has_bool(name: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def check(data: Mapping[str, Any]) -> str | None:
+        return None if isinstance(data.get(name), bool) else f"without a true/false '{name}'"
+
+    return check
+
+
+_valid_key_list = _has_list("api_keys")
+
+
+def credentials_from_raw_pages(pages: Sequence[RawPage]) -> CredentialInventory:
+    """The credential inventory of a pull, parsed again from its raw pages (see models)."""
+    return CredentialInventory.from_raw_pages(pages)
 
 
 def _users_from_records(

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from auditor.models import KNOWN_ROLE_NAMES, Change, ChangeKind, ChangeSet, Role, Snapshot, User
+from auditor.models import KNOWN_ROLE_NAMES, ApiKey, Change, ChangeKind, ChangeSet, Role, Snapshot, User
 
 DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
 
@@ -218,8 +218,71 @@ def diff_snapshots(
                 )
             )
 
-    changes.sort(key=lambda c: (_KIND_ORDER[c.kind], c.email.casefold(), c.email, c.user_id))
+    changes.extend(key_changes(old, new, new_users))
+    changes.sort(key=lambda c: (_KIND_ORDER[c.kind], c.email.casefold(), c.email, c.user_id, c.key_id or 0))
     return ChangeSet(from_snapshot=old.id, to_snapshot=new.id, changes=tuple(changes))
+
+
+def _key_text(key: ApiKey) -> str:
+    return f"{key.label}, {key.restriction}"
+
+
+def _owner_text(key: ApiKey) -> str:
+    who = f"user {key.owner_id}" if key.owner_id is not None else "no owner"
+    return f"{key.owner_name} ({who})" if key.owner_name else who
+
+
+def key_changes(old: Snapshot, new: Snapshot, new_users: Mapping[int, User] | None = None) -> list[Change]:
+    """API keys and ACME URLs created, revoked, re-owned and re-restricted (issue 17).
+
+    Only when both snapshots read the key list: a list that was not read is unknown, so comparing
+    with it would report every key as created (or revoked). A key gone from the list counts as
+    revoked. ``user_id`` is the key's owner (0 when it has none); ``key_id`` names the key.
+    """
+    before, after = old.credentials.keys, new.credentials.keys
+    if before is None or after is None:
+        return []
+    users = new_users if new_users is not None else {user.id: user for user in new.users}
+    old_keys = {key.id: key for key in before}
+    new_keys = {key.id: key for key in after}
+
+    def change(kind: ChangeKind, key: ApiKey, was: str = "", now: str = "", *, escalation: bool = False) -> Change:
+        owner = users.get(key.owner_id) if key.owner_id is not None else None
+        # The key's label on both sides, so a CSV row says which key changed without a key column.
+        return Change(
+            kind=kind,
+            user_id=key.owner_id or 0,
+            email=owner.email if owner is not None else "",
+            before=f"{key.label}: {was}" if was else "",
+            after=f"{key.label}: {now}" if kind is not ChangeKind.KEY_CREATED else now,
+            escalation=escalation,
+            key_id=key.id,
+        )
+
+    found: list[Change] = []
+    for key_id, key in new_keys.items():
+        previous = old_keys.get(key_id)
+        if previous is None:
+            found.append(change(ChangeKind.KEY_CREATED, key, now=_key_text(key), escalation=key.unrestricted))
+            continue
+        if previous.is_active and not key.is_active:
+            found.append(change(ChangeKind.KEY_REVOKED, key, previous.status, key.status or "(unknown)"))
+        if previous.owner_id != key.owner_id:
+            found.append(change(ChangeKind.KEY_OWNER, key, _owner_text(previous), _owner_text(key)))
+        if previous.restricted_to_role_id != key.restricted_to_role_id:
+            found.append(
+                change(
+                    ChangeKind.KEY_RESTRICTION,
+                    key,
+                    previous.restriction,
+                    key.restriction,
+                    escalation=key.unrestricted and not previous.unrestricted,
+                )
+            )
+    for key_id, key in old_keys.items():
+        if key_id not in new_keys and key.is_active:
+            found.append(change(ChangeKind.KEY_REVOKED, key, key.status, "no longer listed"))
+    return found
 
 
 def apply_changes(old: Snapshot, changes: ChangeSet) -> dict[int, tuple[str | None, ...]]:
@@ -235,6 +298,8 @@ def apply_changes(old: Snapshot, changes: ChangeSet) -> dict[int, tuple[str | No
     kind_field[ChangeKind.FIRST_SIGN_IN] = "last_sign_in"
     kind_field[ChangeKind.SIGNED_IN] = "last_sign_in"
     for change in changes.changes:
+        if change.key_id is not None:
+            continue  # a key's change, not a user's watched field
         if change.kind is ChangeKind.REMOVED:
             state.pop(change.user_id, None)
         elif change.kind is ChangeKind.ADDED:

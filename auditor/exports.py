@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from auditor.models import (
+    CREDENTIAL_PARTS,
+    ApiKey,
     ChangeSet,
     EndpointReconciliation,
     ExceptionEntry,
@@ -587,8 +589,122 @@ def changes_json(changes: ChangeSet) -> bytes:
                     "after": change.after,
                     "escalation": change.escalation,
                     "became_admin": change.became_admin,
+                    # Key changes only (issue 17): user changes keep their shape.
+                    **({"key_id": change.key_id} if change.key_id is not None else {}),
                 }
                 for change in changes.changes
             ],
+        }
+    )
+
+
+# --- API keys and automation (issue 17) -------------------------------------------------
+
+KEYS_HEADER = (
+    "key_id",
+    "name",
+    "kind",
+    "status",
+    "owner_id",
+    "owner_name",
+    "owner_email",
+    "owner_status",
+    "owner_roles",
+    "restriction_id",
+    "restriction",
+    "legacy",
+    "created",
+    "last_used",
+    "ip_rule_covers",
+    "acme_directory_url",
+    "product_name_id",
+    "organization_id",
+    "validity",
+)
+
+
+def _validity(key: ApiKey) -> str:
+    if key.validity_days is not None:
+        return f"{key.validity_days} days"
+    if key.validity_years is not None:
+        return f"{key.validity_years} years"
+    return ""
+
+
+def keys_rows(snapshot: Snapshot) -> list[Row]:
+    """One row per API key or ACME URL, by key id; [] when the key list was not read."""
+    inventory = snapshot.credentials
+    users = {user.id: user for user in snapshot.users}
+    rows: list[Row] = []
+    for key in inventory.keys or ():
+        owner = users.get(key.owner_id) if key.owner_id is not None else None
+        covered = None if inventory.ip_rules is None else inventory.covers(key)
+        rows.append(
+            (
+                key.id,
+                key.name,
+                key.kind,
+                key.status,
+                key.owner_id,
+                key.owner_name,
+                owner.email if owner is not None else "",
+                owner.status if owner is not None else "not a user of the account",
+                owner.role_names if owner is not None else "",
+                key.restricted_to_role_id,
+                key.restriction,
+                key.is_legacy,
+                key.created,
+                key.last_used,
+                "unknown" if covered is None else covered,
+                key.acme_directory_url,
+                key.product_name_id,
+                key.organization_id,
+                _validity(key),
+            )
+        )
+    return rows
+
+
+def keys_csv(snapshot: Snapshot) -> bytes:
+    return rows_csv(KEYS_HEADER, keys_rows(snapshot))
+
+
+def keys_json(snapshot: Snapshot) -> bytes:
+    """The credential inventory; a part that was not read is null, never empty."""
+    inventory = snapshot.credentials
+    not_read = [part for part in CREDENTIAL_PARTS if part in snapshot.provenance.not_evaluable]
+    return to_json_bytes(
+        {
+            "format": "certcentral-auditor-keys/1",
+            "snapshot_id": snapshot.id,
+            "taken_at": iso(snapshot.taken_at),
+            "not_evaluable": not_read,
+            "api_keys": None
+            if inventory.keys is None
+            else [
+                {
+                    header: (iso(value) if isinstance(value, datetime) else value)
+                    for header, value in zip(KEYS_HEADER, row, strict=True)
+                }
+                for row in keys_rows(snapshot)
+            ],
+            "ip_rules": None
+            if inventory.ip_rules is None
+            else [
+                {
+                    "id": rule.id,
+                    "ip_address": rule.ip_address,
+                    "ip_address_end": rule.ip_address_end,
+                    "container_id": rule.container_id,
+                    "user_id": rule.user_id,
+                    "api_key_id": rule.api_key_id,
+                    "description": rule.description,
+                    "created": iso(rule.created),
+                }
+                for rule in inventory.ip_rules
+            ],
+            "guest_access": None
+            if inventory.guest_access is None
+            else {"enabled": inventory.guest_access, "guest_access_url": inventory.guest_access_url},
         }
     )

@@ -10,8 +10,9 @@ inline); upstream: https://dev.digicert.com/services-api/users/list-users/
 from __future__ import annotations
 
 import enum
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -253,6 +254,243 @@ class RawPage:
     received_at: datetime
 
 
+#: ``restricted_to_role_id`` of an API key (certcentral-api.md §11.1, VERIFIED): 0 is no restriction.
+KEY_RESTRICTION_LABELS = {
+    0: "None (unrestricted)",
+    100: "Orders",
+    101: "Orders, Domains and Organizations",
+    102: "View Only",
+    103: "User Management",
+}
+#: The parts of the credential inventory a pull reads; each may be *not evaluable* (a documented 403).
+CREDENTIAL_PARTS = ("api_keys", "ip_rules", "guest_access")
+KEY_LIST_PATH = "/key"
+GUEST_ACCESS_PATH = "/account/guest-access"
+
+
+def ip_rules_path(container_id: int) -> str:
+    """``/container/{top}/ip/rules`` (§11.2)."""
+    return f"/container/{container_id}/ip/rules"
+
+
+def _is_ip_rules_path(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 5 and parts[1] == "container" and parts[2].isdigit() and parts[3:] == ["ip", "rules"]
+
+
+def is_credential_endpoint(endpoint: str) -> bool:
+    """Whether a raw page's endpoint belongs to the credential inventory (§11.1-11.3)."""
+    path = endpoint.split("?", 1)[0]
+    return path in (KEY_LIST_PATH, GUEST_ACCESS_PATH) or _is_ip_rules_path(path)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One API key or ACME directory URL from ``GET /key`` (§11.1), as one pull saw it.
+
+    ``restricted_to_role_id`` is None when the API omitted it: unknown, never "unrestricted".
+    ``last_used`` is None when the key was never used (the API omits ``last_used_date`` then).
+    """
+
+    id: int
+    name: str = ""
+    owner_id: int | None = None
+    owner_name: str = ""
+    status: str = ""
+    created: datetime | None = None
+    last_used: datetime | None = None
+    restricted_to_role_id: int | None = None
+    is_legacy: bool = False
+    acme_directory_url: str = ""
+    product_name_id: str = ""
+    organization_id: int | None = None
+    validity_years: int | None = None
+    validity_days: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ApiKey:
+        """Parse one ``api_keys[]`` entry; ValueError only without a numeric ``id``."""
+        key_id = _int_or_none(data.get("id"))
+        if key_id is None:
+            raise ValueError("API key object without a numeric 'id'")
+        owner = data.get("user")
+        owner = owner if isinstance(owner, Mapping) else {}
+        name = " ".join(p for p in (_text(owner.get("first_name")), _text(owner.get("last_name"))) if p)
+        product = data.get("product_name_id")
+        return cls(
+            id=key_id,
+            name=_text(data.get("name")),
+            owner_id=_int_or_none(owner.get("id")),
+            owner_name=name,
+            status=_text(data.get("status")),
+            created=parse_api_datetime(data.get("create_date")),
+            last_used=parse_api_datetime(data.get("last_used_date")),
+            restricted_to_role_id=_int_or_none(data.get("restricted_to_role_id")),
+            is_legacy=data.get("is_legacy") is True,
+            acme_directory_url=_text(data.get("acme_directory_url")),
+            product_name_id=_text(product) if isinstance(product, str) else "",
+            organization_id=_int_or_none(data.get("organization_id")),
+            validity_years=_int_or_none(data.get("validity_years")),
+            validity_days=_int_or_none(data.get("validity_days")),
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def is_acme(self) -> bool:
+        return bool(self.acme_directory_url)
+
+    @property
+    def kind(self) -> str:
+        return "ACME URL" if self.is_acme else "API key"
+
+    @property
+    def unrestricted(self) -> bool:
+        """No restriction (``restricted_to_role_id`` 0); False when unknown."""
+        return self.restricted_to_role_id == 0
+
+    @property
+    def restriction(self) -> str:
+        """The restriction's label, e.g. ``View Only``; ``unknown`` when omitted."""
+        role = self.restricted_to_role_id
+        if role is None:
+            return "unknown"
+        return KEY_RESTRICTION_LABELS.get(role, f"role {role}")
+
+    @property
+    def label(self) -> str:
+        """``ci-deploy (key 12)``."""
+        return f"{self.name} ({self.kind.lower()} {self.id})" if self.name else f"{self.kind} {self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class IpRule:
+    """One IP restriction rule (§11.2); ``user_id``/``api_key_id`` None when not specific."""
+
+    id: int
+    ip_address: str = ""
+    ip_address_end: str = ""
+    container_id: int | None = None
+    user_id: int | None = None
+    api_key_id: int | None = None
+    description: str = ""
+    created: datetime | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> IpRule:
+        rule_id = _int_or_none(data.get("id"))
+        if rule_id is None:
+            raise ValueError("IP rule object without a numeric 'id'")
+        user_id = _int_or_none(data.get("user_id"))
+        key_id = _int_or_none(data.get("api_key_id"))
+        return cls(
+            id=rule_id,
+            ip_address=_text(data.get("ip_address")),
+            ip_address_end=_text(data.get("ip_address_end")),
+            container_id=_int_or_none(data.get("container_id")),
+            user_id=user_id or None,
+            api_key_id=key_id or None,
+            description=_text(data.get("description")),
+            created=parse_api_datetime(data.get("date_created")),
+        )
+
+    @property
+    def account_wide(self) -> bool:
+        return self.user_id is None and self.api_key_id is None
+
+    @property
+    def span(self) -> str:
+        end = self.ip_address_end
+        return f"{self.ip_address}-{end}" if end and end != self.ip_address else self.ip_address
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInventory:
+    """The account's API keys, IP rules and guest access at one pull (§11.1-11.3).
+
+    Each part is None when it was not read: a documented refusal (then it is named in the pull's
+    ``not_evaluable``) or a snapshot stored before the tool read credentials. None is unknown,
+    never "none": an empty tuple means the API answered with an empty list.
+    """
+
+    keys: tuple[ApiKey, ...] | None = None
+    ip_rules: tuple[IpRule, ...] | None = None
+    guest_access: bool | None = None
+    guest_access_url: str = ""
+
+    @property
+    def read_anything(self) -> bool:
+        return self.keys is not None or self.ip_rules is not None or self.guest_access is not None
+
+    def keys_of(self, user_id: int) -> tuple[ApiKey, ...]:
+        return tuple(key for key in self.keys or () if key.owner_id == user_id)
+
+    def covers(self, key: ApiKey) -> bool:
+        """Whether an IP rule applies to this key: account-wide, its owner's, or its own (§11.2)."""
+        return any(
+            rule.account_wide
+            or rule.api_key_id == key.id
+            or (rule.user_id is not None and rule.user_id == key.owner_id)
+            for rule in self.ip_rules or ()
+        )
+
+    @classmethod
+    def from_raw_pages(cls, pages: Sequence[RawPage]) -> CredentialInventory:
+        """Parse the inventory out of a pull's raw pages: the one parser pull, store and
+        re-performance share. A page that answered other than 200 leaves its part None.
+        Malformed entries are skipped only when they have no id; a body that is not JSON leaves
+        the part unknown (the pull itself never stores such a page as a 200).
+        """
+        keys: dict[int, ApiKey] | None = None
+        rules: dict[int, IpRule] | None = None
+        guest: bool | None = None
+        url = ""
+        for page in pages:
+            path = page.endpoint.split("?", 1)[0]
+            if path == KEY_LIST_PATH:
+                data = _json_object(page)
+                if data is None:
+                    continue
+                keys = {} if keys is None else keys
+                for item in _list(data.get("api_keys")):
+                    if isinstance(item, Mapping) and _int_or_none(item.get("id")) is not None:
+                        key = ApiKey.from_api(item)
+                        keys.setdefault(key.id, key)
+            elif _is_ip_rules_path(path):
+                data = _json_object(page)
+                if data is None:
+                    continue
+                rules = {} if rules is None else rules
+                for item in _list(data.get("ip_rules")):
+                    if isinstance(item, Mapping) and _int_or_none(item.get("id")) is not None:
+                        rule = IpRule.from_api(item)
+                        rules.setdefault(rule.id, rule)
+            elif path == GUEST_ACCESS_PATH:
+                data = _json_object(page)
+                if data is None or not isinstance(data.get("enabled"), bool):
+                    continue
+                guest = bool(data["enabled"])
+                url = _text(data.get("guest_access_url"))
+        return cls(
+            keys=None if keys is None else tuple(keys[k] for k in sorted(keys)),
+            ip_rules=None if rules is None else tuple(rules[r] for r in sorted(rules)),
+            guest_access=guest,
+            guest_access_url=url,
+        )
+
+
+def _json_object(page: RawPage) -> Mapping[str, Any] | None:
+    if page.status != 200:
+        return None
+    try:
+        data = json.loads(page.body)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 #: Version of the provenance record. 1: before the operator, key owner and per-endpoint
 #: reconciliation were recorded (a snapshot stored by an earlier version decodes as 1).
 PROVENANCE_FORMAT = 2
@@ -360,8 +598,11 @@ class PullProvenance:
     def recorded_by_earlier_version(self) -> bool:
         """True for a snapshot stored before operator and reconciliation were recorded."""
         return self.format_version < PROVENANCE_FORMAT
+
     #: Parts CertCentral documented as not available to the key (e.g. ``"service_users"``): not
-    #: read, so unknown, never zero. A snapshot with any is incomplete.
+    #: read, so unknown, never zero. ``service_users`` makes the snapshot incomplete; the
+    #: credential parts (:data:`CREDENTIAL_PARTS`) leave the user list complete, and only their
+    #: own rules and key changes become not evaluable.
     not_evaluable: tuple[str, ...] = ()
 
 
@@ -374,6 +615,9 @@ class Snapshot:
     taken_at: datetime
     users: tuple[User, ...]
     provenance: PullProvenance
+    #: API keys, IP rules and guest access, parsed from the snapshot's own raw pages (each part
+    #: None when not read). Empty for a snapshot made before credentials were read.
+    credentials: CredentialInventory = field(default_factory=CredentialInventory)
 
     @property
     def complete(self) -> bool:
@@ -411,6 +655,11 @@ class ChangeKind(enum.StrEnum):
     RESTRICTION = "restriction"
     FIRST_SIGN_IN = "first-sign-in"
     SIGNED_IN = "signed-in"
+    #: API keys and ACME URLs (``Change.key_id`` names the key; ``user_id`` is its owner).
+    KEY_CREATED = "key-created"
+    KEY_REVOKED = "key-revoked"
+    KEY_OWNER = "key-owner"
+    KEY_RESTRICTION = "key-restriction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +675,8 @@ class Change:
     escalation: bool = False
     #: The user became Administrator with this change (joiner or role change).
     became_admin: bool = False
+    #: The API key this change is about (key changes only); None for user changes.
+    key_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

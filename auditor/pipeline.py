@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from auditor import __version__
 from auditor.errors import ConfigurationError
 from auditor.models import (
+    ApiKey,
     Attestation,
     AttestationKind,
     ChangeSet,
@@ -266,7 +267,7 @@ def pull(
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
         with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
-            result = client.pull_users(details=details, known_details=known, observer=observer)
+            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
         provenance = PullProvenance(
             connection=connection,
             base_url=record.base_url,
@@ -1288,7 +1289,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         parse_rule_inputs,
     )
     from auditor.identity import IdentitySource
-    from auditor.models import parse_api_datetime
+    from auditor.models import CredentialInventory, parse_api_datetime
 
     def load(path: Path) -> tuple[Any, Any, list[RawPage], dict[str, bytes]] | str:
         import json
@@ -1356,6 +1357,8 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
         taken_at=inputs.taken_at,
         users=users,
         provenance=inputs.provenance,
+        # Keys, IP rules and guest access are re-derived from the raw pages too (issue 17).
+        credentials=CredentialInventory.from_raw_pages(pages),
     )
     previous_snapshot = inputs.previous
     if previous_snapshot is not None:
@@ -1397,6 +1400,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 taken_at=previous_snapshot.taken_at,
                 users=rederived_previous,
                 provenance=previous_snapshot.provenance,
+                credentials=CredentialInventory.from_raw_pages(other_pages),
             )
     findings, changes = evaluate_snapshot(
         snapshot,
@@ -1680,6 +1684,9 @@ class UserTimeline:
     history: UserHistory
     present_in_latest: bool
     latest_snapshot: Snapshot
+    #: The API keys and ACME URLs the user owns in the latest snapshot (issue 17); None when that
+    #: snapshot could not read the key list (unknown, not none).
+    keys: tuple[ApiKey, ...] | None = None
 
 
 def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeline:
@@ -1697,11 +1704,13 @@ def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeli
     for snapshot in reversed(snapshots):
         for user in snapshot.users:
             if str(user.id) == wanted or (user.email and user.email.casefold() == wanted.casefold()):
+                latest_keys = snapshots[-1].credentials.keys
                 return UserTimeline(
                     user=user,
                     history=history[user.id],
                     present_in_latest=snapshot is snapshots[-1],
                     latest_snapshot=snapshots[-1],
+                    keys=None if latest_keys is None else snapshots[-1].credentials.keys_of(user.id),
                 )
     raise ConfigurationError(
         f"No user {wanted!r} in any snapshot of connection {connection!r}.",

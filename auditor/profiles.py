@@ -40,6 +40,16 @@ RULE_IDS: tuple[str, ...] = (
     "not-in-identity-source",
     "revocation-overdue",
     "access-regranted",
+    *(
+        # Credential inventory (issue 17): API keys and ACME URLs, IP rules, guest access.
+        "key-owner-inactive",
+        "key-unrestricted",
+        "key-unused",
+        "key-never-used",
+        "key-legacy",
+        "key-no-ip-restriction",
+        "guest-access-enabled",
+    ),
 )
 
 
@@ -158,7 +168,61 @@ _SOC2 = "SOC 2"
 _HIPAA = "HIPAA"
 
 
+#: Controls the credential rules give evidence for, per framework (controls.md §1): keys are
+#: application/system credentials (PCI 7.2.5.1, SOC 2 CC6.3), inactive ones are to be disabled
+#: (PCI 8.2.6, NIST AC-2(3), CIS 5.3), and privilege is least (AC-6, A.8.2).
+_KEY_CONTROLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "PCI DSS": {
+        "key-owner-inactive": ("8.2.6", "7.2.5.1"),
+        "key-unrestricted": ("7.2.5.1",),
+        "key-unused": ("8.2.6", "7.2.5.1"),
+        "key-never-used": ("8.2.6", "7.2.5.1"),
+        "key-legacy": ("7.2.5.1",),
+        "key-no-ip-restriction": ("7.2.5.1",),
+        "guest-access-enabled": ("7.2.4",),
+    },
+    "CIS": {
+        "key-owner-inactive": ("5.3",),
+        "key-unrestricted": ("5.1", "6.8"),
+        "key-unused": ("5.3",),
+        "key-never-used": ("5.3",),
+        "key-legacy": ("5.1",),
+        "key-no-ip-restriction": ("5.1",),
+        "guest-access-enabled": ("5.1",),
+    },
+    "NIST": {
+        "key-owner-inactive": ("AC-2(3)",),
+        "key-unrestricted": ("AC-6(7)",),
+        "key-unused": ("AC-2(3)",),
+        "key-never-used": ("AC-2(3)",),
+        "key-legacy": ("AC-2(j)",),
+        "key-no-ip-restriction": ("AC-2(j)",),
+        "guest-access-enabled": ("AC-2(j)",),
+    },
+    "ISO 27001": {
+        "key-owner-inactive": ("A.5.18",),
+        "key-unrestricted": ("A.8.2",),
+        "key-unused": ("A.5.18",),
+        "key-never-used": ("A.5.16", "A.5.18"),
+        "key-legacy": ("A.5.18",),
+        "key-no-ip-restriction": ("A.5.15",),
+        "guest-access-enabled": ("A.5.15",),
+    },
+    "SOC 2": {
+        "key-owner-inactive": ("CC6.2", "CC6.3"),
+        "key-unrestricted": ("CC6.3",),
+        "key-unused": ("CC6.2",),
+        "key-never-used": ("CC6.2",),
+        "key-legacy": ("CC6.3",),
+        "key-no-ip-restriction": ("CC6.1",),
+        "guest-access-enabled": ("CC6.1",),
+    },
+    "HIPAA": {rule: ("164.308(a)(4)",) for rule in RULE_IDS if rule.startswith(("key-", "guest-"))},
+}
+
+
 def _refs(prefix: str, mapping: dict[str, tuple[str, ...]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    mapping = {**mapping, **_KEY_CONTROLS.get(prefix, {})}
     missing = set(RULE_IDS) - set(mapping)
     if missing:  # pragma: no cover - guarded by tests walking every profile and rule
         raise AssertionError(f"{prefix}: no controls for {sorted(missing)}")

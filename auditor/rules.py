@@ -42,6 +42,7 @@ from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.identity import IdentitySource, Match, match_counts, match_users
 from auditor.models import (
     KNOWN_ROLE_NAMES,
+    ApiKey,
     Attestation,
     AttestationKind,
     ExceptionEntry,
@@ -247,6 +248,68 @@ RULES: tuple[Rule, ...] = (
         "the user holds a privileged role again: the reviewed decision was undone without a new review.",
         "Revoke the access again, or record why it was re-granted in the next access review campaign "
         "(`auditor review open`).",
+    ),
+    # --- credential inventory (issue 17); a finding's user is the key's owner -------------------
+    Rule(
+        "key-owner-inactive",
+        Severity.HIGH,
+        "Active API key or ACME URL whose owner is inactive or gone",
+        "An active API key or ACME directory URL belongs to a user who is no longer active, or no "
+        "longer a user of the account at all. The key keeps working without anyone signing in: the "
+        "leaver's access was not removed.",
+        "Revoke the key in CertCentral (Automation → API Keys, or ACME Directory URLs), or re-issue it "
+        "to an active owner and revoke the old one.",
+    ),
+    Rule(
+        "key-unrestricted",
+        Severity.MEDIUM,
+        "Active API key without a restriction",
+        "An active API key has no restriction (restricted_to_role_id 0): it can do everything its "
+        "owner can, through the API, without a sign-in. High when the owner is an Administrator.",
+        "Edit the key in CertCentral (Automation → API Keys) and restrict it to what the integration "
+        "needs (e.g. Orders, or View Only for reporting).",
+    ),
+    Rule(
+        "key-unused",
+        Severity.MEDIUM,
+        "Active API key not used recently",
+        "An active API key has not been used for longer than the inactive-user threshold: an unused "
+        "credential that still works.",
+        "Revoke the key if nothing uses it; otherwise record an exception with a reason, an owner and an expiry.",
+    ),
+    Rule(
+        "key-never-used",
+        Severity.LOW,
+        "Active API key never used",
+        "An active API key has never been used, and was created longer ago than the never-signed-in "
+        "period: it was made and forgotten, or handed out and not needed.",
+        "Revoke the key in CertCentral (Automation → API Keys) if nothing is going to use it.",
+    ),
+    Rule(
+        "key-legacy",
+        Severity.LOW,
+        "Active legacy API key",
+        "An active key is a legacy key (is_legacy): created under CertCentral's older key model, "
+        "without the restrictions newer keys can carry.",
+        "Create a new, restricted key for the integration and revoke the legacy one.",
+    ),
+    Rule(
+        "key-no-ip-restriction",
+        Severity.INFO,
+        "API key not covered by any IP rule",
+        "The account has IP restriction rules, but none covers this active key (no account-wide rule, "
+        "none for its owner, none for the key itself).",
+        "Add an IP rule for the key or its owner in CertCentral (Account → Settings → IP Restrictions), "
+        "or record why it needs to be reachable from anywhere.",
+    ),
+    Rule(
+        "guest-access-enabled",
+        Severity.LOW,
+        "Guest certificate requests are enabled",
+        "Guest access lets people without a CertCentral account request certificates through a guest "
+        "URL (requests still need approval): requesters are not reviewed users.",
+        "Turn guest access off in CertCentral if nobody needs it, or restrict the guest URL with an IP rule.",
+        scope="account",
     ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
@@ -782,6 +845,128 @@ def _review_decisions(ctx: _Context) -> list[Finding]:
     return found
 
 
+def _key_evidence(ctx: _Context, key: ApiKey, owner: User | None) -> list[tuple[str, str]]:
+    who = (owner.email or f"user {owner.id}") if owner is not None else f"user {key.owner_id} (not in the snapshot)"
+    evidence = [
+        ("key", key.label),
+        ("kind", key.kind),
+        ("owner", f"{key.owner_name} <{who}>" if key.owner_name else who),
+        ("owner role", owner.role_names or "(none)" if owner is not None else "(not a user)"),
+        ("owner status", owner.status or "(unknown)" if owner is not None else "(not a user)"),
+        ("owner type", "service (API-only) user" if owner is not None and owner.is_service_user else "user"),
+        ("restriction", key.restriction),
+        ("created", _when(key.created)),
+        ("last used", _when(key.last_used)),
+    ]
+    if key.is_acme:
+        evidence.append(("ACME directory URL", key.acme_directory_url))
+    return evidence
+
+
+def _key_finding(
+    ctx: _Context, rule_id: str, key: ApiKey, owner: User | None, explanation: str, extra: Sequence[tuple[str, str]]
+) -> Finding:
+    finding = ctx.finding(rule_id, explanation, [*_key_evidence(ctx, key, owner), *extra], owner)
+    if owner is None:
+        # The owner is gone: the finding still names the key's user id, so exceptions and history find it.
+        finding = replace(finding, user_id=key.owner_id)
+    return finding
+
+
+def _key_rules(ctx: _Context) -> list[Finding]:
+    """The per-key rules, as of the snapshot; nothing when the key list was not read."""
+    keys = ctx.snapshot.credentials.keys
+    if keys is None:
+        return []
+    t = ctx.config.thresholds
+    users = {user.id: user for user in ctx.snapshot.users}
+    rules = ctx.snapshot.credentials.ip_rules
+    found: list[Finding] = []
+    for key in keys:
+        if not key.is_active:
+            continue
+        owner = users.get(key.owner_id) if key.owner_id is not None else None
+        name = f"{key.kind} {key.name or key.id}"
+        # Absent from an incomplete snapshot is unknown, not gone: say nothing then.
+        if (owner is None and ctx.snapshot.complete) or (owner is not None and not owner.is_active):
+            state = (
+                f"whose owner {owner.email or owner.id} is {owner.status or 'of unknown status'}"
+                if owner is not None
+                else f"whose owner (user {key.owner_id}) is no longer a user of the account"
+            )
+            found.append(
+                _key_finding(ctx, "key-owner-inactive", key, owner, f"The active {name} belongs to a user {state}.", [])
+            )
+        if key.unrestricted:
+            finding = _key_finding(
+                ctx,
+                "key-unrestricted",
+                key,
+                owner,
+                f"The active {name} has no restriction: it can do everything its owner can"
+                + (", and its owner is an Administrator." if owner is not None and owner.is_admin else "."),
+                [],
+            )
+            if owner is not None and owner.is_admin:
+                finding = replace(finding, severity=Severity.HIGH)
+            found.append(finding)
+        if key.last_used is not None:
+            idle = ctx.now - key.last_used
+            if idle > timedelta(days=t.inactive_user_days):
+                found.append(
+                    _key_finding(
+                        ctx,
+                        "key-unused",
+                        key,
+                        owner,
+                        f"The active {name} was last used {_days(idle.days)} ago ({_day(key.last_used)}); "
+                        f"the limit is {_days(t.inactive_user_days)}.",
+                        [("days unused", str(idle.days)), ("threshold", ctx.threshold("inactive_user_days"))],
+                    )
+                )
+        elif key.created is not None:
+            age = ctx.now - key.created
+            if age > timedelta(days=t.never_signed_in_user_days):
+                found.append(
+                    _key_finding(
+                        ctx,
+                        "key-never-used",
+                        key,
+                        owner,
+                        f"The active {name} was created {_days(age.days)} ago ({_day(key.created)}) and has "
+                        f"never been used; the limit is {_days(t.never_signed_in_user_days)}.",
+                        [
+                            ("days since created", str(age.days)),
+                            ("threshold", ctx.threshold("never_signed_in_user_days")),
+                        ],
+                    )
+                )
+        if key.is_legacy:
+            found.append(_key_finding(ctx, "key-legacy", key, owner, f"The active {name} is a legacy key.", []))
+        if rules and not ctx.snapshot.credentials.covers(key):
+            found.append(
+                _key_finding(
+                    ctx,
+                    "key-no-ip-restriction",
+                    key,
+                    owner,
+                    f"The account has {len(rules)} IP rule(s), but none covers the active {name}.",
+                    [("IP rules in the account", str(len(rules)))],
+                )
+            )
+    return found
+
+
+def _guest_access(ctx: _Context) -> list[Finding]:
+    inventory = ctx.snapshot.credentials
+    if inventory.guest_access is not True:
+        return []
+    evidence = [("guest access", "enabled")]
+    if inventory.guest_access_url:
+        evidence.append(("guest URL", inventory.guest_access_url))
+    return [ctx.finding("guest-access-enabled", "Guest certificate requests are enabled for the account.", evidence)]
+
+
 _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _sign_in_rules,
     _admin_not_active,
@@ -796,6 +981,8 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _self_approved_exception,
     _identity_rules,
     _review_decisions,
+    _key_rules,
+    _guest_access,
 )
 
 
@@ -864,6 +1051,13 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
         )
     lines.extend(f"Pull note: {note}" for note in notes)
     rule_lines: list[str] = []
+    for part, words in (
+        ("api_keys", "API keys and ACME URLs were not readable with this key"),
+        ("ip_rules", "IP restriction rules were not readable with this key"),
+        ("guest_access", "Guest access settings were not readable with this key"),
+    ):
+        if part in provenance.not_evaluable:
+            rule_lines.append(f"Not evaluable: {words}, so their rules were not checked (unknown, not none).")
     key_user = next((u for u in snapshot.users if u.id == ctx.key_user_id), None)
     if key_user is not None:
         roles = key_user.role_names or "no role"

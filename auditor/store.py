@@ -58,6 +58,7 @@ from auditor.errors import ConfigurationError, CredentialsError, StoreBusyError,
 from auditor.models import (
     Attestation,
     AttestationKind,
+    CredentialInventory,
     Division,
     EndpointReconciliation,
     KeyOwner,
@@ -68,6 +69,7 @@ from auditor.models import (
     Snapshot,
     User,
     UserHistory,
+    is_credential_endpoint,
     utc_now,
 )
 
@@ -1518,6 +1520,7 @@ class Store:
             taken_at=provenance.started_at.astimezone(UTC),
             users=users,
             provenance=provenance,
+            credentials=CredentialInventory.from_raw_pages(raw_pages),
         )
 
     def _insert_snapshot(
@@ -1605,7 +1608,45 @@ class Store:
             taken_at=_parse_time(head[2]),
             users=users,
             provenance=provenance,
+            credentials=self._stored_credentials(snapshot_id, provenance),
         )
+
+    def _stored_credentials(self, snapshot_id: int, provenance: PullProvenance) -> CredentialInventory:
+        """The credential inventory, derived from the snapshot's own raw pages.
+
+        Not a table of its own: the raw pages are the primary evidence, so parsing them on load can
+        never disagree with the bundle's raw pages (re-performance parses the same bytes). Only the
+        credential pages are read, and each is checked against the page digests in the snapshot's
+        provenance, which the snapshot's tag covers: an edited, added or deleted credential page is
+        refused as tampering, without reading (and HMAC-ing) every user page on each load.
+        """
+        recorded = [(path, digest) for path, digest in provenance.page_digests if is_credential_endpoint(path)]
+        with self._guard(f"reading the credential pages of snapshot {snapshot_id}"):
+            rows = self._db.execute(
+                "SELECT position, endpoint, status, body_zlib, sha256, received_at FROM raw_pages"
+                " WHERE snapshot_id = ? AND (endpoint = '/key' OR endpoint LIKE '/key?%'"
+                " OR endpoint = '/account/guest-access' OR endpoint LIKE '/container/%/ip/rules')"
+                " ORDER BY position",
+                (snapshot_id,),
+            ).fetchall()
+        pages = []
+        for position, endpoint, status, compressed, digest, received_at in rows:
+            if not is_credential_endpoint(endpoint):
+                continue
+            try:
+                body = zlib.decompress(compressed)
+            except zlib.error:
+                body = None
+            if body is None or hashlib.sha256(body).hexdigest() != digest:
+                raise StoreError(
+                    f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
+                    "was modified after it was stored: it no longer matches its SHA-256.",
+                    hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
+                )
+            pages.append(RawPage(endpoint, status, body, digest, _parse_time(received_at)))
+        if self._checking and [(page.endpoint, page.sha256) for page in pages] != recorded:
+            raise self._tampered(f"snapshot #{snapshot_id} raw pages")
+        return CredentialInventory.from_raw_pages(pages)
 
     def _check_head(self, head: Sequence[Any]) -> None:
         record = dict(zip(TAGGED_COLUMNS["snapshots"], (*head[:8], head[11]), strict=True))

@@ -520,6 +520,88 @@ def keys() -> list[dict[str, Any]]:
     ]
 
 
+# --- API keys, ACME URLs, IP rules, guest access (certcentral-api.md §11; issue 17) ------------------
+
+#: (id, name, owner id, restriction, legacy, ACME, created, last used (None: never; "daily": the day
+#: before each state), from state, revoked from state, {state: (field, value)} changes).
+API_KEYS: tuple[tuple[Any, ...], ...] = (
+    # Unrestricted key of an Administrator: key-unrestricted, high.
+    (3100001, "pki-automation", 2700762, 0, False, False, at(2025, 3, 1, 9, 0, 0), "daily", JUL, None, {}),
+    # The auditor's own View Only key on its service user.
+    (3100002, "certcentral-auditor", 2740011, 102, False, False, at(2026, 5, 4, 10, 0, 0), "daily", JUL, None, {}),
+    # Legacy key: key-legacy.
+    (3100003, "legacy-billing-export", 2700790, 102, True, False, at(2021, 2, 1, 8, 0, 0), "daily", JUL, None, {}),
+    # ACME directory URL on the ACME service user (covered by its IP rule): key-unrestricted, medium.
+    (3100004, "acme-web-prod", 2740012, 0, False, True, at(2025, 11, 2, 12, 0, 0), "daily", JUL, None, {}),
+    # Victor Hale is disabled on 2026-09-01 but his key stays active: key-owner-inactive from September.
+    (3100005, "victor-scripts", 2700896, 102, False, False, at(2025, 6, 1, 9, 0, 0), at(2026, 8, 19, 22, 4, 0),
+     JUL, None, {}),
+    # Kevin Brandt leaves in October; his key is re-owned to Tom Okafor in November (key-owner).
+    (3100006, "kevin-ci", 2700925, 102, False, False, at(2025, 9, 9, 9, 0, 0), at(2026, 9, 25, 10, 0, 0),
+     JUL, None, {NOV: ("owner", 2700790)}),
+    # Last used 2026-06-15: key-unused from October (108 days), not in September (78 days).
+    (3100007, "quarterly-renewals", 2700790, 101, False, False, at(2025, 1, 10, 9, 0, 0),
+     at(2026, 6, 15, 3, 0, 0), JUL, None, {}),
+    # Created 2026-06-20, never used: key-never-used from October (103 days), not in September (73 days);
+    # re-restricted from View Only to Orders in November (key-restriction).
+    (3100008, "spare-key", 2700815, 102, False, False, at(2026, 6, 20, 11, 0, 0), None, JUL, None,
+     {NOV: ("restricted_to_role_id", 100)}),
+    # Revoked long ago: raises nothing.
+    (3100009, "old-revoked", 2700762, 0, False, False, at(2024, 1, 5, 9, 0, 0), at(2024, 12, 1, 9, 0, 0),
+     JUL, JUL, {}),
+    # Created in October (key-created).
+    (3100010, "new-pipeline", 2761501, 100, False, False, at(2026, 9, 20, 9, 0, 0), "daily", OCT, None, {}),
+    # Revoked in November (key-revoked).
+    (3100011, "temp-migration", 2700762, 103, False, False, at(2026, 7, 15, 9, 0, 0), "daily", JUL, NOV, {}),
+)
+
+
+def api_keys(state: int, as_of: datetime, people: dict[int, Person]) -> list[dict[str, Any]]:
+    rendered: list[dict[str, Any]] = []
+    for key_id, name, owner, restriction, legacy, acme, created, used, since, revoked, changes in API_KEYS:
+        if state < since:
+            continue
+        for when, (field_name, value) in changes.items():
+            if state >= when:
+                owner = value if field_name == "owner" else owner
+                restriction = value if field_name == "restricted_to_role_id" else restriction
+        person = people.get(owner)
+        key: dict[str, Any] = {
+            "id": key_id,
+            "user": {"id": owner, "first_name": person.first if person else "",
+                     "last_name": person.last if person else ""},
+            "status": "revoked" if revoked is not None and state >= revoked else "active",
+            "create_date": iso(created),
+            "name": name,
+            "is_legacy": legacy,
+            "restricted_to_role_id": restriction,
+        }
+        if used == "daily":
+            key["last_used_date"] = iso(as_of - timedelta(hours=20))
+        elif used is not None:
+            key["last_used_date"] = iso(used)
+        if acme:
+            key.update(acme_directory_url="https://acme.digicert.com/v2/acme/directory/Qm***9x",
+                       product_name_id="ssl_plus", organization_id=1122334, validity_days=90)
+        rendered.append(key)
+    return rendered
+
+
+def ip_rules(state: int) -> list[dict[str, Any]]:
+    """From August, one IP rule: the ACME service user may call only from the web tier."""
+    if state < AUG:
+        return []
+    return [{"id": 7001, "date_created": "2026-07-20T09:30:00+00:00", "container_id": ROOT, "user_id": 2740012,
+             "ip_address": "198.51.100.10", "ip_address_end": "198.51.100.20", "description": "Web tier (ACME)"}]
+
+
+def guest_access(state: int) -> dict[str, Any]:
+    """Guest certificate requests are switched on in October: guest-access-enabled from then."""
+    if state >= OCT:
+        return {"enabled": True, "guest_access_url": "https://www.digicert.com/secure/guest/request/Xy7Qp"}
+    return {"enabled": False}
+
+
 def build_states() -> list[dict[str, Any]]:
     people = build_people()
     states = []
@@ -534,6 +616,9 @@ def build_states() -> list[dict[str, Any]]:
             "users": [render_user(p, state, as_of) for p in present if not p.service],
             "service_users": [render_user(p, state, as_of) for p in present if p.service],
             "keys": keys(),
+            "api_keys": api_keys(state, as_of, {p.id: p for p in people}),
+            "ip_rules": ip_rules(state),
+            "guest_access": guest_access(state),
         })
     check_invariants(states, people)
     return states

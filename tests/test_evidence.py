@@ -888,7 +888,9 @@ def test_contents_from_a_snapshot_neutralise_spreadsheet_cells_and_verify(tmp_pa
     from openpyxl import load_workbook
 
     workbook = load_workbook(io.BytesIO(members["views/access-review.xlsx"]))
-    assert workbook.sheetnames == ["users", "findings", "changes", "exceptions", "attestations", "provenance"]
+    assert workbook.sheetnames == [
+        "users", "findings", "changes", "exceptions", "attestations", "api keys", "provenance"
+    ]
     cells = [cell for row in workbook["users"].iter_rows() for cell in row]
     assert any(cell.value == hostile.first_name and cell.data_type == "s" for cell in cells)
 

@@ -131,6 +131,7 @@ def test_registry_lists_every_rule_id_once_in_order() -> None:
         "too-many-admins",
         "mfa-attestation-missing",
         "review-overdue",
+        "guest-access-enabled",
     }
 
 

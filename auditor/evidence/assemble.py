@@ -85,6 +85,7 @@ def contents_from(
         "changes": (exports.CHANGES_HEADER, exports.changes_rows(changes)),
         "exceptions": (exports.EXCEPTIONS_HEADER, exports.exceptions_rows(exception_list)),
         "attestations": (ATTESTATIONS_HEADER, attestation_rows),
+        "api keys": (exports.KEYS_HEADER, exports.keys_rows(snapshot)),  # issue 17
     }
     return BundleContents(
         raw_pages=tuple(raw_pages),
@@ -114,6 +115,8 @@ def contents_from(
         rule_inputs_json=rule_inputs,
         identity_files=tuple(identity_files),
         review_files=tuple(review_files),
+        keys_csv=exports.keys_csv(snapshot),
+        keys_json=exports.keys_json(snapshot),
     )
 
 
@@ -172,7 +175,16 @@ def bundle_context(
             "changes": len(changes.changes),
             "exceptions": len(exceptions),
             "attestations": len(attestations),
+            # Credential inventory (issue 17): null, never 0, when that part was not readable.
+            "api_keys": None if snapshot.credentials.keys is None else len(snapshot.credentials.keys),
+            "api_keys_active": None
+            if snapshot.credentials.keys is None
+            else sum(1 for key in snapshot.credentials.keys if key.is_active),
+            "ip_rules": None if snapshot.credentials.ip_rules is None else len(snapshot.credentials.ip_rules),
         },
+        # The parts CertCentral would not show this key: unknown, not none (issue 17).
+        "not_evaluable": list(p.not_evaluable),
+        "guest_access": snapshot.credentials.guest_access,
         "previous_snapshot_id": changes.from_snapshot,
         "retention": dict(retention),
         # Issue 12 §1: a re-run with a tool whose rules changed shows as a difference.

@@ -173,11 +173,16 @@ class BundleContents:
     #: ``review/campaign-N/...``: an access review campaign's records, decisions and worksheets
     #: as imported (issue 14); not re-derivable from the raw pages, so ``--reperform`` skips them.
     review_files: tuple[tuple[str, bytes], ...] = ()
+    #: ``views/keys.csv`` / ``views/keys.json``: the credential inventory (issue 17).
+    keys_csv: bytes | None = None
+    keys_json: bytes | None = None
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
         optional = (
             ("views/users.csv", self.users_csv),
+            ("views/keys.json", self.keys_json),
+            ("views/keys.csv", self.keys_csv),
             ("report/report.html", self.report_html),
             ("report/report.pdf", self.report_pdf),
         )

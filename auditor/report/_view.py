@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from auditor.models import Change, ChangeKind, ExceptionEntry, Finding, PullProvenance, Severity, Snapshot, User
+from auditor.report._keys import keys_block
 
 from ._chart import trend_svg
 
@@ -76,6 +77,10 @@ CHANGE_KIND_LABELS = {
     ChangeKind.RESTRICTION: "division restriction",
     ChangeKind.FIRST_SIGN_IN: "first sign-in",
     ChangeKind.SIGNED_IN: "signed in",
+    ChangeKind.KEY_CREATED: "API key created",
+    ChangeKind.KEY_REVOKED: "API key revoked",
+    ChangeKind.KEY_OWNER: "API key re-owned",
+    ChangeKind.KEY_RESTRICTION: "API key restriction",
 }
 
 MFA_STATEMENT = (
@@ -678,6 +683,7 @@ def build_context(
         "changes": changes,
         "change_options": [row["label"] for row in access_counts],
         "privileged": privileged_rows,
+        "credentials": keys_block(snapshot),  # the "API keys and automation" section (issue 17)
         "roster": roster,
         "roster_total": len(users),
         "roster_truncated": len(roster) < len(users),

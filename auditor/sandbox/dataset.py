@@ -58,6 +58,31 @@ USER_KEY_ORDER = (
 )
 _CONTAINER_KEY_ORDER = ("id", "public_id", "name", "parent_id", "template_id", "ekey", "has_logo", "is_active")
 _KEY_KEY_ORDER = ("key", "label", "user_id", "restricted_to_role_id", "description")
+_API_KEY_ORDER = (
+    "id",
+    "user",
+    "status",
+    "create_date",
+    "last_used_date",
+    "name",
+    "is_legacy",
+    "restricted_to_role_id",
+    "acme_directory_url",
+    "product_name_id",
+    "organization_id",
+    "validity_years",
+    "validity_days",
+)
+_IP_RULE_ORDER = (
+    "id",
+    "date_created",
+    "container_id",
+    "user_id",
+    "api_key_id",
+    "ip_address",
+    "ip_address_end",
+    "description",
+)
 _OPTIONAL_USER_TEXT = ("job_title", "telephone", "last_login_date")
 _REQUIRED_USER_TEXT = ("username", "first_name", "last_name", "email", "status")
 
@@ -77,6 +102,13 @@ class Dataset:
     service_users: tuple[JsonObject, ...]
     keys: tuple[JsonObject, ...]
     as_of: datetime
+    #: ``GET /key`` entries in API shape (§11.1): API keys and ACME URLs of the account. These are
+    #: what the account *lists*; ``keys`` are what the sandbox *accepts* as X-DC-DEVKEY.
+    api_keys: tuple[JsonObject, ...] = ()
+    #: ``GET /container/{top}/ip/rules`` entries in API shape (§11.2).
+    ip_rules: tuple[JsonObject, ...] = ()
+    #: ``GET /account/guest-access`` (§11.3); None: served as ``{"enabled": false}``.
+    guest_access: JsonObject | None = None
 
     def to_json(self) -> str:
         """The dataset as a ``certcentral-sandbox-dataset/1`` document; equal datasets give equal text."""
@@ -89,6 +121,13 @@ class Dataset:
             "service_users": [_ordered(u, USER_KEY_ORDER) for u in self.service_users],
             "keys": [_ordered(k, _KEY_KEY_ORDER) for k in self.keys],
         }
+        # Only when set, so datasets written before credentials were served stay byte-identical.
+        if self.api_keys:
+            document["api_keys"] = [_ordered(k, _API_KEY_ORDER) for k in self.api_keys]
+        if self.ip_rules:
+            document["ip_rules"] = [_ordered(r, _IP_RULE_ORDER) for r in self.ip_rules]
+        if self.guest_access is not None:
+            document["guest_access"] = _ordered(self.guest_access, ("enabled", "guest_access_url"))
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -275,6 +314,21 @@ def _parse_document(document: object, source: str) -> Dataset:
         key_values.add(key["key"])
         labels.add(key["label"])
 
+    api_keys = _objects(document, "api_keys", source, required=False)
+    key_ids: set[int] = set()
+    for index, item in enumerate(api_keys):
+        where = f"api_keys[{index}]"
+        _require(item, where, source, [("id", int), ("status", str)])
+        if item["id"] in key_ids:
+            raise _fail(source, f"duplicate API key id {item['id']}")
+        key_ids.add(item["id"])
+    ip_rules = _objects(document, "ip_rules", source, required=False)
+    for index, item in enumerate(ip_rules):
+        _require(item, f"ip_rules[{index}]", source, [("id", int), ("ip_address", str)])
+    guest = document.get("guest_access")
+    if guest is not None and not (isinstance(guest, dict) and isinstance(guest.get("enabled"), bool)):
+        raise _fail(source, "'guest_access' must be an object with a true/false 'enabled'")
+
     return Dataset(
         account=account,
         containers=tuple(containers),
@@ -282,6 +336,9 @@ def _parse_document(document: object, source: str) -> Dataset:
         service_users=tuple(service_users),
         keys=tuple(keys),
         as_of=as_of,
+        api_keys=tuple(api_keys),
+        ip_rules=tuple(ip_rules),
+        guest_access=guest,
     )
 
 

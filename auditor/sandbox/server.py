@@ -106,6 +106,9 @@ class Faults:
     #: Pages of ``GET /user`` answer a gzip body that inflates to this many zero bytes (a "gzip
     #: bomb"; 2 GiB is about 2 MB on the wire, built without holding the inflated bytes).
     gzip_bomb_bytes: int = 0
+    #: ``GET /key`` answers pages of this many keys with a ``page`` object; 0: one unpaged list
+    #: (whether the real list pages is UNCERTAIN, §11.1, so both shapes are served).
+    key_page_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,9 @@ class _State:
             service_users=self.service_users,
             keys=self.dataset.keys,
             as_of=self.dataset.as_of,
+            api_keys=self.dataset.api_keys,
+            ip_rules=self.dataset.ip_rules,
+            guest_access=self.dataset.guest_access,
         )
 
 
@@ -315,6 +321,8 @@ def gzip_bomb(size: int) -> bytes:
 
 def _route_fault(faults: Faults, route: str) -> RouteFault | None:
     generic = "/user/{id}" if _USER_ID_PATH.fullmatch(route) and route != "/user/me" else None
+    if _IP_RULES_PATH.fullmatch(route):
+        generic = "/container/{id}/ip/rules"
     for pattern, answer in faults.route_faults:
         if pattern in (route, generic):
             return answer
@@ -358,6 +366,7 @@ class _BadInput(Exception):
 
 _USER_ID_PATH = re.compile(r"/user/(\d+)")
 _ROLE_PATH = re.compile(r"/container/(\d+)/role")
+_IP_RULES_PATH = re.compile(r"/container/(\d+)/ip/rules")
 _USER_ROUTES = ("/user", "/user/api-only", "/service-user")
 
 
@@ -409,6 +418,16 @@ class _Router:
         match = _USER_ID_PATH.fullmatch(path)
         if match:
             return self._user(int(match.group(1)))
+        if path == "/key":
+            return self._api_keys(query)
+        if path == "/account/guest-access":
+            # Unset: guest access off (the account default). A 404 is a route fault (not-found).
+            return _Answer(200, dict(self.state.dataset.guest_access or {"enabled": False}))
+        match = _IP_RULES_PATH.fullmatch(path)
+        if match:
+            if int(match.group(1)) not in self.state.containers:
+                raise _Denied(404, NOT_FOUND)
+            return _Answer(200, {"ip_rules": [dict(rule) for rule in self.state.dataset.ip_rules]})
         if path == "/container":
             return _Answer(200, {"containers": [_container_json(c) for c in self._visible_containers()]})
         match = _ROLE_PATH.fullmatch(path)
@@ -419,6 +438,23 @@ class _Router:
             roles = [{"id": role_id, "name": name} for role_id, name in ROLE_NAMES.items()]
             return _Answer(200, {"access_roles": roles})
         raise _Denied(404, ROUTE_NOT_FOUND)
+
+    def _api_keys(self, query: Mapping[str, list[str]]) -> _Answer:
+        """``GET /key`` (§11.1): Administrators and Managers only (UNCERTAIN); paged only when
+        ``Faults.key_page_size`` is set, since whether the real list pages is UNCERTAIN."""
+        if not self.can_list:
+            raise _Denied(403, MISSING_PERMISSION)
+        keys = [dict(k) for k in self.state.dataset.api_keys]
+        owner = _int_param(query, "user_id")
+        if owner is not None:
+            keys = [k for k in keys if isinstance(k.get("user"), dict) and k["user"].get("id") == owner]
+        size = self.faults.key_page_size
+        if not size:
+            return _Answer(200, {"api_keys": keys})
+        limit = min(_int_param(query, "limit") or size, size)
+        offset = _int_param(query, "offset") or 0
+        page = keys[offset : offset + limit]
+        return _Answer(200, {"api_keys": page, "page": {"total": len(keys), "limit": limit, "offset": offset}})
 
     def _visible_containers(self) -> list[JsonObject]:
         containers = self.state.dataset.containers
@@ -581,9 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed
 
-    def send(
-        self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False, drip: int = 0
-    ) -> None:
+    def send(self, status: int, body: bytes, headers: Mapping[str, str], *, cut: bool = False, drip: int = 0) -> None:
         """Write one response; ``cut`` announces the full length but closes half-way; ``drip``
         sends the whole answer, status line and headers included, at that many bytes per second."""
         if drip > 0:
