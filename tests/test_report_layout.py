@@ -310,3 +310,12 @@ def test_a_rule_with_many_findings_lists_the_first_and_points_to_the_attachment(
     assert listed == sorted(f.email for f in stale)[:10], "exactly the first ten are printed"
     attached = PdfReader(io.BytesIO(pdf)).attachments["findings.csv"][0].decode("utf-8")
     assert all(f.email in attached for f in stale), "the attachment keeps every finding"
+
+
+def test_the_action_list_keeps_a_sentence_whole_past_an_abbreviation() -> None:
+    """"(e.g. Orders, ...)" used to cut the key-unrestricted action to "... needs (e.g."."""
+    from auditor.report._view import first_sentence
+
+    text = "Restrict it to what the integration needs (e.g. Orders, or View Only). Then pull again."
+    assert first_sentence(text) == "Restrict it to what the integration needs (e.g. Orders, or View Only)."
+    assert first_sentence("Deactivate the user. Then check what it did.") == "Deactivate the user."

@@ -232,7 +232,8 @@ def without_subject(text: str, email: str) -> str:
 
 def first_sentence(text: str) -> str:
     """The first sentence of a remediation, for the one-line action list."""
-    match = re.match(r"(.+?\.)\s+[A-Z(]", text)
+    # A sentence ends at ". " before a capital, but not after an abbreviation such as "e.g.".
+    match = re.match(r"(.+?(?<!\be\.g)(?<!\bi\.e)\.)\s+[A-Z(]", text)
     return match.group(1) if match else text
 
 
