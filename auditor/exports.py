@@ -9,9 +9,11 @@ and every spreadsheet cell that came from the API is neutralised against formula
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -319,13 +321,37 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)
 
 
+def _xml_write_errors() -> tuple[type[Exception], ...]:
+    """What openpyxl raises when a temporary file of the workbook cannot be written.
+
+    Without lxml that is an OSError. With lxml installed (pikepdf, among others, brings it),
+    openpyxl streams each worksheet through lxml, which reports the same failure (a full disk, a
+    file-size limit) as ``SerialisationError("IO_EFBIG")``.
+    """
+    try:
+        from lxml.etree import SerialisationError
+    except ImportError:
+        return ()
+    return (SerialisationError,)
+
+
+def _as_os_error(exc: Exception) -> OSError:
+    """``SerialisationError("IO_ENOSPC")`` as the OSError it stands for, so callers handle one kind."""
+    name = str(exc).strip().removeprefix("IO_")
+    code = getattr(errno, name, errno.EIO) if name.isidentifier() else errno.EIO
+    return OSError(code, os.strerror(code))
+
+
 def _save_deterministic(workbook: Any, stamp: datetime) -> bytes:
     """Save without openpyxl's wall-clock "modified" time, and with every ZIP entry dated ``stamp``."""
     from openpyxl.writer.excel import ExcelWriter
 
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        ExcelWriter(workbook, archive).save()  # save_workbook() would stamp "modified" with now
+        try:
+            ExcelWriter(workbook, archive).save()  # save_workbook() would stamp "modified" with now
+        except _xml_write_errors() as exc:
+            raise _as_os_error(exc) from exc
     # A ZIP time cannot be before 1980.
     when = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
     if stamp.year < 1980:

@@ -921,6 +921,8 @@ def export_evidence(
             import tempfile
 
             exc.__traceback__ = None
+            if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
+                exc.__cause__.__traceback__ = None
             hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
             try:
                 gc.collect()
