@@ -1215,6 +1215,10 @@ class Store:
             return None
         return self._keys.record_authenticator(table).tag(canonical_record(table, record))
 
+    def _check_row(self, table: str, row: Sequence[Any], what: str) -> None:
+        """:meth:`_check` of a row read as ``TAGGED_COLUMNS[table]`` followed by its tag."""
+        self._check(table, dict(zip(TAGGED_COLUMNS[table], row[:-1], strict=True)), row[-1], what)
+
     def _check(self, table: str, record: Mapping[str, object], tag: object, what: str) -> None:
         if not self._checking:
             return
@@ -1436,8 +1440,7 @@ class Store:
         return [self._connection(row) for row in rows]
 
     def _connection(self, row: Sequence[Any]) -> ConnectionRecord:
-        record = dict(zip(TAGGED_COLUMNS["connections"], row[:-1], strict=True))
-        self._check("connections", record, row[-1], f"connection {row[0]!r}")
+        self._check_row("connections", row, f"connection {row[0]!r}")
         return _connection(row)
 
     def record_connection_test(self, name: str, *, at: datetime, result: str) -> None:
@@ -1908,8 +1911,7 @@ class Store:
             doing=f"reading the attestations of {connection!r}",
         )
         for row in rows:
-            record = dict(zip(TAGGED_COLUMNS["attestations"], row[:-1], strict=True))
-            self._check("attestations", record, row[-1], f"attestation #{row[0]} of connection {connection!r}")
+            self._check_row("attestations", row, f"attestation #{row[0]} of connection {connection!r}")
         try:
             return [
                 Attestation(
@@ -1990,8 +1992,7 @@ class Store:
         rows = self._db.execute(self._SELECT_CAMPAIGNS + where + " ORDER BY id", params).fetchall()
         found = []
         for row in rows:
-            record = dict(zip(TAGGED_COLUMNS["campaigns"], row[:-1], strict=True))
-            self._check("campaigns", record, row[-1], f"review campaign #{row[0]}")
+            self._check_row("campaigns", row, f"review campaign #{row[0]}")
             found.append(
                 CampaignRecord(
                     id=row[0], connection=row[1], snapshot_id=row[2], raw_sha256=row[3], scope=row[4],
@@ -2133,9 +2134,7 @@ class Store:
         )
         found = []
         for row in rows:
-            record = dict(zip(columns, row[:-1], strict=True))
-            what = f"worksheet import #{row[0]} of review campaign {campaign_id}"
-            self._check("campaign_imports", record, row[-1], what)
+            self._check_row("campaign_imports", row, f"worksheet import #{row[0]} of review campaign {campaign_id}")
             found.append(
                 ImportRecord(
                     id=row[0], campaign_id=row[1], file_name=row[2], sha256=row[3], content=bytes(row[4]),
@@ -2155,8 +2154,7 @@ class Store:
         )
         found = []
         for row in rows:
-            record = dict(zip(columns, row[:-1], strict=True))
-            self._check("campaign_decisions", record, row[-1], f"decision #{row[0]} of review campaign {campaign_id}")
+            self._check_row("campaign_decisions", row, f"decision #{row[0]} of review campaign {campaign_id}")
             found.append(
                 DecisionRecord(
                     id=row[0], campaign_id=row[1], import_id=row[2], user_id=row[3], reviewer=row[4],
@@ -2251,8 +2249,7 @@ class Store:
         return [self._signing_key(row) for row in rows]
 
     def _signing_key(self, row: Sequence[Any]) -> SigningKeyRecord:
-        record = dict(zip(TAGGED_COLUMNS["signing_keys"], row[:-1], strict=True))
-        self._check("signing_keys", record, row[-1], f"signing key {row[0]}")
+        self._check_row("signing_keys", row, f"signing key {row[0]}")
         return SigningKeyRecord(
             fingerprint=row[0],
             public_pem=row[2],
