@@ -12,7 +12,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1004,7 +1004,6 @@ def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
 
 def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
     """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
-    from dataclasses import replace
 
     from auditor.evidence.reperform import rule_inputs_json
 
@@ -1256,7 +1255,6 @@ def _rederived_users(
     reused from an earlier one (recorded in the bundle's rule inputs). ValueError names a page
     the pull could not have accepted.
     """
-    from dataclasses import replace
 
     from auditor.client import users_from_raw_pages
     from auditor.errors import ApiBadResponseError
@@ -1396,12 +1394,9 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
                 )
             )
             notes.append(f"the previous snapshot #{previous_snapshot.id} was re-derived from {other_path.name}")
-            previous_snapshot = Snapshot(
-                id=previous_snapshot.id,
-                connection=previous_snapshot.connection,
-                taken_at=previous_snapshot.taken_at,
+            previous_snapshot = replace(
+                previous_snapshot,
                 users=rederived_previous,
-                provenance=previous_snapshot.provenance,
                 credentials=CredentialInventory.from_raw_pages(other_pages),
             )
     findings, changes = evaluate_snapshot(
