@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -360,7 +360,9 @@ def gather_operator(argv: Sequence[str]) -> Operator:
     )
 
 
-def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Workspace:
+def workspace_from_env(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
+) -> Workspace:
     from auditor.pipeline import Workspace
 
     env = dict(os.environ if environ is None else environ)
@@ -383,7 +385,7 @@ def workspace_from_env(args: argparse.Namespace, environ: dict[str, str] | None 
         master_key_file=key_file,
         master_key_env=_env_secrets(args).master_key or env.get("AUDITOR_MASTER_KEY") or None,
         config_path=args.config,
-        config_search_dirs=(Path.cwd(),),
+        config_search_dirs=(cwd or Path.cwd(),),
         client_options=_client_options(args),
         operator=getattr(args, "operator", None),
     )
@@ -1085,9 +1087,15 @@ def main(
     stderr: TextIO | None = None,
     stdin: TextIO | None = None,
     workspace: Workspace | None = None,
+    environ: MutableMapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> int:
-    """Run one command; returns the exit code. The single place errors become messages."""
-    secrets = take_secrets()  # first: nothing started later may inherit a secret
+    """Run one command; returns the exit code. The single place errors become messages.
+
+    ``environ`` and ``cwd`` default to the process's own; tests pass their own to run the CLI
+    in-process exactly as a shell would run it (secrets are popped from ``environ`` either way).
+    """
+    secrets = take_secrets(environ)  # first: nothing started later may inherit a secret
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
     parser = build_parser()
     try:
@@ -1106,7 +1114,7 @@ def main(
         logging.basicConfig(level=logging.INFO, stream=out.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         if workspace is None and args.command not in NO_WORKSPACE:
-            workspace = workspace_from_env(args)
+            workspace = workspace_from_env(args, environ, cwd=cwd)
         elif workspace is not None and workspace.operator is None:
             workspace = dataclasses.replace(workspace, operator=args.operator)
         if workspace is not None:
