@@ -494,11 +494,9 @@ def describe_connection(report: ConnectionReport) -> list[str]:
 
 
 def cmd_connect(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    from auditor.client import resolve_base_url
-    from auditor.pipeline import connect
+    from auditor.pipeline import connect, connection_target
 
-    region = args.region or (None if args.base_url else "us")
-    base_url = resolve_base_url(region, args.base_url)
+    region, base_url = connection_target(args.region, args.base_url)
     api_key = _read_api_key(args, stdin, out)
     report = connect(workspace, args.connection, base_url=base_url, region=region, api_key=api_key)
     for line in describe_connection(report):
@@ -661,9 +659,9 @@ class _RichPullObserver:
 
 def cmd_snapshots(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     from auditor.exports import iso
+    from auditor.pipeline import list_snapshots
 
-    with workspace.store() as store:
-        summaries = store.list_snapshots(args.connection)
+    summaries = list_snapshots(workspace, args.connection)
     if not summaries:
         out.info("No snapshots yet. Run `auditor pull`.")
         return ExitCode.OK
@@ -957,15 +955,14 @@ def _formats(value: str) -> list[Any]:
 
 
 def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    from auditor.pipeline import evaluate, write_reports
+    from auditor.pipeline import report
 
     formats = _formats(args.format)
-    evaluation = evaluate(workspace, args.connection, snapshot_id=args.snapshot, since_id=args.since,
-                          frameworks=_frameworks(args.framework), with_trend_history=True,
-                          identity=_identity_request(args))
-    paths = write_reports(workspace, evaluation, formats=formats, output_dir=args.output,
-                          overwrite=args.overwrite, templates_dir=args.templates,
-                          roster_limit=args.pdf_roster_limit, progress=_progress_line(out))
+    evaluation, paths = report(workspace, args.connection, formats=formats, output_dir=args.output,
+                               snapshot_id=args.snapshot, since_id=args.since, frameworks=_frameworks(args.framework),
+                               identity=_identity_request(args), overwrite=args.overwrite,
+                               templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
+                               progress=_progress_line(out))
     for path in paths:
         out.data(str(path))
     return _fail_on(evaluation.findings, args.fail_on, out)

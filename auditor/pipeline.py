@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from auditor.evidence.reperform import Reperformance
     from auditor.identity import IdentityRequest, IdentitySource, LoadedIdentity
     from auditor.report import ReportData, ReportFormat
-    from auditor.store import ConnectionRecord, Store
+    from auditor.store import ConnectionRecord, SnapshotSummary, Store
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,19 @@ class Workspace:
         return self.clock()
 
     @contextmanager
-    def store(self) -> Iterator[Store]:
+    def store(self, already_open: Store | None = None) -> Iterator[Store]:
         """The open store, its records checked against the master key's tags on every read.
 
-        A store written before tags existed is tagged here once (after checking that the key
-        opens its sealed secrets) and the notice says so.
+        Each command opens it once (opening runs the database's integrity check) and passes it
+        through its steps: given ``already_open``, that store is yielded and left open for the
+        caller that opened it. A store written before tags existed is tagged here once (after
+        checking that the key opens its sealed secrets) and the notice says so.
         """
         from auditor.store import Store
 
+        if already_open is not None:
+            yield already_open
+            return
         master = self.master_key()
         store = Store.open(self.data_dir, clock=self.clock, master_key=master)
         try:
@@ -148,6 +153,14 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
         clock=workspace.clock,
         **{**workspace.client_options, **options},
     )
+
+
+def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
+    """(region, base URL) of a new connection: ``--base-url`` wins, else the region (default ``us``)."""
+    from auditor.client import resolve_base_url
+
+    region = region or (None if base_url else "us")
+    return region, resolve_base_url(region, base_url)
 
 
 def connect(
@@ -253,6 +266,7 @@ def pull(
     page_size: int = 500,
     observer: PullObserver | None = None,
     lock_timeout: float = 5.0,
+    store: Store | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
 
@@ -262,7 +276,7 @@ def pull(
     from auditor.diff import diff_snapshots
     from auditor.store import pull_lock
 
-    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store() as store:
+    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store(store) as store:
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
@@ -349,6 +363,12 @@ def select_snapshot(store: Store, connection: str, snapshot_id: int | None, *, a
             hint=f"Run `auditor pull --connection {connection}` first.",
         )
     return latest
+
+
+def list_snapshots(workspace: Workspace, connection: str | None = None) -> list[SnapshotSummary]:
+    """The stored snapshots (of one connection, or all), oldest first, without their users."""
+    with workspace.store() as store:
+        return store.list_snapshots(connection)
 
 
 def diff(
@@ -442,6 +462,7 @@ def evaluate(
     identity: IdentityRequest | None = None,
     loaded_identity: LoadedIdentity | None = None,
     keep_identity_bytes: bool = False,
+    store: Store | None = None,
 ) -> Evaluation:
     """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
 
@@ -456,7 +477,7 @@ def evaluate(
     if loaded_identity is None:
         loaded_identity = load_identity(config, identity, keep_bytes=keep_identity_bytes)
     source = loaded_identity.source if loaded_identity is not None else None
-    with workspace.store() as store:
+    with workspace.store(store) as store:
         snapshot = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
         if since_id is not None:
             previous: Snapshot | None = select_snapshot(store, connection, since_id, allow_incomplete=True)
@@ -642,15 +663,6 @@ def attest(
         )
 
 
-def latest_valid(attestations: Sequence[Attestation], kind: AttestationKind, now: datetime) -> Attestation | None:
-    """The newest attestation of ``kind`` valid at ``now``, else the newest of that kind, else None."""
-    of_kind = sorted((a for a in attestations if a.kind is kind), key=lambda a: a.made_at, reverse=True)
-    for attestation in of_kind:
-        if attestation.valid_at(now):
-            return attestation
-    return of_kind[0] if of_kind else None
-
-
 # --- reports -------------------------------------------------------------------------------
 
 
@@ -659,18 +671,6 @@ def raw_digest(snapshot: Snapshot) -> str:
     from auditor.exports import raw_data_digest
 
     return raw_data_digest(snapshot)
-
-
-def account_name(snapshot: Snapshot) -> str:
-    """The root division's name (CertCentral names the account's top container after it)."""
-    roots = sorted(
-        {user.division.name for user in snapshot.users if user.division and user.division.parent_id == 0}
-    )
-    if roots:
-        return roots[0]
-    if snapshot.provenance.account_id is not None:
-        return f"Account {snapshot.provenance.account_id}"
-    return snapshot.connection
 
 
 def instance_label(base_url: str) -> str:
@@ -685,97 +685,19 @@ def instance_label(base_url: str) -> str:
     return "custom"
 
 
-def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
-    """Everything the templates show, with the trend computed over every complete snapshot."""
-    from auditor import exports
-    from auditor.report import ReportData, TrendPoint
-    from auditor.rules import evaluate as run_rules
-    from auditor.rules import review_of, reviewer_privileges
+def report_data(workspace: Workspace, evaluation: Evaluation, *, store: Store | None = None) -> ReportData:
+    """Everything the templates show (``auditor.report.data``), with the review campaign of the snapshot."""
+    from auditor.report.data import report_data as build
 
-    snapshot = evaluation.snapshot
-    trend: list[TrendPoint] = []
-    ordered = [s for s in evaluation.all_snapshots if s.complete and s.taken_at <= snapshot.taken_at]
-    previous: Snapshot | None = None
-    for past in ordered:
-        past_findings = (
-            evaluation.findings
-            if past.id == snapshot.id
-            else run_rules(
-                past,
-                previous=previous,
-                history=evaluation.history,
-                config=evaluation.config,
-                attestations=evaluation.attestations,
-                now=past.taken_at,
-                key_user_id=evaluation.key_user_ids.get(past.id),
-                identity=evaluation.identity,
-            )
-        )
-        stale = sum(
-            1 for f in past_findings.active if f.rule_id in {"stale-login", "admin-dormant", "never-signed-in"}
-        )
-        trend.append(
-            TrendPoint(
-                taken_at=past.taken_at,
-                users=len(past.users),
-                admins=len(past.admins),
-                stale=stale,
-                findings=len(past_findings.active),
-            )
-        )
-        previous = past
     now = workspace.now()
-    digest = raw_digest(snapshot)
-    review = review_of(evaluation.attestations, snapshot.id)
-    last_review = None
-    if review is None:
-        last_review = max(
-            (
-                a
-                for a in evaluation.attestations
-                if a.kind is AttestationKind.REVIEW and a.made_at <= snapshot.taken_at and a.snapshot_id != snapshot.id
-            ),
-            key=lambda a: (a.made_at, a.id),
-            default=None,
-        )
-    reviewer_roles = ""
-    if review is not None:
-        with suppress(LookupError):
-            _user, reviewer_roles = reviewer_privileges(review, snapshot, evaluation.config.privileged_roles)
-    # The id names what the report says, not when it was rendered: the same snapshot, findings
-    # and sign-off give the same id a year later.
-    content = hashlib.sha256(exports.findings_json(evaluation.findings)).hexdigest()
-    signed = f"{review.id}|{review.made_at.isoformat()}" if review is not None else "-"
-    report_id = "CCA-{}-{}".format(
-        snapshot.id, hashlib.sha256(f"{digest}|{content}|{signed}".encode()).hexdigest()[:10].upper()
-    )
-    with workspace.store() as store:
-        review_status_then = review_as_of(store, snapshot, evaluation.config, now=now)
-    return ReportData(
+    with workspace.store(store) as opened:
+        review_status_then = review_as_of(opened, evaluation.snapshot, evaluation.config, now=now)
+    return build(
+        evaluation,
+        raw_sha256=raw_digest(evaluation.snapshot),
+        instance=instance_label(evaluation.snapshot.provenance.base_url),
         review_campaign=review_status_then.to_json() if review_status_then is not None else None,
-        account_name=account_name(snapshot),
-        account_id=snapshot.provenance.account_id,
-        base_url=snapshot.provenance.base_url,
-        instance=instance_label(snapshot.provenance.base_url),
-        snapshot=snapshot,
-        previous=evaluation.previous,
-        changes=evaluation.changes,
-        findings=evaluation.findings,
-        history=evaluation.history,
-        trend=tuple(trend),
-        mfa_attestation=latest_valid(
-            [a for a in evaluation.attestations if a.made_at <= snapshot.taken_at],
-            AttestationKind.MFA,
-            snapshot.taken_at,
-        ),
-        review_attestation=review,
-        last_review=last_review,
-        reviewer_privileged_roles=reviewer_roles,
-        report_id=report_id,
-        generated_at=now,
-        tool_version=__version__,
-        frameworks=evaluation.findings.profiles,
-        raw_sha256=digest,
+        now=now,
     )
 
 
@@ -789,10 +711,12 @@ def write_reports(
     templates_dir: Path | None = None,
     roster_limit: int = 500,
     progress: Callable[[str], None] | None = None,
+    store: Store | None = None,
 ) -> list[Path]:
+    """Render and write the reports of an evaluated snapshot (HTML, PDF)."""
     from auditor.report import write_reports as render_and_write
 
-    data = report_data(workspace, evaluation)
+    data = report_data(workspace, evaluation, store=store)
     return render_and_write(
         data,
         formats=formats,
@@ -802,6 +726,36 @@ def write_reports(
         roster_limit=roster_limit,
         progress=progress,
     )
+
+
+def report(
+    workspace: Workspace,
+    connection: str,
+    *,
+    formats: Sequence[ReportFormat],
+    output_dir: Path,
+    snapshot_id: int | None = None,
+    since_id: int | None = None,
+    frameworks: Sequence[str] | None = None,
+    identity: IdentityRequest | None = None,
+    overwrite: bool = False,
+    templates_dir: Path | None = None,
+    roster_limit: int = 500,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Evaluation, list[Path]]:
+    """``auditor report``: evaluate a snapshot (with the trend) and write its reports, on one store."""
+    config = workspace.load_config(frameworks)
+    loaded_identity = load_identity(config, identity)  # read in full before the store is opened
+    with workspace.store() as store:
+        evaluation = evaluate(
+            workspace, connection, snapshot_id=snapshot_id, since_id=since_id, frameworks=frameworks,
+            with_trend_history=True, loaded_identity=loaded_identity, store=store,
+        )
+        paths = write_reports(
+            workspace, evaluation, formats=formats, output_dir=output_dir, overwrite=overwrite,
+            templates_dir=templates_dir, roster_limit=roster_limit, progress=progress, store=store,
+        )
+    return evaluation, paths
 
 
 # --- evidence ------------------------------------------------------------------------------
@@ -838,6 +792,7 @@ def export_evidence(
     report_files: Sequence[Path] = (),
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
+    store: Store | None = None,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
@@ -848,130 +803,115 @@ def export_evidence(
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    from auditor.errors import EvidenceError, StoreError
-    from auditor.evidence import (
-        ChainPosition,
-        active_signing_key,
-        build_bundle,
-        bundle_context,
-        contents_from,
-        write_bundle,
-    )
-    from auditor.store import ChainHead, ChainMovedError, export_lock
+    from auditor.errors import EvidenceError
+    from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
+    from auditor.evidence.recorded import identity_evidence, rule_settings
+    from auditor.store import export_lock
 
+    loaded_identity = None
     if evaluation is None:
-        evaluation = evaluate(
-            workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks, with_trend_history=include_reports,
-            identity=identity, keep_identity_bytes=include_identity_source,
+        # The configuration and the identity source are read in full first: their errors come
+        # before the store is opened, as for every command.
+        loaded_identity = load_identity(
+            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source
         )
-    if include_identity_source and evaluation.identity is None:
-        raise ConfigurationError(
-            "--include-identity-source was given, but there is no identity source.",
-            hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
-        )
-    identity_files = evaluation.identity_raw if include_identity_source else ()
-    report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files)
-    now = workspace.now()
-    master = workspace.master_key()
-    # One export of a connection at a time: the second starts from the head the first recorded
-    # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
-    with export_lock(workspace.data_dir, connection), workspace.store() as store:
-        _check_master_key(store, master)
-        key, created = active_signing_key(store, master, now=now)
-        recovered = _recover_interrupted_export(workspace, store, connection)
-        head = store.chain_head(connection)
-        if head is None:
-            chain = ChainPosition.start(reason=f"first evidence bundle of connection '{connection}'")
-        elif new_chain:
-            chain = ChainPosition.start(
-                reason=f"new chain requested with --new-chain; the previous chain {head.chain_id} "
-                f"ended at sequence {head.sequence}"
+    # One store for the evaluation, the reports and the chain.
+    with workspace.store(store) as store:
+        if evaluation is None:
+            evaluation = evaluate(
+                workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks,
+                with_trend_history=include_reports, loaded_identity=loaded_identity, store=store,
             )
-        else:
-            chain = ChainPosition.after(head)
-        raw_pages = store.raw_pages(evaluation.snapshot.id)
-        check_users_against_raw_pages(evaluation.snapshot, raw_pages)
-        exceptions = evaluation.config.exceptions
-        rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
-        review_files = _review_files(store, evaluation, now=now)
-        try:
-            contents = contents_from(
+        if include_identity_source and evaluation.identity is None:
+            raise ConfigurationError(
+                "--include-identity-source was given, but there is no identity source.",
+                hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
+            )
+        identity_files = evaluation.identity_raw if include_identity_source else ()
+        report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files, store=store)
+        now = workspace.now()
+        master = workspace.master_key()
+        # One export of a connection at a time: the second starts from the head the first recorded
+        # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
+        with export_lock(workspace.data_dir, connection):
+            _check_master_key(store, master)
+            key, created = active_signing_key(store, master, now=now)
+            recovered = journal.recover(store, data_dir=workspace.data_dir, connection=connection)
+            head = store.chain_head(connection)
+            if head is None:
+                chain = ChainPosition.start(reason=f"first evidence bundle of connection '{connection}'")
+            elif new_chain:
+                chain = ChainPosition.start(
+                    reason=f"new chain requested with --new-chain; the previous chain {head.chain_id} "
+                    f"ended at sequence {head.sequence}"
+                )
+            else:
+                chain = ChainPosition.after(head)
+            raw_pages = store.raw_pages(evaluation.snapshot.id)
+            check_users_against_raw_pages(evaluation.snapshot, raw_pages)
+            exceptions = evaluation.config.exceptions
+            rule_inputs = _rule_inputs(evaluation, raw_pages, now=now)
+            review_files = _review_files(store, evaluation, now=now)
+            try:
+                contents = contents_from(
+                    evaluation.snapshot,
+                    raw_pages=raw_pages,
+                    findings=evaluation.findings,
+                    changes=evaluation.changes,
+                    exceptions=exceptions,
+                    attestations=evaluation.attestations,
+                    # The views are as of the snapshot, like its findings: an export a year later
+                    # gives the same views (only the manifest's export time and chain move on).
+                    now=evaluation.snapshot.taken_at,
+                    history=evaluation.history,
+                    report_html=report_html,
+                    report_pdf=report_pdf,
+                    rule_inputs=rule_inputs,
+                    identity_files=identity_files,
+                    review_files=review_files,
+                )
+            except OSError as exc:
+                # openpyxl builds the XLSX view through temporary files: a full or unwritable
+                # temporary directory surfaces here, not as a bug. Its half-run writer generators
+                # fail again when collected; collect them now, quietly, instead of at exit.
+                import gc
+                import sys
+                import tempfile
+
+                exc.__traceback__ = None
+                if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
+                    exc.__cause__.__traceback__ = None
+                hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
+                try:
+                    gc.collect()
+                finally:
+                    sys.unraisablehook = hook
+                raise EvidenceError(
+                    f"The evidence bundle could not be assembled: a temporary file could not be written "
+                    f"({exc.strerror or exc}).",
+                    hint=f"Check free space and permissions in {tempfile.gettempdir()} (or set TMPDIR).",
+                ) from exc
+            context = bundle_context(
                 evaluation.snapshot,
-                raw_pages=raw_pages,
                 findings=evaluation.findings,
                 changes=evaluation.changes,
                 exceptions=exceptions,
                 attestations=evaluation.attestations,
-                # The views are as of the snapshot, like its findings: an export a year later
-                # gives the same views (only the manifest's export time and chain move on).
-                now=evaluation.snapshot.taken_at,
-                history=evaluation.history,
-                report_html=report_html,
-                report_pdf=report_pdf,
-                rule_inputs=rule_inputs,
-                identity_files=identity_files,
-                review_files=review_files,
+                retention=evaluation.config.retention_manifest(),
+                raw_pages=len(raw_pages),
+                rules_version=rules_version(),
+                rule_settings=rule_settings(evaluation.config),
+                identity_source=identity_evidence(evaluation.identity, included=bool(identity_files)),
             )
-        except OSError as exc:
-            # openpyxl builds the XLSX view through temporary files: a full or unwritable
-            # temporary directory surfaces here, not as a bug. Its half-run writer generators
-            # fail again when collected; collect them now, quietly, instead of at exit.
-            import gc
-            import sys
-            import tempfile
-
-            exc.__traceback__ = None
-            if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
-                exc.__cause__.__traceback__ = None
-            hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
-            try:
-                gc.collect()
-            finally:
-                sys.unraisablehook = hook
-            raise EvidenceError(
-                f"The evidence bundle could not be assembled: a temporary file could not be written "
-                f"({exc.strerror or exc}).",
-                hint=f"Check free space and permissions in {tempfile.gettempdir()} (or set TMPDIR).",
-            ) from exc
-        context = bundle_context(
-            evaluation.snapshot,
-            findings=evaluation.findings,
-            changes=evaluation.changes,
-            exceptions=exceptions,
-            attestations=evaluation.attestations,
-            retention=evaluation.config.retention_manifest(),
-            raw_pages=len(raw_pages),
-            rules_version=rules_version(),
-            rule_settings=_rule_settings(evaluation.config),
-            identity_source=identity_evidence(evaluation.identity, included=bool(identity_files)),
-        )
-        bundle = build_bundle(
-            contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
-        )
-        head_fields = bundle.chain_head_fields()
-        # Publishing the file and advancing the chain cannot be one atomic step. Note the intent
-        # first, so a crash between the two is repaired by the next export instead of leaving a
-        # valid bundle outside the chain (which the next export would fork).
-        pending = _pending_export_path(workspace, connection)
-        _write_pending_export(pending, output, head_fields)
-        path = write_bundle(bundle, output, overwrite=overwrite)
-        try:
-            store.advance_chain(
-                connection, ChainHead(**head_fields), expected=head, new_chain=new_chain and head is not None
+            bundle = build_bundle(
+                contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
             )
-            _clear_pending_export(pending)
-        except StoreError as error:
-            _clear_pending_export(pending)
-            # Not recorded in the chain, this file would be a fork (or evidence from a store that
-            # failed its checks). Remove it.
-            path.unlink(missing_ok=True)
-            if not isinstance(error, ChainMovedError):
-                raise
-            raise EvidenceError(
-                f"The evidence chain of '{connection}' moved on while this bundle was written; "
-                "the bundle was discarded so the chain does not fork.",
-                hint="Run the export again.",
-            ) from error
+            # Published and recorded in the chain through the journal, so a crash between the two
+            # steps is repaired by the next export (journal.recover above).
+            path = journal.publish(
+                store, bundle, output, data_dir=workspace.data_dir, connection=connection, expected=head,
+                new_chain=new_chain and head is not None, overwrite=overwrite,
+            )
     return ExportOutcome(
         path=path,
         chain_id=chain.chain_id,
@@ -982,13 +922,6 @@ def export_evidence(
         signing_key_created=created,
         recovered=recovered,
     )
-
-
-def identity_evidence(source: IdentitySource | None, *, included: bool) -> dict[str, Any] | None:
-    """The manifest's record of the identity source: names, SHA-256, rows, export time, mapping."""
-    if source is None:
-        return None
-    return {**source.evidence(), "files_in_bundle": included}
 
 
 def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
@@ -1062,21 +995,7 @@ def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tup
     return tuple(files)
 
 
-def _rule_settings(config: AuditConfig) -> dict[str, Any]:
-    """The configuration the rules ran with, as the manifest records it (issue 12 §1)."""
-    from dataclasses import asdict
 
-    return {
-        "threshold_days": asdict(config.thresholds),
-        "thresholds_set_by_policy": list(config.overridden),
-        "privileged_roles": list(config.privileged_roles),
-        "allowed_domains": list(config.allowed_domains),
-        "shared_mailbox_patterns": list(config.shared_mailbox_patterns),
-        "max_admins": config.max_admins,
-        "exceptions": len(config.exceptions),
-        "config_file": config.source.name if config.source is not None else None,
-        "identity_break_glass": [{"user": e.user, "reason": e.reason} for e in config.identity.break_glass],
-    }
 def check_users_against_raw_pages(snapshot: Snapshot, raw_pages: Sequence[RawPage]) -> None:
     """Refuse (exit 6) a snapshot whose stored users differ from those its raw pages hold.
 
@@ -1132,72 +1051,8 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _pending_export_path(workspace: Workspace, connection: str) -> Path:
-    return workspace.data_dir / "evidence-pending" / f"{connection}.json"
-
-
-def _clear_pending_export(pending: Path) -> None:
-    pending.unlink(missing_ok=True)
-    with suppress(OSError):  # keep the data directory tidy; another connection's note may remain
-        pending.parent.rmdir()
-
-
-def _write_pending_export(pending: Path, output: Path, head_fields: Mapping[str, Any]) -> None:
-    import json
-
-    from auditor.atomic import write_text_atomic
-
-    pending.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    record = {**head_fields, "exported_at": head_fields["exported_at"].isoformat(), "path": str(output.resolve())}
-    write_text_atomic(pending, json.dumps(record, sort_keys=True), mode=0o600)
-
-
-def _recover_interrupted_export(workspace: Workspace, store: Store, connection: str) -> str:
-    """Adopt a bundle that an interrupted export published without advancing the chain.
-
-    The bundle is adopted only if it is still where it was written, its manifest is byte for
-    byte the one recorded, and the chain has not moved since; otherwise the note is dropped.
-    """
-    import json
-    import zipfile
-
-    from auditor.models import parse_api_datetime
-    from auditor.store import ChainHead
-
-    pending = _pending_export_path(workspace, connection)
-    if not pending.exists():
-        return ""
-    try:
-        record = json.loads(pending.read_text(encoding="utf-8"))
-        path = Path(record.pop("path"))
-        exported_at = parse_api_datetime(record["exported_at"])
-        head = ChainHead(**{**record, "exported_at": exported_at})
-        with zipfile.ZipFile(path) as archive:
-            on_disk = hashlib.sha256(archive.read("manifest.json")).hexdigest()
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
-        _clear_pending_export(pending)
-        return "An earlier export was interrupted before its bundle was complete; nothing to recover."
-    current = store.chain_head(connection)
-    follows = (current is None and head.sequence == 0) or (
-        current is not None
-        and (
-            (current.chain_id == head.chain_id and current.sequence + 1 == head.sequence)
-            or (current.chain_id != head.chain_id and head.sequence == 0)
-        )
-    )
-    if on_disk != head.manifest_sha256 or not follows:
-        _clear_pending_export(pending)
-        return f"An earlier interrupted export left {path}, which no longer matches the chain; it was not adopted."
-    store.advance_chain(connection, head, expected=current, new_chain=current is not None and head.sequence == 0)
-    _clear_pending_export(pending)
-    return (
-        f"Adopted {path} (sequence {head.sequence}), published by an export that was interrupted before it "
-        "could record it, into the evidence chain."
-    )
-
-
 def _report_bytes(
-    workspace: Workspace, evaluation: Evaluation, include: bool, report_files: Sequence[Path]
+    workspace: Workspace, evaluation: Evaluation, include: bool, report_files: Sequence[Path], *, store: Store
 ) -> tuple[bytes | None, bytes | None]:
     if not include:
         return None, None
@@ -1207,7 +1062,7 @@ def _report_bytes(
         return html, pdf
     from auditor.report import render_html, render_pdf
 
-    data = report_data(workspace, evaluation)
+    data = report_data(workspace, evaluation, store=store)
     return render_html(data).encode("utf-8"), render_pdf(data)
 
 
@@ -1280,6 +1135,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
     """
     from auditor.config import AuditConfig
     from auditor.evidence import IDENTITY_SOURCE_DIR, RULE_INPUTS_PATH, contents_from, read_verified_members
+    from auditor.evidence.recorded import identity_evidence, rule_settings
     from auditor.evidence.reperform import (
         Difference,
         Reperformance,
@@ -1334,7 +1190,7 @@ def reperform_evidence(bundle: Path, *, previous: Sequence[Path] = ()) -> Reperf
     included = any(name.startswith(IDENTITY_SOURCE_DIR) for name in members)
     from_inputs = {
         "rules_version": inputs.rules_version,
-        "rule_settings": _rule_settings(config),
+        "rule_settings": rule_settings(config),
         "identity_source": identity_evidence(inputs.identity, included=included),
     }
     differences.extend(
@@ -1503,84 +1359,90 @@ def run_once(
     nist``) fails at once instead of storing a snapshot every night and never a report.
     """
     from auditor.report import account_slug
+    from auditor.report.data import account_name
 
-    check_run_arguments(
+    _check_run_inputs(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
     )
-    if include_identity_source and not export:
-        raise ConfigurationError("--include-identity-source needs the evidence export; drop --no-export.")
-    # The identity source is read in full before the pull: a bad row fails the run at once (exit 2).
-    loaded_identity = load_identity(
-        workspace.load_config(frameworks), identity, keep_bytes=include_identity_source and export
-    )
-    if include_identity_source and loaded_identity is None:
-        raise ConfigurationError(
-            "--include-identity-source was given, but there is no identity source.",
-            hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
+    # One store for the whole run: opening it checks the database's integrity, once.
+    with workspace.store() as store:
+        store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
+        if include_identity_source and not export:
+            raise ConfigurationError("--include-identity-source needs the evidence export; drop --no-export.")
+        # The identity source is read in full before the pull: a bad row fails the run at once (exit 2).
+        loaded_identity = load_identity(
+            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source and export
         )
-    outcome = pull(workspace, connection, details=details)
-    snapshot = outcome.snapshot
-    step(describe_pull(outcome))
-    if after_pull is not None and snapshot.complete:
-        after_pull(outcome)
-    if not snapshot.complete:
-        from auditor.errors import ApiBadResponseError
+        if include_identity_source and loaded_identity is None:
+            raise ConfigurationError(
+                "--include-identity-source was given, but there is no identity source.",
+                hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
+            )
+        outcome = pull(workspace, connection, details=details, store=store)
+        snapshot = outcome.snapshot
+        step(describe_pull(outcome))
+        if after_pull is not None and snapshot.complete:
+            after_pull(outcome)
+        if not snapshot.complete:
+            from auditor.errors import ApiBadResponseError
 
-        raise ApiBadResponseError(
-            f"The pull stored snapshot {snapshot.id} as INCOMPLETE ({' '.join(snapshot.provenance.notes)}); "
-            "no report or evidence was produced from it.",
-            hint="Run again; if it persists, users are being changed during the pull.",
+            raise ApiBadResponseError(
+                f"The pull stored snapshot {snapshot.id} as INCOMPLETE ({' '.join(snapshot.provenance.notes)}); "
+                "no report or evidence was produced from it.",
+                hint="Run again; if it persists, users are being changed during the pull.",
+            )
+        evaluation = evaluate(
+            workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats),
+            loaded_identity=loaded_identity, store=store,
         )
-    evaluation = evaluate(
-        workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats),
-        loaded_identity=loaded_identity,
-    )
-    findings = evaluation.findings
-    identity_note = ""
-    if evaluation.identity is not None:
-        identity_note = f"; identity source {', '.join(f.name for f in evaluation.identity.files)}"
-    step(
-        f"Findings: {len(findings.active)} open, {len(findings.suppressed)} suppressed "
-        f"({', '.join(findings.profiles)}){identity_note}"
-    )
-    paths: list[Path] = []
-    if formats:
-        _make_output_dir(output_dir)
-        paths = write_reports(
-            workspace,
-            evaluation,
-            formats=formats,
-            output_dir=output_dir,
-            overwrite=True,
-            templates_dir=templates_dir,
-            roster_limit=roster_limit,
-        )
-        step("Reports: " + ", ".join(str(path) for path in paths))
-    bundle_path: Path | None = None
-    manifest: str | None = None
-    if export:
-        target_dir = evidence_dir or output_dir
-        _make_output_dir(target_dir)
-        slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
-        data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
-        exported = export_evidence(
-            workspace,
-            connection,
-            output=target_dir / data_name,
-            include_reports=bool(paths),
-            overwrite=True,
-            evaluation=evaluation,
-            report_files=paths,
-            include_identity_source=include_identity_source,
-        )
-        bundle_path, manifest = exported.path, exported.manifest_sha256
-        if exported.recovered:
-            step(exported.recovered)
+        findings = evaluation.findings
+        identity_note = ""
+        if evaluation.identity is not None:
+            identity_note = f"; identity source {', '.join(f.name for f in evaluation.identity.files)}"
         step(
-            f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
-            f"manifest SHA-256 {exported.manifest_sha256}, bundle SHA-256 {exported.zip_sha256}"
+            f"Findings: {len(findings.active)} open, {len(findings.suppressed)} suppressed "
+            f"({', '.join(findings.profiles)}){identity_note}"
         )
+        paths: list[Path] = []
+        if formats:
+            _make_output_dir(output_dir)
+            paths = write_reports(
+                workspace,
+                evaluation,
+                formats=formats,
+                output_dir=output_dir,
+                overwrite=True,
+                templates_dir=templates_dir,
+                roster_limit=roster_limit,
+                store=store,
+            )
+            step("Reports: " + ", ".join(str(path) for path in paths))
+        bundle_path: Path | None = None
+        manifest: str | None = None
+        if export:
+            target_dir = evidence_dir or output_dir
+            _make_output_dir(target_dir)
+            slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
+            data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
+            exported = export_evidence(
+                workspace,
+                connection,
+                output=target_dir / data_name,
+                include_reports=bool(paths),
+                overwrite=True,
+                evaluation=evaluation,
+                report_files=paths,
+                include_identity_source=include_identity_source,
+                store=store,
+            )
+            bundle_path, manifest = exported.path, exported.manifest_sha256
+            if exported.recovered:
+                step(exported.recovered)
+            step(
+                f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
+                f"manifest SHA-256 {exported.manifest_sha256}, bundle SHA-256 {exported.zip_sha256}"
+            )
     return RunOutcome(
         snapshot=snapshot,
         findings=findings,
@@ -1607,6 +1469,26 @@ def check_run_arguments(
     6 for an output directory that cannot be written), so nothing is pulled or stored for a run
     that cannot finish.
     """
+    _check_run_inputs(
+        workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
+        roster_limit=roster_limit, evidence_dir=evidence_dir, reports=reports,
+    )
+    with workspace.store() as store:
+        store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
+
+
+def _check_run_inputs(
+    workspace: Workspace,
+    connection: str,
+    *,
+    frameworks: Sequence[str] | None,
+    output_dir: Path,
+    templates_dir: Path | None,
+    roster_limit: int,
+    evidence_dir: Path | None,
+    reports: bool,
+) -> None:
+    """The checks of :func:`check_run_arguments` that need no store."""
     _check_connection_name(connection)
     workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
     if roster_limit < 0:
@@ -1629,8 +1511,6 @@ def check_run_arguments(
                 f"The output directory {directory} cannot be used: {existing} is not a writable directory.",
                 hint="Choose another directory with --output, or fix its permissions.",
             )
-    with workspace.store() as store:
-        store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
 
 
 def _make_output_dir(directory: Path) -> None:
