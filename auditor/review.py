@@ -262,12 +262,15 @@ def _xlsx_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RefusedRow:
-    """A row recorded nothing, and why (self-review)."""
+    """A row that recorded nothing while the rest of its file was: where, why, and what to do."""
 
     row: int
+    column: str
     user_id: int
     email: str
     reason: str
+    #: The next step ("another reviewer must decide it", "fill it in and import the file again").
+    remedy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,9 +377,10 @@ def parse_worksheet(
 ) -> ImportResult:
     """Validate a filled worksheet against the campaign's rows; raise naming file, row and column.
 
-    Any problem with the file as a whole (header, campaign, snapshot, an edited data cell, an
-    unknown user or decision, a missing justification or new role) fails the whole file. A row
-    deciding the reviewer's own account is refused and reported; the rest is recorded.
+    A problem with the file as a whole (header, campaign, snapshot, an edited data cell, an unknown
+    user or decision) fails the whole file. A row breaking a row-level rule (a missing
+    justification or new role, or the reviewer deciding their own account) is refused and reported
+    with its row and column; the rest of the file is recorded.
     """
     table = _read_table(file_name, content)
     if not table:
@@ -450,22 +454,10 @@ def parse_worksheet(
                 f"{where}, column decision: unknown decision {cells['decision']!r} (use keep, revoke or modify)"
             )
             continue
-        if decision == "modify" and not new_role:
-            problems.append(f"{where}, column new_role: a modify decision needs the new role")
-        if decision in {"revoke", "modify"} and not justification:
-            problems.append(f"{where}, column justification: a {decision} decision needs a justification")
-        if decision == "keep" and expected.get("high") and not justification:
-            problems.append(
-                f"{where}, column justification: keeping a user with a high finding ({expected['findings']}) "
-                "needs a justification"
-            )
-        if str(expected["email"]).casefold() == reviewer_email.casefold():
-            refused.append(
-                RefusedRow(
-                    number, int(user_key), str(expected["email"]),
-                    "self-review: a reviewer may not decide their own row",
-                )
-            )
+        refusal = _row_refusal(expected, decision, new_role, justification, reviewer_email)
+        if refusal is not None:
+            column, reason, remedy = refusal
+            refused.append(RefusedRow(number, column, int(user_key), str(expected["email"]), reason, remedy))
             continue
         decisions.append(
             {
@@ -480,6 +472,26 @@ def parse_worksheet(
     if problems:
         raise _invalid(file_name, problems)
     return ImportResult(decisions=tuple(decisions), refused=tuple(refused), undecided=undecided)
+
+
+def _row_refusal(
+    expected: Mapping[str, Any], decision: str, new_role: str, justification: str, reviewer_email: str
+) -> tuple[str, str, str] | None:
+    """The row-level rule a decided row breaks, as (column, reason, remedy); None when it breaks none."""
+    if str(expected["email"]).casefold() == reviewer_email.casefold():
+        return "decision", "self-review: a reviewer may not decide their own row", "another reviewer must decide it"
+    fill = "fill it in and import the file again"
+    if decision == "modify" and not new_role:
+        return "new_role", "a modify decision needs the new role", fill
+    if decision in {"revoke", "modify"} and not justification:
+        return "justification", f"a {decision} decision needs a justification", fill
+    if decision == "keep" and expected.get("high") and not justification:
+        return (
+            "justification",
+            f"keeping a user with a high finding ({expected['findings']}) needs a justification",
+            fill,
+        )
+    return None
 
 
 def _invalid(file_name: str, problems: Sequence[str]) -> ConfigurationError:
