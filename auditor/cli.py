@@ -934,7 +934,7 @@ def cmd_review(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
         allow_undecided=args.allow_undecided,
     )
     out.info(f"Closed review campaign {closed.id}: recorded review attestation {attestation.id} by {attestation.by} "
-             f"signing off snapshot {closed.snapshot_id}"
+             f"signing off snapshot {closed.snapshot_id}, next review due {attestation.expires:%Y-%m-%d}"
              + (f"; {not_reviewed} row(s) recorded as not reviewed" if not_reviewed else "") + ".")
     return ExitCode.OK
 
