@@ -1846,9 +1846,16 @@ def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome
         raise ConfigurationError(f"Could not read {file}: {exc.strerror or exc}.") from exc
     if len(content) > MAX_WORKSHEET_BYTES:
         raise ConfigurationError(f"{file.name}: larger than {MAX_WORKSHEET_BYTES} bytes; not a review worksheet.")
-    campaign_id = review.campaign_of(file.name, content)
+    campaign_id, campaign_row = review.campaign_of(file.name, content)
     reviewer = f"{name} <{email}>"
     with workspace.store() as store:
+        try:
+            store.get_campaign(campaign_id)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"{file.name}: row {campaign_row}, column campaign: {exc.message} Nothing was recorded.",
+                hint=exc.hint,
+            ) from exc
         campaign = store.get_open_campaign(campaign_id)
         parsed = review.parse_worksheet(
             file.name,

@@ -343,8 +343,8 @@ def _read_table(file_name: str, content: bytes) -> list[list[str]]:
     return cleaned
 
 
-def campaign_of(file_name: str, content: bytes) -> int:
-    """The campaign a filled worksheet belongs to (its first data row's ``campaign`` cell)."""
+def campaign_of(file_name: str, content: bytes) -> tuple[int, int]:
+    """The campaign a filled worksheet belongs to: (campaign id, row), from its first data row's ``campaign`` cell."""
     table = _read_table(file_name, content)
     if not table or [c.strip() for c in table[0]][:1] != ["campaign"]:
         raise ConfigurationError(
@@ -355,7 +355,7 @@ def campaign_of(file_name: str, content: bytes) -> int:
     for number, row in enumerate(table[1:], start=2):
         if row and row[0].strip():
             try:
-                return int(row[0].strip())
+                return int(row[0].strip()), number
             except ValueError:
                 raise ConfigurationError(
                     f"{file_name}: row {number}, column campaign: {row[0]!r} is not a campaign id. "
