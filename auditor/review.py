@@ -1,5 +1,8 @@
 """Access review campaigns: the worksheet a reviewer fills, its validation, and remediation states.
 
+(Over 500 lines: writing the worksheet and validating it back are one contract, the column list
+and the row digest, kept in one module so they cannot drift apart.)
+
 A campaign is bound to one snapshot. ``auditor review open`` writes one row per user in scope
 (:data:`HEADER`, the contract's column order) as CSV or XLSX; the rows as written are kept in the
 campaign record, so an import can compare every data cell with what was sent out and name the
