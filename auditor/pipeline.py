@@ -1647,41 +1647,46 @@ def open_review(
         )
     if scope not in review.SCOPES:
         raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
-    evaluation = evaluate(workspace, connection, snapshot_id=snapshot_id)
-    snapshot = evaluation.snapshot
-    now = workspace.now()
-    if due is not None and due <= now:
-        raise ConfigurationError(f"--due {due:%Y-%m-%d} is not in the future.", hint="Give a later --due DATE.")
-    digest = raw_digest(snapshot)
-    counted: list[int] = []
-
-    def build(campaign_id: int) -> str:
-        rows = review.build_rows(
-            campaign_id,
-            snapshot,
-            scope=scope,
-            findings=evaluation.findings,
-            history=evaluation.history,
-            privileged_roles=evaluation.config.privileged_roles,
-        )
-        if suffix == ".csv":
-            data = review.worksheet_csv(rows)
-        else:
-            data = review.worksheet_xlsx(
-                rows, campaign_id=campaign_id, snapshot=snapshot, raw_sha256=digest, due=due, scope=scope,
-                created=now,
-            )
-        try:
-            write_output(output, data)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"Could not write {output}: {exc.strerror or exc}. No campaign was opened.",
-                hint="Give --output a writable path.",
-            ) from exc
-        counted.append(len(rows))
-        return json.dumps(rows, sort_keys=True)
-
+    # The configuration and the identity source first (their errors before the store's); then one
+    # store for the evaluation and the campaign.
+    loaded_identity = load_identity(workspace.load_config(), None)
     with workspace.store() as store:
+        evaluation = evaluate(
+            workspace, connection, snapshot_id=snapshot_id, loaded_identity=loaded_identity, store=store
+        )
+        snapshot = evaluation.snapshot
+        now = workspace.now()
+        if due is not None and due <= now:
+            raise ConfigurationError(f"--due {due:%Y-%m-%d} is not in the future.", hint="Give a later --due DATE.")
+        digest = raw_digest(snapshot)
+        counted: list[int] = []
+
+        def build(campaign_id: int) -> str:
+            rows = review.build_rows(
+                campaign_id,
+                snapshot,
+                scope=scope,
+                findings=evaluation.findings,
+                history=evaluation.history,
+                privileged_roles=evaluation.config.privileged_roles,
+            )
+            if suffix == ".csv":
+                data = review.worksheet_csv(rows)
+            else:
+                data = review.worksheet_xlsx(
+                    rows, campaign_id=campaign_id, snapshot=snapshot, raw_sha256=digest, due=due, scope=scope,
+                    created=now,
+                )
+            try:
+                write_output(output, data)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"Could not write {output}: {exc.strerror or exc}. No campaign was opened.",
+                    hint="Give --output a writable path.",
+                ) from exc
+            counted.append(len(rows))
+            return json.dumps(rows, sort_keys=True)
+
         campaign = store.open_campaign(
             connection,
             snapshot_id=snapshot.id,
