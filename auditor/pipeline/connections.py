@@ -1,0 +1,231 @@
+"""Connections and pulls: save and test a connection, pull one snapshot of the account."""
+
+from __future__ import annotations
+
+import ipaddress
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from auditor import __version__
+from auditor.errors import ConfigurationError
+from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
+from auditor.pipeline.workspace import Workspace, _key_context
+
+if TYPE_CHECKING:
+    from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
+    from auditor.store import ConnectionRecord, Store
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse plain HTTP except on loopback (the sandbox): an API key must not cross a network in clear."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http":
+        host = parts.hostname or ""
+        loopback = host == "localhost"
+        with suppress(ValueError):
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        if not loopback:
+            raise ConfigurationError(
+                f"Refusing plain-HTTP base URL {base_url!r}: the API key would be sent unencrypted.",
+                hint="Use https://, or --region us / --region eu. Plain HTTP is allowed only on loopback "
+                "(the sandbox).",
+            )
+    return base_url
+
+
+def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
+    from auditor.client import CertCentralClient
+
+    return CertCentralClient(
+        check_base_url(base_url),
+        api_key,
+        transport=workspace.transport,
+        clock=workspace.clock,
+        **{**workspace.client_options, **options},
+    )
+
+
+def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
+    """(region, base URL) of a new connection: ``--base-url`` wins, else the region (default ``us``)."""
+    from auditor.client import resolve_base_url
+
+    region = region or (None if base_url else "us")
+    return region, resolve_base_url(region, base_url)
+
+
+def connect(
+    workspace: Workspace, name: str, *, base_url: str, region: str | None, api_key: str
+) -> ConnectionReport:
+    """Test the key and, only if the test passes, save the connection with the key encrypted."""
+    from auditor.credentials import fingerprint
+
+    _check_connection_name(name)
+    master = workspace.master_key()
+    with _client(workspace, base_url, api_key) as client:
+        report = client.test_connection()
+    now = workspace.now()
+    with workspace.store() as store:
+        store.save_connection(
+            name,
+            base_url=base_url,
+            region=region,
+            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            key_fingerprint=fingerprint(api_key),
+            added_at=now,
+        )
+        store.record_connection_test(name, at=now, result=describe_test_result(report))
+    return report
+
+
+def describe_test_result(report: ConnectionReport) -> str:
+    if report.warnings:
+        return "ok (partial view)"
+    return "ok"
+
+
+def test_connection(workspace: Workspace, name: str) -> ConnectionReport:
+    """Run the connection test with the saved key and record the outcome (pass or fail)."""
+    from auditor.errors import ApiError
+
+    with workspace.store() as store:
+        record = store.get_connection(name)
+        api_key = _decrypt_key(workspace, record)
+        try:
+            with _client(workspace, record.base_url, api_key) as client:
+                report = client.test_connection()
+        except ApiError as error:
+            store.record_connection_test(name, at=workspace.now(), result=type(error).__name__)
+            raise
+        store.record_connection_test(name, at=workspace.now(), result=describe_test_result(report))
+        return report
+
+
+def list_connections(workspace: Workspace) -> list[ConnectionRecord]:
+    with workspace.store() as store:
+        return store.list_connections()
+
+
+def disconnect(workspace: Workspace, name: str) -> None:
+    with workspace.store() as store:
+        store.delete_connection(name)
+
+
+def _check_connection_name(name: str) -> None:
+    from auditor.store import validate_connection_name
+
+    validate_connection_name(name)
+
+
+def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
+    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    """A stored snapshot and how it compares with the previous complete one."""
+
+    snapshot: Snapshot
+    previous: Snapshot | None
+    changes: ChangeSet | None
+
+
+def pull(
+    workspace: Workspace,
+    connection: str,
+    *,
+    details: bool = False,
+    page_size: int = 500,
+    observer: PullObserver | None = None,
+    lock_timeout: float = 5.0,
+    store: Store | None = None,
+) -> PullOutcome:
+    """Read every user and store one snapshot, all or nothing.
+
+    Any error (or Ctrl-C) before the snapshot is saved leaves the store exactly as it was; the
+    save itself is a single transaction. A pull that does not add up is stored as incomplete.
+    """
+    from auditor.diff import diff_snapshots
+    from auditor.store import pull_lock
+
+    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store(store) as store:
+        record = store.get_connection(connection)
+        api_key = _decrypt_key(workspace, record)
+        known = store.known_details(connection) if details else {}
+        with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
+            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
+        provenance = PullProvenance(
+            connection=connection,
+            base_url=record.base_url,
+            account_id=result.account_id,
+            key_fingerprint=record.key_fingerprint,
+            tool_version=__version__,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            requests=result.requests,
+            pages=result.pages,
+            retries=result.retries,
+            expected_total=result.expected_total,
+            received=result.received,
+            complete=result.complete,
+            notes=_pull_notes(result),
+            page_digests=tuple((page.endpoint, page.sha256) for page in result.raw_pages),
+            details_fetched=result.details_fetched,
+            operator=workspace.operator,
+            key_owner=KeyOwner.from_user(result.me) if result.me is not None else None,
+            endpoints=result.endpoints,
+            not_evaluable=result.not_evaluable,
+        )
+        previous = store.latest_snapshot(connection, complete_only=True)
+        snapshot = store.save_snapshot(
+            provenance=provenance,
+            users=result.users,
+            raw_pages=result.raw_pages,
+            record_digests=result.record_digests,
+        )
+    changes = diff_snapshots(previous, snapshot) if previous is not None and snapshot.complete else None
+    return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)
+
+
+def _pull_notes(result: PullResult) -> tuple[str, ...]:
+    notes = list(result.notes)
+    me = result.me
+    if me is not None and (me.restricted or not me.is_admin):
+        notes.append(
+            f"The key's user ({me.email}, {me.role_names or 'no role'}"
+            f"{', division-restricted' if me.restricted else ''}) may not see the whole account: "
+            "this snapshot may be a partial view."
+        )
+    elif me is None:
+        # Not read is not "an unrestricted administrator": say the scope is unknown.
+        notes.append(
+            "Whether the key sees the whole account is unknown (GET /user/me was not read): "
+            "this snapshot may be a partial view."
+        )
+    if result.proxy is not None:
+        notes.append(f"Requests went through the proxy {result.proxy} (from the environment).")
+    return tuple(notes)
+
+
+def describe_pull(outcome: PullOutcome) -> str:
+    """The one-line pull summary users see on stderr (and cron mails)."""
+    snapshot = outcome.snapshot
+    provenance = snapshot.provenance
+    seconds = (provenance.finished_at - provenance.started_at).total_seconds()
+    line = (
+        f"Pulled {len(snapshot.users):,} users ({len(snapshot.admins):,} administrators) in {seconds:.1f} s "
+        f"as snapshot {snapshot.id}"
+    )
+    if outcome.changes is not None and outcome.previous is not None:
+        from auditor.models import ChangeKind
+
+        line += (
+            f"; {len(outcome.changes.of_kind(ChangeKind.ADDED))} new, "
+            f"{len(outcome.changes.of_kind(ChangeKind.REMOVED))} removed since {outcome.previous.taken_at:%Y-%m-%d}"
+        )
+    if not snapshot.complete:
+        line += ". INCOMPLETE: " + " ".join(provenance.notes) + " It will not be used as a diff baseline."
+    elif provenance.notes:
+        line += ". Note: " + " ".join(provenance.notes)
+    return line

@@ -1,0 +1,367 @@
+"""Snapshots, diffs, findings and history: the use cases that read what was pulled.
+
+``evaluate`` runs the rules over a snapshot as of its own time; ``evaluate_snapshot`` is the one
+place export and ``verify --reperform`` both call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from auditor import __version__
+from auditor.errors import ConfigurationError
+from auditor.models import (
+    ApiKey,
+    Attestation,
+    AttestationKind,
+    ChangeSet,
+    FindingsResult,
+    ReviewItem,
+    Snapshot,
+    User,
+    UserHistory,
+)
+from auditor.pipeline.campaigns import review_items_as_of
+from auditor.pipeline.workspace import Workspace
+
+if TYPE_CHECKING:
+    from auditor.config import AuditConfig
+    from auditor.identity import IdentityRequest, IdentitySource, LoadedIdentity
+    from auditor.store import SnapshotSummary, Store
+
+
+def select_snapshot(store: Store, connection: str, snapshot_id: int | None, *, allow_incomplete: bool) -> Snapshot:
+    """The snapshot a command works on: the one named, else the latest complete one."""
+    if snapshot_id is not None:
+        snapshot = store.get_snapshot(snapshot_id)
+        if snapshot.connection != connection:
+            raise ConfigurationError(
+                f"Snapshot {snapshot_id} belongs to connection {snapshot.connection!r}, not {connection!r}.",
+                hint=f"Add --connection {snapshot.connection}.",
+            )
+        return snapshot
+    latest = store.latest_snapshot(connection, complete_only=not allow_incomplete)
+    if latest is None:
+        incomplete = store.latest_snapshot(connection, complete_only=False)
+        if incomplete is not None:
+            raise ConfigurationError(
+                f"Connection {connection!r} has only incomplete snapshots.",
+                hint=f"Run `auditor pull --connection {connection}` again, or name one with --snapshot "
+                f"{incomplete.id} (it is marked incomplete everywhere).",
+            )
+        store.get_connection(connection)  # no such connection: advise `auditor connect`, not a pull
+        raise ConfigurationError(
+            f"Connection {connection!r} has no snapshots yet.",
+            hint=f"Run `auditor pull --connection {connection}` first.",
+        )
+    return latest
+
+
+def list_snapshots(workspace: Workspace, connection: str | None = None) -> list[SnapshotSummary]:
+    """The stored snapshots (of one connection, or all), oldest first, without their users."""
+    with workspace.store() as store:
+        return store.list_snapshots(connection)
+
+
+def diff(
+    workspace: Workspace,
+    connection: str,
+    *,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    allow_incomplete: bool = False,
+) -> tuple[Snapshot, Snapshot, ChangeSet]:
+    """The change set between two snapshots; by default the latest complete one and the one before."""
+    from auditor.diff import diff_snapshots
+
+    with workspace.store() as store:
+        new = select_snapshot(store, connection, to_id, allow_incomplete=allow_incomplete)
+        if from_id is not None:
+            old = select_snapshot(store, connection, from_id, allow_incomplete=True)
+        else:
+            found = store.previous_snapshot(new, complete_only=not allow_incomplete)
+            if found is None:
+                raise ConfigurationError(
+                    f"Snapshot {new.id} has no earlier complete snapshot to compare with.",
+                    hint="Pull again later, or name one with --from ID (see `auditor snapshots`).",
+                )
+            old = found
+    return old, new, diff_snapshots(old, new)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One snapshot evaluated: everything a report or an export needs."""
+
+    snapshot: Snapshot
+    previous: Snapshot | None
+    changes: ChangeSet
+    findings: FindingsResult
+    config: AuditConfig
+    attestations: tuple[Attestation, ...]
+    history: dict[int, UserHistory]
+    all_snapshots: tuple[Snapshot, ...]
+    #: Snapshot id -> the user its API key belonged to (``GET /user/me``), for this snapshot
+    #: and every one in ``all_snapshots``.
+    key_user_ids: Mapping[int, int | None] = field(default_factory=dict)
+    #: The HR / identity-provider roster the leaver rules used (None: none was given).
+    identity: IdentitySource | None = None
+    #: The identity files' bytes, kept only when the bundle is to include them.
+    identity_raw: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    #: Revoke/modify decisions of access review campaigns closed by the snapshot's time, with
+    #: their remediation state as of it (rule inputs of ``revocation-overdue``, ``access-regranted``).
+    reviews: tuple[ReviewItem, ...] = ()
+
+
+def load_identity(
+    config: AuditConfig, request: IdentityRequest | None, *, keep_bytes: bool = False
+) -> LoadedIdentity | None:
+    """Read the identity source (``--identity`` / ``[identity]``) in full, before any rule runs.
+
+    Every problem (unknown preset, missing column, bad date, duplicate employee id) is a
+    ConfigurationError naming the file, row and column: nothing is evaluated half.
+    """
+    from auditor.identity import load
+
+    return load(config.identity, request, keep_bytes=keep_bytes)
+
+
+def attestations_as_of(attestations: Sequence[Attestation], snapshot: Snapshot) -> tuple[Attestation, ...]:
+    """What counts for ``snapshot``: attestations recorded by its time, and the reviews that sign it off.
+
+    A later attestation never reaches back; a review names the snapshot it reviewed, so it is
+    necessarily recorded after it.
+    """
+    return tuple(
+        a
+        for a in attestations
+        if a.connection == snapshot.connection
+        and (a.made_at <= snapshot.taken_at or (a.kind is AttestationKind.REVIEW and a.snapshot_id == snapshot.id))
+    )
+
+
+def evaluate(
+    workspace: Workspace,
+    connection: str,
+    *,
+    snapshot_id: int | None = None,
+    since_id: int | None = None,
+    frameworks: Sequence[str] | None = None,
+    with_trend_history: bool = False,
+    identity: IdentityRequest | None = None,
+    loaded_identity: LoadedIdentity | None = None,
+    keep_identity_bytes: bool = False,
+    store: Store | None = None,
+) -> Evaluation:
+    """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
+
+    Everything is computed at ``snapshot.taken_at`` from what existed then (snapshots up to it,
+    exceptions approved and attestations recorded by then, plus the reviews of this snapshot), so
+    a re-run a year later gives the same findings. The workspace clock plays no part.
+
+    The identity source (``identity``, or ``loaded_identity`` already read) is read in full
+    before the store is touched; it is an input of the evaluation like the configuration.
+    """
+    config = workspace.load_config(frameworks)
+    if loaded_identity is None:
+        loaded_identity = load_identity(config, identity, keep_bytes=keep_identity_bytes)
+    source = loaded_identity.source if loaded_identity is not None else None
+    with workspace.store(store) as store:
+        snapshot = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
+        if since_id is not None:
+            previous: Snapshot | None = select_snapshot(store, connection, since_id, allow_incomplete=True)
+        else:
+            previous = store.previous_snapshot(snapshot, complete_only=True)
+        history = store.user_history(connection, until=snapshot)
+        attestations = attestations_as_of(store.attestations(connection), snapshot)
+        all_snapshots: tuple[Snapshot, ...] = ()
+        if with_trend_history:
+            all_snapshots = tuple(
+                s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
+            )
+        key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
+        reviews = review_items_as_of(store, snapshot, config)
+    findings, changes = evaluate_snapshot(
+        snapshot,
+        previous=previous,
+        history=history,
+        config=config,
+        attestations=attestations,
+        now=snapshot.taken_at,
+        key_user_id=key_user_ids[snapshot.id],
+        identity=source,
+        reviews=reviews,
+    )
+    return Evaluation(
+        snapshot=snapshot,
+        previous=previous,
+        changes=changes,
+        findings=findings,
+        config=config,
+        attestations=attestations,
+        history=dict(history),
+        all_snapshots=all_snapshots,
+        key_user_ids=key_user_ids,
+        identity=source,
+        identity_raw=loaded_identity.raw if loaded_identity is not None else (),
+        reviews=reviews,
+    )
+
+
+def evaluate_snapshot(
+    snapshot: Snapshot,
+    *,
+    previous: Snapshot | None,
+    history: Mapping[int, UserHistory],
+    config: AuditConfig,
+    attestations: Sequence[Attestation],
+    now: datetime,
+    key_user_id: int | None,
+    identity: IdentitySource | None = None,
+    reviews: Sequence[ReviewItem] = (),
+) -> tuple[FindingsResult, ChangeSet]:
+    """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
+
+    The one place both call, so a change to how findings are evaluated reaches both.
+    """
+    from auditor.diff import diff_snapshots
+    from auditor.rules import evaluate as run_rules
+
+    findings = run_rules(
+        snapshot,
+        previous=previous,
+        history=history,
+        config=config,
+        attestations=attestations,
+        now=now,
+        key_user_id=key_user_id,
+        identity=identity,
+        reviews=reviews,
+    )
+    changes = (
+        diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
+        if previous is not None
+        else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
+    )
+    return findings, changes
+
+
+def rules_version() -> str:
+    """The tool version plus a digest of the rule catalogue, recorded in every manifest."""
+    import json
+
+    from auditor.rules import RULES
+
+    catalogue = json.dumps(
+        [[rule.id, str(rule.severity), rule.title, rule.remediation] for rule in RULES], sort_keys=True
+    )
+    return f"{__version__}+rules.{hashlib.sha256(catalogue.encode()).hexdigest()[:12]}"
+
+
+def attest(
+    workspace: Workspace,
+    connection: str,
+    *,
+    kind: AttestationKind,
+    by: str,
+    statement: str,
+    valid_days: int,
+    snapshot_id: int | None = None,
+) -> Attestation:
+    """Record a reviewer's attestation (2FA verified in the console, or an access review done).
+
+    A review signs off one snapshot: ``snapshot_id``, by default the latest complete one now,
+    recorded with its raw-data digest. ``valid_days`` says when the next review is due
+    (``review-overdue``); it does not extend the sign-off to other snapshots. An MFA attestation
+    covers the snapshots taken from now until it expires.
+    """
+    kind = AttestationKind(kind)
+    if not by.strip() or not statement.strip():
+        raise ConfigurationError("An attestation needs --by \"NAME <EMAIL>\" and a --statement.")
+    if not 1 <= valid_days <= 3660:
+        raise ConfigurationError(f"--valid-days must be between 1 and 3660, got {valid_days}.")
+    if snapshot_id is not None and kind is not AttestationKind.REVIEW:
+        raise ConfigurationError("Only a review names the snapshot it reviewed; drop --snapshot.")
+    now = workspace.now()
+    with workspace.store() as store:
+        store.get_connection(connection)
+        reviewed: Snapshot | None = None
+        if kind is AttestationKind.REVIEW:
+            reviewed = _reviewed_snapshot(store, connection, snapshot_id, now=now)
+        return store.add_attestation(
+            connection,
+            kind=kind,
+            by=by.strip(),
+            statement=statement.strip(),
+            made_at=now,
+            expires=now + timedelta(days=valid_days),
+            snapshot_id=reviewed.id if reviewed is not None else None,
+            raw_sha256=raw_digest(reviewed) if reviewed is not None else "",
+        )
+
+
+def _reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
+    """The complete snapshot a review made at ``now`` signs off; refused if finished after ``now``."""
+    reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
+    if now < reviewed.provenance.finished_at:
+        raise ConfigurationError(
+            f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
+            "it reviewed.",
+            hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
+            "(see `auditor snapshots`).",
+        )
+    return reviewed
+
+
+def raw_digest(snapshot: Snapshot) -> str:
+    """One SHA-256 over the snapshot's raw pages, in the order fetched (the exports compute it)."""
+    from auditor.exports import raw_data_digest
+
+    return raw_data_digest(snapshot)
+
+
+@dataclass(frozen=True)
+class UserTimeline:
+    """One user across every snapshot of a connection: when seen, with which roles, last record."""
+
+    user: User  #: the newest stored record of the user
+    history: UserHistory
+    present_in_latest: bool
+    latest_snapshot: Snapshot
+    #: The API keys and ACME URLs the user owns in the latest snapshot (issue 17); None when that
+    #: snapshot could not read the key list (unknown, not none).
+    keys: tuple[ApiKey, ...] | None = None
+
+
+def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeline:
+    """Find a user by email (case-insensitive) or numeric id, in the newest snapshot that has them."""
+    wanted = who.strip()
+    with workspace.store() as store:
+        snapshots = store.snapshots(connection)
+        history = store.user_history(connection)
+        if not snapshots:
+            store.get_connection(connection)  # no such connection: advise `auditor connect`
+    if not snapshots:
+        raise ConfigurationError(
+            f"Connection {connection!r} has no snapshots yet.", hint=f"Run `auditor pull --connection {connection}`."
+        )
+    for snapshot in reversed(snapshots):
+        for user in snapshot.users:
+            if str(user.id) == wanted or (user.email and user.email.casefold() == wanted.casefold()):
+                latest_keys = snapshots[-1].credentials.keys
+                return UserTimeline(
+                    user=user,
+                    history=history[user.id],
+                    present_in_latest=snapshot is snapshots[-1],
+                    latest_snapshot=snapshots[-1],
+                    keys=None if latest_keys is None else snapshots[-1].credentials.keys_of(user.id),
+                )
+    raise ConfigurationError(
+        f"No user {wanted!r} in any snapshot of connection {connection!r}.",
+        hint="Give the email address or the numeric CertCentral user id.",
+    )
