@@ -14,7 +14,16 @@ from unittest import mock
 
 import pytest
 
-from auditor.pipeline import Workspace, connect, export_evidence, list_snapshots, pull, report, run_once
+from auditor.pipeline import (
+    Workspace,
+    connect,
+    export_evidence,
+    list_snapshots,
+    open_review,
+    pull,
+    report,
+    run_once,
+)
 from auditor.report import ReportFormat
 from auditor.sandbox import SandboxServer
 from auditor.store import Store
@@ -64,6 +73,15 @@ def test_report_opens_the_store_once(workspace: Workspace, tmp_path: Path) -> No
     with counting_opens() as opened:
         _evaluation, paths = report(workspace, "prod", formats=[ReportFormat.HTML], output_dir=tmp_path)
     assert [p.suffix for p in paths] == [".html"]
+    assert len(opened) == 1
+
+
+def test_review_open_opens_the_store_once(workspace: Workspace, tmp_path: Path) -> None:
+    with counting_opens() as opened:
+        opened_campaign = open_review(
+            workspace, "prod", snapshot_id=None, scope="all", due=None, output=tmp_path / "review.csv"
+        )
+    assert opened_campaign.rows > 0 and opened_campaign.output.is_file()
     assert len(opened) == 1
 
 
