@@ -19,7 +19,7 @@ import httpx
 from auditor import __version__
 from auditor.client.base_url import resolve_base_url
 from auditor.client.connection import connection_report
-from auditor.client.errors import AUTH_HINT, error_code, parse_errors
+from auditor.client.errors import AUTH_HINT, error_code, json_object, parse_errors
 from auditor.client.inventory import read_credentials
 from auditor.client.pacing import DEFAULT_RATE_LIMITS, Backoff, RateLimiter
 from auditor.client.paging import Listing, Page, Refusal, list_endpoint, parse_page, reconcile, run_concurrently
@@ -322,7 +322,7 @@ class CertCentralClient:
     def _get_me(self, run: Run) -> User:
         response = self._session.get(run, KEY_CHECK_ENDPOINT)
         run.keep((GROUP_ME, 0, 0), self._session.raw(KEY_CHECK_ENDPOINT, response))
-        data = self._session.json_object(KEY_CHECK_ENDPOINT, response)
+        data = json_object(KEY_CHECK_ENDPOINT, response)
         try:
             return User.from_api(data)
         except ValueError as exc:
@@ -406,7 +406,7 @@ class CertCentralClient:
         run.keep((group, subgroup, offset), self._session.raw(endpoint, response), list_page=True)
         if response.status_code in tolerate:
             return Refusal(path=path, status=response.status_code, code=error_code(response.content), response=response)
-        page = parse_page(endpoint, self._session.json_object(endpoint, response), offset=offset, asked=asked)
+        page = parse_page(endpoint, json_object(endpoint, response), offset=offset, asked=asked)
         run.page(endpoint, len(page.users))
         return page
 
@@ -454,7 +454,7 @@ class CertCentralClient:
                 if not any(code.lower().startswith("not_found") for code, _ in parse_errors(response.content)):
                     raise self._session.error_for(endpoint, response)
                 return user_id, None
-            value = self._session.json_object(endpoint, response).get("is_saml_sso_only")
+            value = json_object(endpoint, response).get("is_saml_sso_only")
             return user_id, value if isinstance(value, bool) else None
 
         def collect(item: tuple[int, bool | None]) -> None:

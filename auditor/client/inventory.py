@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from auditor.client.errors import error_code
+from auditor.client.errors import error_code, json_object
 from auditor.client.paging import FOLLOW_UP_PAGES, Refusal
 from auditor.client.results import GROUP_GUEST, GROUP_IP, GROUP_KEYS, Run
 from auditor.client.session import Session
@@ -85,7 +85,7 @@ def _read_part(
             "than none. Use a key whose user may read it (see README: what the key needs)."
         )
         return False
-    problem = valid(session.json_object(endpoint, response))
+    problem = valid(json_object(endpoint, response))
     if problem is not None:
         raise ApiBadResponseError(f"CertCentral answered GET {endpoint} {problem}.")
     return True
@@ -123,7 +123,7 @@ def _read_keys(session: Session, run: Run, notes: list[str], *, page_size: int, 
         endpoint = f"{KEY_LIST_PATH}?limit={step}&offset={offset}"
         response = session.get(run, endpoint)
         run.keep((GROUP_KEYS, 0, offset), session.raw(endpoint, response))
-        data = session.json_object(endpoint, response)
+        data = json_object(endpoint, response)
         problem = valid_key_list(data)
         if problem is not None:
             raise ApiBadResponseError(f"CertCentral answered GET {endpoint} {problem}.")

@@ -11,7 +11,6 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import httpx
 
@@ -19,7 +18,6 @@ from auditor.client.errors import (
     describe_transport_error,
     error_for,
     give_up,
-    json_object,
     parse_errors,
     past_deadline,
     rate_limit_budget_spent,
@@ -154,9 +152,6 @@ class Session:
     def error_for(self, endpoint: str, response: httpx.Response) -> ApiError:
         """The typed error for a non-retryable answer, with the key redacted."""
         return error_for(endpoint, response, base_url=self.base_url, redact=self.redact)
-
-    def json_object(self, endpoint: str, response: httpx.Response) -> dict[str, Any]:
-        return json_object(endpoint, response)
 
     def safe_cause(self, exc: BaseException | None) -> BaseException | None:
         """``exc`` to chain from, unless its text would show the key (httpx never puts headers
