@@ -26,6 +26,8 @@ from auditor.client import (
     CertCentralClient,
     ReadOnlyTransport,
     WriteAttemptError,
+    check_base_url,
+    instance_label,
     record_digest,
     resolve_base_url,
 )
@@ -260,6 +262,33 @@ def test_regions_and_base_url_resolution() -> None:
 def test_bad_region_or_url_is_a_configuration_error(region: str | None, base_url: str | None) -> None:
     with pytest.raises(ConfigurationError):
         resolve_base_url(region, base_url)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://cc.example.test/services/v2",
+        "http://127.0.0.1:8080/services/v2",
+        "http://127.8.0.1/x",
+        "http://localhost:9/services/v2",
+        "http://[::1]:8080/services/v2",
+    ],
+)
+def test_plain_http_is_allowed_on_loopback_only(base_url: str) -> None:
+    assert check_base_url(base_url) == base_url
+    with pytest.raises(ConfigurationError, match="unencrypted"):
+        check_base_url(
+            base_url.replace("https://", "http://")
+            .replace("127.", "10.")
+            .replace("localhost", "cc.example.test")
+            .replace("[::1]", "[2001:db8::1]")
+        )
+
+
+def test_instance_labels_name_the_region_the_sandbox_or_custom() -> None:
+    assert [
+        instance_label(url) for url in (REGIONS["us"], REGIONS["eu"] + "/", "http://127.0.0.1:9/services/v2", BASE)
+    ] == ["US", "Europe", "sandbox (loopback)", "custom"]
 
 
 @pytest.mark.parametrize("page_size", [0, 1001, -5])
