@@ -203,21 +203,7 @@ class _Snapshots(_Tagged):
                 " ORDER BY position",
                 (snapshot_id,),
             ).fetchall()
-        pages = []
-        for position, endpoint, status, compressed, digest, received_at in rows:
-            if not is_credential_endpoint(endpoint):
-                continue
-            try:
-                body = zlib.decompress(compressed)
-            except zlib.error:
-                body = None
-            if body is None or hashlib.sha256(body).hexdigest() != digest:
-                raise StoreError(
-                    f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
-                    "was modified after it was stored: it no longer matches its SHA-256.",
-                    hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
-                )
-            pages.append(RawPage(endpoint, status, body, digest, _parse_time(received_at)))
+        pages = [self._stored_page(snapshot_id, row) for row in rows if is_credential_endpoint(row[1])]
         if self._checking and [(page.endpoint, page.sha256) for page in pages] != recorded:
             raise self._tampered(f"snapshot #{snapshot_id} raw pages")
         return CredentialInventory.from_raw_pages(pages)
@@ -304,28 +290,22 @@ class _Snapshots(_Tagged):
             raise _unknown_snapshot(snapshot_id)
         self._check_head(heads[0])
         self._check_stream("raw_pages", rows, heads[0][10], f"snapshot #{snapshot_id} raw pages")
-        pages = []
-        for _snapshot, position, endpoint, status, compressed, digest, received_at in rows:
-            try:
-                body = zlib.decompress(compressed)
-            except zlib.error:
-                body = None
-            if body is None or hashlib.sha256(body).hexdigest() != digest:
-                raise StoreError(
-                    f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
-                    "was modified after it was stored: it no longer matches its SHA-256.",
-                    hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
-                )
-            pages.append(
-                RawPage(
-                    endpoint=endpoint,
-                    status=status,
-                    body=body,
-                    sha256=digest,
-                    received_at=_parse_time(received_at),
-                )
+        return tuple(self._stored_page(snapshot_id, row[1:]) for row in rows)
+
+    def _stored_page(self, snapshot_id: int, row: Sequence[Any]) -> RawPage:
+        """A raw page from its row (position, endpoint, status, body_zlib, sha256, received_at), body checked."""
+        position, endpoint, status, compressed, digest, received_at = row
+        try:
+            body = zlib.decompress(compressed)
+        except zlib.error:
+            body = None
+        if body is None or hashlib.sha256(body).hexdigest() != digest:
+            raise StoreError(
+                f"Raw page {position} ({endpoint}) of snapshot {snapshot_id} in {self.path} "
+                "was modified after it was stored: it no longer matches its SHA-256.",
+                hint="Treat this snapshot as untrustworthy; restore the database from a backup or pull again.",
             )
-        return tuple(pages)
+        return RawPage(endpoint=endpoint, status=status, body=body, sha256=digest, received_at=_parse_time(received_at))
 
     def key_user_id(self, snapshot_id: int) -> int | None:
         """The id of the user the pull's API key belongs to, from its stored ``GET /user/me`` page."""
