@@ -65,11 +65,12 @@ from auditor.store.records import (
     validate_connection_name,
 )
 from auditor.store.schema import SCHEMA_VERSION
-from auditor.store.sqlite import DB_NAME, sealed_secrets_exist
+from auditor.store.sqlite import BUSY_TIMEOUT, DB_NAME, sealed_secrets_exist
 from auditor.store.store import Store
 from auditor.store.tags import TAGGED_COLUMNS, UNTAGGED_COLUMNS, canonical_record
 
 __all__ = [
+    "BUSY_TIMEOUT",
     "DB_NAME",
     "EXPORT_LOCK_TIMEOUT",
     "PULL_LOCK_TIMEOUT",
