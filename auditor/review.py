@@ -1,5 +1,8 @@
 """Access review campaigns: the worksheet a reviewer fills, its validation, and remediation states.
 
+(Over 500 lines: writing the worksheet and validating it back are one contract, the column list
+and the row digest, kept in one module so they cannot drift apart.)
+
 A campaign is bound to one snapshot. ``auditor review open`` writes one row per user in scope
 (:data:`HEADER`, the contract's column order) as CSV or XLSX; the rows as written are kept in the
 campaign record, so an import can compare every data cell with what was sent out and name the
@@ -262,12 +265,15 @@ def _xlsx_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RefusedRow:
-    """A row recorded nothing, and why (self-review)."""
+    """A row that recorded nothing while the rest of its file was: where, why, and what to do."""
 
     row: int
+    column: str
     user_id: int
     email: str
     reason: str
+    #: The next step ("another reviewer must decide it", "fill it in and import the file again").
+    remedy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +346,8 @@ def _read_table(file_name: str, content: bytes) -> list[list[str]]:
     return cleaned
 
 
-def campaign_of(file_name: str, content: bytes) -> int:
-    """The campaign a filled worksheet belongs to (its first data row's ``campaign`` cell)."""
+def campaign_of(file_name: str, content: bytes) -> tuple[int, int]:
+    """The campaign a filled worksheet belongs to: (campaign id, row), from its first data row's ``campaign`` cell."""
     table = _read_table(file_name, content)
     if not table or [c.strip() for c in table[0]][:1] != ["campaign"]:
         raise ConfigurationError(
@@ -352,7 +358,7 @@ def campaign_of(file_name: str, content: bytes) -> int:
     for number, row in enumerate(table[1:], start=2):
         if row and row[0].strip():
             try:
-                return int(row[0].strip())
+                return int(row[0].strip()), number
             except ValueError:
                 raise ConfigurationError(
                     f"{file_name}: row {number}, column campaign: {row[0]!r} is not a campaign id. "
@@ -374,9 +380,10 @@ def parse_worksheet(
 ) -> ImportResult:
     """Validate a filled worksheet against the campaign's rows; raise naming file, row and column.
 
-    Any problem with the file as a whole (header, campaign, snapshot, an edited data cell, an
-    unknown user or decision, a missing justification or new role) fails the whole file. A row
-    deciding the reviewer's own account is refused and reported; the rest is recorded.
+    A problem with the file as a whole (header, campaign, snapshot, an edited data cell, an unknown
+    user or decision) fails the whole file. A row breaking a row-level rule (a missing
+    justification or new role, or the reviewer deciding their own account) is refused and reported
+    with its row and column; the rest of the file is recorded.
     """
     table = _read_table(file_name, content)
     if not table:
@@ -450,22 +457,10 @@ def parse_worksheet(
                 f"{where}, column decision: unknown decision {cells['decision']!r} (use keep, revoke or modify)"
             )
             continue
-        if decision == "modify" and not new_role:
-            problems.append(f"{where}, column new_role: a modify decision needs the new role")
-        if decision in {"revoke", "modify"} and not justification:
-            problems.append(f"{where}, column justification: a {decision} decision needs a justification")
-        if decision == "keep" and expected.get("high") and not justification:
-            problems.append(
-                f"{where}, column justification: keeping a user with a high finding ({expected['findings']}) "
-                "needs a justification"
-            )
-        if str(expected["email"]).casefold() == reviewer_email.casefold():
-            refused.append(
-                RefusedRow(
-                    number, int(user_key), str(expected["email"]),
-                    "self-review: a reviewer may not decide their own row",
-                )
-            )
+        refusal = _row_refusal(expected, decision, new_role, justification, reviewer_email)
+        if refusal is not None:
+            column, reason, remedy = refusal
+            refused.append(RefusedRow(number, column, int(user_key), str(expected["email"]), reason, remedy))
             continue
         decisions.append(
             {
@@ -480,6 +475,26 @@ def parse_worksheet(
     if problems:
         raise _invalid(file_name, problems)
     return ImportResult(decisions=tuple(decisions), refused=tuple(refused), undecided=undecided)
+
+
+def _row_refusal(
+    expected: Mapping[str, Any], decision: str, new_role: str, justification: str, reviewer_email: str
+) -> tuple[str, str, str] | None:
+    """The row-level rule a decided row breaks, as (column, reason, remedy); None when it breaks none."""
+    if str(expected["email"]).casefold() == reviewer_email.casefold():
+        return "decision", "self-review: a reviewer may not decide their own row", "another reviewer must decide it"
+    fill = "fill it in and import the file again"
+    if decision == "modify" and not new_role:
+        return "new_role", "a modify decision needs the new role", fill
+    if decision in {"revoke", "modify"} and not justification:
+        return "justification", f"a {decision} decision needs a justification", fill
+    if decision == "keep" and expected.get("high") and not justification:
+        return (
+            "justification",
+            f"keeping a user with a high finding ({expected['findings']}) needs a justification",
+            fill,
+        )
+    return None
 
 
 def _invalid(file_name: str, problems: Sequence[str]) -> ConfigurationError:

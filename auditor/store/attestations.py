@@ -42,6 +42,25 @@ class _Attestations(_Tagged):
 
         A review names the snapshot it signs off (``snapshot_id``, with its raw-data digest).
         """
+        with self._write(f"recording an attestation for {connection!r}"):
+            return self._insert_attestation(
+                connection, kind=kind, by=by, statement=statement, made_at=made_at, expires=expires,
+                snapshot_id=snapshot_id, raw_sha256=raw_sha256,
+            )
+
+    def _insert_attestation(
+        self,
+        connection: str,
+        *,
+        kind: AttestationKind,
+        by: str,
+        statement: str,
+        made_at: datetime,
+        expires: datetime,
+        snapshot_id: int | None,
+        raw_sha256: str,
+    ) -> Attestation:
+        """``add_attestation``'s write, inside the caller's transaction (a campaign's close joins it)."""
         kind = AttestationKind(kind)
         if expires <= made_at:
             raise ConfigurationError(
@@ -58,16 +77,15 @@ class _Attestations(_Tagged):
             "snapshot_id": snapshot_id,
             "raw_sha256": raw_sha256 or None,
         }
-        with self._write(f"recording an attestation for {connection!r}"):
-            cursor = self._db.execute(
-                "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
-                " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(record.values()),
-            )
-            attestation_id = record["id"] = _new_id(cursor)
-            self._db.execute(
-                "UPDATE attestations SET tag = ? WHERE id = ?", (self._tag("attestations", record), attestation_id)
-            )
+        cursor = self._db.execute(
+            "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
+            " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(record.values()),
+        )
+        attestation_id = record["id"] = _new_id(cursor)
+        self._db.execute(
+            "UPDATE attestations SET tag = ? WHERE id = ?", (self._tag("attestations", record), attestation_id)
+        )
         return Attestation(
             id=attestation_id,
             connection=connection,

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Final
 
 from auditor.errors import ConfigurationError
+from auditor.models import Attestation, AttestationKind
+from auditor.store.attestations import _Attestations
 from auditor.store.codec import (
     _opt_parse_time,
     _opt_time,
@@ -21,11 +23,14 @@ from auditor.store.records import (
     StoreTamperedError,
 )
 from auditor.store.sqlite import _new_id
-from auditor.store.tags import TAGGED_COLUMNS, _Tagged
+from auditor.store.tags import TAGGED_COLUMNS
 
 
-class _Campaigns(_Tagged):
-    """The ``campaigns``, ``campaign_imports`` and ``campaign_decisions`` rows."""
+class _Campaigns(_Attestations):
+    """The ``campaigns``, ``campaign_imports`` and ``campaign_decisions`` rows.
+
+    Built on the attestations: closing a campaign records its sign-off in the same transaction.
+    """
 
     def open_campaign(
         self,
@@ -110,6 +115,12 @@ class _Campaigns(_Tagged):
                 hint="See `auditor review status` for the campaigns there are.",
             )
         return found[0]
+
+    def get_open_campaign(self, campaign_id: int) -> CampaignRecord:
+        """The campaign, if it is still open; a closed campaign is immutable, so this refuses it."""
+        campaign = self.get_campaign(campaign_id)
+        self._refuse_closed(campaign)
+        return campaign
 
     def _refuse_closed(self, campaign: CampaignRecord) -> None:
         if campaign.state != "open":
@@ -257,14 +268,32 @@ class _Campaigns(_Tagged):
         return found
 
     def close_campaign(
-        self, campaign_id: int, *, closed_at: datetime, closed_by: str, statement: str, attestation_id: int
-    ) -> CampaignRecord:
-        """Mark a campaign closed (immutable from now on), naming its sign-off attestation."""
+        self,
+        campaign_id: int,
+        *,
+        closed_at: datetime,
+        closed_by: str,
+        statement: str,
+        sign_off: str,
+        expires: datetime,
+        raw_sha256: str,
+    ) -> tuple[CampaignRecord, Attestation]:
+        """Close a campaign (immutable from now on) and record its sign-off, in one transaction.
+
+        The sign-off is the review attestation of the campaign's snapshot, made by ``closed_by`` at
+        ``closed_at`` with the text ``sign_off``, valid until ``expires``. Either both are recorded
+        or, on any failure, neither: no sign-off of a campaign still open, no campaign closed
+        without one.
+        """
         with self._write(f"closing review campaign {campaign_id}"):
             found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
             if not found:
                 raise ConfigurationError(f"There is no review campaign #{campaign_id}.")
             self._refuse_closed(found[0])
+            attestation = self._insert_attestation(
+                found[0].connection, kind=AttestationKind.REVIEW, by=closed_by, statement=sign_off,
+                made_at=closed_at, expires=expires, snapshot_id=found[0].snapshot_id, raw_sha256=raw_sha256,
+            )
             record = dict(
                 zip(
                     TAGGED_COLUMNS["campaigns"],
@@ -277,15 +306,14 @@ class _Campaigns(_Tagged):
             )
             record.update(
                 state="closed", closed_at=_time(closed_at), closed_by=closed_by, statement=statement,
-                attestation_id=attestation_id,
+                attestation_id=attestation.id,
             )
             self._db.execute(
                 "UPDATE campaigns SET state = 'closed', closed_at = ?, closed_by = ?, statement = ?,"
                 " attestation_id = ?, tag = ? WHERE id = ?",
                 (
-                    record["closed_at"], closed_by, statement, attestation_id, self._tag("campaigns", record),
+                    record["closed_at"], closed_by, statement, attestation.id, self._tag("campaigns", record),
                     campaign_id,
                 ),
             )
-        return self.get_campaign(campaign_id)
-
+        return self.get_campaign(campaign_id), attestation

@@ -16,7 +16,7 @@ from auditor.store.snapshots import _Snapshots
 from auditor.store.sqlite import BUSY_TIMEOUT, _open_file
 
 
-class Store(_Connections, _Snapshots, _Attestations, _Campaigns, _Signing):
+class Store(_Connections, _Snapshots, _Campaigns, _Attestations, _Signing):
     """The open database of one data directory. Use :meth:`open`; close it (or use ``with``)."""
 
     @classmethod
