@@ -127,4 +127,3 @@ class _Attestations(_Tagged):
                 f"An attestation in {self.path} has a kind this version does not know.",
                 hint="It was probably written by a newer version; upgrade certcentral-auditor.",
             ) from exc
-

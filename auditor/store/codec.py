@@ -304,5 +304,3 @@ def _page_rows(snapshot_id: int, pages: Sequence[RawPage]) -> Iterator[tuple[obj
             digest,
             _time(page.received_at),
         )
-
-

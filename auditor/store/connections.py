@@ -125,5 +125,3 @@ def _connection(row: Sequence[Any]) -> ConnectionRecord:
         last_test_at=_opt_parse_time(row[6]),
         last_test_result=row[7],
     )
-
-

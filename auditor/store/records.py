@@ -27,7 +27,6 @@ class ChainMovedError(StoreError):
     """The chain head is no longer the one an export started from (exit 6)."""
 
 
-
 _CONNECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -40,7 +39,6 @@ def validate_connection_name(name: str) -> str:
             "(for example 'prod' or 'eu-account').",
         )
     return name
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +139,3 @@ class DecisionRecord:
     justification: str
     ticket: str
     decided_at: datetime
-

@@ -219,7 +219,6 @@ class _Signing(_Tagged):
         return [self._chain_row(row) for row in rows]
 
 
-
 def _chain_head(row: Sequence[Any]) -> ChainHead:
     return ChainHead(
         chain_id=row[2],
@@ -229,5 +228,3 @@ def _chain_head(row: Sequence[Any]) -> ChainHead:
         key_fingerprint=row[6],
         exported_at=_parse_time(row[7]),
     )
-
-

@@ -417,5 +417,3 @@ def _unknown_snapshot(snapshot_id: int) -> ConfigurationError:
         f"There is no snapshot {snapshot_id}.",
         hint="List the stored snapshots with `auditor snapshots`.",
     )
-
-

@@ -142,7 +142,6 @@ class _Database:
             return self._db.execute(sql, tuple(params)).fetchall()
 
 
-
 def _open_file(
     data_dir: Path, *, busy_timeout_ms: int, clock: Callable[[], datetime]
 ) -> tuple[sqlite3.Connection, Path]:
@@ -368,5 +367,3 @@ def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StoreError:
         f"The database {path} failed while {doing}: {text}.",
         hint="Run with -v for details; if it persists, restore the database from a backup.",
     )
-
-

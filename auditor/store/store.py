@@ -52,4 +52,3 @@ class Store(_Connections, _Snapshots, _Campaigns, _Attestations, _Signing):
             db.close()
             raise
         return store
-

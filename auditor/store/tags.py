@@ -76,7 +76,6 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
 _TAGGED_MARKER: Final = "records_tagged"
 
 
-
 def canonical_record(table: str, row: Mapping[str, object]) -> bytes:
     """The bytes a record's tag covers: table, then each listed non-NULL column, length-prefixed.
 
@@ -138,7 +137,6 @@ def _framed(record: bytes) -> bytes:
 
 def _count_frame(count: int) -> bytes:
     return b"\x00count" + count.to_bytes(8, "big")
-
 
 
 class _Tagged(_Database):
@@ -342,4 +340,3 @@ class _Tagged(_Database):
             hint=f"Treat the data as untrustworthy: restore {self.path} from a backup, or move it aside "
             "and run `auditor connect` and `auditor pull` to start again.",
         )
-
