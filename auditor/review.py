@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
-from auditor.models import FindingsResult, ReviewItem, Severity, Snapshot, User, UserHistory
+from auditor.models import KNOWN_ROLE_NAMES, FindingsResult, ReviewItem, Severity, Snapshot, User, UserHistory
 
 __all__ = [
     "DATA_COLUMNS",
@@ -46,6 +46,7 @@ __all__ = [
     "parse_identity",
     "parse_worksheet",
     "remediation",
+    "role_choices",
     "worksheet_csv",
     "worksheet_xlsx",
 ]
@@ -63,6 +64,8 @@ COVER_SHEET: Final = "Cover"
 _DATE_COLUMNS: Final = frozenset({"last_sign_in", "first_seen"})
 _INT_COLUMNS: Final = frozenset({"campaign", "snapshot", "user_id", "days_inactive"})
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>@\s]+@[^<>@\s]+)>\s*$")
+#: Excel refuses a data-validation list formula longer than this (the quotes excluded).
+_MAX_LIST_CHARS: Final = 255
 #: At most this many problems are listed in one error; the count says how many there were.
 _MAX_LISTED: Final = 25
 
@@ -236,6 +239,14 @@ def worksheet_xlsx(
     )
     validation.add(f"{decision_column}2:{decision_column}{last}")
     sheet.add_data_validation(validation)
+    role_column = get_column_letter(HEADER.index("new_role") + 1)
+    roles = DataValidation(
+        type="list", formula1='"' + ",".join(role_choices(snapshot)) + '"', allow_blank=True,
+        showErrorMessage=True, errorStyle="warning", errorTitle="Role not in the list",
+        error="Not a role this account was seen with. Keep it only if CertCentral has that custom role.",
+    )
+    roles.add(f"{role_column}2:{role_column}{last}")
+    sheet.add_data_validation(roles)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADER))}{last}"
     sheet.protection.sheet = True
@@ -251,6 +262,26 @@ def worksheet_xlsx(
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def role_choices(snapshot: Snapshot) -> tuple[str, ...]:
+    """The ``new_role`` drop-down: CertCentral's fixed roles, then the account's custom ones.
+
+    A name with a comma or quote cannot be a list entry (the import takes it typed in, as any free
+    text), and the entries stop where Excel's 255-character limit for a list would be passed.
+    """
+    names = list(KNOWN_ROLE_NAMES.values())
+    seen = {name.casefold() for name in names}
+    for name in sorted({role.name for user in snapshot.users for role in user.roles}, key=str.casefold):
+        if name.casefold() not in seen and name.strip() and not set(name) & {",", '"'}:
+            seen.add(name.casefold())
+            names.append(_xlsx_text(name))
+    chosen: list[str] = []
+    for name in names:
+        if len(",".join([*chosen, name])) > _MAX_LIST_CHARS:
+            break
+        chosen.append(name)
+    return tuple(chosen)
 
 
 def _xlsx_text(text: str) -> str:
