@@ -24,9 +24,17 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from auditor.models import KNOWN_ROLE_NAMES, ApiKey, Change, ChangeKind, ChangeSet, Role, Snapshot, User
-
-DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
+from auditor.models import (
+    DEFAULT_PRIVILEGED_ROLES,
+    ApiKey,
+    Change,
+    ChangeKind,
+    ChangeSet,
+    PrivilegedRoles,
+    Role,
+    Snapshot,
+    User,
+)
 
 #: Field order of the tuples returned by :func:`watched_fields`.
 WATCHED_FIELDS: tuple[str, ...] = ("email", "roles", "status", "name", "division", "restriction", "last_sign_in")
@@ -125,16 +133,6 @@ def _name_fast(first: str, last: str) -> str:
     return first or last
 
 
-def _privileged(user: User, privileged: frozenset[str]) -> frozenset[str]:
-    """The privileged role names a user holds, matched by name or by CertCentral's fixed role id."""
-    held: set[str] = set()
-    for role in user.roles:
-        for name in (role.name, KNOWN_ROLE_NAMES.get(role.id, "")):
-            if name and name.casefold() in privileged:
-                held.add(name.casefold())
-    return frozenset(held)
-
-
 def diff_snapshots(
     old: Snapshot, new: Snapshot, *, privileged_roles: Sequence[str] = DEFAULT_PRIVILEGED_ROLES
 ) -> ChangeSet:
@@ -144,7 +142,7 @@ def diff_snapshots(
     case-insensitively); ``became_admin`` marks gaining Administrator, for joiners too. An
     incomplete ``new`` yields no removals: who is missing from it was possibly never read.
     """
-    privileged = frozenset(name.casefold() for name in privileged_roles)
+    privileged = PrivilegedRoles.of(privileged_roles)
     old_users = _unique_users(old)
     new_users = _unique_users(new)
     before = _frame(old_users)
@@ -161,7 +159,7 @@ def diff_snapshots(
     changes: list[Change] = []
     for user_id in added_ids.tolist():
         user = new_users[user_id]
-        gained = _privileged(user, privileged)
+        gained = privileged.matched(user)
         changes.append(
             Change(
                 kind=ChangeKind.ADDED,
@@ -188,7 +186,7 @@ def diff_snapshots(
             escalation = became_admin = False
             if kind is ChangeKind.ROLE:
                 old_user, new_user = old_users[user_id], new_users[user_id]
-                escalation = bool(_privileged(new_user, privileged) - _privileged(old_user, privileged))
+                escalation = bool(privileged.matched(new_user) - privileged.matched(old_user))
                 became_admin = new_user.is_admin and not old_user.is_admin
             changes.append(
                 Change(

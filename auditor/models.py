@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -241,6 +241,45 @@ class User:
     @property
     def division_name(self) -> str:
         return self.division.name if self.division else ""
+
+
+#: The roles treated as privileged unless ``[rules] privileged_roles`` in auditor.toml says otherwise.
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
+
+
+@dataclass(frozen=True, slots=True)
+class PrivilegedRoles:
+    """Which roles count as privileged: the one definition the diff, the rules and reviews use.
+
+    A role is privileged when its own name, or CertCentral's fixed name for its id
+    (:data:`KNOWN_ROLE_NAMES`, so a role the API renames still counts), is one of ``names``,
+    compared case-insensitively.
+    """
+
+    #: The privileged role names, casefolded.
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> PrivilegedRoles:
+        return cls(frozenset(name.casefold() for name in names))
+
+    def matched(self, user: User) -> frozenset[str]:
+        """The privileged names (casefolded) the user's roles match: what "gained a role" compares."""
+        held: set[str] = set()
+        for role in user.roles:
+            for name in (role.name.casefold(), KNOWN_ROLE_NAMES.get(role.id, "").casefold()):
+                if name and name in self.names:
+                    held.add(name)
+        return frozenset(held)
+
+    def held(self, user: User) -> tuple[str, ...]:
+        """The privileged roles the user holds, by display name, in the user's role order."""
+        names: list[str] = []
+        for role in user.roles:
+            known = KNOWN_ROLE_NAMES.get(role.id, "").casefold()
+            if (role.name.casefold() in self.names or (known and known in self.names)) and role.name not in names:
+                names.append(role.name)
+        return tuple(names)
 
 
 @dataclass(frozen=True, slots=True)

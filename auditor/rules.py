@@ -41,13 +41,13 @@ from typing import Literal
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.identity import IdentitySource, Match, match_counts, match_users
 from auditor.models import (
-    KNOWN_ROLE_NAMES,
     ApiKey,
     Attestation,
     AttestationKind,
     ExceptionEntry,
     Finding,
     FindingsResult,
+    PrivilegedRoles,
     ReviewItem,
     Severity,
     Snapshot,
@@ -331,16 +331,6 @@ def _days(days: int) -> str:
     return "1 day" if days == 1 else f"{days} days"
 
 
-def _privileged_names(user: User, privileged: frozenset[str]) -> tuple[str, ...]:
-    """The privileged roles a user holds (display names), matched by name or CertCentral role id."""
-    held: list[str] = []
-    for role in user.roles:
-        names = {role.name.casefold(), KNOWN_ROLE_NAMES.get(role.id, "").casefold()}
-        if names & privileged and role.name not in held:
-            held.append(role.name)
-    return tuple(held)
-
-
 def _is_shared_mailbox(user: User, patterns: Sequence[str]) -> str | None:
     """The first pattern matching the user's email or username (case-insensitive), or None."""
     for address in dict.fromkeys(a.strip().casefold() for a in (user.email, user.username) if a.strip()):
@@ -366,7 +356,7 @@ class _Context:
     config: AuditConfig
     attestations: tuple[Attestation, ...]
     now: datetime
-    privileged: frozenset[str]
+    privileged: PrivilegedRoles
     #: The id of the user the pull's API key belongs to (from ``GET /user/me``), if known.
     key_user_id: int | None = None
     identity: IdentitySource | None = None
@@ -429,7 +419,7 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
     for user in ctx.snapshot.users:
         if not _human(user):
             continue
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         who = f"{user.email or f'User {user.id}'}"
         if user.last_login is not None:
             elapsed = ctx.now - user.last_login
@@ -519,7 +509,7 @@ def _new_admin(ctx: _Context) -> list[Finding]:
 def _shared_mailbox(ctx: _Context) -> list[Finding]:
     found: list[Finding] = []
     for user in ctx.snapshot.users:
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         pattern = _is_shared_mailbox(user, ctx.config.shared_mailbox_patterns) if privileged else None
         if pattern is None:
             continue
@@ -550,7 +540,7 @@ def _external_domain(ctx: _Context) -> list[Finding]:
 def _privileged_service_user(ctx: _Context) -> list[Finding]:
     found: list[Finding] = []
     for user in ctx.snapshot.users:
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         if not (user.is_service_user and privileged):
             continue
         who = user.email or user.username or user.id
@@ -621,7 +611,7 @@ def _mfa_attestation(ctx: _Context) -> list[Finding]:
 
 def _review_overdue(ctx: _Context) -> list[Finding]:
     t = ctx.config.thresholds
-    has_privileged = any(_privileged_names(u, ctx.privileged) for u in ctx.snapshot.users)
+    has_privileged = any(ctx.privileged.held(u) for u in ctx.snapshot.users)
     if has_privileged and t.privileged_review_days < t.full_review_days:
         interval, field_name, which = t.privileged_review_days, "privileged_review_days", "privileged"
     else:
@@ -672,10 +662,10 @@ def review_of(attestations: Sequence[Attestation], snapshot_id: int) -> Attestat
 def reviewer_privileges(review: Attestation, snapshot: Snapshot, privileged_roles: Sequence[str]) -> tuple[User, str]:
     """(the reviewer's user, their privileged roles) in ``snapshot``, or raise LookupError."""
     email = person_email(review.by)
-    wanted = frozenset(role.casefold() for role in privileged_roles)
+    wanted = PrivilegedRoles.of(privileged_roles)
     for user in snapshot.users:
         if email and user.email.casefold() == email:
-            held = _privileged_names(user, wanted)
+            held = wanted.held(user)
             if held:
                 return user, ", ".join(held)
     raise LookupError(email)
@@ -746,7 +736,7 @@ def _identity_rules(ctx: _Context) -> list[Finding]:
     for user in ctx.snapshot.users:
         if not _human(user) or _break_glass(ctx, user):
             continue
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         who = user.email or f"User {user.id}"
         match = ctx.matches.get(user.id)
         if match is None:
@@ -831,7 +821,7 @@ def _review_decisions(ctx: _Context) -> list[Finding]:
                     user,
                 )
             )
-        elif item.state == "regranted" and any(role.name.casefold() in ctx.privileged for role in user.roles):
+        elif item.state == "regranted" and ctx.privileged.held(user):
             found.append(
                 ctx.finding(
                     "access-regranted",
@@ -1191,7 +1181,7 @@ def evaluate(
         config=config,
         attestations=tuple(a for a in attestations if a.connection == snapshot.connection),
         now=now,
-        privileged=frozenset(role.casefold() for role in config.privileged_roles),
+        privileged=PrivilegedRoles.of(config.privileged_roles),
         key_user_id=key_user_id,
         identity=identity,
         matches=match_users(snapshot.users, identity, now=now) if identity is not None else {},
