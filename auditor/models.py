@@ -634,6 +634,11 @@ class PullProvenance:
     format_version: int = PROVENANCE_FORMAT
 
     @property
+    def division_restricted(self) -> bool:
+        """The key's user is restricted to some divisions (``GET /user/me``): the pull saw only those."""
+        return self.key_owner is not None and self.key_owner.restricted
+
+    @property
     def recorded_by_earlier_version(self) -> bool:
         """True for a snapshot stored before operator and reconciliation were recorded."""
         return self.format_version < PROVENANCE_FORMAT
@@ -849,6 +854,8 @@ class FindingsResult:
     snapshot_id: int
     evaluated_at: datetime
     profiles: tuple[str, ...]
+    #: Worst first, in the one order every view keeps (``rules.finding_sort_key``): severity, the
+    #: rule catalogue's order, email, user id, explanation.
     findings: tuple[Finding, ...]
     #: Exceptions that matched no finding (reported so they can be cleaned up).
     stale_exceptions: tuple[ExceptionEntry, ...] = ()

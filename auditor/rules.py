@@ -1034,7 +1034,7 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
             "users were received, so users missing from it were not evaluated."
         )
     notes = provenance.notes
-    if any("division" in note.casefold() for note in notes):
+    if provenance.division_restricted:
         lines.append(
             "The API key sees only some divisions: users outside them are not in this snapshot, so the "
             "findings cover only the divisions it can see."
@@ -1141,7 +1141,12 @@ def _identity_facts(ctx: _Context) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
+def finding_sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
+    """The one order of findings (``FindingsResult.findings``; the report and exports keep it).
+
+    Worst first, then the rule catalogue's order (related rules stay together), then email and
+    user id; the explanation makes it total, so two runs over the same snapshot list the same.
+    """
     return (
         finding.severity.rank,
         _RULE_ORDER[finding.rule_id],
@@ -1189,7 +1194,7 @@ def evaluate(
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)
-    findings.sort(key=_sort_key)
+    findings.sort(key=finding_sort_key)
     limitations, rule_limitations = _limitations(ctx)
     return FindingsResult(
         snapshot_id=snapshot.id,
