@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
-from auditor.identity import IdentitySource, Match, match_counts, match_users
+from auditor.identity import IdentityIndex, IdentitySource, Match, match_counts, match_users
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -1167,11 +1167,14 @@ def evaluate(
     key_user_id: int | None = None,
     identity: IdentitySource | None = None,
     reviews: Sequence[ReviewItem] = (),
+    identity_index: IdentityIndex | None = None,
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
 
     ``now`` should be the snapshot's own time (``snapshot.taken_at``): what a re-run a year
     later must reproduce. ``key_user_id`` is the user the pull's API key belongs to.
+    ``identity_index`` is ``IdentityIndex(identity.records)``, passed by a caller that evaluates
+    several snapshots against one source (built here when not given).
 
     ``attestations`` should be those of the snapshot's connection; others are ignored. Suppressed
     findings are kept (``suppressed_by`` set); exceptions that matched nothing are ``stale_exceptions``.
@@ -1189,7 +1192,7 @@ def evaluate(
         privileged=PrivilegedRoles.of(config.privileged_roles),
         key_user_id=key_user_id,
         identity=identity,
-        matches=match_users(snapshot.users, identity, now=now) if identity is not None else {},
+        matches=match_users(snapshot.users, identity, now=now, index=identity_index) if identity else {},
         reviews=tuple(reviews),
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
