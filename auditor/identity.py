@@ -729,24 +729,33 @@ def match_users(
     maps: dict[str, MapEntry] = {}
     for line in source.map_entries:
         maps.setdefault(line.user.strip().casefold(), line)
+    has_status = source.has_status
+    tables: tuple[tuple[MatchKind, dict[str, Any]], ...] = (("email", index.by_email), ("alias", index.by_alias))
     matches: dict[int, Match] = {}
     for user in users:
         email, username = user.email.strip().casefold(), user.username.strip().casefold()
         addresses = [email] if not username or username == email else [a for a in (email, username) if a]
         found: Match | None = None
-        for how, table in (("email", index.by_email), ("alias", index.by_alias)):
-            candidates = [r for a in addresses for r in index.lookup(table, a)]
-            if candidates:
-                unique = tuple(dict.fromkeys(candidates)) if len(candidates) > 1 else (candidates[0],)
-                found = Match(_choose(unique, now, source.has_status), how, unique)  # type: ignore[arg-type]
-                break
+        for how, table in tables:
+            if len(addresses) == 1:  # the common case, without building a list per user
+                hit = table.get(addresses[0])
+                if hit is None:
+                    continue
+                unique = tuple(dict.fromkeys(hit)) if isinstance(hit, list) else (hit,)
+            else:
+                candidates = [r for a in addresses for r in index.lookup(table, a)]
+                if not candidates:
+                    continue
+                unique = tuple(dict.fromkeys(candidates))
+            found = Match(_choose(unique, now, has_status), how, unique)
+            break
         if found is None:
             entry: MapEntry | None = maps.get(str(user.id)) or next((maps[a] for a in addresses if a in maps), None)
             if entry is not None:
                 candidates = index.person(entry.person)
                 if candidates:
                     unique = tuple(candidates)
-                    found = Match(_choose(unique, now, source.has_status), "map file", unique, entry)
+                    found = Match(_choose(unique, now, has_status), "map file", unique, entry)
         if found is not None:
             matches[user.id] = found
     return matches
