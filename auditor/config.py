@@ -1,5 +1,7 @@
 """Reads ``auditor.toml`` and the exceptions file into an ``AuditConfig`` (formats: ARCHITECTURE.md).
 
+(Over 500 lines: most of it is validation that names the file, key and line of every bad value.)
+
 Which file: an explicit ``--config`` path, else the first ``auditor.toml`` in ``search_dirs`` (the
 CLI passes the working directory, then the data directory), else built-in defaults.
 

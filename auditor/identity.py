@@ -1,5 +1,8 @@
 """The identity source: an HR or identity-provider roster, read from exported CSV or JSON files.
 
+(Over 500 lines: reading, mapping and matching the roster share its mapping and record types;
+split by step, the parts would import each other.)
+
 Leavers and orphans are invisible to CertCentral (it does not know who left the company), so
 the rules ``terminated-still-active`` and ``not-in-identity-source`` compare the snapshot with a
 roster exported from an HR system or identity provider. This module reads that roster and

@@ -1,5 +1,8 @@
 """Domain values shared by every layer: users, snapshots, changes, findings.
 
+(Over 500 lines: one frozen dataclass or enum per domain value every layer shares; split, it
+would only add import paths.)
+
 Everything here is a frozen dataclass or a ``str`` enum. Values are parsed once at the
 boundary (``User.from_api``) and never carry httpx, pandas or weasyprint types.
 

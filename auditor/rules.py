@@ -1,5 +1,8 @@
 """The findings engine: one snapshot, its history and the configuration in, a ``FindingsResult`` out.
 
+(Over 500 lines: the rule catalogue (ids, severities, texts) and the checks that raise them are
+one contract, kept together so that a rule's id, its text and its check cannot drift apart.)
+
 Each rule has a stable id (exception files reference it), a fixed severity, a plain-language
 explanation with the numbers that triggered it, evidence pairs, the control references of the
 active profile(s) and a remediation. ``RULES`` lists them for the CLI and the docs.
