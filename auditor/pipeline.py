@@ -147,7 +147,7 @@ def connect(
             name,
             base_url=base_url,
             region=region,
-            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            encrypted_key=master.seal_api_key(name, api_key),
             key_fingerprint=fingerprint(api_key),
             added_at=now,
         )
@@ -194,10 +194,6 @@ def _check_connection_name(name: str) -> None:
     validate_connection_name(name)
 
 
-def _key_context(name: str) -> str:
-    return f"certcentral-api-key:{name}"
-
-
 def _check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
@@ -205,13 +201,13 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     would be one the right master key can never open.
     """
     for record in store.list_connections()[:1]:
-        master.decrypt(record.encrypted_key, context=_key_context(record.name))
+        master.open_api_key(record.name, record.encrypted_key)
     for key in store.signing_keys()[:1]:
         master.open_signing_key(key.encrypted_private_key)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
-    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+    return workspace.master_key().open_api_key(record.name, record.encrypted_key)
 
 
 # --- pull ----------------------------------------------------------------------------------
