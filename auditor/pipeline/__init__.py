@@ -22,7 +22,6 @@ from auditor.pipeline.campaigns import (
 )
 from auditor.pipeline.connections import (
     PullOutcome,
-    check_base_url,
     connect,
     connection_target,
     describe_pull,
@@ -48,7 +47,7 @@ from auditor.pipeline.findings import (
     select_snapshot,
     user_timeline,
 )
-from auditor.pipeline.reports import instance_label, report, report_data, write_reports
+from auditor.pipeline.reports import report, report_data, write_reports
 from auditor.pipeline.review import (
     MAX_WORKSHEET_BYTES,
     ImportOutcome,
@@ -78,7 +77,6 @@ __all__ = [
     "attest",
     "attestations_as_of",
     "campaign_rows",
-    "check_base_url",
     "check_run_arguments",
     "check_users_against_raw_pages",
     "close_review",
@@ -92,7 +90,6 @@ __all__ = [
     "evaluate_snapshot",
     "export_evidence",
     "import_review",
-    "instance_label",
     "list_connections",
     "list_snapshots",
     "load_identity",

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from auditor import __version__
-from auditor.errors import ConfigurationError
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
-from auditor.pipeline.workspace import Workspace, _key_context
+from auditor.pipeline.workspace import Workspace
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
     from auditor.store import ConnectionRecord, Store
 
 
-def check_base_url(base_url: str) -> str:
-    """Refuse plain HTTP except on loopback (the sandbox): an API key must not cross a network in clear."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "http":
-        host = parts.hostname or ""
-        loopback = host == "localhost"
-        with suppress(ValueError):
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
-        if not loopback:
-            raise ConfigurationError(
-                f"Refusing plain-HTTP base URL {base_url!r}: the API key would be sent unencrypted.",
-                hint="Use https://, or --region us / --region eu. Plain HTTP is allowed only on loopback "
-                "(the sandbox).",
-            )
-    return base_url
-
-
 def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
-    from auditor.client import CertCentralClient
+    from auditor.client import CertCentralClient, check_base_url
 
     return CertCentralClient(
         check_base_url(base_url),
@@ -71,7 +50,7 @@ def connect(
             name,
             base_url=base_url,
             region=region,
-            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            encrypted_key=master.seal_api_key(name, api_key),
             key_fingerprint=fingerprint(api_key),
             added_at=now,
         )
@@ -119,7 +98,7 @@ def _check_connection_name(name: str) -> None:
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
-    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+    return workspace.master_key().open_api_key(record.name, record.encrypted_key)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from auditor.pipeline.campaigns import review_as_of
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest
@@ -17,20 +16,9 @@ if TYPE_CHECKING:
     from auditor.store import Store
 
 
-def instance_label(base_url: str) -> str:
-    from auditor.client import REGIONS
-
-    if base_url.rstrip("/") == REGIONS["us"]:
-        return "US"
-    if base_url.rstrip("/") == REGIONS["eu"]:
-        return "Europe"
-    if urlsplit(base_url).scheme == "http":
-        return "sandbox (loopback)"  # check_base_url admits plain HTTP only on loopback
-    return "custom"
-
-
 def report_data(workspace: Workspace, evaluation: Evaluation, *, store: Store | None = None) -> ReportData:
     """Everything the templates show (``auditor.report.data``), with the review campaign of the snapshot."""
+    from auditor.client import instance_label
     from auditor.report.data import report_data as build
 
     now = workspace.now()

@@ -93,10 +93,6 @@ class Workspace:
         )
 
 
-def _key_context(name: str) -> str:
-    return f"certcentral-api-key:{name}"
-
-
 def _check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
@@ -104,6 +100,6 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     would be one the right master key can never open.
     """
     for record in store.list_connections()[:1]:
-        master.decrypt(record.encrypted_key, context=_key_context(record.name))
+        master.open_api_key(record.name, record.encrypted_key)
     for key in store.signing_keys()[:1]:
         master.open_signing_key(key.encrypted_private_key)
