@@ -1,7 +1,7 @@
 """Offline checks of what was pulled: stored users against their raw pages, bundles verified and re-performed.
 
-Both parse raw pages with the client's own parser, the one the pull used (``auditor.evidence``
-never imports the client).
+Both parse raw pages with the pull's own parser (``auditor.parsing``), so verifying a bundle
+offline never loads the HTTP client.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ if TYPE_CHECKING:
 def check_users_against_raw_pages(snapshot: Snapshot, raw_pages: Sequence[RawPage]) -> None:
     """Refuse (exit 6) a snapshot whose stored users differ from those its raw pages hold.
 
-    The users are parsed again from the raw pages with the client's parser, the one the pull
-    used, and compared field by field; the first difference is named (snapshot, user, field).
+    The users are parsed again from the raw pages with the parser the pull used
+    (``auditor.parsing``) and compared field by field; the first difference is named (snapshot, user, field).
     ``is_saml_sso_only`` is compared only for users whose user-info page is in this snapshot:
     the others' value was reused from an earlier pull (``pull --details``).
     """
     import dataclasses
 
-    from auditor.client import users_from_raw_pages
     from auditor.errors import ApiBadResponseError
+    from auditor.parsing import users_from_raw_pages
     from auditor.store import StoreTamperedError
 
     def refuse(detail: str) -> StoreTamperedError:
@@ -118,8 +118,8 @@ def _rederived_users(
     the pull could not have accepted.
     """
 
-    from auditor.client import users_from_raw_pages
     from auditor.errors import ApiBadResponseError
+    from auditor.parsing import users_from_raw_pages
 
     try:
         derived = users_from_raw_pages(pages, details_fetched=details_fetched)
