@@ -16,10 +16,11 @@ import pytest
 from auditor.cli import build_parser, main
 from auditor.cli.parser import OutputFormat
 from auditor.errors import ExitCode
-from auditor.identity import PRESETS
+from auditor.identity import DEFAULT_PRESET, PRESETS
 from auditor.models import Severity
 from auditor.profiles import PROFILE_NAMES
 from auditor.report import ReportFormat
+from auditor.review import SCOPES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -143,3 +144,8 @@ def test_identity_preset_help_names_every_preset() -> None:
     help_text = " ".join(_subcommand("findings").format_help().split())
     for name in PRESETS:
         assert name in help_text, name
+    assert f"{DEFAULT_PRESET} (default)" in help_text
+
+
+def test_review_scope_choices_are_the_review_scopes() -> None:
+    assert _choices(_subcommand("review", "open"), "--scope") == SCOPES

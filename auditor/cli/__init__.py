@@ -4,9 +4,9 @@
 |---|---|
 | ``parser`` | every command, flag and choice, the help text; closed sets from the model's enums |
 | ``app`` | :func:`main`: parse, build the workspace, run a handler, errors to messages and exit codes |
-| ``commands`` | one handler per command: arguments to a use case, its result to ``output`` |
+| ``commands`` | one handler per command: arguments to a use case, its result to stdout or ``--output`` |
 | ``text`` | the terminal text: tables, summaries, findings and diff listings |
-| ``output`` | stdout/stderr/``--output`` writing and the pull progress display |
+| ``output`` | stdout for data, stderr for progress, the pull progress display on a terminal |
 | ``env`` | secret variables taken from the environment first, the operator recorded with a pull |
 | ``workspace`` | the data directory, master key and client options from the environment and flags |
 

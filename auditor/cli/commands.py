@@ -12,11 +12,12 @@ import getpass
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from auditor import exports
+from auditor.atomic import write_output
 from auditor.cli.output import Output, PullProgress, progress_line
-from auditor.cli.output import write_data as _write_data
 from auditor.cli.parser import OutputFormat
 from auditor.cli.text import (
     connections_table,
@@ -31,7 +32,7 @@ from auditor.cli.text import (
 from auditor.cli.text import table as _table
 from auditor.cli.workspace import env_secrets
 from auditor.demo import run_demo
-from auditor.errors import ConfigurationError, ExitCode
+from auditor.errors import ConfigurationError, ExitCode, ReportError
 from auditor.identity import IdentityRequest, preset
 from auditor.labels import day, describe_pull
 from auditor.models import AttestationKind, FindingsResult, Severity
@@ -134,6 +135,23 @@ def _fail_on(result: FindingsResult, threshold: str | None, out: Output) -> int:
         out.info(f"{len(failing)} unsuppressed finding(s) at or above '{threshold}': exit 1.")
         return ExitCode.FINDINGS_OR_VERIFY_FAILED
     return ExitCode.OK
+
+
+def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
+    """Data to stdout (no ``--output``, or ``--output -``), else to the file.
+
+    A regular file (or a new one) is replaced atomically; a device, FIFO or other special file
+    (``/dev/null``, ``/dev/stdout``, a pipe) is written in place and never replaced.
+    """
+    if output is None or str(output) == "-":
+        out.data(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
+        return
+    data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+    try:
+        write_output(output, data)
+    except OSError as exc:
+        raise ReportError(f"Could not write {output}: {exc.strerror or exc}.") from exc
+    out.info(f"Wrote {output}")
 
 
 # --- connections ---------------------------------------------------------------------------------

@@ -1,13 +1,9 @@
-"""Where the CLI writes: data to stdout or ``--output``, progress and summaries to stderr."""
+"""Where the CLI writes: data to stdout, progress and summaries to stderr, a progress display on a terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
-
-from auditor.atomic import write_output
-from auditor.errors import ReportError
 
 
 class Output:
@@ -28,23 +24,6 @@ class Output:
     @property
     def interactive(self) -> bool:
         return bool(getattr(self.stderr, "isatty", lambda: False)())
-
-
-def write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
-    """Data to stdout (no ``--output``, or ``--output -``), else to the file.
-
-    A regular file (or a new one) is replaced atomically; a device, FIFO or other special file
-    (``/dev/null``, ``/dev/stdout``, a pipe) is written in place and never replaced.
-    """
-    if output is None or str(output) == "-":
-        out.data(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
-        return
-    data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
-    try:
-        write_output(output, data)
-    except OSError as exc:
-        raise ReportError(f"Could not write {output}: {exc.strerror or exc}.") from exc
-    out.info(f"Wrote {output}")
 
 
 def progress_line(out: Output) -> Callable[[str], None] | None:
