@@ -616,13 +616,25 @@ def _mfa_attestation(ctx: _Context) -> list[Finding]:
     return [ctx.finding("mfa-attestation-missing", explanation, evidence)]
 
 
+def review_interval(snapshot: Snapshot, config: AuditConfig) -> tuple[int, str]:
+    """The access-review interval in force for ``snapshot``: (days, threshold field).
+
+    ``privileged_review_days`` when the snapshot has privileged users and it is the shorter, else
+    ``full_review_days`` (both from the profiles, strictest wins, or ``auditor.toml``). It is what
+    ``review-overdue`` measures, and how long a closed campaign's sign-off stays valid.
+    """
+    t = config.thresholds
+    privileged = frozenset(role.casefold() for role in config.privileged_roles)
+    if t.privileged_review_days < t.full_review_days and any(
+        _privileged_names(u, privileged) for u in snapshot.users
+    ):
+        return t.privileged_review_days, "privileged_review_days"
+    return t.full_review_days, "full_review_days"
+
+
 def _review_overdue(ctx: _Context) -> list[Finding]:
-    t = ctx.config.thresholds
-    has_privileged = any(_privileged_names(u, ctx.privileged) for u in ctx.snapshot.users)
-    if has_privileged and t.privileged_review_days < t.full_review_days:
-        interval, field_name, which = t.privileged_review_days, "privileged_review_days", "privileged"
-    else:
-        interval, field_name, which = t.full_review_days, "full_review_days", "full"
+    interval, field_name = review_interval(ctx.snapshot, ctx.config)
+    which = "privileged" if field_name == "privileged_review_days" else "full"
     reviews = [a for a in ctx.attestations if a.kind is AttestationKind.REVIEW and a.made_at <= ctx.now]
     fresh = [a for a in reviews if a.valid_at(ctx.now) and ctx.now - a.made_at <= timedelta(days=interval)]
     if fresh:

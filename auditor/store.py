@@ -1865,6 +1865,25 @@ class Store:
 
         A review names the snapshot it signs off (``snapshot_id``, with its raw-data digest).
         """
+        with self._write(f"recording an attestation for {connection!r}"):
+            return self._insert_attestation(
+                connection, kind=kind, by=by, statement=statement, made_at=made_at, expires=expires,
+                snapshot_id=snapshot_id, raw_sha256=raw_sha256,
+            )
+
+    def _insert_attestation(
+        self,
+        connection: str,
+        *,
+        kind: AttestationKind,
+        by: str,
+        statement: str,
+        made_at: datetime,
+        expires: datetime,
+        snapshot_id: int | None,
+        raw_sha256: str,
+    ) -> Attestation:
+        """``add_attestation``'s write, inside the caller's transaction (a campaign's close joins it)."""
         kind = AttestationKind(kind)
         if expires <= made_at:
             raise ConfigurationError(
@@ -1881,16 +1900,15 @@ class Store:
             "snapshot_id": snapshot_id,
             "raw_sha256": raw_sha256 or None,
         }
-        with self._write(f"recording an attestation for {connection!r}"):
-            cursor = self._db.execute(
-                "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
-                " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(record.values()),
-            )
-            attestation_id = record["id"] = _new_id(cursor)
-            self._db.execute(
-                "UPDATE attestations SET tag = ? WHERE id = ?", (self._tag("attestations", record), attestation_id)
-            )
+        cursor = self._db.execute(
+            "INSERT INTO attestations (connection, kind, made_by, statement, made_at, expires,"
+            " snapshot_id, raw_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            tuple(record.values()),
+        )
+        attestation_id = record["id"] = _new_id(cursor)
+        self._db.execute(
+            "UPDATE attestations SET tag = ? WHERE id = ?", (self._tag("attestations", record), attestation_id)
+        )
         return Attestation(
             id=attestation_id,
             connection=connection,
@@ -2018,6 +2036,12 @@ class Store:
                 hint="See `auditor review status` for the campaigns there are.",
             )
         return found[0]
+
+    def get_open_campaign(self, campaign_id: int) -> CampaignRecord:
+        """The campaign, if it is still open; a closed campaign is immutable, so this refuses it."""
+        campaign = self.get_campaign(campaign_id)
+        self._refuse_closed(campaign)
+        return campaign
 
     def _refuse_closed(self, campaign: CampaignRecord) -> None:
         if campaign.state != "open":
@@ -2165,14 +2189,32 @@ class Store:
         return found
 
     def close_campaign(
-        self, campaign_id: int, *, closed_at: datetime, closed_by: str, statement: str, attestation_id: int
-    ) -> CampaignRecord:
-        """Mark a campaign closed (immutable from now on), naming its sign-off attestation."""
+        self,
+        campaign_id: int,
+        *,
+        closed_at: datetime,
+        closed_by: str,
+        statement: str,
+        sign_off: str,
+        expires: datetime,
+        raw_sha256: str,
+    ) -> tuple[CampaignRecord, Attestation]:
+        """Close a campaign (immutable from now on) and record its sign-off, in one transaction.
+
+        The sign-off is the review attestation of the campaign's snapshot, made by ``closed_by`` at
+        ``closed_at`` with the text ``sign_off``, valid until ``expires``. Either both are recorded
+        or, on any failure, neither: no sign-off of a campaign still open, no campaign closed
+        without one.
+        """
         with self._write(f"closing review campaign {campaign_id}"):
             found = self._campaign_rows(" WHERE id = ?", (campaign_id,))
             if not found:
                 raise ConfigurationError(f"There is no review campaign #{campaign_id}.")
             self._refuse_closed(found[0])
+            attestation = self._insert_attestation(
+                found[0].connection, kind=AttestationKind.REVIEW, by=closed_by, statement=sign_off,
+                made_at=closed_at, expires=expires, snapshot_id=found[0].snapshot_id, raw_sha256=raw_sha256,
+            )
             record = dict(
                 zip(
                     TAGGED_COLUMNS["campaigns"],
@@ -2185,17 +2227,17 @@ class Store:
             )
             record.update(
                 state="closed", closed_at=_time(closed_at), closed_by=closed_by, statement=statement,
-                attestation_id=attestation_id,
+                attestation_id=attestation.id,
             )
             self._db.execute(
                 "UPDATE campaigns SET state = 'closed', closed_at = ?, closed_by = ?, statement = ?,"
                 " attestation_id = ?, tag = ? WHERE id = ?",
                 (
-                    record["closed_at"], closed_by, statement, attestation_id, self._tag("campaigns", record),
+                    record["closed_at"], closed_by, statement, attestation.id, self._tag("campaigns", record),
                     campaign_id,
                 ),
             )
-        return self.get_campaign(campaign_id)
+        return self.get_campaign(campaign_id), attestation
 
     # -- signing keys -------------------------------------------------------------------------
 
