@@ -1888,7 +1888,7 @@ class Store:
         if expires <= made_at:
             raise ConfigurationError(
                 f"An attestation must expire after it is made ({_time(expires)} is not after {_time(made_at)}).",
-                hint="Give a later --expires date.",
+                hint="Give --valid-days 1 or more.",
             )
         record: dict[str, object] = {
             "connection": connection,
@@ -2274,7 +2274,7 @@ class Store:
             if row is None:
                 raise ConfigurationError(
                     f"There is no signing key with fingerprint {fingerprint}.",
-                    hint="List the keys with `auditor keys`.",
+                    hint="Show the current signing key with `auditor keys public`.",
                 )
             self._signing_key(row)
             if row[4] is None:
