@@ -8,7 +8,6 @@ turns results into output and errors into exit codes.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from auditor import __version__
 from auditor.errors import ConfigurationError
@@ -122,25 +120,8 @@ class Workspace:
 # --- connections -------------------------------------------------------------------------
 
 
-def check_base_url(base_url: str) -> str:
-    """Refuse plain HTTP except on loopback (the sandbox): an API key must not cross a network in clear."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "http":
-        host = parts.hostname or ""
-        loopback = host == "localhost"
-        with suppress(ValueError):
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
-        if not loopback:
-            raise ConfigurationError(
-                f"Refusing plain-HTTP base URL {base_url!r}: the API key would be sent unencrypted.",
-                hint="Use https://, or --region us / --region eu. Plain HTTP is allowed only on loopback "
-                "(the sandbox).",
-            )
-    return base_url
-
-
 def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
-    from auditor.client import CertCentralClient
+    from auditor.client import CertCentralClient, check_base_url
 
     return CertCentralClient(
         check_base_url(base_url),
@@ -167,7 +148,7 @@ def connect(
             name,
             base_url=base_url,
             region=region,
-            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            encrypted_key=master.seal_api_key(name, api_key),
             key_fingerprint=fingerprint(api_key),
             added_at=now,
         )
@@ -214,10 +195,6 @@ def _check_connection_name(name: str) -> None:
     validate_connection_name(name)
 
 
-def _key_context(name: str) -> str:
-    return f"certcentral-api-key:{name}"
-
-
 def _check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
@@ -225,13 +202,13 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     would be one the right master key can never open.
     """
     for record in store.list_connections()[:1]:
-        master.decrypt(record.encrypted_key, context=_key_context(record.name))
+        master.open_api_key(record.name, record.encrypted_key)
     for key in store.signing_keys()[:1]:
         master.open_signing_key(key.encrypted_private_key)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
-    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+    return workspace.master_key().open_api_key(record.name, record.encrypted_key)
 
 
 # --- pull ----------------------------------------------------------------------------------
@@ -680,21 +657,10 @@ def account_name(snapshot: Snapshot) -> str:
     return snapshot.connection
 
 
-def instance_label(base_url: str) -> str:
-    from auditor.client import REGIONS
-
-    if base_url.rstrip("/") == REGIONS["us"]:
-        return "US"
-    if base_url.rstrip("/") == REGIONS["eu"]:
-        return "Europe"
-    if urlsplit(base_url).scheme == "http":
-        return "sandbox (loopback)"  # check_base_url admits plain HTTP only on loopback
-    return "custom"
-
-
 def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
     """Everything the templates show, with the trend computed over every complete snapshot."""
     from auditor import exports
+    from auditor.client import instance_label
     from auditor.report import ReportData, TrendPoint
     from auditor.rules import evaluate as run_rules
     from auditor.rules import review_of, reviewer_privileges

@@ -29,7 +29,16 @@ from typing import Any, Final
 
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
-from auditor.models import KNOWN_ROLE_NAMES, FindingsResult, ReviewItem, Severity, Snapshot, User, UserHistory
+from auditor.models import (
+    KNOWN_ROLE_NAMES,
+    FindingsResult,
+    PrivilegedRoles,
+    ReviewItem,
+    Severity,
+    Snapshot,
+    User,
+    UserHistory,
+)
 
 __all__ = [
     "DATA_COLUMNS",
@@ -93,7 +102,8 @@ def _role(user: User) -> str:
 
 
 def is_privileged(user: User, privileged: frozenset[str]) -> bool:
-    return any(role.name.casefold() in privileged for role in user.roles)
+    """Whether the user holds one of the (casefolded) ``privileged`` roles, as the rules decide it."""
+    return bool(PrivilegedRoles(privileged).held(user))
 
 
 def row_digest(campaign_id: int, values: Mapping[str, str]) -> str:
