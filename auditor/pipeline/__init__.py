@@ -11,6 +11,7 @@ One module per use-case group: ``workspace`` (where data lives; the store), ``co
 opens the store once and passes it through its steps. Every name is importable from here.
 """
 
+from auditor.labels import describe_pull  # the pull summary run prints; kept importable from here
 from auditor.pipeline.campaigns import (
     STATUS_CSV_HEADER,
     CampaignStatus,
@@ -24,7 +25,6 @@ from auditor.pipeline.connections import (
     PullOutcome,
     connect,
     connection_target,
-    describe_pull,
     describe_test_result,
     disconnect,
     list_connections,

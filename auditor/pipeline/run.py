@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.errors import ConfigurationError
+from auditor.labels import describe_pull
 from auditor.models import FindingsResult, Snapshot
-from auditor.pipeline.connections import PullOutcome, _check_connection_name, describe_pull, pull
+from auditor.pipeline.connections import PullOutcome, _check_connection_name, pull
 from auditor.pipeline.export import export_evidence
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
