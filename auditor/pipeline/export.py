@@ -1,5 +1,5 @@
-"""``auditor export`` and ``auditor keys``: a signed bundle of one snapshot, the chain advanced through
-the export journal (``auditor.evidence.journal``), and the signing key.
+"""A signed bundle of one snapshot and the signing key (``auditor export``, ``auditor keys public``,
+``auditor keys rotate``); the chain advances through the export journal (``auditor.evidence.journal``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``auditor review open|import|status|close``: access review campaigns (issue 14)."""
+"""Access review campaigns (issue 14): ``auditor review open``, ``auditor review import``,
+``auditor review status`` and ``auditor review close``.
+"""
 
 from __future__ import annotations
 
