@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -1108,10 +1109,7 @@ def main(
         return ExitCode.USAGE
     # Recorded with every pull: who ran it, where, and how (the command line holds no secret).
     args.operator = gather_operator(sys.argv[1:] if argv is None else argv)
-    if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.INFO, stream=out.stderr, format="%(levelname)s %(name)s: %(message)s")
+    stop_logging = _log_to(out.stderr) if args.verbose else None
     try:
         if workspace is None and args.command not in NO_WORKSPACE:
             workspace = workspace_from_env(args, environ, cwd=cwd)
@@ -1142,3 +1140,23 @@ def main(
             "re-run with -v for the traceback and report it. No data was changed by the failed step."
         )
         return INTERNAL_ERROR
+    finally:
+        if stop_logging is not None:
+            stop_logging()
+
+
+def _log_to(stream: TextIO) -> Callable[[], None]:
+    """-v: INFO records on ``stream`` for this call only; returns the undo. (``basicConfig`` would
+    set the first call's stream for good: a second in-process ``main`` would log into the first's.)"""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    return stop
