@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 import json
 import re
 import sqlite3
@@ -17,14 +16,12 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import Clock, ClockedCli
 
-from auditor.cli import main
 from auditor.errors import ExitCode
 from auditor.models import AttestationKind
-from auditor.pipeline import Workspace
 from auditor.samples import latest_sample_state
 from auditor.sandbox import SandboxServer, default_dataset, load_dataset
 from auditor.store import _MIGRATIONS, Store
@@ -34,50 +31,9 @@ A_YEAR = timedelta(days=365)
 ADMIN_EMAIL = "alice.admin@example.com"  # the default dataset's Administrator (and its View Only key's user)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclasses.dataclass
-class Cli:
+class Cli(ClockedCli):
     """The real CLI over one data directory, with a clock the test moves."""
-
-    tmp: Path
-    clock: Clock
-    config: Path | None = None
-
-    @property
-    def workspace(self) -> Workspace:
-        return Workspace(
-            data_dir=self.tmp / "data",
-            master_key_file=self.tmp / "keys" / "master.key",
-            clock=self.clock,
-            config_path=self.config,
-        )
-
-    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdout=out, stderr=err, stdin=io.StringIO(stdin), workspace=self.workspace)
-        return code, out.getvalue(), err.getvalue()
-
-    def ok(self, *argv: str, stdin: str = "") -> str:
-        code, out, err = self.run(*argv, stdin=stdin)
-        assert code == ExitCode.OK, err
-        return out
-
-    def connect(self, server: SandboxServer, key: str = "sandbox-view-only-key") -> None:
-        self.ok("connect", "--base-url", server.base_url, "--key-stdin", stdin=key + "\n")
-
-    def pull(self, at: datetime) -> None:
-        self.clock.now = at
-        self.ok("pull")
-
-    def findings(self, *extra: str) -> Any:
-        return json.loads(self.ok("findings", "--format", "json", *extra))
 
     def report_text(self, snapshot: int, folder: str) -> str:
         """The HTML report of ``snapshot`` as visible text, the "Generated" stamp blanked out."""
@@ -118,7 +74,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def cli(tmp_path: Path, sandbox: SandboxServer) -> Cli:
     runner = Cli(tmp_path, Clock(T0))
-    runner.connect(sandbox)
+    runner.connect(sandbox.base_url)
     return runner
 
 
@@ -315,7 +271,7 @@ def sample_state() -> Iterator[SandboxServer]:
 
 def test_the_audit_keys_service_user_is_named_not_flagged(tmp_path: Path, sample_state: SandboxServer) -> None:
     cli = Cli(tmp_path, Clock(T0))
-    cli.connect(sample_state)  # the View Only key of svc-auditor@example.com, an Administrator service user
+    cli.connect(sample_state.base_url)  # the View Only key of svc-auditor@example.com, an Administrator service user
     cli.pull(T0)
     result = cli.findings()
     flagged = {f["email"] for f in result["findings"] if f["rule"] == "privileged-service-user"}
@@ -337,7 +293,7 @@ def test_the_audit_keys_user_is_flagged_when_it_signs_in(tmp_path: Path) -> None
     )
     with SandboxServer(dataclasses.replace(state, service_users=signing_in, users=users)) as server:
         cli = Cli(tmp_path, Clock(T0))
-        cli.connect(server)
+        cli.connect(server.base_url)
         cli.pull(T0)
         flagged = [f for f in cli.findings()["findings"] if f["rule"] == "privileged-service-user"]
     (mine,) = [f for f in flagged if f["email"] == "svc-auditor@example.com"]

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from support import AuditorHome, wait_for_requests
+from support import AuditorHome, connect_to, lock_held_by_another_process, wait_for_requests
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -22,11 +22,6 @@ def big_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def connect(home: AuditorHome, server: SandboxServer) -> None:
-    result = home.run("connect", "--base-url", server.base_url, "--key-stdin", stdin="sandbox-admin-key\n")
-    assert result.returncode == 0, result.stderr
-
-
 def snapshot_lines(home: AuditorHome) -> list[str]:
     result = home.run("snapshots")
     assert result.returncode == 0, result.stderr
@@ -38,7 +33,7 @@ def expected_users(server: SandboxServer) -> int:
 
 
 def test_clean_pull_stores_a_complete_snapshot(home: AuditorHome, big_sandbox: SandboxServer) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     result = home.run("pull", *PAGE)
     assert result.returncode == ExitCode.OK, result.stderr
     total = expected_users(big_sandbox)
@@ -51,7 +46,7 @@ def test_clean_pull_stores_a_complete_snapshot(home: AuditorHome, big_sandbox: S
 
 
 def test_pull_survives_injected_500s_and_429s(home: AuditorHome, big_sandbox: SandboxServer) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     big_sandbox.set_faults(
         Faults(error_rate=0.25, error_statuses=(500, 503), retry_after=1, seed=3, rate_limits=((6, 1.0),))
     )
@@ -65,7 +60,7 @@ def test_pull_survives_injected_500s_and_429s(home: AuditorHome, big_sandbox: Sa
 
 
 def test_pull_that_dies_on_a_page_stores_nothing(home: AuditorHome, big_sandbox: SandboxServer) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     assert home.run("pull", *PAGE).returncode == 0
     big_sandbox.set_faults(Faults(fail_offset=300, retry_after=0))
     result = home.run("--retries", "2", "pull", *PAGE)
@@ -77,7 +72,7 @@ def test_pull_that_dies_on_a_page_stores_nothing(home: AuditorHome, big_sandbox:
 def test_users_moving_between_pages_make_an_incomplete_snapshot_not_removals(
     home: AuditorHome, big_sandbox: SandboxServer
 ) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     assert home.run("pull", *PAGE).returncode == 0
     big_sandbox.set_faults(Faults(churn_between_pages=4, seed=11))
     churned = home.run("pull", *PAGE)
@@ -93,7 +88,7 @@ def test_users_moving_between_pages_make_an_incomplete_snapshot_not_removals(
 
 
 def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox: SandboxServer) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     assert home.run("pull", *PAGE).returncode == 0
     dataset = big_sandbox.dataset
     leaver = dataset.users[5]
@@ -125,25 +120,26 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
     assert as_csv.stdout.lstrip("\ufeff").startswith("kind,user_id,email")
 
 
-def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome) -> None:
-    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
-        connect(home, slow)
-        slow.clear_requests()
-        first = home.start("pull", "--page-size", "10")
-        try:
-            wait_for_requests(slow, "/services/v2/user")  # the first pull holds the lock by now
+def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome, lock_wait: list[float]) -> None:
+    # Two real pulls racing: tests/test_hardening_concurrency.py. Here: the CLI's answer to a held lock.
+    with SandboxServer(Dataset.generate(40, seed=1)) as server:
+        connect_to(home, server.base_url)
+        server.clear_requests()
+        with lock_held_by_another_process(home.data_dir):
             second = home.run("pull", "--page-size", "10")
-            assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
-            assert "Another `auditor pull`" in second.stderr
-        finally:
-            _out, err = first.communicate(timeout=120)
-        assert first.returncode == 0, err
+        assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
+        assert "Another `auditor pull`" in second.stderr
+        assert lock_wait == [5.0], "a pull waits five seconds for the lock before refusing"
+        assert not any(request.path.endswith("/user") for request in server.requests), "it pulled anyway"
+        assert "No snapshots yet" in home.run("snapshots").stderr
+        assert home.run("pull", "--page-size", "10").returncode == 0, "the lock was not released"
     assert len(snapshot_lines(home)) == 1
 
 
 def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
-    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000)) as slow:
-        connect(home, slow)
+    with SandboxServer(Dataset.generate(800, seed=1)) as slow:
+        connect_to(home, slow.base_url)
+        slow.set_faults(Faults(latency_ms=1000))  # slow only for the pull: it is still paging at Ctrl-C
         slow.clear_requests()
         pulling = home.start("pull", "--page-size", "10")
         wait_for_requests(slow, "/services/v2/user")
@@ -155,7 +151,7 @@ def test_interrupted_pull_stores_nothing(home: AuditorHome) -> None:
 
 
 def test_history_shows_first_seen_and_role_changes(home: AuditorHome, big_sandbox: SandboxServer) -> None:
-    connect(home, big_sandbox)
+    connect_to(home, big_sandbox.base_url)
     assert home.run("pull", *PAGE).returncode == 0
     dataset = big_sandbox.dataset
     target = dataset.users[10]

@@ -7,12 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import AuditorHome
+from support import AuditorHome, connect_to
 
 from auditor.errors import ExitCode
 from auditor.samples import latest_sample_state, sample_account_dir
 from auditor.sandbox import Faults, SandboxServer, load_dataset
 
+VIEW_ONLY = "sandbox-view-only-key"
 CONFIG = ("--config", str(sample_account_dir() / "auditor.toml"))
 
 
@@ -22,15 +23,10 @@ def sample_sandbox():
         yield server
 
 
-def connect(home: AuditorHome, server: SandboxServer) -> None:
-    result = home.run("connect", "--base-url", server.base_url, "--key-stdin", stdin="sandbox-view-only-key\n")
-    assert result.returncode == 0, result.stderr
-
-
 def test_run_pulls_reports_and_exports_a_verifiable_bundle(
     home: AuditorHome, sample_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect(home, sample_sandbox)
+    connect_to(home, sample_sandbox.base_url, key=VIEW_ONLY)
     out = tmp_path / "out"
     result = home.run(*CONFIG, "run", "--output", str(out))
     assert result.returncode == ExitCode.OK, result.stderr
@@ -57,7 +53,7 @@ def test_run_pulls_reports_and_exports_a_verifiable_bundle(
 def test_run_with_a_failing_pull_writes_nothing(
     home: AuditorHome, sample_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect(home, sample_sandbox)
+    connect_to(home, sample_sandbox.base_url, key=VIEW_ONLY)
     sample_sandbox.set_faults(Faults(error_rate=1.0, error_statuses=(503,), retry_after=0))
     out = tmp_path / "out"
     result = home.run("--retries", "2", *CONFIG, "run", "--output", str(out))
@@ -69,7 +65,7 @@ def test_run_with_a_failing_pull_writes_nothing(
 def test_run_fail_on_sets_exit_1_but_still_delivers(
     home: AuditorHome, sample_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect(home, sample_sandbox)
+    connect_to(home, sample_sandbox.base_url, key=VIEW_ONLY)
     out = tmp_path / "out"
     result = home.run(*CONFIG, "run", "--output", str(out), "--format", "html", "--fail-on", "high")
     assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stderr
@@ -78,7 +74,7 @@ def test_run_fail_on_sets_exit_1_but_still_delivers(
 
 
 def test_findings_json_and_fail_on(home: AuditorHome, sample_sandbox: SandboxServer) -> None:
-    connect(home, sample_sandbox)
+    connect_to(home, sample_sandbox.base_url, key=VIEW_ONLY)
     assert home.run("pull").returncode == 0
     result = home.run(*CONFIG, "findings", "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -101,7 +97,7 @@ def test_findings_json_and_fail_on(home: AuditorHome, sample_sandbox: SandboxSer
 def test_bad_framework_and_bad_config_are_usage_errors(
     home: AuditorHome, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect(home, sandbox)
+    connect_to(home, sandbox.base_url, key=VIEW_ONLY)
     assert home.run("pull").returncode == 0
     wrong = home.run("findings", "--framework", "pci-dss-3")
     assert wrong.returncode == ExitCode.USAGE and "pci-dss-4" in wrong.stderr
@@ -115,7 +111,7 @@ def test_bad_framework_and_bad_config_are_usage_errors(
 def test_report_refuses_to_overwrite_without_flag(
     home: AuditorHome, sample_sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    connect(home, sample_sandbox)
+    connect_to(home, sample_sandbox.base_url, key=VIEW_ONLY)
     assert home.run("pull").returncode == 0
     first = home.run(*CONFIG, "report", "--format", "html", "--output", str(tmp_path))
     assert first.returncode == 0, first.stderr
@@ -127,7 +123,7 @@ def test_report_refuses_to_overwrite_without_flag(
 
 
 def test_export_chain_and_rotation_verify(home: AuditorHome, sandbox: SandboxServer, tmp_path: Path) -> None:
-    connect(home, sandbox)
+    connect_to(home, sandbox.base_url, key=VIEW_ONLY)
     bundles = []
     pems = []
     for index in range(3):
@@ -156,7 +152,7 @@ def test_export_chain_and_rotation_verify(home: AuditorHome, sandbox: SandboxSer
 
 
 def test_attestations_change_the_findings(home: AuditorHome, sandbox: SandboxServer) -> None:
-    connect(home, sandbox)
+    connect_to(home, sandbox.base_url, key=VIEW_ONLY)
     assert home.run("pull").returncode == 0
     before = json.loads(home.run("findings", "--format", "json").stdout)
     assert "mfa-attestation-missing" in {f["rule"] for f in before["findings"]}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import REPO
 
 from auditor.credentials import KEY_SIZE, MasterKey, fingerprint
 from auditor.errors import CredentialsError
@@ -203,7 +204,7 @@ def test_processes_racing_to_create_the_key_file_agree_on_one_key(tmp_path: Path
             [sys.executable, "-c", _RACE, str(key_file), start],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         for _ in range(6)
     ]

@@ -22,17 +22,7 @@ EU = Division(11, "EU")
 
 
 def make_user(user_id: int, **overrides: object) -> User:
-    values: dict[str, object] = {
-        "email": f"user{user_id}@example.com",
-        "first_name": "User",
-        "last_name": str(user_id),
-        "status": "active",
-        "roles": (STANDARD,),
-        "division": HQ,
-        "last_login": T0 - timedelta(days=3),
-    }
-    values.update(overrides)
-    return User(id=user_id, **values)  # type: ignore[arg-type]
+    return factories.make_user(user_id, **{"last_login": T0 - timedelta(days=3), **overrides})  # type: ignore[arg-type]
 
 
 def make_snapshot(users: list[User] | tuple[User, ...], snapshot_id: int = 1) -> Snapshot:

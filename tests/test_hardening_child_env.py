@@ -68,7 +68,8 @@ def test_no_child_process_inherits_a_secret(home: AuditorHome, tmp_path: Path) -
 
     def run(*args: str, expect: int = 0) -> str:
         before = len(list(records.iterdir()))
-        result = home.run(*args, extra_env=env, timeout=600)
+        # A real process: what its children inherit from the environment it started with is the point.
+        result = home.run(*args, extra_env=env, timeout=600, subprocess=True)
         assert result.returncode == expect, (args, result.stdout[-2000:], result.stderr[-2000:])
         seen_by[" ".join(arg for arg in args[:3] if not arg.startswith("/"))] = len(list(records.iterdir())) - before
         return result.stdout

@@ -7,6 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from conftest import SHORT_LOCK_WAIT
 from support import AuditorHome, check_database, connect_to, snapshot_table, wait_for_requests
 
 from auditor.errors import ExitCode
@@ -14,11 +15,12 @@ from auditor.sandbox import Dataset, Faults, SandboxServer
 
 
 def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHome) -> None:
-    # The first pull takes about two seconds, less than the lock's five-second wait.
+    # The first pull (a real process) takes about two seconds, less than the lock's five-second wait.
     with SandboxServer(Dataset.generate(200, seed=1), faults=Faults(latency_ms=250, rate_limits=())) as server:
         connect_to(home, server.base_url)
+        server.clear_requests()
         first = home.start("pull", "--page-size", "25")
-        time.sleep(0.8)
+        wait_for_requests(server, "/services/v2/user")  # the first pull holds the lock by now
         second = home.run("pull", "--page-size", "25")
         _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
@@ -28,9 +30,10 @@ def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHo
     check_database(home.data_dir)
 
 
-def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome) -> None:
-    # Over ten seconds of paging: longer than the five seconds the second pull waits.
-    with SandboxServer(Dataset.generate(800, seed=1), faults=Faults(latency_ms=1000, rate_limits=())) as server:
+def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome, lock_wait: list[float]) -> None:
+    # The first pull (a real process) pages for a few seconds, longer than the second one waits
+    # (the production five seconds, asserted below, shortened for the test by lock_wait).
+    with SandboxServer(Dataset.generate(200, seed=1), faults=Faults(latency_ms=500, rate_limits=())) as server:
         connect_to(home, server.base_url)
         server.clear_requests()
         first = home.start("pull", "--page-size", "10")
@@ -38,12 +41,14 @@ def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome) -> None
         began = time.monotonic()
         second = home.run("pull", "--page-size", "10")
         waited = time.monotonic() - began
+        still_pulling = first.poll() is None
         _out, err = first.communicate(timeout=120)
+    assert still_pulling, "the first pull ended before the second one gave up: the test proved nothing"
     assert first.returncode == 0, err
     assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
     assert "Another `auditor pull` for connection 'default' is running" in second.stderr
     assert "Wait for it to finish" in second.stderr and "Traceback" not in second.stderr
-    assert waited >= 4.5, "the second pull should wait a little before refusing"
+    assert lock_wait == [5.0] and waited >= SHORT_LOCK_WAIT, "the second pull should wait a little before refusing"
     assert len(snapshot_table(home)) == 1
     check_database(home.data_dir)
 
@@ -52,9 +57,9 @@ def test_report_and_snapshots_during_a_pull_see_a_consistent_store(home: Auditor
     with SandboxServer(Dataset.generate(400, seed=2), faults=Faults(rate_limits=())) as server:
         connect_to(home, server.base_url)
         assert home.run("pull", "--page-size", "50").returncode == 0
-        # Slow enough (40 pages, fetched 8 at a time, 1 s each) that a report (a process start,
-        # checks and a render) fits wholly inside the pull even on a loaded machine.
-        server.set_faults(Faults(latency_ms=1000, rate_limits=()))
+        # Slow enough (40 pages, fetched 8 at a time, 0.5 s each) that a report (in-process: checks
+        # and a render) fits wholly inside the pull even on a loaded machine.
+        server.set_faults(Faults(latency_ms=500, rate_limits=()))
         pulling = home.start("pull", "--page-size", "10")
         reports = inside = 0
         while pulling.poll() is None:

@@ -9,7 +9,6 @@ module; each test starts from a copy of a data directory that already holds two 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import AuditorHome, RewritingProxy, check_database, connect_to, json_answer, snapshot_table
+from support import AuditorHome, Before, RewritingProxy, check_database, json_answer, snapshot_table
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -36,28 +35,13 @@ def sandbox_proxy() -> Iterator[tuple[SandboxServer, RewritingProxy]]:
         yield server, proxy
 
 
-@dataclass
-class Before:
-    home: AuditorHome
-    snapshots: list[str]
-    diff: str
-
-
 @pytest.fixture(scope="module")
 def template(
     tmp_path_factory: pytest.TempPathFactory, sandbox_proxy: tuple[SandboxServer, RewritingProxy]
 ) -> Before:
     """A data directory with a connection (through the proxy) and two complete snapshots."""
     _server, proxy = sandbox_proxy
-    root = tmp_path_factory.mktemp("faults-template")
-    home = AuditorHome(data_dir=root / "home", key_file=root / "config" / "master.key")
-    connect_to(home, proxy.base_url)
-    for _ in range(2):
-        result = home.run("pull", "--page-size", str(PAGE_SIZE))
-        assert result.returncode == 0, result.stderr
-    diff = home.run("diff", "--format", "json")
-    assert diff.returncode == 0, diff.stderr
-    return Before(home=home, snapshots=snapshot_table(home), diff=diff.stdout)
+    return Before.pulled_twice(tmp_path_factory.mktemp("faults-template"), proxy.base_url, page_size=PAGE_SIZE)
 
 
 @pytest.fixture
@@ -66,10 +50,7 @@ def prepared(
 ) -> Iterator[Before]:
     """A copy of the template's data directory and master key for one test."""
     server, proxy = sandbox_proxy
-    shutil.copytree(template.home.data_dir, tmp_path / "home")
-    shutil.copytree(template.home.key_file.parent, tmp_path / "config")
-    home = AuditorHome(data_dir=tmp_path / "home", key_file=tmp_path / "config" / "master.key")
-    yield Before(home=home, snapshots=template.snapshots, diff=template.diff)
+    yield template.copy_to(tmp_path)
     server.set_faults(CALM)
     proxy.rewrite = None
 
@@ -86,11 +67,7 @@ def pull(home: AuditorHome, *options: str) -> tuple[int, str]:
 
 def assert_nothing_stored_and_nothing_lost(before: Before) -> None:
     """The failed pull left no snapshot, and the earlier ones (and their diff) are unchanged."""
-    assert snapshot_table(before.home) == before.snapshots
-    diff = before.home.run("diff", "--format", "json")
-    assert diff.returncode == 0, diff.stderr
-    assert diff.stdout == before.diff
-    check_database(before.home.data_dir)
+    before.assert_nothing_stored()
 
 
 def latest_provenance(home: AuditorHome) -> dict[str, object]:

@@ -11,18 +11,16 @@ import datetime as dt
 import ipaddress
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from support import AuditorHome, all_written_bytes, check_database, connect_to, snapshot_table
+from support import AuditorHome, Before, all_written_bytes, snapshot_table
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
@@ -41,34 +39,17 @@ def server() -> Iterator[SandboxServer]:
         yield sandbox
 
 
-@dataclass
-class Before:
-    home: AuditorHome
-    snapshots: list[str]
-    diff: str
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, server: SandboxServer) -> Before:
     """A data directory with a connection and two complete snapshots (with the service user)."""
-    root = tmp_path_factory.mktemp("bounds-template")
-    home = AuditorHome(data_dir=root / "home", key_file=root / "config" / "master.key")
-    connect_to(home, server.base_url)
-    for _ in range(2):
-        result = home.run("pull", "--page-size", str(PAGE_SIZE))
-        assert result.returncode == 0, result.stderr
-    diff = home.run("diff", "--format", "json")
-    assert diff.returncode == 0, diff.stderr
-    return Before(home=home, snapshots=snapshot_table(home), diff=diff.stdout)
+    return Before.pulled_twice(tmp_path_factory.mktemp("bounds-template"), server.base_url, page_size=PAGE_SIZE)
 
 
 @pytest.fixture
 def before(tmp_path: Path, template: Before, server: SandboxServer) -> Iterator[Before]:
-    shutil.copytree(template.home.data_dir, tmp_path / "home")
-    shutil.copytree(template.home.key_file.parent, tmp_path / "config")
-    home = AuditorHome(data_dir=tmp_path / "home", key_file=tmp_path / "config" / "master.key")
+    copy = template.copy_to(tmp_path)
     server.clear_requests()
-    yield Before(home=home, snapshots=template.snapshots, diff=template.diff)
+    yield copy
     server.set_faults(CALM)
 
 
@@ -77,11 +58,7 @@ def pull(home: AuditorHome, *global_options: str, timeout: float = 120) -> subpr
 
 
 def assert_nothing_stored(before: Before) -> None:
-    assert snapshot_table(before.home) == before.snapshots
-    diff = before.home.run("diff", "--format", "json")
-    assert diff.returncode == 0, diff.stderr
-    assert diff.stdout == before.diff
-    check_database(before.home.data_dir)
+    before.assert_nothing_stored()
 
 
 def assert_lock_released(before: Before, server: SandboxServer) -> None:

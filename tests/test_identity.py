@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import REPO, Clock, ClockedCli
 
-from auditor.cli import main
 from auditor.errors import ExitCode
-from auditor.pipeline import Workspace
 from auditor.sandbox import SandboxServer, default_dataset
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parent.parent
 
 #: Everyone of the default dataset (not the service user), employed, as the generic preset reads them.
 PEOPLE = {
@@ -64,38 +62,8 @@ def roster(changes: dict[str, dict[str, str]] | None = None, *, drop: Sequence[s
     return out.getvalue()
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclasses.dataclass
-class Cli:
-    tmp: Path
-    clock: Clock
-    config: Path | None = None
-
-    @property
-    def workspace(self) -> Workspace:
-        return Workspace(data_dir=self.tmp / "data", master_key_file=self.tmp / "keys" / "master.key",
-                         clock=self.clock, config_path=self.config)
-
-    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdout=out, stderr=err, stdin=io.StringIO(stdin), workspace=self.workspace)
-        return code, out.getvalue(), err.getvalue()
-
-    def ok(self, *argv: str) -> str:
-        code, out, err = self.run(*argv)
-        assert code == ExitCode.OK, err
-        return out
-
-    def findings(self, *extra: str) -> dict[str, Any]:
-        return json.loads(self.ok("findings", "--format", "json", *extra))
-
+class Cli(ClockedCli):
     def write(self, name: str, text: str) -> Path:
         path = self.tmp / name
         path.write_text(text, encoding="utf-8")
@@ -115,9 +83,7 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def cli(tmp_path: Path, server: SandboxServer) -> Cli:
     runner = Cli(tmp_path, Clock(T0))
-    code, _out, err = runner.run("connect", "--base-url", server.base_url, "--key-stdin",
-                                 stdin="sandbox-view-only-key\n")
-    assert code == ExitCode.OK, err
+    runner.connect(server.base_url)
     runner.ok("pull")
     return runner
 

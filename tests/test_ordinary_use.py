@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import AuditorHome, connect_to
+from support import AuditorHome, DemoRun, connect_to
 
 from auditor.cli import build_parser
-from auditor.demo import MARKER
+from auditor.demo import MARKER, prepare_output_dir
 from auditor.errors import ExitCode
 from auditor.sandbox import SandboxServer
 
@@ -48,10 +48,9 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    first = home.run("demo", "--output", str(out), timeout=600)
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path, demo_run: DemoRun) -> None:
+    assert demo_run.result.returncode == 0, demo_run.result.stderr[-3000:]
+    out = demo_run.copy_to(tmp_path / "demo")  # a first demo's output
     marker = json.loads((out / MARKER).read_text())
     assert "evidence" in {Path(p).parts[0] for p in marker["files"]}
     assert all((out / p).exists() for p in marker["files"] if not p.startswith("data/"))
@@ -86,14 +85,16 @@ def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path) -> N
         assert mode(out / folder) == 0o700, folder
 
     # An output directory from a demo before the marker file (make demo on an old checkout) is
-    # recognised by its file names and replaced, as long as it holds nothing else.
+    # recognised by its file names and emptied for the new run, as long as it holds nothing else
+    # (what the demo then writes into an emptied directory is what the runs above proved).
     (out / MARKER).unlink()
-    legacy = home.run("demo", "--output", str(out), timeout=600)
-    assert legacy.returncode == 0, legacy.stderr[-3000:]
-    (out / MARKER).unlink()
-    (out / "evidence" / "certcentral-evidence-other-corp-2026-11-01-s1.zip").write_bytes(b"PK someone else's")
+    foreign = out / "evidence" / "certcentral-evidence-other-corp-2026-11-01-s1.zip"
+    foreign.write_bytes(b"PK someone else's")
     refused = home.run("demo", "--output", str(out), timeout=600)
     assert refused.returncode == ExitCode.USAGE and "other-corp" in refused.stderr, refused.stderr
+    foreign.unlink()
+    prepare_output_dir(out)
+    assert tree(out) == {MARKER: (out / MARKER).read_bytes(), "README.txt": b"beside the demo folders"}
 
 
 def test_demo_refuses_a_directory_it_never_wrote(home: AuditorHome, tmp_path: Path) -> None:

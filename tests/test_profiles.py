@@ -9,7 +9,6 @@ import pytest
 from auditor.errors import ConfigurationError
 from auditor.profiles import (
     PROFILE_NAMES,
-    RULE_IDS,
     SET_BY_POLICY,
     THRESHOLD_FIELDS,
     THRESHOLD_LABELS,
@@ -27,6 +26,16 @@ EXPECTED_DAYS = {
     "hipaa": (90, 90, 180, 90),
     "strict": (45, 45, 90, 90),
 }
+#: The rule ids, written out: they are a contract (exceptions and configs name them; README: "ids
+#: are stable"), so every profile must cite controls for exactly these, whatever the code derives.
+STABLE_RULE_IDS = (
+    "admin-dormant", "admin-never-signed-in", "admin-not-active", "stale-login", "never-signed-in",
+    "new-admin", "privileged-shared-mailbox", "external-domain", "privileged-service-user",
+    "too-many-admins", "mfa-attestation-missing", "review-overdue", "self-review",
+    "self-approved-exception", "terminated-still-active", "not-in-identity-source", "revocation-overdue",
+    "access-regranted", "key-owner-inactive", "key-unrestricted", "key-unused", "key-never-used",
+    "key-legacy", "key-no-ip-restriction", "guest-access-enabled",
+)
 PREFIXES = {
     "pci-dss-4": "PCI DSS ",
     "cis-v8": "CIS ",
@@ -76,9 +85,11 @@ def test_retention_is_known_where_the_framework_states_it() -> None:
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_every_profile_cites_controls_for_every_rule(name: str) -> None:
+    # Against the written-out ids, not RULE_IDS: the profiles' tables are built from RULE_IDS, so
+    # comparing the two could not fail.
     profile = get_profile(name)
-    assert [rule for rule, _ in profile.controls] == list(RULE_IDS)
-    for rule_id in RULE_IDS:
+    assert [rule for rule, _ in profile.controls] == list(STABLE_RULE_IDS)
+    for rule_id in STABLE_RULE_IDS:
         refs = profile.controls_for(rule_id)
         assert refs, f"{name} has no controls for {rule_id}"
         assert len(refs) == len(set(refs))

@@ -23,14 +23,13 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from support import REPO, AuditorHome, connect_to
+from support import AS_OPERATOR, REPO, AuditorHome, DemoRun, connect_to
 
 from auditor.cli import gather_operator, redacted_command
 from auditor.sandbox import Dataset, Faults, SandboxServer
 
 #: The OS account the pulls below run as: getpass reads LOGNAME first, so the test fixes it.
-ACCOUNT = "audit-operator"
-AS_OPERATOR = {"LOGNAME": ACCOUNT, "USER": ACCOUNT}
+ACCOUNT = AS_OPERATOR["LOGNAME"]
 #: The commit before operators were recorded: the "earlier version" that stored old snapshots.
 EARLIER_VERSION = "a680ba1"
 NOT_RECORDED = "not recorded (pulled by an earlier version)"
@@ -250,11 +249,13 @@ def test_a_snapshot_from_an_earlier_version_says_not_recorded(
     old = earlier_version(tmp_path)
     as_old = {**AS_OPERATOR, "PYTHONPATH": str(old)}
     # The earlier version makes the store too (schema 1), so the new version migrates it on first open.
+    # (A subprocess: the earlier version is another copy of the package, on its own PYTHONPATH.)
     connected = home.run(
-        "connect", "--base-url", sandbox.base_url, "--key-stdin", stdin="sandbox-admin-key\n", extra_env=as_old
+        "connect", "--base-url", sandbox.base_url, "--key-stdin", stdin="sandbox-admin-key\n", extra_env=as_old,
+        subprocess=True,
     )
     assert connected.returncode == 0, connected.stderr
-    pulled = home.run("pull", extra_env=as_old)
+    pulled = home.run("pull", extra_env=as_old, subprocess=True)
     assert pulled.returncode == 0, pulled.stderr
 
     page = report_html(home, tmp_path / "reports")
@@ -277,10 +278,10 @@ def test_a_snapshot_from_an_earlier_version_says_not_recorded(
     assert context["operator"] is None and context["key_owner"] is None and context["endpoints"] == []
 
 
-def test_the_demo_report_names_who_ran_the_demo(home: AuditorHome, tmp_path: Path) -> None:
-    result = home.run("demo", "--output", str(tmp_path / "demo"), extra_env=AS_OPERATOR, timeout=300)
-    assert result.returncode == 0, result.stderr
-    (page,) = (tmp_path / "demo" / "reports").glob("*.html")
+def test_the_demo_report_names_who_ran_the_demo(demo_run: DemoRun) -> None:
+    # The session's one demo run, run as AS_OPERATOR (tests/conftest.py).
+    assert demo_run.result.returncode == 0, demo_run.result.stderr
+    (page,) = (demo_run.output / "reports").glob("*.html")
     block = text_of(section(page.read_text(encoding="utf-8"), "source"))
     assert f"Operator {ACCOUNT}@{socket.gethostname()}" in block
     assert "Command auditor demo --output" in block

@@ -10,19 +10,16 @@ axe could not compute their colours and would pass them untested.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from report_fixtures import make_report_data
+from support import CHROMIUM, TESTS, DemoRun
 
 from auditor.report import render_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = TESTS / "js" / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = [
@@ -32,14 +29,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +47,8 @@ def long_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from auditor.demo import run_demo
-
-    output = tmp_path_factory.mktemp("demo") / "demo-output"
-    run_demo(output)
-    reports = sorted((output / "reports").glob("*.html"))
+def demo_report(demo_run: DemoRun) -> Path:
+    reports = sorted((demo_run.output / "reports").glob("*.html"))
     assert reports, "the demo wrote no HTML report"
     return reports[-1]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from report_fixtures import XSS_NAME, make_report_data
+from support import CHROMIUM
 
 from auditor.errors import ReportError
 from auditor.report import (
@@ -26,17 +27,6 @@ from auditor.report import (
     write_reports,
 )
 from auditor.rules import TWO_FA_LIMITATION
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -212,16 +202,6 @@ def report_file(tmp_path_factory: pytest.TempPathFactory, html: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 class Opened:

@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 from report_fixtures import base_users, make_report_data
+from support import CHROMIUM
 
 from auditor.report import render_html
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 USERS = 10_000
 WINDOW = 200
 
@@ -39,20 +37,16 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def page(report_file: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(report_file.as_uri())
-        page.wait_for_selector("html[data-ready='1']")
-        page.locator("#t-roster").scroll_into_view_if_needed()
-        yield page
-        assert errors == []
-        browser.close()
+def page(report_file: Path, browser: Any) -> Iterator[Any]:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report_file.as_uri())
+    page.wait_for_selector("html[data-ready='1']")
+    page.locator("#t-roster").scroll_into_view_if_needed()
+    yield page
+    page.close()
+    assert errors == []
 
 
 def roster(page: Any) -> list[tuple[str, bool]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pdf_boxes import Word, outside_margins, overlapping, word_boxes
 from report_fixtures import make_report_data
-from support import AuditorHome
+from support import AuditorHome, DemoRun
 
 from auditor.errors import ExitCode
 from auditor.models import Change, ChangeKind
@@ -29,13 +29,18 @@ EMAIL = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[a-z]{2,}")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The demo's reports folder, rendered once through the real CLI."""
-    root = tmp_path_factory.mktemp("demo")
-    home = AuditorHome(data_dir=root / "home", key_file=root / "config" / "master.key")
-    result = home.run("demo", "--output", str(root / "out"), timeout=300)
-    assert result.returncode == ExitCode.OK, result.stderr
-    yield root / "out" / "reports"
+def demo(demo_run: DemoRun) -> Path:
+    """The demo's reports folder (the session's one demo run, through the real CLI)."""
+    assert demo_run.result.returncode == ExitCode.OK, demo_run.result.stderr
+    return demo_run.output / "reports"
+
+
+@pytest.fixture(scope="module")
+def review_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture report with a review, rendered to PDF once for the module (read-only)."""
+    path = tmp_path_factory.mktemp("pdfa") / "r.pdf"
+    path.write_bytes(render_pdf(make_report_data(review=True)))
+    return path
 
 
 def demo_pdf(demo: Path) -> Path:
@@ -176,10 +181,8 @@ def test_demo_pdf_every_word_inside_the_margins_and_no_address_broken(demo: Path
 
 
 @needs_poppler
-def test_fixture_pdf_fits_including_hostile_and_non_latin_text(tmp_path: Path) -> None:
-    path = tmp_path / "r.pdf"
-    path.write_bytes(render_pdf(make_report_data(review=True)))
-    text = assert_fits(path)
+def test_fixture_pdf_fits_including_hostile_and_non_latin_text(review_pdf: Path) -> None:
+    text = assert_fits(review_pdf)
     assert_addresses_whole(text, {"bob.dormant@example.com", "security@example.com", "ciso@example.com",
                                   "chloe.manager@example.com", "gina.new@example.com"})
 
@@ -216,11 +219,9 @@ def test_ten_thousand_user_pdf_fits_its_pages(tmp_path: Path, home: AuditorHome)
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def archive(review_pdf: Path) -> Iterator[object]:
     pikepdf = pytest.importorskip("pikepdf")
-    path = tmp_path_factory.mktemp("pdfa") / "r.pdf"
-    path.write_bytes(render_pdf(make_report_data(review=True)))
-    with pikepdf.open(path) as pdf:
+    with pikepdf.open(review_pdf) as pdf:
         yield pdf
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Clock, ClockedCli
 
-from auditor.cli import main
 from auditor.errors import ExitCode
-from auditor.pipeline import Workspace
 from auditor.review import HEADER
 from auditor.sandbox import SandboxServer, default_dataset
 from auditor.store import Store
@@ -31,42 +30,9 @@ JOSE = "jose.nunez@example.com"
 ALICE = "alice.admin@example.com"
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclasses.dataclass
-class Cli:
-    tmp: Path
-    clock: Clock
-    server: SandboxServer
-
-    @property
-    def workspace(self) -> Workspace:
-        return Workspace(data_dir=self.tmp / "data", master_key_file=self.tmp / "keys" / "master.key", clock=self.clock)
-
-    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = main(list(argv), stdout=out, stderr=err, stdin=io.StringIO(stdin), workspace=self.workspace)
-        return code, out.getvalue(), err.getvalue()
-
-    def ok(self, *argv: str, stdin: str = "") -> str:
-        code, out, err = self.run(*argv, stdin=stdin)
-        assert code == ExitCode.OK, err
-        return out
-
-    def fails(self, *argv: str) -> str:
-        code, _out, err = self.run(*argv)
-        assert code != ExitCode.OK, err
-        return err
-
-    def pull(self, at: datetime) -> None:
-        self.clock.now = at
-        self.ok("pull")
+class Cli(ClockedCli):
+    server: SandboxServer | None = None
 
     def status(self, *extra: str) -> Any:
         return json.loads(self.ok("review", "status", "--format", "json", *extra))
@@ -95,8 +61,8 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def cli(tmp_path: Path, sandbox: SandboxServer) -> Cli:
-    runner = Cli(tmp_path, Clock(T0), sandbox)
-    runner.ok("connect", "--base-url", sandbox.base_url, "--key-stdin", stdin="sandbox-view-only-key\n")
+    runner = Cli(tmp_path, Clock(T0), server=sandbox)
+    runner.connect(sandbox.base_url)
     return runner
 
 

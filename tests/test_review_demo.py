@@ -5,15 +5,12 @@ from __future__ import annotations
 import html
 import re
 import zipfile
-from pathlib import Path
 
-from tests.support import AuditorHome
+from support import DemoRun
 
 
-def test_the_demo_campaign_shows_one_revoke_remediated_by_month_5_and_one_overdue(tmp_path: Path) -> None:
-    home = AuditorHome(tmp_path / "home", tmp_path / "master.key")
-    out = tmp_path / "demo"
-    result = home.run("demo", "--output", str(out), timeout=600)
+def test_the_demo_campaign_shows_one_revoke_remediated_by_month_5_and_one_overdue(demo_run: DemoRun) -> None:
+    out, result = demo_run.output, demo_run.result
     assert result.returncode == 0, result.stderr
     assert "Opened access review campaign 1 of snapshot 4" in result.stdout + result.stderr
     assert "Closed campaign 1: review attestation" in result.stdout + result.stderr

@@ -13,7 +13,6 @@ from auditor.config import AuditConfig, default_config
 from auditor.models import (
     Attestation,
     AttestationKind,
-    Division,
     ExceptionEntry,
     Finding,
     FindingsResult,
@@ -40,17 +39,7 @@ STANDARD = Role(5, "Standard User")
 
 
 def make_user(user_id: int = 1, **overrides: object) -> User:
-    values: dict[str, object] = {
-        "email": f"person{user_id}@example.com",
-        "first_name": "Person",
-        "last_name": str(user_id),
-        "status": "active",
-        "roles": (STANDARD,),
-        "division": Division(10, "HQ"),
-        "last_login": NOW - timedelta(days=1),
-    }
-    values.update(overrides)
-    return User(id=user_id, **values)  # type: ignore[arg-type]
+    return factories.make_user(user_id, name="person", **{"last_login": NOW - timedelta(days=1), **overrides})  # type: ignore[arg-type]
 
 
 def idle_admin(days: int) -> User:

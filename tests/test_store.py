@@ -9,8 +9,6 @@ import json
 import signal
 import sqlite3
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import lock_held_by_another_process
 
 from auditor.credentials import MasterKey
 from auditor.errors import ConfigurationError, StoreBusyError, StoreError
@@ -37,7 +36,6 @@ from auditor.store import (
     pull_lock,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = MasterKey.generate()
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 HOSTILE = [
@@ -683,39 +681,8 @@ def test_a_write_while_another_process_writes_is_busy(tmp_path: Path) -> None:
 
 # -- the pull lock ----------------------------------------------------------------------------
 
-_HOLDER = """
-import sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[3])
-from auditor.store import pull_lock
-with pull_lock(Path(sys.argv[1]), sys.argv[2]):
-    print("locked", flush=True)
-    sys.stdin.read()
-"""
-
-
-@contextlib.contextmanager
-def _holder(data_dir: Path, connection: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(data_dir), connection, str(REPO)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "locked"
-        yield proc
-    finally:
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        proc.wait(timeout=30)
-
-
 def test_a_second_pull_of_the_same_connection_is_told_to_wait(tmp_path: Path) -> None:
-    with _holder(tmp_path, "prod"):
+    with lock_held_by_another_process(tmp_path, "prod"):
         with pytest.raises(StoreBusyError) as caught, pull_lock(tmp_path, "prod", timeout=0.2):
             pytest.fail("acquired a lock another process holds")
         message = caught.value.diagnostics()
@@ -729,7 +696,7 @@ def test_a_second_pull_of_the_same_connection_is_told_to_wait(tmp_path: Path) ->
 
 
 def test_a_killed_pull_does_not_leave_the_lock_held(tmp_path: Path) -> None:
-    with _holder(tmp_path, "prod") as proc:
+    with lock_held_by_another_process(tmp_path, "prod") as proc:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         with pull_lock(tmp_path, "prod", timeout=5):
