@@ -154,3 +154,12 @@ def test_api_key_never_written_anywhere(home: AuditorHome, sandbox: SandboxServe
         assert key.encode() not in data, path
     # The sandbox's own log records the key's label, never the key.
     assert all(key not in repr(request) for request in sandbox.requests)
+
+
+def test_verbose_logs_go_to_each_calls_own_stderr(home: AuditorHome, sandbox: SandboxServer) -> None:
+    # Two -v calls in one process (as in-process tests make them): each logs to its own stderr.
+    assert connect(home, sandbox.base_url, "sandbox-admin-key").returncode == 0
+    first, second = home.run("-v", "test"), home.run("-v", "test")
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert "HTTP Request: GET" in first.stderr and "HTTP Request: GET" in second.stderr, second.stderr
+    assert home.run("test").stderr.count("HTTP Request") == 0, "-v logging outlived its call"
