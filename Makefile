@@ -16,11 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/auditor demo --output demo-output
 
+# On every core (pytest-xdist; work-stealing, since a few tests take far longer than the rest).
+# A single test or file: $(BIN)/pytest tests/... (no -n: one process, easier to debug).
+PYTEST_PARALLEL ?= -n auto --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not browser and not libreoffice"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not browser and not libreoffice"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
