@@ -100,3 +100,11 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="session")
+def libreoffice_profile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A LibreOffice user profile for this session (per xdist worker, so never two soffice at once
+    on it), as the ``-env:UserInstallation`` URI: fresh (no macros, no user settings), and made
+    once rather than by every conversion (soffice's first start on a new profile is its slowest)."""
+    return (tmp_path_factory.mktemp("lo-profile")).as_uri()

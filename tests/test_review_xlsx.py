@@ -65,7 +65,9 @@ def _fill(path: Path, target: Path, fills: dict[str, dict[str, str]]) -> Path:
 
 
 @pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
-def test_a_worksheet_filled_and_saved_through_libreoffice_imports(cli: Cli, tmp_path: Path) -> None:
+def test_a_worksheet_filled_and_saved_through_libreoffice_imports(
+    cli: Cli, tmp_path: Path, libreoffice_profile: str
+) -> None:
     path = _open_xlsx(cli)
     filled = _fill(
         path,
@@ -77,9 +79,8 @@ def test_a_worksheet_filled_and_saved_through_libreoffice_imports(cli: Cli, tmp_
     )
     converted = tmp_path / "lo"
     converted.mkdir()
-    profile = tmp_path / "lo-profile"
     subprocess.run(
-        [str(SOFFICE), f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "xlsx",
+        [str(SOFFICE), f"-env:UserInstallation={libreoffice_profile}", "--headless", "--convert-to", "xlsx",
          "--outdir", str(converted), str(filled)],
         check=True, capture_output=True, timeout=180,
     )

@@ -80,12 +80,12 @@ def review_workbook(snapshot: Snapshot, *, generated_at: datetime = T0 + timedel
     )
 
 
-def convert(files: list[Path], workdir: Path, *, infilter: str | None = None) -> list[Path]:
-    """Convert with a throw-away profile (no macros, no user settings); returns the .fods paths."""
+def convert(files: list[Path], workdir: Path, *, profile: str, infilter: str | None = None) -> list[Path]:
+    """Convert with the session's fresh profile (no macros, no user settings); returns the .fods paths."""
     outdir = workdir / "converted"
     command = [
         "soffice",
-        f"-env:UserInstallation={(workdir / 'lo-profile').as_uri()}",
+        f"-env:UserInstallation={profile}",
         "--headless",
         "--norestore",
         *([f"--infilter={infilter}"] if infilter else []),
@@ -139,7 +139,7 @@ def plain_xlsx(snapshot: Snapshot) -> bytes:
 
 @pytest.mark.libreoffice
 @libreoffice
-def test_csv_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path) -> None:
+def test_csv_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path, libreoffice_profile: str) -> None:
     snapshot = roster()
     ours = tmp_path / "users.csv"
     ours.write_bytes(exports.roster_csv(snapshot))
@@ -147,7 +147,7 @@ def test_csv_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path) ->
     control.write_bytes(plain_csv(snapshot))
 
     # Separator and quote as the import dialog offers them; charset UTF-8 as an auditor picks it.
-    converted, baseline = convert([ours, control], tmp_path, infilter="CSV:44,34,76,1")
+    converted, baseline = convert([ours, control], tmp_path, profile=libreoffice_profile, infilter="CSV:44,34,76,1")
     ours_cells = cells(converted)
 
     assert any(formula for _, formula, _ in cells(baseline)), "the control should hold formulas"
@@ -162,7 +162,7 @@ def test_csv_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path) ->
 
 @pytest.mark.libreoffice
 @libreoffice
-def test_xlsx_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path) -> None:
+def test_xlsx_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path, libreoffice_profile: str) -> None:
     snapshot = roster()
     ours = tmp_path / "review.xlsx"
     ours.write_bytes(
@@ -171,7 +171,7 @@ def test_xlsx_opens_in_libreoffice_as_text_with_accents_intact(tmp_path: Path) -
     control = tmp_path / "control.xlsx"
     control.write_bytes(plain_xlsx(snapshot))
 
-    converted, baseline = convert([ours, control], tmp_path)
+    converted, baseline = convert([ours, control], tmp_path, profile=libreoffice_profile)
     ours_cells = cells(converted)
 
     assert any(formula for _, formula, _ in cells(baseline)), "the control should hold formulas"
@@ -255,10 +255,10 @@ def test_dates_a_spreadsheet_cannot_hold_stay_text() -> None:
 
 @pytest.mark.libreoffice
 @libreoffice
-def test_xlsx_dates_open_in_libreoffice_as_dates(tmp_path: Path) -> None:
+def test_xlsx_dates_open_in_libreoffice_as_dates(tmp_path: Path, libreoffice_profile: str) -> None:
     path = tmp_path / "review.xlsx"
     path.write_bytes(review_workbook(roster()))
-    (converted,) = convert([path], tmp_path)
+    (converted,) = convert([path], tmp_path, profile=libreoffice_profile)
     dates = [(text, kind) for text, _, kind in cells(converted) if text.endswith(" UTC")]
     assert dates and {kind for _, kind in dates} == {"date"}
     assert ("2026-10-30 21:00:00 UTC", "date") in dates  # shown with the format, in UTC
@@ -267,10 +267,10 @@ def test_xlsx_dates_open_in_libreoffice_as_dates(tmp_path: Path) -> None:
 # --- CSV in LibreOffice without choosing anything --------------------------------------------------
 
 
-def convert_to_xlsx(path: Path, workdir: Path) -> list[list[object]]:
+def convert_to_xlsx(path: Path, workdir: Path, *, profile: str) -> list[list[object]]:
     """``soffice --headless --convert-to xlsx`` with no filter option, read back with openpyxl."""
     outdir = workdir / "xlsx"
-    command = ["soffice", f"-env:UserInstallation={(workdir / 'lo-profile').as_uri()}", "--headless",
+    command = ["soffice", f"-env:UserInstallation={profile}", "--headless",
                "--norestore", "--convert-to", "xlsx", "--outdir", str(outdir), str(path)]
     subprocess.run(command, check=True, capture_output=True, timeout=240)
     sheet = load_workbook(outdir / (path.stem + ".xlsx")).active
@@ -288,7 +288,8 @@ def test_csv_in_libreoffice_headless_without_a_filter_option_is_read_as_windows_
     path = tmp_path / "users.csv"
     path.write_bytes(exports.roster_csv(snapshot))
 
-    rows = convert_to_xlsx(path, tmp_path)
+    # Its own fresh profile: no CSV import options remembered from another conversion.
+    rows = convert_to_xlsx(path, tmp_path, profile=(tmp_path / "lo-profile").as_uri())
 
     assert len(rows) == len(snapshot.users) + 1 and len(rows[1]) == len(exports.ROSTER_HEADER)
     assert rows[0][1:] == list(exports.ROSTER_HEADER[1:])  # ASCII survives; the BOM shows in A1
