@@ -900,8 +900,8 @@ def cmd_review(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                     else "")
                  + f"; {outcome.undecided} row(s) left undecided.")
         for refused in outcome.refused:
-            out.info(f"Refused {args.file.name} row {refused.row} (user {refused.user_id}, {_safe(refused.email)}): "
-                     f"{refused.reason}; another reviewer must decide it.")
+            out.info(f"Refused {args.file.name} row {refused.row}, column {refused.column} (user {refused.user_id}, "
+                     f"{_safe(refused.email)}): {refused.reason}; {refused.remedy}.")
         return ExitCode.OK
     if args.action == "status":
         status = pipeline.review_status(workspace, campaign_id=args.campaign, connection=args.connection)
@@ -935,7 +935,7 @@ def cmd_review(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
         allow_undecided=args.allow_undecided,
     )
     out.info(f"Closed review campaign {closed.id}: recorded review attestation {attestation.id} by {attestation.by} "
-             f"signing off snapshot {closed.snapshot_id}"
+             f"signing off snapshot {closed.snapshot_id}, next review due {attestation.expires:%Y-%m-%d}"
              + (f"; {not_reviewed} row(s) recorded as not reviewed" if not_reviewed else "") + ".")
     return ExitCode.OK
 

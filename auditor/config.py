@@ -1,5 +1,7 @@
 """Reads ``auditor.toml`` and the exceptions file into an ``AuditConfig`` (formats: ARCHITECTURE.md).
 
+(Over 500 lines: most of it is validation that names the file, key and line of every bad value.)
+
 Which file: an explicit ``--config`` path, else the first ``auditor.toml`` in ``search_dirs`` (the
 CLI passes the working directory, then the data directory), else built-in defaults.
 
@@ -24,7 +26,7 @@ from typing import Any
 from auditor.errors import ConfigurationError
 from auditor.identity import MAPPING_KEYS, PRESET_NAMES, BreakGlass, IdentityConfig
 from auditor.inputs import read_input_text
-from auditor.models import ExceptionEntry
+from auditor.models import DEFAULT_PRIVILEGED_ROLES, ExceptionEntry
 from auditor.profiles import (
     PROFILE_NAMES,
     RULE_IDS,
@@ -37,7 +39,6 @@ from auditor.profiles import (
 
 CONFIG_FILENAME = "auditor.toml"
 DEFAULT_PROFILES: tuple[str, ...] = ("soc2",)
-DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
 #: Generic mailboxes that should not hold a privileged role (PCI DSS 8.2.2); fnmatch, case-insensitive.
 DEFAULT_SHARED_MAILBOX_PATTERNS: tuple[str, ...] = (
     "admin@*",

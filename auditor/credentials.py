@@ -14,6 +14,11 @@ The master key also authenticates the database's records (:meth:`MasterKey.recor
 one HMAC-SHA256 key per record purpose, derived with HKDF-SHA256 from the master key and a label
 chosen here (:data:`RECORD_PURPOSES`), so a tag made for one table never verifies for another and
 the raw key bytes never leave this module.
+
+This is the only module that seals, unseals or serialises key material: the connection API keys
+(:meth:`MasterKey.seal_api_key`), the evidence signing keys (:meth:`MasterKey.seal_signing_key`,
+:func:`signing_key_bytes`, :func:`load_signing_key`) and the record keys. The associated-data
+contexts are chosen here and nowhere else (:func:`api_key_context`, :data:`SIGNING_KEY_CONTEXT`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ __all__ = [
     "MasterKey",
     "MissingMasterKeyError",
     "RecordAuthenticator",
+    "api_key_context",
     "fingerprint",
+    "load_signing_key",
+    "signing_key_bytes",
 ]
 
 #: The environment variable the CLI reads and passes to :meth:`MasterKey.load_or_create`.
@@ -78,6 +86,11 @@ RECORD_PURPOSES: dict[str, bytes] = {
 _HKDF_SALT = b"certcentral-auditor/record-authentication"
 #: Associated data bound into a sealed evidence signing key, so a sealed API key cannot pass as one.
 SIGNING_KEY_CONTEXT = "evidence-signing-key"
+
+
+def api_key_context(connection: str) -> str:
+    """Associated data bound into a connection's sealed API key: the token opens for that name only."""
+    return f"certcentral-api-key:{connection}"
 
 
 class MissingMasterKeyError(CredentialsError):
@@ -206,23 +219,21 @@ class MasterKey:
             cached = self._authenticators[purpose] = RecordAuthenticator(derived, purpose)
         return cached
 
+    def seal_api_key(self, connection: str, api_key: str) -> bytes:
+        """Seal a connection's CertCentral API key, bound to the connection's name."""
+        return self.encrypt(api_key.encode("utf-8"), context=api_key_context(connection))
+
+    def open_api_key(self, connection: str, token: bytes) -> str:
+        """The API key sealed by :meth:`seal_api_key` for ``connection`` (CredentialsError otherwise)."""
+        return self.decrypt(token, context=api_key_context(connection)).decode("utf-8")
+
     def seal_signing_key(self, key: Ed25519PrivateKey) -> bytes:
         """Seal an Ed25519 evidence signing key; its raw bytes exist only inside this call."""
-        raw = key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-        return self.encrypt(raw, context=SIGNING_KEY_CONTEXT)
+        return self.encrypt(signing_key_bytes(key), context=SIGNING_KEY_CONTEXT)
 
     def open_signing_key(self, token: bytes) -> Ed25519PrivateKey:
         """The signing key sealed by :meth:`seal_signing_key` (CredentialsError under another key)."""
-        raw = self.decrypt(token, context=SIGNING_KEY_CONTEXT)
-        try:
-            return Ed25519PrivateKey.from_private_bytes(raw)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise EvidenceError(
-                "The stored evidence signing key cannot be read (it is not an Ed25519 key).",
-                hint="Run `auditor keys rotate` to start a new key period with a new key.",
-            ) from exc
+        return load_signing_key(self.decrypt(token, context=SIGNING_KEY_CONTEXT))
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
         """Seal ``plaintext`` so that only this key, given the same ``context``, opens it."""
@@ -262,6 +273,36 @@ class MasterKey:
     def __reduce__(self) -> NoReturn:
         # Pickling would copy the key bytes into wherever the pickle goes (logs, caches).
         raise TypeError("MasterKey cannot be pickled")
+
+
+def signing_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    """The 32 raw private bytes of an Ed25519 key (sealing, tests and key import)."""
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+
+
+def load_signing_key(data: bytes) -> Ed25519PrivateKey:
+    """An Ed25519 key from raw 32 bytes (:func:`signing_key_bytes`) or an unencrypted PKCS#8 DER/PEM.
+
+    EvidenceError (exit 6) for anything else: the message never shows the bytes.
+    """
+    try:
+        if len(data) == 32:
+            return Ed25519PrivateKey.from_private_bytes(data)
+        loader = serialization.load_pem_private_key
+        if not data.lstrip().startswith(b"-----"):
+            loader = serialization.load_der_private_key
+        key = loader(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise EvidenceError(
+            "The stored evidence signing key cannot be read (it is not an Ed25519 key).",
+            hint="Run `auditor keys rotate` to start a new key period with a new key.",
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EvidenceError(
+            "The stored evidence signing key is not an Ed25519 key.",
+            hint="Run `auditor keys rotate` to start a new key period with a new key.",
+        )
+    return key
 
 
 def _aad(header: bytes, context: str) -> bytes:

@@ -80,12 +80,6 @@ class PermissionDeniedError(ApiError):
     exit_code = ExitCode.KEY_NOT_PERMITTED
 
 
-class PullInterruptedError(AuditorError):
-    """A pull stopped part-way (Ctrl-C or a signal); nothing was stored (exit 5)."""
-
-    exit_code = ExitCode.CERTCENTRAL_UNAVAILABLE
-
-
 class StoreError(AuditorError):
     """The local database is corrupt, locked, of an unknown schema, or unreadable (exit 6)."""
 

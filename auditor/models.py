@@ -1,5 +1,8 @@
 """Domain values shared by every layer: users, snapshots, changes, findings.
 
+(Over 500 lines: one frozen dataclass or enum per domain value every layer shares; split, it
+would only add import paths.)
+
 Everything here is a frozen dataclass or a ``str`` enum. Values are parsed once at the
 boundary (``User.from_api``) and never carry httpx, pandas or weasyprint types.
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -241,6 +244,45 @@ class User:
     @property
     def division_name(self) -> str:
         return self.division.name if self.division else ""
+
+
+#: The roles treated as privileged unless ``[rules] privileged_roles`` in auditor.toml says otherwise.
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("Administrator", "Manager")
+
+
+@dataclass(frozen=True, slots=True)
+class PrivilegedRoles:
+    """Which roles count as privileged: the one definition the diff, the rules and reviews use.
+
+    A role is privileged when its own name, or CertCentral's fixed name for its id
+    (:data:`KNOWN_ROLE_NAMES`, so a role the API renames still counts), is one of ``names``,
+    compared case-insensitively.
+    """
+
+    #: The privileged role names, casefolded.
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> PrivilegedRoles:
+        return cls(frozenset(name.casefold() for name in names))
+
+    def matched(self, user: User) -> frozenset[str]:
+        """The privileged names (casefolded) the user's roles match: what "gained a role" compares."""
+        held: set[str] = set()
+        for role in user.roles:
+            for name in (role.name.casefold(), KNOWN_ROLE_NAMES.get(role.id, "").casefold()):
+                if name and name in self.names:
+                    held.add(name)
+        return frozenset(held)
+
+    def held(self, user: User) -> tuple[str, ...]:
+        """The privileged roles the user holds, by display name, in the user's role order."""
+        names: list[str] = []
+        for role in user.roles:
+            known = KNOWN_ROLE_NAMES.get(role.id, "").casefold()
+            if (role.name.casefold() in self.names or (known and known in self.names)) and role.name not in names:
+                names.append(role.name)
+        return tuple(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +637,11 @@ class PullProvenance:
     format_version: int = PROVENANCE_FORMAT
 
     @property
+    def division_restricted(self) -> bool:
+        """The key's user is restricted to some divisions (``GET /user/me``): the pull saw only those."""
+        return self.key_owner is not None and self.key_owner.restricted
+
+    @property
     def recorded_by_earlier_version(self) -> bool:
         """True for a snapshot stored before operator and reconciliation were recorded."""
         return self.format_version < PROVENANCE_FORMAT
@@ -810,6 +857,8 @@ class FindingsResult:
     snapshot_id: int
     evaluated_at: datetime
     profiles: tuple[str, ...]
+    #: Worst first, in the one order every view keeps (``rules.finding_sort_key``): severity, the
+    #: rule catalogue's order, email, user id, explanation.
     findings: tuple[Finding, ...]
     #: Exceptions that matched no finding (reported so they can be cleaned up).
     stale_exceptions: tuple[ExceptionEntry, ...] = ()

@@ -8,7 +8,6 @@ turns results into output and errors into exit codes.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from auditor import __version__
 from auditor.errors import ConfigurationError
@@ -121,25 +119,8 @@ class Workspace:
 # --- connections -------------------------------------------------------------------------
 
 
-def check_base_url(base_url: str) -> str:
-    """Refuse plain HTTP except on loopback (the sandbox): an API key must not cross a network in clear."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "http":
-        host = parts.hostname or ""
-        loopback = host == "localhost"
-        with suppress(ValueError):
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
-        if not loopback:
-            raise ConfigurationError(
-                f"Refusing plain-HTTP base URL {base_url!r}: the API key would be sent unencrypted.",
-                hint="Use https://, or --region us / --region eu. Plain HTTP is allowed only on loopback "
-                "(the sandbox).",
-            )
-    return base_url
-
-
 def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
-    from auditor.client import CertCentralClient
+    from auditor.client import CertCentralClient, check_base_url
 
     return CertCentralClient(
         check_base_url(base_url),
@@ -166,7 +147,7 @@ def connect(
             name,
             base_url=base_url,
             region=region,
-            encrypted_key=master.encrypt(api_key.encode("utf-8"), context=_key_context(name)),
+            encrypted_key=master.seal_api_key(name, api_key),
             key_fingerprint=fingerprint(api_key),
             added_at=now,
         )
@@ -213,10 +194,6 @@ def _check_connection_name(name: str) -> None:
     validate_connection_name(name)
 
 
-def _key_context(name: str) -> str:
-    return f"certcentral-api-key:{name}"
-
-
 def _check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
@@ -224,13 +201,13 @@ def _check_master_key(store: Store, master: MasterKey) -> None:
     would be one the right master key can never open.
     """
     for record in store.list_connections()[:1]:
-        master.decrypt(record.encrypted_key, context=_key_context(record.name))
+        master.open_api_key(record.name, record.encrypted_key)
     for key in store.signing_keys()[:1]:
         master.open_signing_key(key.encrypted_private_key)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
-    return workspace.master_key().decrypt(record.encrypted_key, context=_key_context(record.name)).decode("utf-8")
+    return workspace.master_key().open_api_key(record.name, record.encrypted_key)
 
 
 # --- pull ----------------------------------------------------------------------------------
@@ -621,15 +598,7 @@ def attest(
         store.get_connection(connection)
         reviewed: Snapshot | None = None
         if kind is AttestationKind.REVIEW:
-            reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
-            if now < reviewed.provenance.finished_at:
-                raise ConfigurationError(
-                    f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
-                    f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
-                    "it reviewed.",
-                    hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
-                    "(see `auditor snapshots`).",
-                )
+            reviewed = _reviewed_snapshot(store, connection, snapshot_id, now=now)
         return store.add_attestation(
             connection,
             kind=kind,
@@ -640,6 +609,20 @@ def attest(
             snapshot_id=reviewed.id if reviewed is not None else None,
             raw_sha256=raw_digest(reviewed) if reviewed is not None else "",
         )
+
+
+def _reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
+    """The complete snapshot a review made at ``now`` signs off; refused if finished after ``now``."""
+    reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
+    if now < reviewed.provenance.finished_at:
+        raise ConfigurationError(
+            f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
+            "it reviewed.",
+            hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
+            "(see `auditor snapshots`).",
+        )
+    return reviewed
 
 
 def latest_valid(attestations: Sequence[Attestation], kind: AttestationKind, now: datetime) -> Attestation | None:
@@ -673,21 +656,10 @@ def account_name(snapshot: Snapshot) -> str:
     return snapshot.connection
 
 
-def instance_label(base_url: str) -> str:
-    from auditor.client import REGIONS
-
-    if base_url.rstrip("/") == REGIONS["us"]:
-        return "US"
-    if base_url.rstrip("/") == REGIONS["eu"]:
-        return "Europe"
-    if urlsplit(base_url).scheme == "http":
-        return "sandbox (loopback)"  # check_base_url admits plain HTTP only on loopback
-    return "custom"
-
-
 def report_data(workspace: Workspace, evaluation: Evaluation) -> ReportData:
     """Everything the templates show, with the trend computed over every complete snapshot."""
     from auditor import exports
+    from auditor.client import instance_label
     from auditor.report import ReportData, TrendPoint
     from auditor.rules import evaluate as run_rules
     from auditor.rules import review_of, reviewer_privileges
@@ -1719,8 +1691,6 @@ def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeli
 
 #: A worksheet larger than this is not a worksheet this tool wrote.
 MAX_WORKSHEET_BYTES = 64 * 1024 * 1024
-#: How long a campaign's sign-off counts before the next review is due (``review-overdue``).
-REVIEW_VALID_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -1830,7 +1800,8 @@ class ImportOutcome:
 
 
 def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome:
-    """Validate a filled worksheet and record its decisions (all of them or, on any error, none)."""
+    """Validate a filled worksheet and record its decisions: none if the file fails as a whole,
+    else every row but those refused by a row-level rule (reported in ``refused``)."""
     from auditor import review
 
     name, email = review.parse_identity(by)
@@ -1841,12 +1812,17 @@ def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome
         raise ConfigurationError(f"Could not read {file}: {exc.strerror or exc}.") from exc
     if len(content) > MAX_WORKSHEET_BYTES:
         raise ConfigurationError(f"{file.name}: larger than {MAX_WORKSHEET_BYTES} bytes; not a review worksheet.")
-    campaign_id = review.campaign_of(file.name, content)
+    campaign_id, campaign_row = review.campaign_of(file.name, content)
     reviewer = f"{name} <{email}>"
     with workspace.store() as store:
-        campaign = store.get_campaign(campaign_id)
-        if campaign.state != "open":
-            store._refuse_closed(campaign)
+        try:
+            store.get_campaign(campaign_id)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"{file.name}: row {campaign_row}, column campaign: {exc.message} Nothing was recorded.",
+                hint=exc.hint,
+            ) from exc
+        campaign = store.get_open_campaign(campaign_id)
         parsed = review.parse_worksheet(
             file.name,
             content,
@@ -2142,42 +2118,45 @@ def close_review(
 ) -> tuple[Any, Attestation, int]:
     """Management's acknowledgement: the campaign snapshot's review sign-off; the campaign becomes immutable.
 
-    Returns (campaign, the review attestation, rows recorded as not reviewed).
+    The sign-off counts for the review interval in force (the profiles' strictest ``full_review_days``,
+    or ``privileged_review_days`` when the snapshot has privileged users and that is shorter; either
+    overridden in ``auditor.toml``), so ``review-overdue`` and the sign-off's expiry agree. The
+    sign-off and the close are one store transaction. Returns (campaign, the review attestation,
+    rows recorded as not reviewed).
     """
     from auditor import review
+    from auditor.rules import review_interval
 
     name, email = review.parse_identity(by)
     if not statement.strip():
         raise ConfigurationError("Closing a review needs a --statement.")
-    status = review_status(workspace, campaign_id=campaign_id, connection=connection)
-    campaign = status.campaign
-    if campaign.state != "open":
-        with workspace.store() as store:
-            store._refuse_closed(campaign)
-    if status.undecided and not allow_undecided:
-        raise ConfigurationError(
-            f"Review campaign #{campaign.id} has {status.undecided} undecided row(s) of {len(status.rows)}; "
-            "nothing was closed.",
-            hint=f"Import the missing decisions (`auditor review import FILE --by ...`), or close with "
-            f"--allow-undecided to record them as not reviewed (see `auditor review status --campaign {campaign.id}`).",
-        )
-    text = (
-        f"Access review campaign #{campaign.id} ({campaign.scope}; {status.decided} of {len(status.rows)} rows decided"
-        + (f", {status.undecided} not reviewed" if status.undecided else "")
-        + f"): {statement.strip()}"
-    )
-    attestation = attest(
-        workspace,
-        campaign.connection,
-        kind=AttestationKind.REVIEW,
-        by=f"{name} <{email}>",
-        statement=text,
-        valid_days=REVIEW_VALID_DAYS,
-        snapshot_id=campaign.snapshot_id,
-    )
+    config = workspace.load_config()
+    now = workspace.now()
     with workspace.store() as store:
-        closed = store.close_campaign(
-            campaign.id, closed_at=attestation.made_at, closed_by=f"{name} <{email}>", statement=statement.strip(),
-            attestation_id=attestation.id,
+        campaign = store.get_open_campaign(_pick_campaign(store, campaign_id, connection).id)
+        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        status = _campaign_status(store, campaign, later=later, config=config, as_of=now)
+        if status.undecided and not allow_undecided:
+            raise ConfigurationError(
+                f"Review campaign #{campaign.id} has {status.undecided} undecided row(s) of {len(status.rows)}; "
+                "nothing was closed.",
+                hint=f"Import the missing decisions (`auditor review import FILE --by ...`), or close with "
+                f"--allow-undecided to record them as not reviewed "
+                f"(see `auditor review status --campaign {campaign.id}`).",
+            )
+        snapshot = _reviewed_snapshot(store, campaign.connection, campaign.snapshot_id, now=now)
+        valid_days, _field = review_interval(snapshot, config)
+        text = (
+            f"Access review campaign #{campaign.id} ({campaign.scope}; {status.decided} of {len(status.rows)} rows "
+            "decided" + (f", {status.undecided} not reviewed" if status.undecided else "") + f"): {statement.strip()}"
+        )
+        closed, attestation = store.close_campaign(
+            campaign.id,
+            closed_at=now,
+            closed_by=f"{name} <{email}>",
+            statement=statement.strip(),
+            sign_off=text,
+            expires=now + timedelta(days=valid_days),
+            raw_sha256=raw_digest(snapshot),
         )
     return closed, attestation, status.undecided

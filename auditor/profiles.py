@@ -1,5 +1,7 @@
 """Built-in framework profiles: the thresholds each framework implies and the controls it cites.
 
+(Over 500 lines: six built-in profiles, each a table of thresholds and control references: data.)
+
 Every number and every control reference comes from ``../shared/controls.md`` (§1 controls, §2
 profiles). Where a framework sets no number (SOC 2, ISO/IEC 27001, HIPAA), the profile still needs
 one to evaluate anything; its source then reads "set by policy", never a control, so a report does

@@ -1,5 +1,8 @@
 """Access review campaigns: the worksheet a reviewer fills, its validation, and remediation states.
 
+(Over 500 lines: writing the worksheet and validating it back are one contract, the column list
+and the row digest, kept in one module so they cannot drift apart.)
+
 A campaign is bound to one snapshot. ``auditor review open`` writes one row per user in scope
 (:data:`HEADER`, the contract's column order) as CSV or XLSX; the rows as written are kept in the
 campaign record, so an import can compare every data cell with what was sent out and name the
@@ -26,7 +29,16 @@ from typing import Any, Final
 
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
-from auditor.models import FindingsResult, ReviewItem, Severity, Snapshot, User, UserHistory
+from auditor.models import (
+    KNOWN_ROLE_NAMES,
+    FindingsResult,
+    PrivilegedRoles,
+    ReviewItem,
+    Severity,
+    Snapshot,
+    User,
+    UserHistory,
+)
 
 __all__ = [
     "DATA_COLUMNS",
@@ -43,6 +55,7 @@ __all__ = [
     "parse_identity",
     "parse_worksheet",
     "remediation",
+    "role_choices",
     "worksheet_csv",
     "worksheet_xlsx",
 ]
@@ -60,6 +73,8 @@ COVER_SHEET: Final = "Cover"
 _DATE_COLUMNS: Final = frozenset({"last_sign_in", "first_seen"})
 _INT_COLUMNS: Final = frozenset({"campaign", "snapshot", "user_id", "days_inactive"})
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>@\s]+@[^<>@\s]+)>\s*$")
+#: Excel refuses a data-validation list formula longer than this (the quotes excluded).
+_MAX_LIST_CHARS: Final = 255
 #: At most this many problems are listed in one error; the count says how many there were.
 _MAX_LISTED: Final = 25
 
@@ -87,7 +102,8 @@ def _role(user: User) -> str:
 
 
 def is_privileged(user: User, privileged: frozenset[str]) -> bool:
-    return any(role.name.casefold() in privileged for role in user.roles)
+    """Whether the user holds one of the (casefolded) ``privileged`` roles, as the rules decide it."""
+    return bool(PrivilegedRoles(privileged).held(user))
 
 
 def row_digest(campaign_id: int, values: Mapping[str, str]) -> str:
@@ -233,6 +249,14 @@ def worksheet_xlsx(
     )
     validation.add(f"{decision_column}2:{decision_column}{last}")
     sheet.add_data_validation(validation)
+    role_column = get_column_letter(HEADER.index("new_role") + 1)
+    roles = DataValidation(
+        type="list", formula1='"' + ",".join(role_choices(snapshot)) + '"', allow_blank=True,
+        showErrorMessage=True, errorStyle="warning", errorTitle="Role not in the list",
+        error="Not a role this account was seen with. Keep it only if CertCentral has that custom role.",
+    )
+    roles.add(f"{role_column}2:{role_column}{last}")
+    sheet.add_data_validation(roles)
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADER))}{last}"
     sheet.protection.sheet = True
@@ -250,6 +274,26 @@ def worksheet_xlsx(
     return buffer.getvalue()
 
 
+def role_choices(snapshot: Snapshot) -> tuple[str, ...]:
+    """The ``new_role`` drop-down: CertCentral's fixed roles, then the account's custom ones.
+
+    A name with a comma or quote cannot be a list entry (the import takes it typed in, as any free
+    text), and the entries stop where Excel's 255-character limit for a list would be passed.
+    """
+    names = list(KNOWN_ROLE_NAMES.values())
+    seen = {name.casefold() for name in names}
+    for name in sorted({role.name for user in snapshot.users for role in user.roles}, key=str.casefold):
+        if name.casefold() not in seen and name.strip() and not set(name) & {",", '"'}:
+            seen.add(name.casefold())
+            names.append(_xlsx_text(name))
+    chosen: list[str] = []
+    for name in names:
+        if len(",".join([*chosen, name])) > _MAX_LIST_CHARS:
+            break
+        chosen.append(name)
+    return tuple(chosen)
+
+
 def _xlsx_text(text: str) -> str:
     return "".join(
         "\ufffd" if (ord(char) < 32 and char not in "\t\n\r") or 0xD800 <= ord(char) <= 0xDFFF else char
@@ -262,12 +306,15 @@ def _xlsx_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RefusedRow:
-    """A row recorded nothing, and why (self-review)."""
+    """A row that recorded nothing while the rest of its file was: where, why, and what to do."""
 
     row: int
+    column: str
     user_id: int
     email: str
     reason: str
+    #: The next step ("another reviewer must decide it", "fill it in and import the file again").
+    remedy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +387,8 @@ def _read_table(file_name: str, content: bytes) -> list[list[str]]:
     return cleaned
 
 
-def campaign_of(file_name: str, content: bytes) -> int:
-    """The campaign a filled worksheet belongs to (its first data row's ``campaign`` cell)."""
+def campaign_of(file_name: str, content: bytes) -> tuple[int, int]:
+    """The campaign a filled worksheet belongs to: (campaign id, row), from its first data row's ``campaign`` cell."""
     table = _read_table(file_name, content)
     if not table or [c.strip() for c in table[0]][:1] != ["campaign"]:
         raise ConfigurationError(
@@ -352,7 +399,7 @@ def campaign_of(file_name: str, content: bytes) -> int:
     for number, row in enumerate(table[1:], start=2):
         if row and row[0].strip():
             try:
-                return int(row[0].strip())
+                return int(row[0].strip()), number
             except ValueError:
                 raise ConfigurationError(
                     f"{file_name}: row {number}, column campaign: {row[0]!r} is not a campaign id. "
@@ -374,9 +421,10 @@ def parse_worksheet(
 ) -> ImportResult:
     """Validate a filled worksheet against the campaign's rows; raise naming file, row and column.
 
-    Any problem with the file as a whole (header, campaign, snapshot, an edited data cell, an
-    unknown user or decision, a missing justification or new role) fails the whole file. A row
-    deciding the reviewer's own account is refused and reported; the rest is recorded.
+    A problem with the file as a whole (header, campaign, snapshot, an edited data cell, an unknown
+    user or decision) fails the whole file. A row breaking a row-level rule (a missing
+    justification or new role, or the reviewer deciding their own account) is refused and reported
+    with its row and column; the rest of the file is recorded.
     """
     table = _read_table(file_name, content)
     if not table:
@@ -450,22 +498,10 @@ def parse_worksheet(
                 f"{where}, column decision: unknown decision {cells['decision']!r} (use keep, revoke or modify)"
             )
             continue
-        if decision == "modify" and not new_role:
-            problems.append(f"{where}, column new_role: a modify decision needs the new role")
-        if decision in {"revoke", "modify"} and not justification:
-            problems.append(f"{where}, column justification: a {decision} decision needs a justification")
-        if decision == "keep" and expected.get("high") and not justification:
-            problems.append(
-                f"{where}, column justification: keeping a user with a high finding ({expected['findings']}) "
-                "needs a justification"
-            )
-        if str(expected["email"]).casefold() == reviewer_email.casefold():
-            refused.append(
-                RefusedRow(
-                    number, int(user_key), str(expected["email"]),
-                    "self-review: a reviewer may not decide their own row",
-                )
-            )
+        refusal = _row_refusal(expected, decision, new_role, justification, reviewer_email)
+        if refusal is not None:
+            column, reason, remedy = refusal
+            refused.append(RefusedRow(number, column, int(user_key), str(expected["email"]), reason, remedy))
             continue
         decisions.append(
             {
@@ -480,6 +516,26 @@ def parse_worksheet(
     if problems:
         raise _invalid(file_name, problems)
     return ImportResult(decisions=tuple(decisions), refused=tuple(refused), undecided=undecided)
+
+
+def _row_refusal(
+    expected: Mapping[str, Any], decision: str, new_role: str, justification: str, reviewer_email: str
+) -> tuple[str, str, str] | None:
+    """The row-level rule a decided row breaks, as (column, reason, remedy); None when it breaks none."""
+    if str(expected["email"]).casefold() == reviewer_email.casefold():
+        return "decision", "self-review: a reviewer may not decide their own row", "another reviewer must decide it"
+    fill = "fill it in and import the file again"
+    if decision == "modify" and not new_role:
+        return "new_role", "a modify decision needs the new role", fill
+    if decision in {"revoke", "modify"} and not justification:
+        return "justification", f"a {decision} decision needs a justification", fill
+    if decision == "keep" and expected.get("high") and not justification:
+        return (
+            "justification",
+            f"keeping a user with a high finding ({expected['findings']}) needs a justification",
+            fill,
+        )
+    return None
 
 
 def _invalid(file_name: str, problems: Sequence[str]) -> ConfigurationError:

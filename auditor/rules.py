@@ -1,5 +1,8 @@
 """The findings engine: one snapshot, its history and the configuration in, a ``FindingsResult`` out.
 
+(Over 500 lines: the rule catalogue (ids, severities, texts) and the checks that raise them are
+one contract, kept together so that a rule's id, its text and its check cannot drift apart.)
+
 Each rule has a stable id (exception files reference it), a fixed severity, a plain-language
 explanation with the numbers that triggered it, evidence pairs, the control references of the
 active profile(s) and a remediation. ``RULES`` lists them for the CLI and the docs.
@@ -39,15 +42,15 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
-from auditor.identity import IdentitySource, Match, match_counts, match_users
+from auditor.identity import IdentityIndex, IdentitySource, Match, match_counts, match_users
 from auditor.models import (
-    KNOWN_ROLE_NAMES,
     ApiKey,
     Attestation,
     AttestationKind,
     ExceptionEntry,
     Finding,
     FindingsResult,
+    PrivilegedRoles,
     ReviewItem,
     Severity,
     Snapshot,
@@ -331,16 +334,6 @@ def _days(days: int) -> str:
     return "1 day" if days == 1 else f"{days} days"
 
 
-def _privileged_names(user: User, privileged: frozenset[str]) -> tuple[str, ...]:
-    """The privileged roles a user holds (display names), matched by name or CertCentral role id."""
-    held: list[str] = []
-    for role in user.roles:
-        names = {role.name.casefold(), KNOWN_ROLE_NAMES.get(role.id, "").casefold()}
-        if names & privileged and role.name not in held:
-            held.append(role.name)
-    return tuple(held)
-
-
 def _is_shared_mailbox(user: User, patterns: Sequence[str]) -> str | None:
     """The first pattern matching the user's email or username (case-insensitive), or None."""
     for address in dict.fromkeys(a.strip().casefold() for a in (user.email, user.username) if a.strip()):
@@ -366,7 +359,7 @@ class _Context:
     config: AuditConfig
     attestations: tuple[Attestation, ...]
     now: datetime
-    privileged: frozenset[str]
+    privileged: PrivilegedRoles
     #: The id of the user the pull's API key belongs to (from ``GET /user/me``), if known.
     key_user_id: int | None = None
     identity: IdentitySource | None = None
@@ -429,7 +422,7 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
     for user in ctx.snapshot.users:
         if not _human(user):
             continue
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         who = f"{user.email or f'User {user.id}'}"
         if user.last_login is not None:
             elapsed = ctx.now - user.last_login
@@ -519,7 +512,7 @@ def _new_admin(ctx: _Context) -> list[Finding]:
 def _shared_mailbox(ctx: _Context) -> list[Finding]:
     found: list[Finding] = []
     for user in ctx.snapshot.users:
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         pattern = _is_shared_mailbox(user, ctx.config.shared_mailbox_patterns) if privileged else None
         if pattern is None:
             continue
@@ -550,7 +543,7 @@ def _external_domain(ctx: _Context) -> list[Finding]:
 def _privileged_service_user(ctx: _Context) -> list[Finding]:
     found: list[Finding] = []
     for user in ctx.snapshot.users:
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         if not (user.is_service_user and privileged):
             continue
         who = user.email or user.username or user.id
@@ -619,13 +612,23 @@ def _mfa_attestation(ctx: _Context) -> list[Finding]:
     return [ctx.finding("mfa-attestation-missing", explanation, evidence)]
 
 
+def review_interval(snapshot: Snapshot, config: AuditConfig) -> tuple[int, str]:
+    """The access-review interval in force for ``snapshot``: (days, threshold field).
+
+    ``privileged_review_days`` when the snapshot has privileged users and it is the shorter, else
+    ``full_review_days`` (both from the profiles, strictest wins, or ``auditor.toml``). It is what
+    ``review-overdue`` measures, and how long a closed campaign's sign-off stays valid.
+    """
+    t = config.thresholds
+    privileged = PrivilegedRoles.of(config.privileged_roles)
+    if t.privileged_review_days < t.full_review_days and any(privileged.held(u) for u in snapshot.users):
+        return t.privileged_review_days, "privileged_review_days"
+    return t.full_review_days, "full_review_days"
+
+
 def _review_overdue(ctx: _Context) -> list[Finding]:
-    t = ctx.config.thresholds
-    has_privileged = any(_privileged_names(u, ctx.privileged) for u in ctx.snapshot.users)
-    if has_privileged and t.privileged_review_days < t.full_review_days:
-        interval, field_name, which = t.privileged_review_days, "privileged_review_days", "privileged"
-    else:
-        interval, field_name, which = t.full_review_days, "full_review_days", "full"
+    interval, field_name = review_interval(ctx.snapshot, ctx.config)
+    which = "privileged" if field_name == "privileged_review_days" else "full"
     reviews = [a for a in ctx.attestations if a.kind is AttestationKind.REVIEW and a.made_at <= ctx.now]
     fresh = [a for a in reviews if a.valid_at(ctx.now) and ctx.now - a.made_at <= timedelta(days=interval)]
     if fresh:
@@ -672,10 +675,10 @@ def review_of(attestations: Sequence[Attestation], snapshot_id: int) -> Attestat
 def reviewer_privileges(review: Attestation, snapshot: Snapshot, privileged_roles: Sequence[str]) -> tuple[User, str]:
     """(the reviewer's user, their privileged roles) in ``snapshot``, or raise LookupError."""
     email = person_email(review.by)
-    wanted = frozenset(role.casefold() for role in privileged_roles)
+    wanted = PrivilegedRoles.of(privileged_roles)
     for user in snapshot.users:
         if email and user.email.casefold() == email:
-            held = _privileged_names(user, wanted)
+            held = wanted.held(user)
             if held:
                 return user, ", ".join(held)
     raise LookupError(email)
@@ -746,7 +749,7 @@ def _identity_rules(ctx: _Context) -> list[Finding]:
     for user in ctx.snapshot.users:
         if not _human(user) or _break_glass(ctx, user):
             continue
-        privileged = _privileged_names(user, ctx.privileged)
+        privileged = ctx.privileged.held(user)
         who = user.email or f"User {user.id}"
         match = ctx.matches.get(user.id)
         if match is None:
@@ -831,7 +834,7 @@ def _review_decisions(ctx: _Context) -> list[Finding]:
                     user,
                 )
             )
-        elif item.state == "regranted" and any(role.name.casefold() in ctx.privileged for role in user.roles):
+        elif item.state == "regranted" and ctx.privileged.held(user):
             found.append(
                 ctx.finding(
                     "access-regranted",
@@ -1044,7 +1047,7 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
             "users were received, so users missing from it were not evaluated."
         )
     notes = provenance.notes
-    if any("division" in note.casefold() for note in notes):
+    if provenance.division_restricted:
         lines.append(
             "The API key sees only some divisions: users outside them are not in this snapshot, so the "
             "findings cover only the divisions it can see."
@@ -1151,7 +1154,12 @@ def _identity_facts(ctx: _Context) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
+def finding_sort_key(finding: Finding) -> tuple[int, int, str, int, str]:
+    """The one order of findings (``FindingsResult.findings``; the report and exports keep it).
+
+    Worst first, then the rule catalogue's order (related rules stay together), then email and
+    user id; the explanation makes it total, so two runs over the same snapshot list the same.
+    """
     return (
         finding.severity.rank,
         _RULE_ORDER[finding.rule_id],
@@ -1172,11 +1180,14 @@ def evaluate(
     key_user_id: int | None = None,
     identity: IdentitySource | None = None,
     reviews: Sequence[ReviewItem] = (),
+    identity_index: IdentityIndex | None = None,
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
 
     ``now`` should be the snapshot's own time (``snapshot.taken_at``): what a re-run a year
     later must reproduce. ``key_user_id`` is the user the pull's API key belongs to.
+    ``identity_index`` is ``IdentityIndex(identity.records)``, passed by a caller that evaluates
+    several snapshots against one source (built here when not given).
 
     ``attestations`` should be those of the snapshot's connection; others are ignored. Suppressed
     findings are kept (``suppressed_by`` set); exceptions that matched nothing are ``stale_exceptions``.
@@ -1191,15 +1202,15 @@ def evaluate(
         config=config,
         attestations=tuple(a for a in attestations if a.connection == snapshot.connection),
         now=now,
-        privileged=frozenset(role.casefold() for role in config.privileged_roles),
+        privileged=PrivilegedRoles.of(config.privileged_roles),
         key_user_id=key_user_id,
         identity=identity,
-        matches=match_users(snapshot.users, identity, now=now) if identity is not None else {},
+        matches=match_users(snapshot.users, identity, now=now, index=identity_index) if identity else {},
         reviews=tuple(reviews),
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)
-    findings.sort(key=_sort_key)
+    findings.sort(key=finding_sort_key)
     limitations, rule_limitations = _limitations(ctx)
     return FindingsResult(
         snapshot_id=snapshot.id,

@@ -141,7 +141,7 @@ def run(people: int = 100_000, users: int = 10_000, runs: int = 5) -> str:
         read_time, source = _median(runs, read, name="read")
         read_peak = _peak(read)
     def match() -> dict[int, Any]:
-        # A new records tuple each time, so the index is built in every run (match_users keeps the last).
+        # A new records tuple each time (match_users builds the index in every run).
         fresh = dataclasses.replace(source, records=tuple(iter(source.records)))
         return match_users(snapshot.users, fresh, now=T0)
 

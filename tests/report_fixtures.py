@@ -112,7 +112,12 @@ KEY_OWNER = KeyOwner(user_id=2700762, name="Alice Admin", email="alice@example.c
 
 
 def provenance(
-    count: int, *, complete: bool = True, notes: tuple[str, ...] = (), earlier_version: bool = False
+    count: int,
+    *,
+    complete: bool = True,
+    notes: tuple[str, ...] = (),
+    earlier_version: bool = False,
+    restricted: bool = False,
 ) -> PullProvenance:
     """The pull record; ``earlier_version`` is one stored before operator and reconciliation were."""
     pages = max(1, (count + 499) // 500)
@@ -142,7 +147,7 @@ def provenance(
         notes=notes,
         page_digests=digests,
         operator=OPERATOR,
-        key_owner=KEY_OWNER,
+        key_owner=replace(KEY_OWNER, restricted=True, divisions=("EMEA Zweigstelle",)) if restricted else KEY_OWNER,
         endpoints=(endpoint,),
     )
     if earlier_version:
@@ -281,7 +286,9 @@ def make_report_data(
         connection="prod",
         taken_at=NOW,
         users=tuple(users),
-        provenance=provenance(len(users), complete=complete, notes=notes, earlier_version=earlier_version),
+        provenance=provenance(
+            len(users), complete=complete, notes=notes, earlier_version=earlier_version, restricted=restricted
+        ),
     )
     previous = replace(snapshot, id=6, taken_at=PREVIOUS_AT, users=tuple(u for u in users if u.id != 1008))
     result = FindingsResult(

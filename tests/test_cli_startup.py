@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("httpx", "pandas", "weasyprint", "jinja2", "cryptography", "rich", "openpyxl", "stamina", "pyrate_limiter")
+HEAVY = ("httpx", "pandas", "weasyprint", "jinja2", "cryptography", "rich", "openpyxl", "pyrate_limiter")
 
 PROBE = """
 import io, json, sys

@@ -10,7 +10,6 @@ import hashlib
 import json
 import string
 import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -27,6 +26,8 @@ from auditor.client import (
     CertCentralClient,
     ReadOnlyTransport,
     WriteAttemptError,
+    check_base_url,
+    instance_label,
     record_digest,
     resolve_base_url,
 )
@@ -175,11 +176,18 @@ class FakeCertCentral:
 
 
 class Sleeps:
+    """The client's sleep: writes each wait down and moves its own monotonic clock by it, at once."""
+
     def __init__(self) -> None:
         self.calls: list[float] = []
+        self.now = 0.0
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
 
 
 class Clock:
@@ -222,7 +230,9 @@ def client_for(
     fake: FakeCertCentral, *, key: str = KEY, sleep: Sleeps | None = None, **kwargs: Any
 ) -> CertCentralClient:
     kwargs.setdefault("clock", Clock())
-    return CertCentralClient(BASE, key, transport=httpx.MockTransport(fake), sleep=sleep or Sleeps(), **kwargs)
+    sleep = sleep or Sleeps()
+    kwargs.setdefault("monotonic", sleep.monotonic)  # the limiter and deadlines run on the sleeps' clock
+    return CertCentralClient(BASE, key, transport=httpx.MockTransport(fake), sleep=sleep, **kwargs)
 
 
 def html(status: int, text: str = "<html><body>Blocked</body></html>") -> httpx.Response:
@@ -252,6 +262,33 @@ def test_regions_and_base_url_resolution() -> None:
 def test_bad_region_or_url_is_a_configuration_error(region: str | None, base_url: str | None) -> None:
     with pytest.raises(ConfigurationError):
         resolve_base_url(region, base_url)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://cc.example.test/services/v2",
+        "http://127.0.0.1:8080/services/v2",
+        "http://127.8.0.1/x",
+        "http://localhost:9/services/v2",
+        "http://[::1]:8080/services/v2",
+    ],
+)
+def test_plain_http_is_allowed_on_loopback_only(base_url: str) -> None:
+    assert check_base_url(base_url) == base_url
+    with pytest.raises(ConfigurationError, match="unencrypted"):
+        check_base_url(
+            base_url.replace("https://", "http://")
+            .replace("127.", "10.")
+            .replace("localhost", "cc.example.test")
+            .replace("[::1]", "[2001:db8::1]")
+        )
+
+
+def test_instance_labels_name_the_region_the_sandbox_or_custom() -> None:
+    assert [
+        instance_label(url) for url in (REGIONS["us"], REGIONS["eu"] + "/", "http://127.0.0.1:9/services/v2", BASE)
+    ] == ["US", "Europe", "sandbox (loopback)", "custom"]
 
 
 @pytest.mark.parametrize("page_size", [0, 1001, -5])
@@ -777,13 +814,23 @@ def test_retries_are_counted_in_the_pull_result() -> None:
 
 def test_client_side_limiter_paces_requests() -> None:
     fake = FakeCertCentral()
-    with client_for(fake, rate_limits=((2, 0.3),)) as client:
-        started = time.monotonic()
+    sleeps = Sleeps()
+    with client_for(fake, sleep=sleeps, rate_limits=((2, 0.3),)) as client:
         for _ in range(5):
             client.get_me()
-        elapsed = time.monotonic() - started
-    # 5 requests at 2 per 0.3 s need at least two full windows: a lower bound, never flaky.
-    assert elapsed >= 0.6
+    # 5 requests at 2 per 0.3 s need at least two full windows, waited on the injected clock.
+    assert len(fake.requests) == 5
+    assert sleeps.now >= 0.6 and len(sleeps.calls) >= 2
+
+
+def test_user_details_are_paced_on_the_injected_clock() -> None:
+    fake = FakeCertCentral([make_user(i) for i in range(1, 6)])
+    sleeps = Sleeps()
+    with client_for(fake, sleep=sleeps) as client:
+        client.pull_users(details=True, details_per_second=2)
+    # Five GET /user/{id} at two per second: four half-second gaps at least, none slept for real.
+    assert sum(1 for e in fake.endpoints if e.startswith("/user/") and e[6:].isdigit()) == 5
+    assert sleeps.now >= 2.0
 
 
 # --------------------------------------------------------------------------------------------

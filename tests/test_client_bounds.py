@@ -28,7 +28,8 @@ from test_client import (
     make_user,
 )
 
-from auditor.client import KEY_ECHOED_MESSAGE, ReadOnlyTransport, WriteAttemptError, _DeadlineStream, _tls_context
+from auditor.client import KEY_ECHOED_MESSAGE, ReadOnlyTransport, WriteAttemptError
+from auditor.client.transport import DeadlineStream, tls_context
 from auditor.errors import (
     ApiBadResponseError,
     ApiConnectionError,
@@ -328,7 +329,7 @@ def test_a_documented_missing_permission_on_service_users_is_not_evaluable() -> 
 def test_a_broken_ca_file_from_the_environment_is_a_connection_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", "/dev/null")
     with pytest.raises(ApiConnectionError) as info:
-        _tls_context()
+        tls_context()
     assert "SSL_CERT_FILE=/dev/null" in info.value.message
     assert info.value.exit_code == ExitCode.CERTCENTRAL_UNAVAILABLE
 
@@ -338,7 +339,7 @@ def test_the_tls_context_never_logs_keys(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    context = _tls_context()
+    context = tls_context()
     assert context.keylog_filename is None and not keylog.exists()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
@@ -372,7 +373,7 @@ def test_every_network_read_is_clipped_to_the_answers_deadline() -> None:
     waits at most until the deadline, and none starts after it."""
     left: list[float | None] = [None, 3.0, 0.0]
     inner = RecordingStream()
-    stream = _DeadlineStream(inner, lambda: left[0])
+    stream = DeadlineStream(inner, lambda: left[0])
     stream.read(100, timeout=30.0)
     left[0] = left[1]
     stream.read(100, timeout=30.0)

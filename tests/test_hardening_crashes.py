@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -129,10 +130,12 @@ def test_two_runs_at_once_killed_at_random_points(home: AuditorHome, tmp_path: P
         connect_to(home, server.base_url)
         for _ in range(ITERATIONS):
             runs = [home.start(*args) for _ in range(2)]
+            started = time.monotonic()
             deadlines = [rng.uniform(0.3, 7.0) for _ in runs]
-            for process, delay in zip(runs, deadlines, strict=True):
+            # Each is killed at its own moment after both started (waited for together, not one after the other).
+            for process, delay in sorted(zip(runs, deadlines, strict=True), key=lambda pair: pair[1]):
                 try:
-                    code = process.wait(timeout=delay)
+                    code = process.wait(timeout=max(0.0, started + delay - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.send_signal(signal.SIGKILL)
                     process.wait(timeout=30)

@@ -164,9 +164,6 @@ def test_an_edited_data_cell_fails_the_whole_file_naming_file_row_and_column(cli
     ("fill", "column", "says"),
     [
         ({"decision": "remove"}, "decision", "unknown decision 'remove'"),
-        ({"decision": "revoke"}, "justification", "a revoke decision needs a justification"),
-        ({"decision": "modify", "justification": "least privilege"}, "new_role", "needs the new role"),
-        ({"decision": "keep"}, "justification", "keeping a user with a high finding"),
         ({"campaign": "7", "decision": "keep", "justification": "x"}, "campaign", "is not this campaign"),
         ({"snapshot": "9", "decision": "keep", "justification": "x"}, "snapshot", "is not the campaign's snapshot"),
         ({"row_digest": "0000000000000000", "decision": "keep", "justification": "x"}, "row_digest", "edited"),
@@ -183,6 +180,60 @@ def test_every_validation_error_names_the_cell_and_records_nothing(
     row = 2 + [r["email"] for r in read_csv(path)].index(high)
     err = cli.fails("review", "import", str(filled), "--by", OWNER)
     assert f"bad.csv: row {row}, column {column}: " in err and says in err, err
+    assert cli.status()["decided"] == 0
+
+
+def test_a_row_missing_its_justification_or_new_role_is_refused_and_the_rest_recorded(cli: Cli) -> None:
+    """Row-level rules refuse that row only, naming file, row and column; fixed, it imports."""
+    cli.pull(T0)
+    _, path = open_csv(cli)
+    high = next(f["email"] for f in cli.findings()["findings"] if f["severity"] == "high" and f["email"])
+    assert high not in {CAROL, JOSE}
+    other = next(r["email"] for r in read_csv(path) if not r["findings"] and r["email"] not in {CAROL, JOSE})
+    fills = {
+        JOSE: {"decision": "revoke"},
+        CAROL: {"decision": "modify", "justification": "least privilege"},
+        high: {"decision": "keep"},
+        other: {"decision": "keep"},
+    }
+    filled = fill_csv(path, cli.tmp / "rows.csv", fills)
+    row = {email: 2 + [r["email"] for r in read_csv(path)].index(email) for email in fills}
+    code, _out, err = cli.run("review", "import", str(filled), "--by", OWNER)
+    assert code == ExitCode.OK, err
+    assert "Recorded 1 decision(s) from rows.csv" in err, err
+    assert f"Refused rows.csv row {row[JOSE]}, column justification" in err
+    assert "a revoke decision needs a justification; fill it in and import the file again" in err
+    assert f"Refused rows.csv row {row[CAROL]}, column new_role" in err and "needs the new role" in err
+    assert f"Refused rows.csv row {row[high]}, column justification" in err
+    assert "keeping a user with a high finding" in err
+    decisions = {d["user"]: d["decision"] for d in cli.status()["decisions"]}
+    assert decisions[other] == "keep"
+    assert decisions[JOSE] == decisions[CAROL] == decisions[high] == ""
+    fixed = fill_csv(
+        path,
+        cli.tmp / "rows-fixed.csv",
+        {
+            JOSE: {"decision": "revoke", "justification": "left the company"},
+            CAROL: {"decision": "modify", "new_role": "User", "justification": "least privilege"},
+            high: {"decision": "keep", "justification": "on leave, returns in January"},
+        },
+    )
+    code, _out, err = cli.run("review", "import", str(fixed), "--by", OWNER)
+    assert code == ExitCode.OK and "Refused" not in err, err
+    decisions = {d["user"]: d["decision"] for d in cli.status()["decisions"]}
+    assert [decisions[e] for e in (JOSE, CAROL, high, other)] == ["revoke", "modify", "keep", "keep"]
+
+
+def test_a_file_level_error_rejects_the_file_even_with_row_level_refusals(cli: Cli) -> None:
+    cli.pull(T0)
+    _, path = open_csv(cli)
+    filled = fill_csv(
+        path,
+        cli.tmp / "mixed.csv",
+        {JOSE: {"decision": "revoke"}, CAROL: {"decision": "remove"}, DANA: {"decision": "keep", "justification": "x"}},
+    )
+    err = cli.fails("review", "import", str(filled), "--by", OWNER)
+    assert "column decision: unknown decision 'remove'" in err and "nothing was recorded" in err
     assert cli.status()["decided"] == 0
 
 

@@ -16,6 +16,7 @@ from auditor.models import (
     ExceptionEntry,
     Finding,
     FindingsResult,
+    KeyOwner,
     Role,
     Severity,
     Snapshot,
@@ -542,6 +543,8 @@ def test_saml_sso_users_are_counted_when_details_exist() -> None:
 
 def test_incomplete_snapshot_and_division_view_are_stated() -> None:
     snapshot = make_snapshot([make_user()], complete=False, notes=("API key restricted to divisions: EU",))
+    owner = KeyOwner(user_id=9, name="", email="key@example.com", role="Manager", restricted=True, divisions=("EU",))
+    snapshot = dataclasses.replace(snapshot, provenance=dataclasses.replace(snapshot.provenance, key_owner=owner))
     lines = run([], snapshot=snapshot).limitations
     assert any("Snapshot #2 is incomplete: 1 of 6 users were received" in line for line in lines)
     assert any("sees only some divisions" in line for line in lines)

@@ -1,9 +1,9 @@
 """Ed25519 signing keys for evidence: generation, fingerprints, (de)serialisation.
 
-The private key is handled here only as an object: sealing and unsealing it (the only places
-its raw bytes exist) happen inside ``auditor.credentials.MasterKey.seal_signing_key`` and
-``open_signing_key``; it is never written beside the evidence
-(controls.md §3.6). A key is named everywhere by its fingerprint: ``sha256:`` followed by the
+The private key is handled here only as an object: sealing, unsealing and (de)serialising it (the
+only places its raw bytes exist) happen in ``auditor.credentials`` (``MasterKey.seal_signing_key``,
+``open_signing_key``, ``signing_key_bytes``, ``load_signing_key``); it is never written beside the
+evidence (controls.md §3.6). A key is named everywhere by its fingerprint: ``sha256:`` followed by the
 64 hex digits of SHA-256 over the 32-byte raw public key, so anyone holding the PEM can compute
 it (``openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum``).
 """
@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from auditor.credentials import SIGNING_KEY_CONTEXT
+from auditor.credentials import SIGNING_KEY_CONTEXT, load_signing_key, signing_key_bytes
 from auditor.errors import EvidenceError
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "rotate_signing_key",
 ]
 
-#: Associated data bound into the sealed private key, so a sealed API key cannot pass as one.
+#: Associated data bound into the sealed private key (chosen in ``auditor.credentials``; re-exported).
 PRIVATE_KEY_CONTEXT = SIGNING_KEY_CONTEXT
 
 
@@ -56,31 +56,12 @@ class SigningKeys:
     @staticmethod
     def private_bytes(key: Ed25519PrivateKey) -> bytes:
         """The 32 raw private bytes (tests and key import; the export path never calls it)."""
-        return key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
+        return signing_key_bytes(key)
 
     @staticmethod
     def load_private(data: bytes) -> Ed25519PrivateKey:
         """A key from :meth:`private_bytes` (raw 32 bytes) or an unencrypted PKCS#8 DER/PEM."""
-        try:
-            if len(data) == 32:
-                return Ed25519PrivateKey.from_private_bytes(data)
-            loader = serialization.load_pem_private_key
-            if not data.lstrip().startswith(b"-----"):
-                loader = serialization.load_der_private_key
-            key = loader(data, password=None)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise EvidenceError(
-                "The stored evidence signing key cannot be read (it is not an Ed25519 key).",
-                hint="Run `auditor keys rotate` to start a new key period with a new key.",
-            ) from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise EvidenceError(
-                "The stored evidence signing key is not an Ed25519 key.",
-                hint="Run `auditor keys rotate` to start a new key period with a new key.",
-            )
-        return key
+        return load_signing_key(data)
 
     @staticmethod
     def public_pem(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:

@@ -485,10 +485,6 @@ def change_rows(changes: Iterable[Change]) -> list[ChangeRow]:
     return sorted(rows, key=lambda row: _GROUP_RANK[row.group])
 
 
-def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (f.severity.rank, f.rule_id, f.email.casefold(), f.user_id or 0))
-
-
 def distinct(values: Iterable[str]) -> list[str]:
     return sorted({value for value in values if value}, key=str.casefold)
 
@@ -514,8 +510,9 @@ def build_context(
     provenance = snapshot.provenance
     result = data.findings
 
-    active = sorted_findings(result.active)
-    suppressed = sorted_findings(result.suppressed)
+    # In the rules engine's order (FindingsResult.findings), the one every export shows too.
+    active = list(result.active)
+    suppressed = list(result.suppressed)
     by_severity = Counter(f.severity for f in active)
     suppressed_by_severity = Counter(f.severity for f in suppressed)
     severity_counts = [
@@ -580,7 +577,9 @@ def build_context(
             "valid": mfa.valid_at(snapshot.taken_at),
         }
 
-    restricted_notes = [note for note in provenance.notes if _mentions_restriction(note)]
+    # The partial view is what GET /user/me recorded of the key's user, not words in the pull notes.
+    owner = provenance.key_owner
+    restricted_notes = [f"{owner.label} is {owner.restriction}."] if owner and provenance.division_restricted else []
     scope = "Whole account" if not restricted_notes else "Partial: the API key is limited to some divisions"
     saml_only = [user_label(u) for u in users if u.is_saml_sso_only]
 
@@ -695,7 +694,7 @@ def build_context(
         "read_only_statement": READ_ONLY_STATEMENT,
         "mfa": mfa_view,
         "restricted_notes": restricted_notes,
-        "notes": [note for note in provenance.notes if note not in restricted_notes],
+        "notes": list(provenance.notes),
         "complete": snapshot.complete,
         "expected_total": provenance.expected_total,
         "received": provenance.received,
@@ -814,8 +813,10 @@ def source_block(data: ReportData) -> dict[str, Any]:
     earlier = provenance.recorded_by_earlier_version
     reasons = [item.note for item in provenance.endpoints if not item.complete and item.note]
     if not snapshot.complete and not reasons:
-        reasons = [note for note in provenance.notes if "incomplete" in note.casefold()] or [
-            f"{provenance.received} of {provenance.expected_total} announced users were received"
+        reasons = [
+            "service users were not read (CertCentral answered that they are not available to this key)"
+            if "service_users" in provenance.not_evaluable
+            else f"{provenance.received} of {provenance.expected_total} announced users were received"
         ]
     if earlier:
         operator_text = key_owner_text = command = NOT_RECORDED_EARLIER
@@ -875,6 +876,3 @@ def _first_seen(data: ReportData, user_id: int) -> datetime | None:
     return seen.first_seen if seen else None
 
 
-def _mentions_restriction(note: str) -> bool:
-    folded = note.casefold()
-    return "restrict" in folded or "division" in folded
