@@ -56,7 +56,8 @@ def test_pull_snapshots_diff_and_verify_do_not_import_pandas(pulled: AuditorHome
     }
     loaded: dict[str, set[str]] = {}
     for name, argv in commands.items():
-        result = pulled.run(*argv, extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+        # A fresh process: what it imports from start-up on is the point.
+        result = pulled.run(*argv, extra_env={"PYTHONPROFILEIMPORTTIME": "1"}, subprocess=True)
         assert result.returncode == ExitCode.OK, (name, result.stderr[-2000:])
         modules = imported(result.stderr)
         assert "auditor" in modules, "the import log was not captured"
