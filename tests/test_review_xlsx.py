@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from support import TESTS
 
 from auditor.models import KNOWN_ROLE_NAMES
 from auditor.review import HEADER
@@ -23,7 +24,7 @@ from tests.test_review_campaigns import sandbox as sandbox
 SOFFICE = shutil.which("soffice")
 #: LibreOffice's Python bridge lives in the system Python (Debian: python3-uno), not in the venv.
 SYSTEM_PYTHON = "/usr/bin/python3"
-FILL_SCRIPT = Path(__file__).with_name("libreoffice_fill.py")
+FILL_SCRIPT = TESTS / "libreoffice_fill.py"
 #: Start, fill, save and exit (a first start with a fresh profile takes most of it); below pytest's
 #: 300 s timeout, so the process group is ended here rather than left behind.
 LIBREOFFICE_SECONDS = 200

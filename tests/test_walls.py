@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-PACKAGE = Path(__file__).resolve().parent.parent / "auditor"
+PACKAGE = REPO / "auditor"
 
 #: Names that turn a private key into bytes (or back), or seal with AES-GCM or derive with HKDF.
 KEY_MATERIAL_NAMES = frozenset(
