@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from auditor.cli import main as cli_main
+
 
 def main() -> None:
-    from auditor.cli import main as cli_main
-
     sys.exit(cli_main(sys.argv[1:]))
 
 

@@ -16,19 +16,31 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from auditor.atomic import make_private_dirs, write_text_atomic
 from auditor.errors import ConfigurationError
+from auditor.inputs import read_input_text
 from auditor.models import AttestationKind, Operator
+from auditor.pipeline import (
+    PullOutcome,
+    Workspace,
+    attest,
+    close_review,
+    connect,
+    import_review,
+    open_review,
+    public_signing_key,
+    run_once,
+    verify_evidence,
+)
+from auditor.report import ReportFormat
+from auditor.review import HEADER
 from auditor.samples import sample_account_dir, sample_states
-
-if TYPE_CHECKING:
-    from auditor.pipeline import PullOutcome
-    from auditor.sandbox import Dataset
+from auditor.sandbox import Dataset, SandboxServer, load_dataset
 
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
@@ -64,8 +76,6 @@ class SteppedClock:
 def run_demo(
     output_dir: Path, *, step: Callable[[str], None] = lambda _message: None, operator: Operator | None = None
 ) -> DemoOutcome:
-    from auditor.sandbox import load_dataset
-
     states = [load_dataset(path) for path in sample_states()]
     account_dir = sample_account_dir()
     output_dir = output_dir.resolve()
@@ -90,11 +100,6 @@ def _run(
     *,
     operator: Operator | None,
 ) -> DemoOutcome:
-    from auditor.inputs import read_input_text
-    from auditor.pipeline import Workspace, connect, run_once, verify_evidence
-    from auditor.report import ReportFormat
-    from auditor.sandbox import SandboxServer
-
     clock = SteppedClock(_state_time(states[0].as_of))
     workspace = Workspace(
         data_dir=output_dir / "data",
@@ -187,10 +192,7 @@ def _run_review_campaign(
     workspace: object, clock: SteppedClock, folder: Path, step: Callable[[str], None]
 ) -> list[Path]:
     """Open a campaign on the month's snapshot, two division owners import, management closes."""
-    from openpyxl import load_workbook
-
-    from auditor.pipeline import Workspace, close_review, import_review, open_review
-    from auditor.review import HEADER
+    from openpyxl import load_workbook  # deferred: openpyxl is paid for by the demo's review step only
 
     assert isinstance(workspace, Workspace)  # noqa: S101
     folder.mkdir(parents=True, exist_ok=True)
@@ -241,8 +243,6 @@ def _run_review_campaign(
 
 
 def _without_user(state: Dataset, email: str) -> Dataset:
-    from dataclasses import replace
-
     return replace(state, users=tuple(u for u in state.users if u["email"] != email))
 
 
@@ -251,8 +251,6 @@ def prepare_output_dir(output_dir: Path) -> None:
 
     ConfigurationError (exit 2) when its demo folders hold anything the marker does not list.
     """
-    from auditor.atomic import make_private_dirs
-
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigurationError(f"The demo output {output_dir} exists and is not a directory.",
                                  hint="Choose another directory with `auditor demo --output DIR`.")
@@ -288,8 +286,6 @@ def _marker_entries(output_dir: Path) -> tuple[list[str], list[str]]:
     marker = output_dir / MARKER
     if not marker.exists():
         return _legacy_entries(output_dir)
-    from auditor.inputs import read_input_text
-
     try:
         document = json.loads(read_input_text(marker, "demo marker file"))
     except (ValueError, RecursionError) as exc:
@@ -361,8 +357,6 @@ def _demo_tree(output_dir: Path) -> Iterator[Path]:
 
 def _write_marker(output_dir: Path) -> None:
     """List everything now under the demo folders: the demo wrote all of it (they were empty before)."""
-    from auditor.atomic import write_text_atomic
-
     if not output_dir.is_dir():
         return
     files: list[str] = []
@@ -394,8 +388,6 @@ def _record_attestations(
     *,
     snapshot_id: int | None = None,
 ) -> None:
-    from auditor.pipeline import Workspace, attest
-
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
     for item in attestations:
         recorded = attest(
@@ -412,11 +404,7 @@ def _record_attestations(
 
 
 def _write_public_key(workspace: object, path: Path) -> None:
-    from auditor.atomic import write_text_atomic
-    from auditor.pipeline import Workspace, public_signing_key
-
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
-    from auditor.atomic import make_private_dirs
 
     _fingerprint, pem = public_signing_key(workspace)
     make_private_dirs(path.parent)

@@ -19,6 +19,10 @@ class ExitCode(enum.IntEnum):
     KEY_NOT_PERMITTED = 4
     CERTCENTRAL_UNAVAILABLE = 5
     LOCAL_DATA = 6
+    #: A bug in the tool (sysexits.h ``EX_SOFTWARE``): the CLI's catch-all for unexpected exceptions.
+    INTERNAL_ERROR = 70
+    #: Ctrl-C (128 + SIGINT, as shells report it); an interrupted pull or run exits 5 instead.
+    INTERRUPTED = 130
 
 
 class AuditorError(Exception):

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from auditor.labels import iso as iso  # re-exported: exports.iso is the views' timestamp
 from auditor.models import (
     CREDENTIAL_PARTS,
     ApiKey,
@@ -60,13 +61,6 @@ def _display(value: object) -> str:
     if isinstance(value, datetime):
         return iso(value)
     return str(value)
-
-
-def iso(moment: datetime | None) -> str:
-    """UTC ISO-8601 with seconds, or '' for None."""
-    if moment is None:
-        return ""
-    return moment.isoformat(timespec="seconds")
 
 
 # --- tables: one definition per view, shared by CSV, XLSX and the report attachments ---
@@ -266,7 +260,7 @@ def workbook_xlsx(
 
 
 def _write_sheet(sheet: Any, header: Sequence[str], rows: Sequence[Row]) -> None:
-    from openpyxl.styles import Font
+    from openpyxl.styles import Font  # deferred like Workbook above: only XLSX exports pay for openpyxl
     from openpyxl.utils import get_column_letter
 
     bold = Font(bold=True)
@@ -329,7 +323,7 @@ def _xml_write_errors() -> tuple[type[Exception], ...]:
     file-size limit) as ``SerialisationError("IO_EFBIG")``.
     """
     try:
-        from lxml.etree import SerialisationError
+        from lxml.etree import SerialisationError  # optional: present only when another package brings lxml
     except ImportError:
         return ()
     return (SerialisationError,)
@@ -344,7 +338,7 @@ def _as_os_error(exc: Exception) -> OSError:
 
 def _save_deterministic(workbook: Any, stamp: datetime) -> bytes:
     """Save without openpyxl's wall-clock "modified" time, and with every ZIP entry dated ``stamp``."""
-    from openpyxl.writer.excel import ExcelWriter
+    from openpyxl.writer.excel import ExcelWriter  # deferred: only XLSX exports pay for openpyxl
 
     raw = io.BytesIO()
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.errors import ConfigurationError
+from auditor.labels import describe_pull
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -1617,29 +1618,6 @@ def _make_output_dir(directory: Path) -> None:
             f"The output directory {directory} could not be created: {exc.strerror or exc}.",
             hint="Choose another directory with --output.",
         ) from exc
-
-
-def describe_pull(outcome: PullOutcome) -> str:
-    """The one-line pull summary users see on stderr (and cron mails)."""
-    snapshot = outcome.snapshot
-    provenance = snapshot.provenance
-    seconds = (provenance.finished_at - provenance.started_at).total_seconds()
-    line = (
-        f"Pulled {len(snapshot.users):,} users ({len(snapshot.admins):,} administrators) in {seconds:.1f} s "
-        f"as snapshot {snapshot.id}"
-    )
-    if outcome.changes is not None and outcome.previous is not None:
-        from auditor.models import ChangeKind
-
-        line += (
-            f"; {len(outcome.changes.of_kind(ChangeKind.ADDED))} new, "
-            f"{len(outcome.changes.of_kind(ChangeKind.REMOVED))} removed since {outcome.previous.taken_at:%Y-%m-%d}"
-        )
-    if not snapshot.complete:
-        line += ". INCOMPLETE: " + " ".join(provenance.notes) + " It will not be used as a diff baseline."
-    elif provenance.notes:
-        line += ". Note: " + " ".join(provenance.notes)
-    return line
 
 
 # --- one user's history --------------------------------------------------------------------

@@ -43,6 +43,7 @@ from typing import Literal
 
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.identity import IdentityIndex, IdentitySource, Match, match_counts, match_users
+from auditor.labels import TWO_FA_LIMITATION as TWO_FA_LIMITATION  # re-exported for callers of rules
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -59,10 +60,6 @@ from auditor.models import (
 )
 from auditor.profiles import RULE_IDS
 
-TWO_FA_LIMITATION = (
-    "CertCentral enforces two-factor authentication, but its API does not expose per-user 2FA "
-    "status, so this tool cannot check it."
-)
 NO_IDENTITY_LIMITATION = (
     "No identity source (HR or identity-provider export) was given, so leavers cannot be detected: "
     "terminated-still-active and not-in-identity-source were not checked (pass --identity FILE, or name "
@@ -74,7 +71,7 @@ _LIST_LIMIT = 20
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One rule as listed by ``auditor rules`` and the docs."""
+    """One rule as the README's rule table and the report list it: id, severity, what it checks."""
 
     id: str
     severity: Severity

@@ -506,9 +506,10 @@ def test_default_config_evaluates() -> None:
 
 
 def test_two_factor_limitation_is_always_stated() -> None:
+    # One sentence for the findings and the report (auditor.labels).
     assert TWO_FA_LIMITATION == (
-        "CertCentral enforces two-factor authentication, but its API does not expose per-user 2FA status, "
-        "so this tool cannot check it."
+        "CertCentral enforces two-factor authentication, but its API does not expose whether each user has "
+        "2FA set up, so this tool cannot check it per user."
     )
     assert run([]).limitations[0] == TWO_FA_LIMITATION
 

@@ -107,7 +107,7 @@ def default_templates_dir() -> Path:
 
 def render_html(data: ReportData, *, templates_dir: Path | None = None) -> str:
     """The self-contained interactive HTML report (inline CSS and JS, strict CSP)."""
-    from auditor.report._render import render_document
+    from auditor.report._render import render_document  # deferred: jinja2 loads only when rendering
 
     return render_document(data, templates_dir=templates_dir or default_templates_dir(), mode="html")
 
@@ -125,7 +125,7 @@ def render_pdf(
     The PDF lists at most ``roster_limit`` users and ``findings_per_rule`` findings of each rule
     (None: all); the attached CSVs always hold every one.
     """
-    from auditor.report._pdf import render_pdf_bytes
+    from auditor.report._pdf import render_pdf_bytes  # deferred: weasyprint loads only for a PDF
 
     return render_pdf_bytes(
         data,

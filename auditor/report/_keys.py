@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.labels import day
 from auditor.models import Snapshot
 
 _PART_WORDS = {
@@ -15,10 +16,6 @@ _PART_WORDS = {
     "ip_rules": "IP restriction rules",
     "guest_access": "Guest access",
 }
-
-
-def _day(value: Any) -> str:
-    return value.strftime("%Y-%m-%d") if value is not None else ""
 
 
 def keys_block(snapshot: Snapshot) -> dict[str, Any]:
@@ -44,8 +41,8 @@ def keys_block(snapshot: Snapshot) -> dict[str, Any]:
                 "restriction": key.restriction,
                 "unrestricted": key.unrestricted,
                 "legacy": key.is_legacy,
-                "created": _day(key.created),
-                "last_used": _day(key.last_used) or "never",
+                "created": day(key.created),
+                "last_used": day(key.last_used) or "never",
                 "ip": "unknown" if covered is None else ("yes" if covered else "no"),
             }
         )

@@ -65,7 +65,7 @@ def render_pdf_bytes(
         findings_per_rule=findings_per_rule,
     )
     try:
-        import weasyprint
+        import weasyprint  # deferred: ~1 s and pango/cairo, paid only when a PDF is made
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ReportError(
             "PDF reports need WeasyPrint, which could not be imported.",

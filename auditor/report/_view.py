@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from auditor.labels import CHANGE_KIND_LABELS, TWO_FA_LIMITATION, day, stamp, stamp_seconds
 from auditor.models import Change, ChangeKind, ExceptionEntry, Finding, PullProvenance, Severity, Snapshot, User
 from auditor.report._keys import keys_block
 
@@ -66,32 +67,12 @@ ACTION_LIMIT = 6
 _GROUP_RANK = {key: rank for rank, (key, _label) in enumerate(CHANGE_GROUPS)}
 _GROUP_LABEL = dict(CHANGE_GROUPS)
 
-CHANGE_KIND_LABELS = {
-    ChangeKind.ADDED: "added",
-    ChangeKind.REMOVED: "removed",
-    ChangeKind.ROLE: "role",
-    ChangeKind.STATUS: "status",
-    ChangeKind.EMAIL: "email",
-    ChangeKind.NAME: "name",
-    ChangeKind.DIVISION: "division",
-    ChangeKind.RESTRICTION: "division restriction",
-    ChangeKind.FIRST_SIGN_IN: "first sign-in",
-    ChangeKind.SIGNED_IN: "signed in",
-    ChangeKind.KEY_CREATED: "API key created",
-    ChangeKind.KEY_REVOKED: "API key revoked",
-    ChangeKind.KEY_OWNER: "API key re-owned",
-    ChangeKind.KEY_RESTRICTION: "API key restriction",
-}
 
-MFA_STATEMENT = (
-    "CertCentral enforces two-factor authentication, but its API does not expose whether each "
-    "user has 2FA set up, so this tool cannot check it per user."
-)
 READ_ONLY_STATEMENT = (
     "The tool only reads from CertCentral: it changed nothing in the account. Removing or changing "
     "access is done by an administrator in the CertCentral console."
 )
-#: What every report's Limitations state once each (issue 12 §4); 2FA has its own item (MFA_STATEMENT).
+#: What every report's Limitations state once each (issue 12 §4); 2FA has its own item (TWO_FA_LIMITATION).
 COMPLETENESS_STATEMENT = (
     "Completeness is reconciled to the API's own totals (page.total of each list endpoint), not "
     "proven against the CertCentral console: a user the API does not list would not be counted."
@@ -173,15 +154,6 @@ class Tuning:
     fixed_layout: bool = True  #: ``table-layout: fixed``: column widths from the first row only
     row_borders: bool = False  #: a border under every cell (many more drawn boxes)
     compact_roster: bool = True  #: 6 roster columns instead of 9 in print (fewer boxes per row)
-
-
-def stamp(moment: datetime | None) -> str:
-    """``2026-11-01 09:30 UTC`` or '' for None."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
-
-
-def day(moment: datetime | None) -> str:
-    return moment.date().isoformat() if moment else ""
 
 
 def days_inactive(user: User, at: datetime) -> str:
@@ -690,7 +662,7 @@ def build_context(
         "role_options": role_options(users),
         "status_options": distinct(u.status or "(unknown)" for u in users),
         "limitations": limitations,
-        "mfa_statement": MFA_STATEMENT,
+        "mfa_statement": TWO_FA_LIMITATION,
         "read_only_statement": READ_ONLY_STATEMENT,
         "mfa": mfa_view,
         "restricted_notes": restricted_notes,
@@ -860,11 +832,6 @@ def source_block(data: ReportData) -> dict[str, Any]:
         ],
         "other_requests": len(provenance.page_digests) - sum(len(item.requests) for item in provenance.endpoints),
     }
-
-
-def stamp_seconds(moment: datetime) -> str:
-    """``2026-11-01 09:30:05 UTC``: a pull lasts seconds, so minutes are too coarse for its span."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 def _approved(entry: ExceptionEntry | None) -> str:
     if entry is None or not entry.approved_by:
         return ""

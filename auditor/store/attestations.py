@@ -65,7 +65,7 @@ class _Attestations(_Tagged):
         if expires <= made_at:
             raise ConfigurationError(
                 f"An attestation must expire after it is made ({_time(expires)} is not after {_time(made_at)}).",
-                hint="Give a later --expires date.",
+                hint="Give --valid-days 1 or more.",
             )
         record: dict[str, object] = {
             "connection": connection,

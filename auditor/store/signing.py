@@ -76,7 +76,7 @@ class _Signing(_Tagged):
             if row is None:
                 raise ConfigurationError(
                     f"There is no signing key with fingerprint {fingerprint}.",
-                    hint="List the keys with `auditor keys`.",
+                    hint="Show the current signing key with `auditor keys public`.",
                 )
             self._signing_key(row)
             if row[4] is None:
