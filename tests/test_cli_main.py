@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from auditor.cli import build_parser, main
 from auditor.cli.parser import OutputFormat
@@ -22,7 +23,7 @@ from auditor.profiles import PROFILE_NAMES
 from auditor.report import ReportFormat
 from auditor.review import SCOPES
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = REPO / "README.md"
 
 
 def run(argv: list[str], *, cwd: Path, environ: dict[str, str], stdin: io.StringIO | None = None) -> tuple[int, str]:
