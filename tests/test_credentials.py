@@ -123,6 +123,7 @@ def test_env_key_is_used_and_no_file_is_created(tmp_path: Path) -> None:
         base64.urlsafe_b64encode(os.urandom(33)).decode(),
         os.urandom(32).hex(),  # hex, the commonest mistake
     ],
+    ids=["not-base64", "16-bytes", "33-bytes", "hex"],  # fixed: xdist workers must collect the same ids
 )
 def test_a_malformed_env_key_is_refused_without_echoing_it(value: str, tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as caught:
