@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from test_review_campaigns import CAROL, DANA, JOSE, OWNER, SECOND, T0, Cli, fill_csv, open_csv
+from test_review_campaigns import cli as cli  # the shared fixtures
+from test_review_campaigns import sandbox as sandbox
 
 from auditor.errors import ExitCode
 from auditor.review import HEADER
-from tests.test_review_campaigns import CAROL, DANA, JOSE, OWNER, SECOND, T0, Cli, fill_csv, open_csv
-from tests.test_review_campaigns import cli as cli  # the shared fixtures
-from tests.test_review_campaigns import sandbox as sandbox
 
 Table = list[list[str]]
 

@@ -1,6 +1,7 @@
 """The standalone `verifier/verify_bundle.py` agrees with `auditor verify` (issue 12 §5).
 
-Every kind of tampering from tests/test_evidence.py and tests/test_verify_trust.py is given to both;
+Every kind of tampering from tests/unit/evidence/test_evidence.py and
+tests/unit/evidence/test_verify_trust.py is given to both;
 they must reach the same verdict with the same kinds of problem. The script needs only Python and
 `cryptography`: it imports nothing from the tool, and runs from a copy outside the repository.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from test_evidence import T0
+from unit.evidence.test_evidence import T0
 
 from auditor.config import default_config
 from auditor.evidence.reperform import decode, encode

@@ -121,7 +121,7 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
 
 
 def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome, lock_wait: list[float]) -> None:
-    # Two real pulls racing: tests/test_hardening_concurrency.py. Here: the CLI's answer to a held lock.
+    # Two real pulls racing: tests/e2e/test_hardening_concurrency.py. Here: the CLI's answer to a held lock.
     with SandboxServer(Dataset.generate(40, seed=1)) as server:
         connect_to(home, server.base_url)
         server.clear_requests()

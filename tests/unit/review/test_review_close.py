@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_review_campaigns import CAROL, DAY, OWNER, SECOND, T0, Cli, fill_csv, open_csv
+from test_review_campaigns import cli as cli  # the shared fixtures
+from test_review_campaigns import sandbox as sandbox
 
 from auditor.errors import ExitCode
 from auditor.models import Attestation, AttestationKind
 from auditor.store import Store
-from tests.test_review_campaigns import CAROL, DAY, OWNER, SECOND, T0, Cli, fill_csv, open_csv
-from tests.test_review_campaigns import cli as cli  # the shared fixtures
-from tests.test_review_campaigns import sandbox as sandbox
 
 
 def _reviews(cli: Cli) -> list[Attestation]:

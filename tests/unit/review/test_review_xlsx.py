@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from support import TESTS
+from test_review_campaigns import CAROL, DANA, DAY, JOSE, OWNER, T0, Cli
+from test_review_campaigns import cli as cli  # the shared fixtures
+from test_review_campaigns import sandbox as sandbox
 
 from auditor.models import KNOWN_ROLE_NAMES
 from auditor.review import HEADER
-from tests.test_review_campaigns import CAROL, DANA, DAY, JOSE, OWNER, T0, Cli
-from tests.test_review_campaigns import cli as cli  # the shared fixtures
-from tests.test_review_campaigns import sandbox as sandbox
 
 SOFFICE = shutil.which("soffice")
 #: LibreOffice's Python bridge lives in the system Python (Debian: python3-uno), not in the venv.
