@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench.bench_report_sort",
     "bench.bench_identity",
     "bench.bench_pandas",
+    "bench.bench_sandbox",
 )
 
 

@@ -1,12 +1,19 @@
-"""Shared fixtures: a real sandbox on loopback and an isolated data directory."""
+"""Shared fixtures: a real sandbox on loopback, an isolated data directory, short lock waits, one demo run."""
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import filelock
 import pytest
-from support import AuditorHome
+from support import AS_OPERATOR, CHROMIUM, CHROMIUM_ARGS, DEMO_OUTPUT, REPO, AuditorHome, DemoRun, readme_demo_command
 
 from auditor.sandbox import Faults, SandboxServer, default_dataset
 
@@ -20,3 +27,84 @@ def home(tmp_path: Path) -> AuditorHome:
 def sandbox() -> Iterator[SandboxServer]:
     with SandboxServer(default_dataset(), faults=Faults()) as server:
         yield server
+
+
+#: How long a held lock is waited for in tests using :func:`lock_wait` (instead of 5 s / 120 s).
+SHORT_LOCK_WAIT = 0.3
+
+
+@pytest.fixture
+def lock_wait(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """In-process commands wait :data:`SHORT_LOCK_WAIT` for a held pull or export lock, not the
+    production timeout; the list collects the timeouts the code asked for (so a test can still
+    check that the production wait is the documented one)."""
+    import auditor.store as store
+
+    asked: list[float] = []
+    for name in ("pull_lock", "export_lock"):
+        real = getattr(store, name)
+        default = inspect.signature(real).parameters["timeout"].default
+
+        def short(data_dir: Path, connection: str, *, timeout: float = default, _real: Any = real) -> Any:
+            asked.append(timeout)
+            return _real(data_dir, connection, timeout=SHORT_LOCK_WAIT)
+
+        monkeypatch.setattr(store, name, short)
+    return asked
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The README's demo command (``make demo``) run once per test session as :data:`AS_OPERATOR`,
+    in a directory that links the checkout's Makefile, pyproject.toml and installed .venv (so it
+    writes nothing into the checkout), shared by the xdist workers through a file lock. Without
+    make or an up-to-date .venv: ``auditor demo`` in-process (``DemoRun.command`` says which).
+
+    Read-only: a test that changes the output works on a copy (:meth:`DemoRun.copy_to`)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory, shared by its workers (not by other sessions)
+    shared = root / "shared-demo"
+    with filelock.FileLock(str(root / "shared-demo.lock")):
+        done = shared / "result.json"
+        if not done.exists():
+            shared.mkdir(exist_ok=True)
+            command = readme_demo_command()
+            venv_ready = shutil.which("make") is not None and subprocess.run(
+                ["make", "-q", ".venv/.installed-stamp"], cwd=REPO, check=False
+            ).returncode == 0
+            if venv_ready:
+                for name in ("Makefile", "pyproject.toml", ".venv"):
+                    (shared / name).symlink_to(REPO / name)
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
+                result = subprocess.run(command.split(), cwd=shared, env={**env, **AS_OPERATOR},
+                                        capture_output=True, text=True, timeout=600, check=False)
+            else:
+                command = "auditor demo (in-process)"
+                home = AuditorHome(data_dir=shared / "home", key_file=shared / "config" / "master.key")
+                result = home.run("demo", "--output", str(shared / DEMO_OUTPUT), extra_env=AS_OPERATOR)
+            done.write_text(json.dumps([command, result.returncode, result.stdout, result.stderr]))
+    command, code, stdout, stderr = json.loads(done.read_text())
+    result = subprocess.CompletedProcess(command.split(), code, stdout, stderr)
+    return DemoRun(output=shared / DEMO_OUTPUT, result=result, command=command)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test session (per xdist worker); each test opens its own pages."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def libreoffice_profile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A LibreOffice user profile for this session (per xdist worker, so never two soffice at once
+    on it), as the ``-env:UserInstallation`` URI: fresh (no macros, no user settings), and made
+    once rather than by every conversion (soffice's first start on a new profile is its slowest)."""
+    return (tmp_path_factory.mktemp("lo-profile")).as_uri()

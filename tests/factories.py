@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from auditor.models import PullProvenance, Snapshot, User
+from auditor.models import Division, PullProvenance, Role, Snapshot, User
 
 US_BASE_URL = "https://www.digicert.com/services/v2"
+STANDARD_USER = Role(5, "Standard User")
+HQ = Division(10, "HQ")
+
+
+def make_user(user_id: int = 1, *, last_login: datetime | None, name: str = "user", **overrides: Any) -> User:
+    """An active Standard User in division HQ, ``{name}{id}@example.com``; ``overrides`` replace fields."""
+    values: dict[str, Any] = {
+        "email": f"{name}{user_id}@example.com",
+        "first_name": name.title(),
+        "last_name": str(user_id),
+        "status": "active",
+        "roles": (STANDARD_USER,),
+        "division": HQ,
+        "last_login": last_login,
+    }
+    values.update(overrides)
+    return User(id=user_id, **values)
 
 
 def make_snapshot(

@@ -1,23 +1,44 @@
-"""Test helpers: an isolated auditor installation and the real CLI in a subprocess."""
+"""Test helpers: an isolated auditor installation and its CLI, in-process or in a real subprocess.
+
+:meth:`AuditorHome.run` calls ``auditor.cli.main`` in this process by default (no interpreter start,
+no re-import: the suite's main cost when every CLI test started a subprocess). It gives the command
+its own copy of the environment (``os.environ`` is swapped for the call, so what the tool reads
+from the process environment, e.g. ``LOGNAME`` or ``SSL_CERT_FILE``, is the test's), its own working
+directory and string streams, and returns the ``CompletedProcess`` a subprocess would. Where the
+process is the point (secrets in a child's environment, signals and kills, crashes mid-write,
+processes racing, ``python -m auditor`` itself) a test says so by name: ``run(..., subprocess=True)``
+or :meth:`AuditorHome.start`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import json
 import os
+import shutil
 import sqlite3
-import subprocess
+import subprocess as _subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent  #: tests/ (helpers, js/), wherever a test file sits below it
+REPO = TESTS.parent
+#: Debian's chromium (playwright drives it; no browser download) and how tests start it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: The OS account commands run as where a test checks who ran them: getpass reads LOGNAME first.
+AS_OPERATOR = {"LOGNAME": "audit-operator", "USER": "audit-operator"}
 
 
 @dataclass
@@ -46,14 +67,14 @@ class AuditorHome:
 
         return MasterKey(self.key_file.read_bytes(), source=str(self.key_file))
 
-    def start(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(self, *args: str, extra_env: Mapping[str, str] | None = None) -> _subprocess.Popen[str]:
         """Start the real ``auditor`` CLI in the background (to race, interrupt or kill it)."""
-        return subprocess.Popen(
+        return _subprocess.Popen(
             [sys.executable, "-m", "auditor", *args],
             env={**self.env, **(extra_env or {})},
             cwd=self.data_dir.parent,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=_subprocess.PIPE,
+            stderr=_subprocess.PIPE,
             text=True,
         )
 
@@ -64,19 +85,110 @@ class AuditorHome:
         extra_env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         timeout: float = 120,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the real ``auditor`` CLI in a subprocess, as a user's shell would."""
+        subprocess: bool = False,
+    ) -> _subprocess.CompletedProcess[str]:
+        """Run the ``auditor`` CLI as a user's shell would: in-process, or with ``subprocess=True``
+        as a real ``python -m auditor`` child (``timeout`` applies to the child only)."""
         env = {**self.env, **(extra_env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "auditor", *args],
-            input=stdin if stdin is not None else "",
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=cwd or self.data_dir.parent,
-            timeout=timeout,
-            check=False,
-        )
+        workdir = cwd or self.data_dir.parent
+        if subprocess:
+            return _subprocess.run(
+                [sys.executable, "-m", "auditor", *args],
+                input=stdin if stdin is not None else "",
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=workdir,
+                timeout=timeout,
+                check=False,
+            )
+        return run_in_process(list(args), environ=env, cwd=workdir, stdin=stdin)
+
+
+class _ThisThread(io.TextIOBase):
+    """Writes from the calling thread go to ``mine``, from any other thread to ``others``."""
+
+    def __init__(self, mine: io.StringIO, others: Any) -> None:
+        self._mine, self._others, self._thread = mine, others, threading.current_thread()
+
+    def _target(self) -> Any:
+        return self._mine if threading.current_thread() is self._thread else self._others
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def run_in_process(
+    argv: list[str],
+    *,
+    environ: Mapping[str, str],
+    cwd: Path,
+    stdin: str | None = None,
+    **main_options: Any,
+) -> _subprocess.CompletedProcess[str]:
+    """``auditor.cli.main(argv)`` in this process with ``environ`` as the whole process environment
+    and ``cwd`` as the working directory for the call (both restored after), stdin/stdout/stderr as
+    strings; extra keywords (``workspace``) go to ``main``. Returns what ``subprocess.run`` would."""
+    from auditor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = dict(os.environ)
+    saved_cwd = Path.cwd()
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        os.chdir(cwd)
+        # argparse writes usage errors, --help and --version to sys.stdout/sys.stderr itself; what
+        # other threads print there (a sandbox thread's traceback) is not the command's output.
+        with contextlib.redirect_stdout(_ThisThread(out, sys.stdout)), \
+                contextlib.redirect_stderr(_ThisThread(err, sys.stderr)):
+            code = main(
+                argv, stdout=out, stderr=err, stdin=io.StringIO(stdin or ""), environ=os.environ, cwd=cwd,
+                **main_options,
+            )
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return _subprocess.CompletedProcess(["auditor", *argv], code, out.getvalue(), err.getvalue())
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One ``auditor demo --output DIR`` run: what it printed and the directory it wrote."""
+
+    output: Path
+    result: _subprocess.CompletedProcess[str]
+    #: How it ran: the README's command (``make demo``) or ``auditor demo (in-process)``.
+    command: str
+
+    def copy_to(self, target: Path) -> Path:
+        """A copy of the output to change (timestamps kept), at ``target``."""
+        shutil.copytree(self.output, target, symlinks=True)
+        return target
+
+
+#: Where the README's demo command writes (the Makefile's ``--output``).
+DEMO_OUTPUT = "demo-output"
+
+
+def readme_setup_commands() -> list[str]:
+    """The commands of the README's first code block (the set-up commands)."""
+    import re
+
+    block = re.search(r"```sh\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+    assert block, "README has no sh code block"
+    return [line.split("#", 1)[0].strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def readme_demo_command() -> str:
+    return readme_setup_commands()[0]
 
 
 def all_written_bytes(*roots: Path) -> Iterator[tuple[Path, bytes]]:
@@ -228,3 +340,116 @@ def wait_for_requests(server: Any, path: str, *, timeout: float = 60.0) -> None:
     while not any(request.path == path for request in server.requests):
         assert time.monotonic() < deadline, f"no request for {path} within {timeout} s"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(data_dir: Path, connection: str = "default") -> Iterator[_subprocess.Popen[str]]:
+    """Another process (a real one: the lock is an OS-level file lock) holds ``connection``'s pull
+    lock until the block ends, as a running ``auditor pull`` would; yields it (to kill it, say)."""
+    holder = _subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from auditor.store import pull_lock\n"
+         "with pull_lock(Path(sys.argv[1]), sys.argv[2]):\n"
+         "    print('held', flush=True); sys.stdin.read()",
+         str(data_dir), connection],
+        stdin=_subprocess.PIPE, stdout=_subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n", "the lock holder did not start"
+        yield holder
+    finally:
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        holder.wait(timeout=30)
+
+
+class Clock:
+    """A clock the test moves: ``clock.now = ...``; calling it returns ``now``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class ClockedCli:
+    """The CLI in-process over one data directory under ``tmp``, its workspace (and so its clock,
+    which the test moves) injected: a re-run "a year later" needs no waiting."""
+
+    tmp: Path
+    clock: Clock
+    config: Path | None = None
+
+    @property
+    def workspace(self) -> Any:
+        from auditor.pipeline import Workspace
+
+        return Workspace(data_dir=self.tmp / "data", master_key_file=self.tmp / "keys" / "master.key",
+                         clock=self.clock, config_path=self.config)
+
+    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+        from auditor.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), stdout=out, stderr=err, stdin=io.StringIO(stdin), workspace=self.workspace)
+        return code, out.getvalue(), err.getvalue()
+
+    def ok(self, *argv: str, stdin: str = "") -> str:
+        code, out, err = self.run(*argv, stdin=stdin)
+        assert code == 0, err
+        return out
+
+    def fails(self, *argv: str) -> str:
+        code, _out, err = self.run(*argv)
+        assert code != 0, err
+        return err
+
+    def connect(self, base_url: str, key: str = "sandbox-view-only-key") -> None:
+        self.ok("connect", "--base-url", base_url, "--key-stdin", stdin=key + "\n")
+
+    def pull(self, at: datetime) -> None:
+        self.clock.now = at
+        self.ok("pull")
+
+    def findings(self, *extra: str) -> Any:
+        return json.loads(self.ok("findings", "--format", "json", *extra))
+
+
+@dataclass
+class Before:
+    """A data directory that already holds two complete pulls, with its snapshot table and diff then."""
+
+    home: AuditorHome
+    snapshots: list[str]
+    diff: str
+
+    @classmethod
+    def pulled_twice(cls, root: Path, base_url: str, *, page_size: int) -> Before:
+        """Connect to ``base_url`` and pull twice, in a new data directory under ``root``."""
+        home = AuditorHome(data_dir=root / "home", key_file=root / "config" / "master.key")
+        connect_to(home, base_url)
+        for _ in range(2):
+            result = home.run("pull", "--page-size", str(page_size))
+            assert result.returncode == 0, result.stderr
+        diff = home.run("diff", "--format", "json")
+        assert diff.returncode == 0, diff.stderr
+        return cls(home=home, snapshots=snapshot_table(home), diff=diff.stdout)
+
+    def copy_to(self, root: Path) -> Before:
+        """A copy of the data directory and master key under ``root``, for one test to change."""
+        shutil.copytree(self.home.data_dir, root / "home")
+        shutil.copytree(self.home.key_file.parent, root / "config")
+        home = AuditorHome(data_dir=root / "home", key_file=root / "config" / "master.key")
+        return Before(home=home, snapshots=self.snapshots, diff=self.diff)
+
+    def assert_nothing_stored(self) -> None:
+        """A failed pull left no snapshot, and the earlier ones (and their diff) are unchanged."""
+        assert snapshot_table(self.home) == self.snapshots
+        diff = self.home.run("diff", "--format", "json")
+        assert diff.returncode == 0, diff.stderr
+        assert diff.stdout == self.diff
+        check_database(self.home.data_dir)

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import sys
 import traceback
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -47,8 +47,7 @@ def main(
         return ExitCode.USAGE
     # Recorded with every pull: who ran it, where, and how (the command line holds no secret).
     args.operator = gather_operator(sys.argv[1:] if argv is None else argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, stream=out.stderr, format="%(levelname)s %(name)s: %(message)s")
+    stop_logging = _log_to(out.stderr) if args.verbose else None
     try:
         # Deferred: the handlers import every use case and its libraries; --help and --version need none.
         from auditor.cli.commands import HANDLERS, NO_WORKSPACE
@@ -79,3 +78,23 @@ def main(
             "re-run with -v for the traceback and report it. No data was changed by the failed step."
         )
         return ExitCode.INTERNAL_ERROR
+    finally:
+        if stop_logging is not None:
+            stop_logging()
+
+
+def _log_to(stream: TextIO) -> Callable[[], None]:
+    """-v: INFO records on ``stream`` for this call only; returns the undo. (``basicConfig`` would
+    set the first call's stream for good: a second in-process ``main`` would log into the first's.)"""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    return stop
