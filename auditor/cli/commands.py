@@ -394,7 +394,8 @@ def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
 def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     outcome = export_evidence(workspace, args.connection, snapshot_id=args.snapshot,
                               frameworks=_frameworks(args.framework), output=args.output,
-                              include_reports=not args.no_reports, new_chain=args.new_chain,
+                              include_reports=not args.no_reports, reports_dir=args.reports,
+                              new_chain=args.new_chain,
                               overwrite=args.overwrite, identity=_identity_request(args),
                               include_identity_source=args.include_identity_source)
     if outcome.recovered:

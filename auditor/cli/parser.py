@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--output", type=Path, required=True, metavar="FILE.zip")
     sub.add_argument("--no-reports", action="store_true", help="leave the HTML/PDF reports out of the bundle")
+    sub.add_argument("--reports", type=Path, metavar="DIR",
+                     help="re-use the reports `auditor report --output DIR` wrote for this snapshot "
+                     "(refused unless of the same snapshot, data and rules) instead of rendering them")
     sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
     sub.add_argument("--overwrite", action="store_true")
     _identity_options(sub, bundle=True)

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from auditor.errors import ConfigurationError
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
-from auditor.pipeline.findings import Evaluation, evaluate, load_identity, rules_version
+from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest, rules_version
 from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, _check_master_key
 
 if TYPE_CHECKING:
+    from auditor.evidence.reuse import ReusedReport
     from auditor.identity import IdentityRequest, IdentitySource
     from auditor.store import Store
 
@@ -52,14 +53,19 @@ def export_evidence(
     overwrite: bool = False,
     evaluation: Evaluation | None = None,
     report_files: Sequence[Path] = (),
+    reports_dir: Path | None = None,
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
     store: Store | None = None,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
-    ``report_files`` are reports already delivered (``auditor run``): they go into the bundle
-    byte for byte, hashed as delivered. Otherwise the reports are rendered here.
+    ``report_files`` are reports this process has just rendered from ``evaluation`` (``auditor
+    run``): they go into the bundle byte for byte, hashed as delivered. ``reports_dir`` holds
+    reports written earlier by ``auditor report`` (``auditor export --reports DIR``): they go in
+    the same way, but only when their report id and tool version are those of the snapshot as
+    evaluated here (``auditor.evidence.reuse``); any other is refused. Otherwise the reports are
+    rendered here.
 
     The identity source is recorded (names, digests, rows, mapping and the matched records) in the
     manifest's context and the rule inputs; its files go into the bundle only with
@@ -70,6 +76,11 @@ def export_evidence(
     from auditor.evidence.recorded import identity_evidence, rule_settings
     from auditor.store import export_lock
 
+    if reports_dir is not None and not include_reports:
+        raise ConfigurationError(
+            "--reports and --no-reports contradict each other.",
+            hint="Pass --reports DIR to put those reports into the bundle, or --no-reports to leave reports out.",
+        )
     loaded_identity = None
     if evaluation is None:
         # The configuration and the identity source are read in full first: their errors come
@@ -82,7 +93,9 @@ def export_evidence(
         if evaluation is None:
             evaluation = evaluate(
                 workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks,
-                with_trend_history=include_reports, loaded_identity=loaded_identity, store=store,
+                # The trend (every earlier snapshot) is only needed to render reports here.
+                with_trend_history=include_reports and reports_dir is None,
+                loaded_identity=loaded_identity, store=store,
             )
         if include_identity_source and evaluation.identity is None:
             raise ConfigurationError(
@@ -90,7 +103,9 @@ def export_evidence(
                 hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
             )
         identity_files = evaluation.identity_raw if include_identity_source else ()
-        report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files, store=store)
+        report_html, report_pdf = _report_bytes(
+            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store
+        )
         now = workspace.now()
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
@@ -258,10 +273,19 @@ def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tup
 
 
 def _report_bytes(
-    workspace: Workspace, evaluation: Evaluation, include: bool, report_files: Sequence[Path], *, store: Store
+    workspace: Workspace,
+    evaluation: Evaluation,
+    include: bool,
+    report_files: Sequence[Path],
+    *,
+    reports_dir: Path | None,
+    store: Store,
 ) -> tuple[bytes | None, bytes | None]:
     if not include:
         return None, None
+    if reports_dir is not None:
+        reused = {report.path.suffix: report.content for report in _reused_reports(evaluation, reports_dir)}
+        return reused.get(".html"), reused.get(".pdf")
     if report_files:
         html = next((p.read_bytes() for p in report_files if p.suffix == ".html"), None)
         pdf = next((p.read_bytes() for p in report_files if p.suffix == ".pdf"), None)
@@ -270,6 +294,37 @@ def _report_bytes(
 
     data = report_data(workspace, evaluation, store=store)
     return render_html(data).encode("utf-8"), render_pdf(data)
+
+
+def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedReport, ...]:
+    """The reports ``auditor report`` wrote into ``reports_dir`` for this snapshot, checked for re-use."""
+    from auditor import __version__
+    from auditor.evidence.reuse import reuse_reports
+    from auditor.report import account_slug
+    from auditor.report.data import account_name, report_id
+    from auditor.rules import review_of
+
+    snapshot = evaluation.snapshot
+    base = (
+        f"certcentral-access-review-{account_slug(account_name(snapshot), snapshot.provenance.account_id)}"
+        f"-{snapshot.taken_at.date().isoformat()}"
+    )
+    candidates = [reports_dir / f"{base}.{suffix}" for suffix in ("html", "pdf")]
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        raise ConfigurationError(
+            f"--reports {reports_dir}: no report of snapshot {snapshot.id} there "
+            f"(looked for {candidates[0].name} and {candidates[1].name}).",
+            hint=f"Write them with `auditor report --snapshot {snapshot.id} --output {reports_dir}`, "
+            "or leave out --reports (the export then renders the reports itself).",
+        )
+    expected = report_id(
+        snapshot, evaluation.findings, review_of(evaluation.attestations, snapshot.id),
+        raw_sha256=raw_digest(snapshot),
+    )
+    return reuse_reports(
+        found, expected_id=expected, tool_version=__version__, flag="--reports", snapshot_id=snapshot.id
+    )
 
 
 def public_signing_key(workspace: Workspace) -> tuple[str, str]:
