@@ -150,3 +150,10 @@ def test_export_refuses_a_stale_or_foreign_report(
     assert exported.returncode == ExitCode.OK, exported.stderr
     members, _digests = _bundle_reports(bundle)
     assert members == {"html": good}
+
+    # A sign-off recorded since: the report no longer says what the bundle's snapshot says.
+    signed = home.run(*CONFIG, "attest", "review", "--snapshot", "2", "--by", "Rita Reviewer <rita@audit.example>",
+                      "--statement", "Reviewed")
+    assert signed.returncode == ExitCode.OK, signed.stderr
+    unsigned = home.run(*CONFIG, "export", "--output", str(bundle), "--overwrite", "--reports", str(reports))
+    assert unsigned.returncode == ExitCode.USAGE and "sign-off" in unsigned.stderr, unsigned.stderr
