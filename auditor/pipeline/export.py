@@ -91,11 +91,13 @@ def export_evidence(
             )
         identity_files = evaluation.identity_raw if include_identity_source else ()
         report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files, store=store)
-        now = workspace.now()
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
         with export_lock(workspace.data_dir, connection):
+            # The time is read once the lock is held: an export that waited must not predate the
+            # signing key the export before it created.
+            now = workspace.now()
             _check_master_key(store, master)
             key, created = active_signing_key(store, master, now=now)
             recovered = journal.recover(store, data_dir=workspace.data_dir, connection=connection)
