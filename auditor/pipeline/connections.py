@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
 from auditor.pipeline.workspace import Workspace
+from auditor.store import PULL_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
@@ -117,7 +118,7 @@ def pull(
     details: bool = False,
     page_size: int = 500,
     observer: PullObserver | None = None,
-    lock_timeout: float = 5.0,
+    lock_timeout: float = PULL_LOCK_TIMEOUT,
     store: Store | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
