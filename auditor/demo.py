@@ -41,6 +41,7 @@ from auditor.report import ReportFormat
 from auditor.review import HEADER
 from auditor.samples import sample_account_dir, sample_states
 from auditor.sandbox import Dataset, SandboxServer, load_dataset
+from auditor.store import Store
 
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
@@ -131,10 +132,10 @@ def _run(
                 _record_attestations(workspace, [a for a in attestations if a["kind"] != "review"], step)
                 clock.now = pull_time
 
-                def after_pull(pulled: PullOutcome, pull_time: datetime = pull_time) -> None:
+                def after_pull(pulled: PullOutcome, store: Store, pull_time: datetime = pull_time) -> None:
                     clock.now = pull_time + REVIEW_AFTER_PULL
                     reviews = [a for a in attestations if a["kind"] == "review"]
-                    _record_attestations(workspace, reviews, step, snapshot_id=pulled.snapshot.id)
+                    _record_attestations(workspace, reviews, step, snapshot_id=pulled.snapshot.id, store=store)
 
             outcome = run_once(
                 workspace,
@@ -387,6 +388,7 @@ def _record_attestations(
     step: Callable[[str], None],
     *,
     snapshot_id: int | None = None,
+    store: Store | None = None,
 ) -> None:
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
     for item in attestations:
@@ -398,6 +400,7 @@ def _record_attestations(
             statement=str(item["statement"]),
             valid_days=int(str(item.get("valid_days", 90))),
             snapshot_id=snapshot_id,
+            store=store,
         )
         of = f" of snapshot {recorded.snapshot_id}" if recorded.snapshot_id is not None else ""
         step(f"Recorded {recorded.kind.value} attestation{of} by {recorded.by}")

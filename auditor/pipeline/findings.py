@@ -271,13 +271,15 @@ def attest(
     statement: str,
     valid_days: int,
     snapshot_id: int | None = None,
+    store: Store | None = None,
 ) -> Attestation:
     """Record a reviewer's attestation (2FA verified in the console, or an access review done).
 
     A review signs off one snapshot: ``snapshot_id``, by default the latest complete one now,
     recorded with its raw-data digest. ``valid_days`` says when the next review is due
     (``review-overdue``); it does not extend the sign-off to other snapshots. An MFA attestation
-    covers the snapshots taken from now until it expires.
+    covers the snapshots taken from now until it expires. ``store``: one already open (``auditor
+    run``'s ``after_pull``), else it is opened here.
     """
     kind = AttestationKind(kind)
     if not by.strip() or not statement.strip():
@@ -287,7 +289,7 @@ def attest(
     if snapshot_id is not None and kind is not AttestationKind.REVIEW:
         raise ConfigurationError("Only a review names the snapshot it reviewed; drop --snapshot.")
     now = workspace.now()
-    with workspace.store() as store:
+    with workspace.store(store) as store:
         store.get_connection(connection)
         reviewed: Snapshot | None = None
         if kind is AttestationKind.REVIEW:

@@ -20,6 +20,7 @@ from auditor.pipeline.workspace import Workspace
 if TYPE_CHECKING:
     from auditor.identity import IdentityRequest
     from auditor.report import ReportFormat
+    from auditor.store import Store
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,16 @@ def run_once(
     export: bool = True,
     evidence_dir: Path | None = None,
     step: Callable[[str], None] = lambda _message: None,
-    after_pull: Callable[[PullOutcome], None] | None = None,
+    after_pull: Callable[[PullOutcome, Store], None] | None = None,
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
-    ``after_pull`` runs between the pull and the evaluation (the demo records its review of the
-    new snapshot there). Every argument and the configuration are checked before the pull, so a typo (``--framework
-    nist``) fails at once instead of storing a snapshot every night and never a report.
+    ``after_pull`` runs between the pull and the evaluation, on the run's store (the demo records
+    its review of the new snapshot there). Every argument and the configuration are checked before
+    the pull, so a typo (``--framework nist``) fails at once instead of storing a snapshot every
+    night and never a report.
     """
     from auditor.report import account_slug
     from auditor.report.data import account_name
@@ -79,7 +81,7 @@ def run_once(
         snapshot = outcome.snapshot
         step(describe_pull(outcome))
         if after_pull is not None and snapshot.complete:
-            after_pull(outcome)
+            after_pull(outcome, store)
         if not snapshot.complete:
             from auditor.errors import ApiBadResponseError
 
