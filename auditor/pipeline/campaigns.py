@@ -216,7 +216,7 @@ def status_csv(status: CampaignStatus) -> str:
     return buffer.getvalue()
 
 
-def _campaign_status(
+def campaign_status(
     store: Store,
     campaign: Any,
     *,
@@ -286,14 +286,15 @@ def review_as_of(store: Store, snapshot: Snapshot, config: AuditConfig, *, now: 
             return None
         campaign = closed[-1]
         decided_by = campaign.closed_at or snapshot.taken_at
-    later = _later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
+    later = later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
     later = [s for s in later if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)]
-    return _campaign_status(
+    return campaign_status(
         store, campaign, later=later, config=config, as_of=snapshot.taken_at, decisions_as_of=decided_by
     )
 
 
-def _later_snapshots(store: Store, connection: str, after_id: int, *, until: datetime) -> list[Snapshot]:
+def later_snapshots(store: Store, connection: str, after_id: int, *, until: datetime) -> list[Snapshot]:
+    """The complete snapshots of ``connection`` after snapshot ``after_id``, up to ``until``: the remediation proof."""
     after = store.get_snapshot(after_id)
     return [
         s
@@ -302,7 +303,8 @@ def _later_snapshots(store: Store, connection: str, after_id: int, *, until: dat
     ]
 
 
-def _pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:
+def pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:
+    """The campaign named, else the latest open one, else the latest; refused when there is none."""
     if campaign_id is not None:
         return store.get_campaign(campaign_id)
     campaigns = store.campaigns(connection)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
 from auditor.pipeline.workspace import Workspace
-from auditor.store import PULL_LOCK_TIMEOUT
+from auditor.store import PULL_LOCK_TIMEOUT, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
@@ -41,7 +41,7 @@ def connect(
     """Test the key and, only if the test passes, save the connection with the key encrypted."""
     from auditor.credentials import fingerprint
 
-    _check_connection_name(name)
+    validate_connection_name(name)
     master = workspace.master_key()
     with _client(workspace, base_url, api_key) as client:
         report = client.test_connection()
@@ -90,12 +90,6 @@ def list_connections(workspace: Workspace) -> list[ConnectionRecord]:
 def disconnect(workspace: Workspace, name: str) -> None:
     with workspace.store() as store:
         store.delete_connection(name)
-
-
-def _check_connection_name(name: str) -> None:
-    from auditor.store import validate_connection_name
-
-    validate_connection_name(name)
 
 
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:

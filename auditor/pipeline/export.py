@@ -16,7 +16,7 @@ from auditor.pipeline.campaigns import review_as_of, status_csv
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, rules_version
 from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
-from auditor.pipeline.workspace import Workspace, _check_master_key
+from auditor.pipeline.workspace import Workspace, check_master_key
 
 if TYPE_CHECKING:
     from auditor.identity import IdentityRequest, IdentitySource
@@ -71,18 +71,18 @@ def export_evidence(
     from auditor.store import export_lock
 
     loaded_identity = None
+    config = None
     if evaluation is None:
         # The configuration and the identity source are read in full first: their errors come
         # before the store is opened, as for every command.
-        loaded_identity = load_identity(
-            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source
-        )
+        config = workspace.load_config(frameworks)
+        loaded_identity = load_identity(config, identity, keep_bytes=include_identity_source)
     # One store for the evaluation, the reports and the chain.
     with workspace.store(store) as store:
         if evaluation is None:
             evaluation = evaluate(
                 workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks,
-                with_trend_history=include_reports, loaded_identity=loaded_identity, store=store,
+                with_trend_history=include_reports, loaded_identity=loaded_identity, config=config, store=store,
             )
         if include_identity_source and evaluation.identity is None:
             raise ConfigurationError(
@@ -98,7 +98,7 @@ def export_evidence(
             # The time is read once the lock is held: an export that waited must not predate the
             # signing key the export before it created.
             now = workspace.now()
-            _check_master_key(store, master)
+            check_master_key(store, master)
             key, created = active_signing_key(store, master, now=now)
             recovered = journal.recover(store, data_dir=workspace.data_dir, connection=connection)
             head = store.chain_head(connection)
@@ -280,7 +280,7 @@ def public_signing_key(workspace: Workspace) -> tuple[str, str]:
 
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key, _created = active_signing_key(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
 
@@ -291,6 +291,6 @@ def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
 
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key = rotate(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem

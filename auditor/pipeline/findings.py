@@ -155,6 +155,7 @@ def evaluate(
     identity: IdentityRequest | None = None,
     loaded_identity: LoadedIdentity | None = None,
     keep_identity_bytes: bool = False,
+    config: AuditConfig | None = None,
     store: Store | None = None,
 ) -> Evaluation:
     """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
@@ -165,8 +166,10 @@ def evaluate(
 
     The identity source (``identity``, or ``loaded_identity`` already read) is read in full
     before the store is touched; it is an input of the evaluation like the configuration.
+    ``config``: the configuration the caller already loaded for ``frameworks`` (read once per command).
     """
-    config = workspace.load_config(frameworks)
+    if config is None:
+        config = workspace.load_config(frameworks)
     if loaded_identity is None:
         loaded_identity = load_identity(config, identity, keep_bytes=keep_identity_bytes)
     source = loaded_identity.source if loaded_identity is not None else None
@@ -293,7 +296,7 @@ def attest(
         store.get_connection(connection)
         reviewed: Snapshot | None = None
         if kind is AttestationKind.REVIEW:
-            reviewed = _reviewed_snapshot(store, connection, snapshot_id, now=now)
+            reviewed = reviewed_snapshot(store, connection, snapshot_id, now=now)
         return store.add_attestation(
             connection,
             kind=kind,
@@ -306,7 +309,7 @@ def attest(
         )
 
 
-def _reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
+def reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
     """The complete snapshot a review made at ``now`` signs off; refused if finished after ``now``."""
     reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
     if now < reviewed.provenance.finished_at:

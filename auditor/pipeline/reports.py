@@ -81,7 +81,7 @@ def report(
     with workspace.store() as store:
         evaluation = evaluate(
             workspace, connection, snapshot_id=snapshot_id, since_id=since_id, frameworks=frameworks,
-            with_trend_history=True, loaded_identity=loaded_identity, store=store,
+            with_trend_history=True, loaded_identity=loaded_identity, config=config, store=store,
         )
         paths = write_reports(
             workspace, evaluation, formats=formats, output_dir=output_dir, overwrite=overwrite,

@@ -11,8 +11,8 @@ from typing import Any
 
 from auditor.errors import ConfigurationError
 from auditor.models import Attestation
-from auditor.pipeline.campaigns import CampaignStatus, _campaign_status, _later_snapshots, _pick_campaign, campaign_rows
-from auditor.pipeline.findings import _reviewed_snapshot, evaluate, load_identity, raw_digest
+from auditor.pipeline.campaigns import CampaignStatus, campaign_rows, campaign_status, later_snapshots, pick_campaign
+from auditor.pipeline.findings import evaluate, load_identity, raw_digest, reviewed_snapshot
 from auditor.pipeline.workspace import Workspace
 
 #: A worksheet larger than this is not a worksheet this tool wrote.
@@ -61,10 +61,12 @@ def open_review(
         raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
     # The configuration and the identity source first (their errors before the store's); then one
     # store for the evaluation and the campaign.
-    loaded_identity = load_identity(workspace.load_config(), None)
+    config = workspace.load_config()
+    loaded_identity = load_identity(config, None)
     with workspace.store() as store:
         evaluation = evaluate(
-            workspace, connection, snapshot_id=snapshot_id, loaded_identity=loaded_identity, store=store
+            workspace, connection, snapshot_id=snapshot_id, loaded_identity=loaded_identity, config=config,
+            store=store,
         )
         snapshot = evaluation.snapshot
         now = workspace.now()
@@ -181,9 +183,9 @@ def review_status(workspace: Workspace, *, campaign_id: int | None, connection: 
     config = workspace.load_config()
     now = workspace.now()
     with workspace.store() as store:
-        campaign = _pick_campaign(store, campaign_id, connection)
-        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
-        return _campaign_status(store, campaign, later=later, config=config, as_of=now)
+        campaign = pick_campaign(store, campaign_id, connection)
+        later = later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        return campaign_status(store, campaign, later=later, config=config, as_of=now)
 
 
 def close_review(
@@ -212,9 +214,9 @@ def close_review(
     config = workspace.load_config()
     now = workspace.now()
     with workspace.store() as store:
-        campaign = store.get_open_campaign(_pick_campaign(store, campaign_id, connection).id)
-        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
-        status = _campaign_status(store, campaign, later=later, config=config, as_of=now)
+        campaign = store.get_open_campaign(pick_campaign(store, campaign_id, connection).id)
+        later = later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        status = campaign_status(store, campaign, later=later, config=config, as_of=now)
         if status.undecided and not allow_undecided:
             raise ConfigurationError(
                 f"Review campaign #{campaign.id} has {status.undecided} undecided row(s) of {len(status.rows)}; "
@@ -223,7 +225,7 @@ def close_review(
                 f"--allow-undecided to record them as not reviewed "
                 f"(see `auditor review status --campaign {campaign.id}`).",
             )
-        snapshot = _reviewed_snapshot(store, campaign.connection, campaign.snapshot_id, now=now)
+        snapshot = reviewed_snapshot(store, campaign.connection, campaign.snapshot_id, now=now)
         valid_days, _field = review_interval(snapshot, config)
         text = (
             f"Access review campaign #{campaign.id} ({campaign.scope}; {status.decided} of {len(status.rows)} rows "

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 from auditor.errors import ConfigurationError
 from auditor.labels import describe_pull
 from auditor.models import FindingsResult, Snapshot
-from auditor.pipeline.connections import PullOutcome, _check_connection_name, pull
+from auditor.pipeline.connections import PullOutcome, pull
 from auditor.pipeline.export import export_evidence
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
 from auditor.pipeline.workspace import Workspace
+from auditor.store import validate_connection_name
 
 if TYPE_CHECKING:
+    from auditor.config import AuditConfig
     from auditor.identity import IdentityRequest
     from auditor.report import ReportFormat
     from auditor.store import Store
@@ -59,7 +61,7 @@ def run_once(
     from auditor.report import account_slug
     from auditor.report.data import account_name
 
-    _check_run_inputs(
+    config = _check_run_inputs(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
     )
@@ -69,9 +71,7 @@ def run_once(
         if include_identity_source and not export:
             raise ConfigurationError("--include-identity-source needs the evidence export; drop --no-export.")
         # The identity source is read in full before the pull: a bad row fails the run at once (exit 2).
-        loaded_identity = load_identity(
-            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source and export
-        )
+        loaded_identity = load_identity(config, identity, keep_bytes=include_identity_source and export)
         if include_identity_source and loaded_identity is None:
             raise ConfigurationError(
                 "--include-identity-source was given, but there is no identity source.",
@@ -92,7 +92,7 @@ def run_once(
             )
         evaluation = evaluate(
             workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats),
-            loaded_identity=loaded_identity, store=store,
+            loaded_identity=loaded_identity, config=config, store=store,
         )
         findings = evaluation.findings
         identity_note = ""
@@ -185,10 +185,10 @@ def _check_run_inputs(
     roster_limit: int,
     evidence_dir: Path | None,
     reports: bool,
-) -> None:
-    """The checks of :func:`check_run_arguments` that need no store."""
-    _check_connection_name(connection)
-    workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
+) -> AuditConfig:
+    """The checks of :func:`check_run_arguments` that need no store; returns the configuration."""
+    validate_connection_name(connection)
+    config = workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
     if roster_limit < 0:
         raise ConfigurationError(
             f"--pdf-roster-limit must be 0 or more, got {roster_limit}.", hint="Pass --pdf-roster-limit 500."
@@ -209,6 +209,7 @@ def _check_run_inputs(
                 f"The output directory {directory} cannot be used: {existing} is not a writable directory.",
                 hint="Choose another directory with --output, or fix its permissions.",
             )
+    return config
 
 
 def _make_output_dir(directory: Path) -> None:

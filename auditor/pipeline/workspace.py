@@ -58,7 +58,7 @@ class Workspace:
         store = Store.open(self.data_dir, clock=self.clock, master_key=master)
         try:
             if store.untagged:
-                _check_master_key(store, master)
+                check_master_key(store, master)
                 tagged = store.tag_existing_records()
                 if tagged:
                     self.notice(
@@ -93,7 +93,7 @@ class Workspace:
         )
 
 
-def _check_master_key(store: Store, master: MasterKey) -> None:
+def check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
     Called before a signing key may be created: a new key sealed under the wrong master key

@@ -111,3 +111,13 @@ def test_run_hands_its_store_to_after_pull(workspace: Workspace, tmp_path: Path)
         )
     assert recorded == [outcome.snapshot.id]
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("command", ["run", "export"])
+def test_a_command_reads_the_configuration_once(workspace: Workspace, tmp_path: Path, command: str) -> None:
+    with mock.patch.object(Workspace, "load_config", autospec=True, side_effect=Workspace.load_config) as loaded:
+        if command == "run":
+            run_once(workspace, "prod", frameworks=None, output_dir=tmp_path / "out", formats=[])
+        else:
+            export_evidence(workspace, "prod", output=tmp_path / "bundle.zip", include_reports=False)
+    assert loaded.call_count == 1
