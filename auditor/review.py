@@ -186,6 +186,7 @@ def worksheet_xlsx(
     created: datetime,
 ) -> bytes:
     """The worksheet as XLSX: a cover sheet, then the rows with drop-downs and locked data columns."""
+    # Deferred: openpyxl is the slowest import of the package; only the XLSX worksheet needs it.
     from openpyxl import Workbook
     from openpyxl.styles import Font, Protection
     from openpyxl.utils import get_column_letter
@@ -344,7 +345,7 @@ def _cell_text(value: object) -> str:
 def _read_table(file_name: str, content: bytes) -> list[list[str]]:
     """The worksheet's rows as text (header first), from CSV or XLSX bytes."""
     if content[:4] == b"PK\x03\x04":
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # deferred, as in the writer: a CSV worksheet needs none of it
 
         try:
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)

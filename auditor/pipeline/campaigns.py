@@ -6,12 +6,17 @@ Read by the rules (``review_items_as_of``), the report and the bundle (``review_
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from auditor import review
 from auditor.errors import ConfigurationError
+from auditor.exports import neutralise_cell
 from auditor.models import ReviewItem, Snapshot
 
 if TYPE_CHECKING:
@@ -25,8 +30,6 @@ def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) ->
     Only snapshots taken by then (up to and including this one) prove a remediation, so a later
     pull never changes an earlier snapshot's findings.
     """
-    from auditor import review
-
     campaigns = [
         c for c in store.campaigns(snapshot.connection) if c.closed_at is not None and c.closed_at <= snapshot.taken_at
     ]
@@ -65,8 +68,6 @@ def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) ->
 
 def campaign_rows(campaign: Any) -> list[dict[str, Any]]:
     """The worksheet rows a campaign was opened with."""
-    import json
-
     rows: list[dict[str, Any]] = json.loads(campaign.worksheet)
     return rows
 
@@ -192,11 +193,6 @@ STATUS_CSV_HEADER = ("user", "decision", "justification", "reviewer", "decided a
 
 def status_csv(status: CampaignStatus) -> str:
     """The Entra-style review history: one line per row in scope."""
-    import csv
-    import io
-
-    from auditor.exports import neutralise_cell
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(STATUS_CSV_HEADER)
@@ -226,8 +222,6 @@ def campaign_status(
     decisions_as_of: datetime | None = None,
 ) -> CampaignStatus:
     """Decisions recorded by ``decisions_as_of`` (default ``as_of``), remediation as of ``as_of``."""
-    from auditor import review
-
     decided_by = decisions_as_of or as_of
     history = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= decided_by]
     current = review.effective_decisions(history)

@@ -4,19 +4,30 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import re
+import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ConfigurationError
+from auditor.errors import ConfigurationError, EvidenceError
+from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
+from auditor.evidence import rotate_signing_key as rotate
+from auditor.evidence.recorded import identity_evidence, rule_settings
+from auditor.evidence.reperform import rule_inputs_json
+from auditor.identity import match_users
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, rules_version
 from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
+from auditor.report import render_html, render_pdf
 
 if TYPE_CHECKING:
     from auditor.identity import IdentityRequest, IdentitySource
@@ -65,9 +76,7 @@ def export_evidence(
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    from auditor.errors import EvidenceError
-    from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
-    from auditor.evidence.recorded import identity_evidence, rule_settings
+    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
     from auditor.store import export_lock
 
     loaded_identity = None
@@ -138,10 +147,6 @@ def export_evidence(
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable
                 # temporary directory surfaces here, not as a bug. Its half-run writer generators
                 # fail again when collected; collect them now, quietly, instead of at exit.
-                import gc
-                import sys
-                import tempfile
-
                 exc.__traceback__ = None
                 if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
                     exc.__cause__.__traceback__ = None
@@ -190,8 +195,6 @@ def export_evidence(
 
 def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
     """The identity records a bundle carries: only those some user of the snapshot matched."""
-    from auditor.identity import match_users
-
     source = evaluation.identity
     if source is None:
         return None
@@ -201,9 +204,6 @@ def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
 
 def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
     """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
-
-    from auditor.evidence.reperform import rule_inputs_json
-
     config = evaluation.config
     # Only the file's name is shown anywhere; the local path stays out of the bundle.
     identity = config.identity
@@ -233,9 +233,6 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
 def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tuple[tuple[str, bytes], ...]:
     """``review/campaign-N/...``: the campaign the snapshot's report shows, its worksheets as imported,
     the normalised decisions (JSON and CSV) and the remediation states (issue 14)."""
-    import json
-    import re
-
     status = review_as_of(store, evaluation.snapshot, evaluation.config, now=now)
     if status is None:
         return ()
@@ -268,7 +265,6 @@ def _report_bytes(
         html = next((p.read_bytes() for p in report_files if p.suffix == ".html"), None)
         pdf = next((p.read_bytes() for p in report_files if p.suffix == ".pdf"), None)
         return html, pdf
-    from auditor.report import render_html, render_pdf
 
     data = report_data(workspace, evaluation, store=store)
     return render_html(data).encode("utf-8"), render_pdf(data)
@@ -276,8 +272,6 @@ def _report_bytes(
 
 def public_signing_key(workspace: Workspace) -> tuple[str, str]:
     """The evidence signing key's fingerprint and public PEM (created on first use)."""
-    from auditor.evidence import active_signing_key
-
     with workspace.store() as store:
         master = workspace.master_key()
         check_master_key(store, master)
@@ -287,8 +281,6 @@ def public_signing_key(workspace: Workspace) -> tuple[str, str]:
 
 def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
     """Retire the current signing key and start a new key period."""
-    from auditor.evidence import rotate_signing_key as rotate
-
     with workspace.store() as store:
         master = workspace.master_key()
         check_master_key(store, master)

@@ -7,13 +7,17 @@ place export and ``verify --reperform`` both call.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from auditor import __version__
+from auditor.diff import diff_snapshots
 from auditor.errors import ConfigurationError
+from auditor.exports import raw_data_digest
+from auditor.identity import load
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -27,6 +31,8 @@ from auditor.models import (
 )
 from auditor.pipeline.campaigns import review_items_as_of
 from auditor.pipeline.workspace import Workspace
+from auditor.rules import RULES
+from auditor.rules import evaluate as run_rules
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -76,8 +82,6 @@ def diff(
     allow_incomplete: bool = False,
 ) -> tuple[Snapshot, Snapshot, ChangeSet]:
     """The change set between two snapshots; by default the latest complete one and the one before."""
-    from auditor.diff import diff_snapshots
-
     with workspace.store() as store:
         new = select_snapshot(store, connection, to_id, allow_incomplete=allow_incomplete)
         if from_id is not None:
@@ -125,8 +129,6 @@ def load_identity(
     Every problem (unknown preset, missing column, bad date, duplicate employee id) is a
     ConfigurationError naming the file, row and column: nothing is evaluated half.
     """
-    from auditor.identity import load
-
     return load(config.identity, request, keep_bytes=keep_bytes)
 
 
@@ -231,9 +233,6 @@ def evaluate_snapshot(
 
     The one place both call, so a change to how findings are evaluated reaches both.
     """
-    from auditor.diff import diff_snapshots
-    from auditor.rules import evaluate as run_rules
-
     findings = run_rules(
         snapshot,
         previous=previous,
@@ -255,10 +254,6 @@ def evaluate_snapshot(
 
 def rules_version() -> str:
     """The tool version plus a digest of the rule catalogue, recorded in every manifest."""
-    import json
-
-    from auditor.rules import RULES
-
     catalogue = json.dumps(
         [[rule.id, str(rule.severity), rule.title, rule.remediation] for rule in RULES], sort_keys=True
     )
@@ -325,8 +320,6 @@ def reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *,
 
 def raw_digest(snapshot: Snapshot) -> str:
     """One SHA-256 over the snapshot's raw pages, in the order fetched (the exports compute it)."""
-    from auditor.exports import raw_data_digest
-
     return raw_data_digest(snapshot)
 
 

@@ -4,16 +4,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor import review
+from auditor.atomic import write_output
 from auditor.errors import ConfigurationError
 from auditor.models import Attestation
 from auditor.pipeline.campaigns import CampaignStatus, campaign_rows, campaign_status, later_snapshots, pick_campaign
 from auditor.pipeline.findings import evaluate, load_identity, raw_digest, reviewed_snapshot
 from auditor.pipeline.workspace import Workspace
+from auditor.rules import review_interval
 
 #: A worksheet larger than this is not a worksheet this tool wrote.
 MAX_WORKSHEET_BYTES = 64 * 1024 * 1024
@@ -46,11 +50,6 @@ def open_review(
     The worksheet is written inside the transaction that records the campaign: if writing fails,
     no campaign is recorded.
     """
-    import json
-
-    from auditor import review
-    from auditor.atomic import write_output
-
     suffix = output.suffix.lower()
     if suffix not in {".xlsx", ".csv"}:
         raise ConfigurationError(
@@ -127,8 +126,6 @@ class ImportOutcome:
 def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome:
     """Validate a filled worksheet and record its decisions: none if the file fails as a whole,
     else every row but those refused by a row-level rule (reported in ``refused``)."""
-    from auditor import review
-
     name, email = review.parse_identity(by)
     try:
         with file.open("rb") as handle:
@@ -205,9 +202,6 @@ def close_review(
     sign-off and the close are one store transaction. Returns (campaign, the review attestation,
     rows recorded as not reviewed).
     """
-    from auditor import review
-    from auditor.rules import review_interval
-
     name, email = review.parse_identity(by)
     if not statement.strip():
         raise ConfigurationError("Closing a review needs a --statement.")

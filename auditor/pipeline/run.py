@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ConfigurationError
+from auditor.atomic import make_private_dirs
+from auditor.errors import ApiBadResponseError, ConfigurationError, ReportError
 from auditor.labels import describe_pull
 from auditor.models import FindingsResult, Snapshot
 from auditor.pipeline.connections import PullOutcome, pull
@@ -16,6 +17,8 @@ from auditor.pipeline.export import export_evidence
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
 from auditor.pipeline.workspace import Workspace
+from auditor.report import account_slug
+from auditor.report.data import account_name
 from auditor.store import validate_connection_name
 
 if TYPE_CHECKING:
@@ -58,9 +61,6 @@ def run_once(
     the pull, so a typo (``--framework nist``) fails at once instead of storing a snapshot every
     night and never a report.
     """
-    from auditor.report import account_slug
-    from auditor.report.data import account_name
-
     config = _check_run_inputs(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
@@ -83,8 +83,6 @@ def run_once(
         if after_pull is not None and snapshot.complete:
             after_pull(outcome, store)
         if not snapshot.complete:
-            from auditor.errors import ApiBadResponseError
-
             raise ApiBadResponseError(
                 f"The pull stored snapshot {snapshot.id} as INCOMPLETE ({' '.join(snapshot.provenance.notes)}); "
                 "no report or evidence was produced from it.",
@@ -203,8 +201,6 @@ def _check_run_inputs(
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            from auditor.errors import ReportError
-
             raise ReportError(
                 f"The output directory {directory} cannot be used: {existing} is not a writable directory.",
                 hint="Choose another directory with --output, or fix its permissions.",
@@ -214,9 +210,6 @@ def _check_run_inputs(
 
 def _make_output_dir(directory: Path) -> None:
     """Create an output directory (and parents) owner-only: reports and bundles hold names and emails."""
-    from auditor.atomic import make_private_dirs
-    from auditor.errors import ReportError
-
     try:
         make_private_dirs(directory)
     except OSError as exc:
