@@ -24,6 +24,7 @@ from pathlib import Path
 from auditor.atomic import make_private_dirs, write_text_atomic
 from auditor.errors import ConfigurationError
 from auditor.inputs import read_input_text
+from auditor.labels import day
 from auditor.models import AttestationKind, Operator
 from auditor.pipeline import (
     PullOutcome,
@@ -145,7 +146,7 @@ def _run(
                 formats=[ReportFormat.HTML, ReportFormat.PDF] if last else [],
                 export=True,
                 evidence_dir=output_dir / "evidence",
-                step=_prefixed(step, f"[{clock.now:%Y-%m-%d}]"),
+                step=_prefixed(step, f"[{day(clock.now)}]"),
                 after_pull=after_pull,
             )
             if index == REVIEW_MONTH and len(states) > REVIEW_MONTH + 1:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
+from auditor.labels import day
 from auditor.models import (
     KNOWN_ROLE_NAMES,
     FindingsResult,
@@ -94,7 +95,7 @@ def parse_identity(text: str) -> tuple[str, str]:
 
 
 def _day(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).date().isoformat()
+    return day(moment.astimezone(UTC)) if moment is not None else ""
 
 
 def _role(user: User) -> str:
@@ -334,7 +335,7 @@ def _cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.date().isoformat()
+        return day(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

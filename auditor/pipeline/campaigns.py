@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from auditor import review
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
+from auditor.labels import iso
 from auditor.models import ReviewItem, Snapshot
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class CampaignStatus:
         c = self.campaign
 
         def when(value: datetime | None) -> str | None:
-            return None if value is None else value.isoformat(timespec="seconds")
+            return None if value is None else iso(value)
 
         return {
             "campaign": c.id,
@@ -204,8 +205,8 @@ def status_csv(status: CampaignStatus) -> str:
                 r.decision or ("not reviewed" if closed else ""),
                 neutralise_cell(r.justification),
                 neutralise_cell(r.reviewer),
-                r.decided_at.isoformat(timespec="seconds") if r.decided_at else "",
-                r.applied_at.isoformat(timespec="seconds") if r.applied_at else "",
+                iso(r.decided_at),
+                iso(r.applied_at),
                 r.remediation,
             ]
         )

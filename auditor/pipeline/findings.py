@@ -18,6 +18,7 @@ from auditor.diff import diff_snapshots
 from auditor.errors import ConfigurationError
 from auditor.exports import raw_data_digest
 from auditor.identity import load
+from auditor.labels import stamp_seconds
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -309,8 +310,8 @@ def reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *,
     reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
     if now < reviewed.provenance.finished_at:
         raise ConfigurationError(
-            f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
-            f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
+            f"Snapshot {reviewed.id} was finished at {stamp_seconds(reviewed.provenance.finished_at)}, "
+            f"after this review's time ({stamp_seconds(now)}): a review cannot predate what "
             "it reviewed.",
             hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
             "(see `auditor snapshots`).",

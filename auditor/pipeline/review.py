@@ -13,6 +13,7 @@ from typing import Any
 from auditor import review
 from auditor.atomic import write_output
 from auditor.errors import ConfigurationError
+from auditor.labels import day
 from auditor.models import Attestation
 from auditor.pipeline.campaigns import CampaignStatus, campaign_rows, campaign_status, later_snapshots, pick_campaign
 from auditor.pipeline.findings import evaluate, load_identity, raw_digest, reviewed_snapshot
@@ -70,7 +71,7 @@ def open_review(
         snapshot = evaluation.snapshot
         now = workspace.now()
         if due is not None and due <= now:
-            raise ConfigurationError(f"--due {due:%Y-%m-%d} is not in the future.", hint="Give a later --due DATE.")
+            raise ConfigurationError(f"--due {day(due)} is not in the future.", hint="Give a later --due DATE.")
         digest = raw_digest(snapshot)
         counted: list[int] = []
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from auditor.atomic import make_private_dirs
 from auditor.errors import ApiBadResponseError, ConfigurationError, ReportError
-from auditor.labels import describe_pull
+from auditor.labels import day, describe_pull
 from auditor.models import FindingsResult, Snapshot
 from auditor.pipeline.connections import PullOutcome, pull
 from auditor.pipeline.export import export_evidence
@@ -120,7 +120,7 @@ def run_once(
             target_dir = evidence_dir or output_dir
             _make_output_dir(target_dir)
             slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
-            data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
+            data_name = f"certcentral-evidence-{slug}-{day(snapshot.taken_at)}-s{snapshot.id}.zip"
             exported = export_evidence(
                 workspace,
                 connection,
