@@ -34,7 +34,7 @@ def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str,
 FRAMEWORKS_HELP = ", ".join(PROFILE_NAMES)
 REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
-#: tests/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
+#: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
 REVIEW_SCOPES = ("all", "privileged", "flagged")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).

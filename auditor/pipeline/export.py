@@ -4,19 +4,30 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import re
+import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ConfigurationError
+from auditor.errors import ConfigurationError, EvidenceError
+from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
+from auditor.evidence import rotate_signing_key as rotate
+from auditor.evidence.recorded import identity_evidence, rule_settings
+from auditor.evidence.reperform import rule_inputs_json
+from auditor.identity import match_users
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest, rules_version
 from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
-from auditor.pipeline.workspace import Workspace, _check_master_key
+from auditor.pipeline.workspace import Workspace, check_master_key
+from auditor.report import render_html, render_pdf
 
 if TYPE_CHECKING:
     from auditor.evidence.reuse import ReusedReport
@@ -71,9 +82,7 @@ def export_evidence(
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    from auditor.errors import EvidenceError
-    from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
-    from auditor.evidence.recorded import identity_evidence, rule_settings
+    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
     from auditor.store import export_lock
 
     if reports_dir is not None and not include_reports:
@@ -82,12 +91,12 @@ def export_evidence(
             hint="Pass --reports DIR to put those reports into the bundle, or --no-reports to leave reports out.",
         )
     loaded_identity = None
+    config = None
     if evaluation is None:
         # The configuration and the identity source are read in full first: their errors come
         # before the store is opened, as for every command.
-        loaded_identity = load_identity(
-            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source
-        )
+        config = workspace.load_config(frameworks)
+        loaded_identity = load_identity(config, identity, keep_bytes=include_identity_source)
     # One store for the evaluation, the reports and the chain.
     with workspace.store(store) as store:
         if evaluation is None:
@@ -95,7 +104,7 @@ def export_evidence(
                 workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks,
                 # The trend (every earlier snapshot) is only needed to render reports here.
                 with_trend_history=include_reports and reports_dir is None,
-                loaded_identity=loaded_identity, store=store,
+                loaded_identity=loaded_identity, config=config, store=store,
             )
         if include_identity_source and evaluation.identity is None:
             raise ConfigurationError(
@@ -106,12 +115,14 @@ def export_evidence(
         report_html, report_pdf = _report_bytes(
             workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store
         )
-        now = workspace.now()
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
         with export_lock(workspace.data_dir, connection):
-            _check_master_key(store, master)
+            # The time is read once the lock is held: an export that waited must not predate the
+            # signing key the export before it created.
+            now = workspace.now()
+            check_master_key(store, master)
             key, created = active_signing_key(store, master, now=now)
             recovered = journal.recover(store, data_dir=workspace.data_dir, connection=connection)
             head = store.chain_head(connection)
@@ -151,10 +162,6 @@ def export_evidence(
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable
                 # temporary directory surfaces here, not as a bug. Its half-run writer generators
                 # fail again when collected; collect them now, quietly, instead of at exit.
-                import gc
-                import sys
-                import tempfile
-
                 exc.__traceback__ = None
                 if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
                     exc.__cause__.__traceback__ = None
@@ -203,8 +210,6 @@ def export_evidence(
 
 def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
     """The identity records a bundle carries: only those some user of the snapshot matched."""
-    from auditor.identity import match_users
-
     source = evaluation.identity
     if source is None:
         return None
@@ -214,9 +219,6 @@ def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
 
 def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
     """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
-
-    from auditor.evidence.reperform import rule_inputs_json
-
     config = evaluation.config
     # Only the file's name is shown anywhere; the local path stays out of the bundle.
     identity = config.identity
@@ -246,9 +248,6 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
 def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tuple[tuple[str, bytes], ...]:
     """``review/campaign-N/...``: the campaign the snapshot's report shows, its worksheets as imported,
     the normalised decisions (JSON and CSV) and the remediation states (issue 14)."""
-    import json
-    import re
-
     status = review_as_of(store, evaluation.snapshot, evaluation.config, now=now)
     if status is None:
         return ()
@@ -290,7 +289,6 @@ def _report_bytes(
         html = next((p.read_bytes() for p in report_files if p.suffix == ".html"), None)
         pdf = next((p.read_bytes() for p in report_files if p.suffix == ".pdf"), None)
         return html, pdf
-    from auditor.report import render_html, render_pdf
 
     data = report_data(workspace, evaluation, store=store)
     return render_html(data).encode("utf-8"), render_pdf(data)
@@ -329,21 +327,17 @@ def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedRe
 
 def public_signing_key(workspace: Workspace) -> tuple[str, str]:
     """The evidence signing key's fingerprint and public PEM (created on first use)."""
-    from auditor.evidence import active_signing_key
-
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key, _created = active_signing_key(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
 
 
 def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
     """Retire the current signing key and start a new key period."""
-    from auditor.evidence import rotate_signing_key as rotate
-
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key = rotate(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
