@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import ssl
 import threading
 import urllib.request
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import certifi
 import httpcore
 import httpx
 
@@ -138,16 +140,13 @@ def tls_context() -> ssl.SSLContext:
     ``ssl.create_default_context`` (which httpx uses) honours it, writing the session secrets of
     every request, and so the API key on the wire, to that file.
     """
-    import os  # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read
-
+    # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read.
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = None if cafile else os.environ.get("SSL_CERT_DIR") or None
     source = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}" if capath else "certifi"
     try:
         if cafile is None and capath is None:
-            import certifi  # httpx's own dependency, needed only here
-
-            cafile = certifi.where()
+            cafile = certifi.where()  # httpx's own dependency
         stamp = Path(cafile or capath or ".").stat()  # a changed CA file is loaded again
         context = _verifying_context(cafile, capath, (stamp.st_mtime_ns, stamp.st_size))
     except (ssl.SSLError, OSError, ValueError) as exc:
