@@ -280,7 +280,9 @@ def test_pdfa_3a_metadata_output_intent_and_fonts(archive: object) -> None:
 def test_attachments_are_associated_files_with_a_relationship(archive: object) -> None:
     root = archive.Root  # type: ignore[attr-defined]
     associated = {str(spec.F): spec for spec in root.AF}
-    assert sorted(associated) == ["changes.csv", "findings.csv", "provenance.json", "roster.csv"]
+    assert sorted(associated) == [
+        "changes.csv", "findings.csv", "keys.csv", "privileged.csv", "provenance.json", "roster.csv",
+    ]
     for name, spec in associated.items():
         assert str(spec.AFRelationship) == "/Data", name
         stream = spec.EF.F
