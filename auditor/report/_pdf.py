@@ -12,6 +12,7 @@ WeasyPrint 70 API used: ``HTML(string=..., base_url=..., url_fetcher=...)``, ``.
 from __future__ import annotations
 
 import warnings
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from auditor.report import Progress, ReportData
 
 PDF_VARIANT = "pdf/a-3a"
+#: zlib level for the attached files: zlib's default. pydyf compresses every stream at level 9,
+#: which takes twice as long on the attached CSVs (2.2 s against 1.0 s for 26 MB at 100,000
+#: users) for 3 % fewer bytes.
+ATTACHMENT_ZLIB_LEVEL = 6
 
 
 def attachments(data: ReportData) -> list[tuple[str, str, bytes]]:
@@ -47,6 +52,22 @@ def attachments(data: ReportData) -> list[tuple[str, str, bytes]]:
         ("keys.csv", "API keys and ACME URLs of the snapshot (CSV)", exports.keys_csv(data.snapshot)),
         ("provenance.json", "Provenance of the snapshot's pull (JSON)", exports.provenance_json(data.snapshot)),
     ]
+
+
+def compress_attachments(_document: object, pdf: Any) -> None:
+    """A WeasyPrint ``finisher``: deflate each embedded file at :data:`ATTACHMENT_ZLIB_LEVEL` now.
+
+    The stream then carries its own ``/FlateDecode`` filter and is written as it is; every other
+    stream keeps pydyf's compression. (pydyf 0.13: ``Stream.stream``, ``.extra``, ``.compress``.)
+    """
+    import pydyf  # type: ignore[import-untyped]  # weasyprint's PDF writer, installed with it
+
+    for item in pdf.objects:
+        if isinstance(item, pydyf.Stream) and item.compress and item.extra.get("Type") == "/EmbeddedFile":
+            raw = b"\n".join(bytes(part) for part in item.stream)  # as pydyf joins them
+            item.stream = [zlib.compress(raw, ATTACHMENT_ZLIB_LEVEL)]
+            item.extra["Filter"] = "/FlateDecode"
+            item.compress = False
 
 
 def render_pdf_bytes(
@@ -110,7 +131,7 @@ def render_pdf_bytes(
                 pdf_variant=PDF_VARIANT
             )
             step(f"Writing PDF ({len(document.pages)} pages)")
-            pdf = document.write_pdf(**options)
+            pdf = document.write_pdf(finisher=compress_attachments, **options)
         except Exception as exc:  # WeasyPrint raises assorted errors from deep inside layout
             raise ReportError(
                 f"The PDF report could not be rendered: {type(exc).__name__}: {exc}.",

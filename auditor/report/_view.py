@@ -295,6 +295,29 @@ def finding_groups(rows: Sequence[FindingRow], *, limit: int | None = None) -> l
     ]
 
 
+#: In print, an evidence value listing more items than this ("who: a@x, b@x, ...", one per
+#: Administrator of the account) shows the first ones and a count; findings.csv has them all.
+PDF_EVIDENCE_ITEMS = 10
+
+
+def printed_evidence(value: str) -> str:
+    """``value``, a long comma-separated list cut to its first :data:`PDF_EVIDENCE_ITEMS` items."""
+    items = value.split(", ")
+    if len(items) <= PDF_EVIDENCE_ITEMS:
+        return value
+    rest = len(items) - PDF_EVIDENCE_ITEMS
+    return ", ".join(items[:PDF_EVIDENCE_ITEMS]) + f" and {rest:,} more (all in the attached findings.csv)"
+
+
+def printed_group(group: FindingGroup) -> FindingGroup:
+    """The group as the PDF prints it: every evidence value bounded (:func:`printed_evidence`)."""
+    rows = tuple(
+        row._replace(evidence=tuple((label, printed_evidence(value)) for label, value in row.evidence))
+        for row in group.rows
+    )
+    return group._replace(rows=rows)
+
+
 def action_items(rows: Sequence[FindingRow]) -> tuple[list[dict[str, Any]], str]:
     """One line per rule, worst first: what to do and for whom, linked to its findings.
 
@@ -644,7 +667,10 @@ def build_context(
             for p in trend
         ],
         "findings": rows,
-        "finding_groups": finding_groups(rows, limit=findings_per_rule if mode == "pdf" else None),
+        "finding_groups": (
+            [printed_group(group) for group in finding_groups(rows, limit=findings_per_rule)]
+            if mode == "pdf" else finding_groups(rows)
+        ),
         "suppressed": [
             SuppressedRow(
                 severity=f.severity.value,
