@@ -1,7 +1,9 @@
 """Turns :class:`ReportData` into plain display values for the templates.
 
 Templates stay declarative: every count, ordering and display string is decided here, once,
-for both formats. Nothing here reads the clock; "days inactive" is measured at the snapshot.
+for both formats. Nothing here reads the clock; "days inactive" is measured at the snapshot. The PDF's bounds
+(rows per printed table, findings per rule, items per evidence list) are decided here too.
+(Over 500 lines: every section's display values, kept in the one place both formats read.)
 """
 
 from __future__ import annotations
