@@ -24,6 +24,7 @@ from pathlib import Path
 from auditor.atomic import make_private_dirs, write_text_atomic
 from auditor.errors import ConfigurationError
 from auditor.inputs import read_input_text
+from auditor.labels import day
 from auditor.models import AttestationKind, Operator
 from auditor.pipeline import (
     PullOutcome,
@@ -41,6 +42,7 @@ from auditor.report import ReportFormat
 from auditor.review import HEADER
 from auditor.samples import sample_account_dir, sample_states
 from auditor.sandbox import Dataset, SandboxServer, load_dataset
+from auditor.store import Store
 
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
@@ -131,10 +133,10 @@ def _run(
                 _record_attestations(workspace, [a for a in attestations if a["kind"] != "review"], step)
                 clock.now = pull_time
 
-                def after_pull(pulled: PullOutcome, pull_time: datetime = pull_time) -> None:
+                def after_pull(pulled: PullOutcome, store: Store, pull_time: datetime = pull_time) -> None:
                     clock.now = pull_time + REVIEW_AFTER_PULL
                     reviews = [a for a in attestations if a["kind"] == "review"]
-                    _record_attestations(workspace, reviews, step, snapshot_id=pulled.snapshot.id)
+                    _record_attestations(workspace, reviews, step, snapshot_id=pulled.snapshot.id, store=store)
 
             outcome = run_once(
                 workspace,
@@ -144,7 +146,7 @@ def _run(
                 formats=[ReportFormat.HTML, ReportFormat.PDF] if last else [],
                 export=True,
                 evidence_dir=output_dir / "evidence",
-                step=_prefixed(step, f"[{clock.now:%Y-%m-%d}]"),
+                step=_prefixed(step, f"[{day(clock.now)}]"),
                 after_pull=after_pull,
             )
             if index == REVIEW_MONTH and len(states) > REVIEW_MONTH + 1:
@@ -387,6 +389,7 @@ def _record_attestations(
     step: Callable[[str], None],
     *,
     snapshot_id: int | None = None,
+    store: Store | None = None,
 ) -> None:
     assert isinstance(workspace, Workspace)  # noqa: S101 - internal call
     for item in attestations:
@@ -398,6 +401,7 @@ def _record_attestations(
             statement=str(item["statement"]),
             valid_days=int(str(item.get("valid_days", 90))),
             snapshot_id=snapshot_id,
+            store=store,
         )
         of = f" of snapshot {recorded.snapshot_id}" if recorded.snapshot_id is not None else ""
         step(f"Recorded {recorded.kind.value} attestation{of} by {recorded.by}")

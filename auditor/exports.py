@@ -4,6 +4,8 @@ The raw API pages are the primary evidence; everything here is a view of them. V
 deterministic (sorted rows, no wall-clock time) so the same data always gives the same bytes,
 and every spreadsheet cell that came from the API is neutralised against formula injection
 (OWASP "CSV injection": https://owasp.org/www-community/attacks/CSV_Injection).
+
+Over 500 lines because each view's one table definition serves its CSV, JSON and XLSX forms alike.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -241,17 +244,25 @@ def workbook_xlsx(
     is kept exactly as the API sent it (spreadsheets show it as text). ``created`` fixes the
     document properties and every ZIP entry's timestamp, so the same data and clock give the same
     bytes.
+
+    Written in openpyxl's write-only mode (issue 15 §2): each row is streamed to the sheet's XML
+    as it is made, so no cell objects of a 100,000-row roster are kept. That mode writes a row
+    once and never revisits it, so the column widths are measured from the rows before the first
+    is written, and the frozen header and auto-filter are declared up front.
     """
     from openpyxl import Workbook  # imported here: only exports pay for it
 
-    workbook = Workbook()
-    if workbook.active is not None:
-        workbook.remove(workbook.active)
+    workbook = Workbook(write_only=True)
     tables = dict(sheets)
     if provenance:
         tables[PROVENANCE_SHEET] = (PROVENANCE_HEADER, list(provenance))
-    for title, (header, rows) in tables.items():
-        _write_sheet(workbook.create_sheet(title=title[:31]), header, rows)
+    try:
+        # Write-only sheets stream into temporary files as rows are appended: a full disk
+        # surfaces here already, not only when the workbook is saved.
+        for title, (header, rows) in tables.items():
+            _write_sheet(workbook.create_sheet(title=title[:31]), header, rows)
+    except _xml_write_errors() as exc:
+        raise _as_os_error(exc) from exc
     naive = _naive_utc(created)
     workbook.properties.created = naive
     workbook.properties.modified = naive
@@ -260,48 +271,79 @@ def workbook_xlsx(
 
 
 def _write_sheet(sheet: Any, header: Sequence[str], rows: Sequence[Row]) -> None:
-    from openpyxl.styles import Font  # deferred like Workbook above: only XLSX exports pay for openpyxl
+    """Stream one view into a write-only sheet: widths, frozen header and filter first, then the rows."""
+    from openpyxl.cell import WriteOnlyCell  # deferred like Workbook above: only XLSX exports pay for openpyxl
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    bold = Font(bold=True)
     widths = [len(name) for name in header]
-    for column_index, name in enumerate(header, start=1):
-        cell = sheet.cell(row=1, column=column_index, value=_xlsx_text(str(name)))
-        cell.data_type = "s"
-        cell.font = bold
-    for row_index, row in enumerate(rows, start=2):
-        measure = row_index <= _WIDTH_SAMPLE + 1
-        for column_index, value in enumerate(row, start=1):
-            cell = sheet.cell(row=row_index, column=column_index)
-            shown = _xlsx_value(cell, value)
-            if measure and column_index <= len(widths):
-                widths[column_index - 1] = max(widths[column_index - 1], shown)
-            elif measure:
+    for row in rows[:_WIDTH_SAMPLE]:
+        for column_index, value in enumerate(row):
+            shown = _xlsx_width(value)
+            if column_index < len(widths):
+                widths[column_index] = max(widths[column_index], shown)
+            else:
                 widths.append(shown)
     for column_index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column_index)].width = min(_MAX_WIDTH, max(_MIN_WIDTH, width + 2))
     sheet.freeze_panes = "A2"
     if header:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(widths))}{max(1, len(rows) + 1)}"
+    bold = Font(bold=True)
+    header_cells = []
+    for name in header:
+        cell = WriteOnlyCell(sheet, value=_xlsx_text(str(name)))
+        cell.data_type = "s"
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, value, WriteOnlyCell) for value in row])
 
 
-def _xlsx_value(cell: Any, value: object) -> int:
-    """Put ``value`` into ``cell`` as a number, a UTC date-time, or text; returns its shown width."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        cell.value = value
-        return len(str(value))
-    if isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year <= _EXCEL_YEARS[1]:
-        cell.value = _naive_utc(value)
-        cell.number_format = XLSX_DATETIME_FORMAT
+def _xlsx_cell(sheet: Any, value: object, make: Any) -> object:
+    """``value`` as the sheet takes it: a number or a plain string as is, else a cell made by
+    ``make`` holding a UTC date-time, a date, or text forced to stay text (never a formula)."""
+    shown, kind = _xlsx_prepared(value)
+    if kind is None or (kind == "s" and not _binds_as_other_than_text(shown)):
+        return shown  # a plain value: the sheet makes no cell object to be thrown away
+    cell = make(sheet, value=shown)
+    if kind == "s":
+        cell.data_type = "s"
+    else:
+        cell.number_format = kind
+    return cell
+
+
+def _binds_as_other_than_text(text: object) -> bool:
+    """Whether openpyxl might store this string as something else than text: a formula ('=1+1')
+    or an error code ('#N/A'; ``openpyxl.cell.cell.Cell._bind_value``). Such a value goes in as
+    a cell forced to text; every other string is text already. The spreadsheet tests open hostile
+    values in LibreOffice, so a future openpyxl that binds more strings as formulas shows there."""
+    return isinstance(text, str) and text[:1] in ("=", "#")
+
+
+def _xlsx_width(value: object) -> int:
+    """How many characters ``value`` shows as in its cell (the widest line of a text)."""
+    shown, kind = _xlsx_prepared(value)
+    if kind is None:
+        return len(str(shown))
+    if kind == XLSX_DATETIME_FORMAT:
         return len("2026-01-01 00:00:00 UTC")
-    if isinstance(value, date) and not isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year:
-        cell.value = value
-        cell.number_format = XLSX_DATE_FORMAT
+    if kind == XLSX_DATE_FORMAT:
         return len("2026-01-01")
-    text = _xlsx_text(_display(value))
-    cell.value = text
-    cell.data_type = "s"
-    return max((len(line) for line in text.split("\n")), default=0)
+    return max((len(line) for line in str(shown).split("\n")), default=0)
+
+
+def _xlsx_prepared(value: object) -> tuple[object, str | None]:
+    """(cell value, its number format, or "s" for text, or None for a number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value, None
+    if isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year <= _EXCEL_YEARS[1]:
+        return _naive_utc(value), XLSX_DATETIME_FORMAT
+    if isinstance(value, date) and not isinstance(value, datetime) and _EXCEL_YEARS[0] <= value.year:
+        return value, XLSX_DATE_FORMAT
+    return _xlsx_text(_display(value)), "s"
 
 
 #: Years a spreadsheet date can hold (Excel's serial dates start in 1900); others stay text.
@@ -402,13 +444,14 @@ def raw_data_digest(snapshot: Snapshot) -> str:
     return digest.hexdigest()
 
 
+#: What XML 1.0 cannot carry: control characters other than tab, newline and carriage return, and lone surrogates.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
 def _xlsx_text(text: str) -> str:
     # XML 1.0 cannot carry most control characters; openpyxl would raise IllegalCharacterError.
     # Replace them with U+FFFD so the cell still shows that something was there.
-    return "".join(
-        "\ufffd" if (ord(char) < 32 and char not in "\t\n\r") or 0xD800 <= ord(char) <= 0xDFFF else char
-        for char in text
-    )
+    return _XML_ILLEGAL.sub("\ufffd", text)
 
 
 # --- JSON ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from auditor.errors import ConfigurationError
 from auditor.inputs import read_input_file
+from auditor.labels import stamp
 from auditor.models import User
 
 #: The largest identity file read: 256 MB holds a roster of well over a million people.
@@ -298,7 +299,7 @@ class IdentitySource:
         """One line for reports: files, digests, rows, export time and preset."""
         parts = []
         for f in self.files:
-            exported = f"exported {f.exported_at:%Y-%m-%d %H:%M} UTC" if f.exported_at else "export time not stated"
+            exported = f"exported {stamp(f.exported_at)}" if f.exported_at else "export time not stated"
             parts.append(f"{f.name} ({f.rows:,} rows, {exported}, SHA-256 {f.sha256})")
         text = "; ".join(parts) + f"; preset {self.preset}"
         if self.map_file is not None:

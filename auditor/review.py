@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from auditor.errors import ConfigurationError
 from auditor.exports import neutralise_cell
+from auditor.labels import day
 from auditor.models import (
     KNOWN_ROLE_NAMES,
     FindingsResult,
@@ -94,7 +95,7 @@ def parse_identity(text: str) -> tuple[str, str]:
 
 
 def _day(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).date().isoformat()
+    return day(moment.astimezone(UTC)) if moment is not None else ""
 
 
 def _role(user: User) -> str:
@@ -186,6 +187,7 @@ def worksheet_xlsx(
     created: datetime,
 ) -> bytes:
     """The worksheet as XLSX: a cover sheet, then the rows with drop-downs and locked data columns."""
+    # Deferred: openpyxl is the slowest import of the package; only the XLSX worksheet needs it.
     from openpyxl import Workbook
     from openpyxl.styles import Font, Protection
     from openpyxl.utils import get_column_letter
@@ -333,7 +335,7 @@ def _cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.date().isoformat()
+        return day(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
@@ -344,7 +346,7 @@ def _cell_text(value: object) -> str:
 def _read_table(file_name: str, content: bytes) -> list[list[str]]:
     """The worksheet's rows as text (header first), from CSV or XLSX bytes."""
     if content[:4] == b"PK\x03\x04":
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # deferred, as in the writer: a CSV worksheet needs none of it
 
         try:
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)

@@ -44,6 +44,7 @@ from typing import Literal
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.identity import IdentityIndex, IdentitySource, Match, match_counts, match_users
 from auditor.labels import TWO_FA_LIMITATION as TWO_FA_LIMITATION  # re-exported for callers of rules
+from auditor.labels import day, stamp
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -320,11 +321,7 @@ _RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "never"
-
-
-def _day(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d")
+    return stamp(value) or "never"
 
 
 def _days(days: int) -> str:
@@ -432,7 +429,7 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
             role_words = f" holds {', '.join(privileged)} but" if privileged else ""
             explanation = (
                 f"{who}{role_words} has not signed in for {_days(elapsed.days)} "
-                f"(last sign-in {_day(user.last_login)}); the limit is {_days(limit)}."
+                f"(last sign-in {day(user.last_login)}); the limit is {_days(limit)}."
             )
             evidence = [
                 *ctx.user_evidence(user),
@@ -455,7 +452,7 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
         role_words = f" holds {', '.join(privileged)} and" if privileged else ""
         explanation = (
             f"{who}{role_words} has never been seen to sign in, although the tool has known the "
-            f"account for {_days(known.days)} (first seen {_day(first_seen)}); the limit is {_days(limit)}."
+            f"account for {_days(known.days)} (first seen {day(first_seen)}); the limit is {_days(limit)}."
         )
         evidence = [
             *ctx.user_evidence(user),
@@ -549,7 +546,7 @@ def _privileged_service_user(ctx: _Context) -> list[Finding]:
                 continue  # the audit key's user, as the README recommends: named in the limitations
             explanation = (
                 f"Service user {who} owns the audit's API key and holds {', '.join(privileged)}, and it "
-                f"signs in interactively (last sign-in {_day(user.last_login)}): the audit identity is "
+                f"signs in interactively (last sign-in {day(user.last_login)}): the audit identity is "
                 "also used by a person."
             )
             evidence = [*ctx.user_evidence(user), ("audit key's user", "yes")]
@@ -599,8 +596,8 @@ def _mfa_attestation(ctx: _Context) -> list[Finding]:
         evidence = [("last attestation", "none")]
     else:
         explanation = (
-            f"The last 2FA attestation, by {last.by} on {_day(last.made_at)}, expired on "
-            f"{_day(last.expires)}; the API cannot show per-user 2FA status, so it must be renewed."
+            f"The last 2FA attestation, by {last.by} on {day(last.made_at)}, expired on "
+            f"{day(last.expires)}; the API cannot show per-user 2FA status, so it must be renewed."
         )
         evidence = [
             ("last attestation", f"{_when(last.made_at)} by {last.by}"),
@@ -639,9 +636,9 @@ def _review_overdue(ctx: _Context) -> list[Finding]:
         evidence = [("last review", "none"), ("threshold", ctx.threshold(field_name))]
     else:
         age = (ctx.now - last.made_at).days
-        expired = "" if last.valid_at(ctx.now) else f" and its attestation expired on {_day(last.expires)}"
+        expired = "" if last.valid_at(ctx.now) else f" and its attestation expired on {day(last.expires)}"
         explanation = (
-            f"The last signed-off access review, by {last.by} on {_day(last.made_at)}, was {_days(age)} "
+            f"The last signed-off access review, by {last.by} on {day(last.made_at)}, was {_days(age)} "
             f"old when this snapshot was taken{expired}; the {which} review interval is {_days(interval)}."
         )
         evidence = [
@@ -690,7 +687,7 @@ def _self_review(ctx: _Context) -> list[Finding]:
     except LookupError:
         return []
     explanation = (
-        f"The review of snapshot #{ctx.snapshot.id} was signed off by {review.by} on {_day(review.made_at)}, "
+        f"The review of snapshot #{ctx.snapshot.id} was signed off by {review.by} on {day(review.made_at)}, "
         f"who holds {roles} in that snapshot: they reviewed their own access."
     )
     evidence = [
@@ -728,7 +725,7 @@ def _self_approved_exception(ctx: _Context) -> list[Finding]:
             *ctx.user_evidence(user),
             ("exception", f"{entry.rule} for {entry.user}"),
             *roles,
-            ("approved on", _day(entry.approved_on) if entry.approved_on else "(not recorded)"),
+            ("approved on", day(entry.approved_on) if entry.approved_on else "(not recorded)"),
         ]
         found.append(ctx.finding("self-approved-exception", explanation, evidence, user))
     return found
@@ -764,7 +761,7 @@ def _identity_rules(ctx: _Context) -> list[Finding]:
             continue
         if record.termination_date is not None:
             days = (ctx.now - record.termination_date).days
-            since = f"since {_day(record.termination_date)}, {_days(days)} before this snapshot"
+            since = f"since {day(record.termination_date)}, {_days(days)} before this snapshot"
             days_text = str(days)
         else:
             since = "since a date the identity source does not state"
@@ -777,7 +774,7 @@ def _identity_rules(ctx: _Context) -> list[Finding]:
         evidence = [
             *ctx.user_evidence(user),
             ("identity status", record.status or "(none)"),
-            ("termination date", _day(record.termination_date) if record.termination_date else "(not stated)"),
+            ("termination date", day(record.termination_date) if record.termination_date else "(not stated)"),
             ("days since termination", days_text),
             ("matched by", _matched_by(match)),
             ("identity record", record.where),
@@ -817,7 +814,7 @@ def _review_decisions(ctx: _Context) -> list[Finding]:
             ("reviewer", item.reviewer),
             ("ticket", item.ticket or "(none)"),
             ("justification", item.justification or "(none)"),
-            ("campaign", f"#{item.campaign_id} of snapshot {item.snapshot_id}, closed {_day(item.closed_at)}"),
+            ("campaign", f"#{item.campaign_id} of snapshot {item.snapshot_id}, closed {day(item.closed_at)}"),
         ]
         if item.state == "overdue":
             due = item.closed_at + timedelta(days=ctx.config.remediation_days)
@@ -825,9 +822,9 @@ def _review_decisions(ctx: _Context) -> list[Finding]:
                 ctx.finding(
                     "revocation-overdue",
                     f"Access review campaign #{item.campaign_id} decided to {item.decision} {user.email} "
-                    f"(reviewer {item.reviewer}, ticket {item.ticket or 'none'}); it was due by {_day(due)} "
+                    f"(reviewer {item.reviewer}, ticket {item.ticket or 'none'}); it was due by {day(due)} "
                     f"({ctx.config.remediation_days} days after the close) and no snapshot since shows it done.",
-                    [*evidence, ("due", _day(due))],
+                    [*evidence, ("due", day(due))],
                     user,
                 )
             )
@@ -919,7 +916,7 @@ def _key_rules(ctx: _Context) -> list[Finding]:
                         "key-unused",
                         key,
                         owner,
-                        f"The active {name} was last used {_days(idle.days)} ago ({_day(key.last_used)}); "
+                        f"The active {name} was last used {_days(idle.days)} ago ({day(key.last_used)}); "
                         f"the limit is {_days(t.inactive_user_days)}.",
                         [("days unused", str(idle.days)), ("threshold", ctx.threshold("inactive_user_days"))],
                     )
@@ -933,7 +930,7 @@ def _key_rules(ctx: _Context) -> list[Finding]:
                         "key-never-used",
                         key,
                         owner,
-                        f"The active {name} was created {_days(age.days)} ago ({_day(key.created)}) and has "
+                        f"The active {name} was created {_days(age.days)} ago ({day(key.created)}) and has "
                         f"never been used; the limit is {_days(t.never_signed_in_user_days)}.",
                         [
                             ("days since created", str(age.days)),

@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.bench_identity",
     "bench.bench_pandas",
     "bench.bench_sandbox",
+    "bench.bench_export",
 )
 
 

@@ -34,12 +34,13 @@ from auditor.cli.workspace import env_secrets
 from auditor.demo import run_demo
 from auditor.errors import ConfigurationError, ExitCode, ReportError
 from auditor.identity import IdentityRequest, preset
-from auditor.labels import day, describe_pull
+from auditor.labels import day, describe_pull, iso
 from auditor.models import AttestationKind, FindingsResult, Severity
 from auditor.pipeline import (
     Workspace,
     attest,
     close_review,
+    connect,
     connection_target,
     diff,
     disconnect,
@@ -160,8 +161,6 @@ def _write_data(out: Output, payload: bytes | str, output: Path | None) -> None:
 
 
 def cmd_connect(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    from auditor.pipeline import connect
-
     region, base_url = connection_target(args.region, args.base_url)
     api_key = _read_api_key(args, stdin, out)
     report = connect(workspace, args.connection, base_url=base_url, region=region, api_key=api_key)
@@ -249,8 +248,6 @@ def cmd_pull(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
 
 
 def cmd_snapshots(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    from auditor.exports import iso
-
     summaries = list_snapshots(workspace, args.connection)
     if not summaries:
         out.info("No snapshots yet. Run `auditor pull`.")
@@ -269,10 +266,10 @@ def cmd_history(args: argparse.Namespace, workspace: Workspace, out: Output, std
     if args.format == OutputFormat.JSON:
         document = {
             "user": exports.user_dict(user),
-            "first_seen": exports.iso(history.first_seen),
-            "last_seen": exports.iso(history.last_seen),
+            "first_seen": iso(history.first_seen),
+            "last_seen": iso(history.last_seen),
             "present_in_latest_snapshot": timeline.present_in_latest,
-            "role_history": [{"since": exports.iso(at), "roles": roles} for at, roles in history.role_history],
+            "role_history": [{"since": iso(at), "roles": roles} for at, roles in history.role_history],
             # null when the latest snapshot could not read the key list (issue 17)
             "api_keys": None
             if timeline.keys is None
@@ -284,8 +281,8 @@ def cmd_history(args: argparse.Namespace, workspace: Workspace, out: Output, std
                     "status": key.status,
                     "restriction": key.restriction,
                     "legacy": key.is_legacy,
-                    "created": exports.iso(key.created),
-                    "last_used": exports.iso(key.last_used),
+                    "created": iso(key.created),
+                    "last_used": iso(key.last_used),
                 }
                 for key in timeline.keys
             ],
@@ -394,7 +391,8 @@ def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
 def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     outcome = export_evidence(workspace, args.connection, snapshot_id=args.snapshot,
                               frameworks=_frameworks(args.framework), output=args.output,
-                              include_reports=not args.no_reports, new_chain=args.new_chain,
+                              include_reports=not args.no_reports, reports_dir=args.reports,
+                              new_chain=args.new_chain,
                               overwrite=args.overwrite, identity=_identity_request(args),
                               include_identity_source=args.include_identity_source)
     if outcome.recovered:

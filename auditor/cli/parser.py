@@ -34,7 +34,7 @@ def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str,
 FRAMEWORKS_HELP = ", ".join(PROFILE_NAMES)
 REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
-#: tests/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
+#: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
 REVIEW_SCOPES = ("all", "privileged", "flagged")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--output", type=Path, required=True, metavar="FILE.zip")
     sub.add_argument("--no-reports", action="store_true", help="leave the HTML/PDF reports out of the bundle")
+    sub.add_argument("--reports", type=Path, metavar="DIR",
+                     help="re-use the reports `auditor report --output DIR` wrote for this snapshot "
+                     "(refused unless of the same snapshot, data and rules) instead of rendering them")
     sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
     sub.add_argument("--overwrite", action="store_true")
     _identity_options(sub, bundle=True)

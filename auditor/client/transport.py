@@ -9,6 +9,7 @@ could be echoed in. The answer handed back is decoded, fully in memory, and carr
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 import threading
 import urllib.request
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
+import certifi
 import httpcore
 import httpx
 
@@ -136,16 +138,13 @@ def tls_context() -> ssl.SSLContext:
     ``ssl.create_default_context`` (which httpx uses) honours it, writing the session secrets of
     every request, and so the API key on the wire, to that file.
     """
-    import os  # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read
-
+    # SSL_CERT_FILE / SSL_CERT_DIR: the same settings httpx and OpenSSL read.
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = None if cafile else os.environ.get("SSL_CERT_DIR") or None
     source = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}" if capath else "certifi"
     try:
         if cafile is None and capath is None:
-            import certifi  # httpx's own dependency, needed only here
-
-            cafile = certifi.where()
+            cafile = certifi.where()  # httpx's own dependency
         # Not ssl.create_default_context: it opens SSLKEYLOGFILE (writing a header) before we could
         # turn it off. PROTOCOL_TLS_CLIENT has the same secure defaults (hostname check, verify).
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

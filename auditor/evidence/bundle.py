@@ -43,6 +43,7 @@ from auditor.atomic import write_bytes_atomic
 from auditor.errors import EvidenceError
 from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope
 from auditor.evidence.keys import SigningKeys
+from auditor.labels import iso
 from auditor.models import RawPage
 
 __all__ = [
@@ -530,7 +531,7 @@ def _zip(members: Sequence[tuple[str, bytes]], *, when: datetime) -> bytes:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return iso(moment.astimezone(UTC))
 
 
 def _require_aware(moment: datetime, name: str) -> None:

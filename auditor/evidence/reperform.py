@@ -11,8 +11,8 @@ thresholds, rule settings, exceptions), first-seen history, attestations, the pr
 A re-run with ``--previous`` re-derives the previous snapshot from that bundle's raw pages too.
 
 This module holds the format of the recorded inputs, the parsing of raw pages and the comparison
-(each difference names the file, the row and the field); ``auditor.pipeline.reperform_evidence``
-wires in the rules.
+(each difference names the file, the row and the field); ``rederive.py`` runs them over a bundle,
+with the rules ``auditor.pipeline.reperform_evidence`` passes in.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auditor import __version__
+from auditor.evidence.layout import load_json
 from auditor.models import RawPage, Snapshot, UserHistory
 
 __all__ = [
@@ -263,8 +264,6 @@ def parse_rule_inputs(
     review_type: type | None = None,
 ) -> tuple[RuleInputs, _T]:
     """Read ``evidence/rule-inputs.json``; ValueError says what does not fit."""
-    from auditor.evidence.layout import load_json
-
     document = load_json(data, max_depth=64)
     if not isinstance(document, dict) or document.get("format") != RULE_INPUTS_FORMAT:
         raise ValueError(f"not a {RULE_INPUTS_FORMAT} document")

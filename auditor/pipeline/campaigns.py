@@ -6,12 +6,18 @@ Read by the rules (``review_items_as_of``), the report and the bundle (``review_
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from auditor import review
 from auditor.errors import ConfigurationError
+from auditor.exports import neutralise_cell
+from auditor.labels import iso
 from auditor.models import ReviewItem, Snapshot
 
 if TYPE_CHECKING:
@@ -25,8 +31,6 @@ def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) ->
     Only snapshots taken by then (up to and including this one) prove a remediation, so a later
     pull never changes an earlier snapshot's findings.
     """
-    from auditor import review
-
     campaigns = [
         c for c in store.campaigns(snapshot.connection) if c.closed_at is not None and c.closed_at <= snapshot.taken_at
     ]
@@ -65,8 +69,6 @@ def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) ->
 
 def campaign_rows(campaign: Any) -> list[dict[str, Any]]:
     """The worksheet rows a campaign was opened with."""
-    import json
-
     rows: list[dict[str, Any]] = json.loads(campaign.worksheet)
     return rows
 
@@ -127,7 +129,7 @@ class CampaignStatus:
         c = self.campaign
 
         def when(value: datetime | None) -> str | None:
-            return None if value is None else value.isoformat(timespec="seconds")
+            return None if value is None else iso(value)
 
         return {
             "campaign": c.id,
@@ -192,11 +194,6 @@ STATUS_CSV_HEADER = ("user", "decision", "justification", "reviewer", "decided a
 
 def status_csv(status: CampaignStatus) -> str:
     """The Entra-style review history: one line per row in scope."""
-    import csv
-    import io
-
-    from auditor.exports import neutralise_cell
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(STATUS_CSV_HEADER)
@@ -208,15 +205,15 @@ def status_csv(status: CampaignStatus) -> str:
                 r.decision or ("not reviewed" if closed else ""),
                 neutralise_cell(r.justification),
                 neutralise_cell(r.reviewer),
-                r.decided_at.isoformat(timespec="seconds") if r.decided_at else "",
-                r.applied_at.isoformat(timespec="seconds") if r.applied_at else "",
+                iso(r.decided_at),
+                iso(r.applied_at),
                 r.remediation,
             ]
         )
     return buffer.getvalue()
 
 
-def _campaign_status(
+def campaign_status(
     store: Store,
     campaign: Any,
     *,
@@ -226,8 +223,6 @@ def _campaign_status(
     decisions_as_of: datetime | None = None,
 ) -> CampaignStatus:
     """Decisions recorded by ``decisions_as_of`` (default ``as_of``), remediation as of ``as_of``."""
-    from auditor import review
-
     decided_by = decisions_as_of or as_of
     history = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= decided_by]
     current = review.effective_decisions(history)
@@ -286,14 +281,15 @@ def review_as_of(store: Store, snapshot: Snapshot, config: AuditConfig, *, now: 
             return None
         campaign = closed[-1]
         decided_by = campaign.closed_at or snapshot.taken_at
-    later = _later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
+    later = later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
     later = [s for s in later if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)]
-    return _campaign_status(
+    return campaign_status(
         store, campaign, later=later, config=config, as_of=snapshot.taken_at, decisions_as_of=decided_by
     )
 
 
-def _later_snapshots(store: Store, connection: str, after_id: int, *, until: datetime) -> list[Snapshot]:
+def later_snapshots(store: Store, connection: str, after_id: int, *, until: datetime) -> list[Snapshot]:
+    """The complete snapshots of ``connection`` after snapshot ``after_id``, up to ``until``: the remediation proof."""
     after = store.get_snapshot(after_id)
     return [
         s
@@ -302,7 +298,8 @@ def _later_snapshots(store: Store, connection: str, after_id: int, *, until: dat
     ]
 
 
-def _pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:
+def pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:
+    """The campaign named, else the latest open one, else the latest; refused when there is none."""
     if campaign_id is not None:
         return store.get_campaign(campaign_id)
     campaigns = store.campaigns(connection)

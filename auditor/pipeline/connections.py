@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
+from auditor.credentials import fingerprint
+from auditor.diff import diff_snapshots
+from auditor.errors import ApiError
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
 from auditor.pipeline.workspace import Workspace
+from auditor.store import PULL_LOCK_TIMEOUT, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
@@ -15,6 +19,8 @@ if TYPE_CHECKING:
 
 
 def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
+    # Deferred, as in connection_target: the client loads httpx, which commands that never reach
+    # the network (verify, report, snapshots) must not import (tests/e2e/test_verify_offline_imports.py).
     from auditor.client import CertCentralClient, check_base_url
 
     return CertCentralClient(
@@ -28,7 +34,7 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
 
 def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
     """(region, base URL) of a new connection: ``--base-url`` wins, else the region (default ``us``)."""
-    from auditor.client import resolve_base_url
+    from auditor.client import resolve_base_url  # deferred: it loads httpx (see _client)
 
     region = region or (None if base_url else "us")
     return region, resolve_base_url(region, base_url)
@@ -38,9 +44,7 @@ def connect(
     workspace: Workspace, name: str, *, base_url: str, region: str | None, api_key: str
 ) -> ConnectionReport:
     """Test the key and, only if the test passes, save the connection with the key encrypted."""
-    from auditor.credentials import fingerprint
-
-    _check_connection_name(name)
+    validate_connection_name(name)
     master = workspace.master_key()
     with _client(workspace, base_url, api_key) as client:
         report = client.test_connection()
@@ -66,8 +70,6 @@ def describe_test_result(report: ConnectionReport) -> str:
 
 def test_connection(workspace: Workspace, name: str) -> ConnectionReport:
     """Run the connection test with the saved key and record the outcome (pass or fail)."""
-    from auditor.errors import ApiError
-
     with workspace.store() as store:
         record = store.get_connection(name)
         api_key = _decrypt_key(workspace, record)
@@ -91,12 +93,6 @@ def disconnect(workspace: Workspace, name: str) -> None:
         store.delete_connection(name)
 
 
-def _check_connection_name(name: str) -> None:
-    from auditor.store import validate_connection_name
-
-    validate_connection_name(name)
-
-
 def _decrypt_key(workspace: Workspace, record: ConnectionRecord) -> str:
     return workspace.master_key().open_api_key(record.name, record.encrypted_key)
 
@@ -117,7 +113,7 @@ def pull(
     details: bool = False,
     page_size: int = 500,
     observer: PullObserver | None = None,
-    lock_timeout: float = 5.0,
+    lock_timeout: float = PULL_LOCK_TIMEOUT,
     store: Store | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
@@ -125,7 +121,7 @@ def pull(
     Any error (or Ctrl-C) before the snapshot is saved leaves the store exactly as it was; the
     save itself is a single transaction. A pull that does not add up is stored as incomplete.
     """
-    from auditor.diff import diff_snapshots
+    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
     from auditor.store import pull_lock
 
     with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store(store) as store:

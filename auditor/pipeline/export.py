@@ -4,21 +4,33 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import re
+import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ConfigurationError
+from auditor.errors import ConfigurationError, EvidenceError
+from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
+from auditor.evidence import rotate_signing_key as rotate
+from auditor.evidence.recorded import identity_evidence, rule_settings
+from auditor.evidence.reperform import rule_inputs_json
+from auditor.identity import match_users
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
-from auditor.pipeline.findings import Evaluation, evaluate, load_identity, rules_version
+from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest, rules_version
 from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
-from auditor.pipeline.workspace import Workspace, _check_master_key
+from auditor.pipeline.workspace import Workspace, check_master_key
+from auditor.report import render_html, render_pdf
 
 if TYPE_CHECKING:
+    from auditor.evidence.reuse import ReusedReport
     from auditor.identity import IdentityRequest, IdentitySource
     from auditor.store import Store
 
@@ -52,37 +64,47 @@ def export_evidence(
     overwrite: bool = False,
     evaluation: Evaluation | None = None,
     report_files: Sequence[Path] = (),
+    reports_dir: Path | None = None,
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
     store: Store | None = None,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
-    ``report_files`` are reports already delivered (``auditor run``): they go into the bundle
-    byte for byte, hashed as delivered. Otherwise the reports are rendered here.
+    ``report_files`` are reports this process has just rendered from ``evaluation`` (``auditor
+    run``): they go into the bundle byte for byte, hashed as delivered. ``reports_dir`` holds
+    reports written earlier by ``auditor report`` (``auditor export --reports DIR``): they go in
+    the same way, but only when their report id and tool version are those of the snapshot as
+    evaluated here (``auditor.evidence.reuse``); any other is refused. Otherwise the reports are
+    rendered here.
 
     The identity source is recorded (names, digests, rows, mapping and the matched records) in the
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    from auditor.errors import EvidenceError
-    from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
-    from auditor.evidence.recorded import identity_evidence, rule_settings
+    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
     from auditor.store import export_lock
 
+    if reports_dir is not None and not include_reports:
+        raise ConfigurationError(
+            "--reports and --no-reports contradict each other.",
+            hint="Pass --reports DIR to put those reports into the bundle, or --no-reports to leave reports out.",
+        )
     loaded_identity = None
+    config = None
     if evaluation is None:
         # The configuration and the identity source are read in full first: their errors come
         # before the store is opened, as for every command.
-        loaded_identity = load_identity(
-            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source
-        )
+        config = workspace.load_config(frameworks)
+        loaded_identity = load_identity(config, identity, keep_bytes=include_identity_source)
     # One store for the evaluation, the reports and the chain.
     with workspace.store(store) as store:
         if evaluation is None:
             evaluation = evaluate(
                 workspace, connection, snapshot_id=snapshot_id, frameworks=frameworks,
-                with_trend_history=include_reports, loaded_identity=loaded_identity, store=store,
+                # The trend (every earlier snapshot) is only needed to render reports here.
+                with_trend_history=include_reports and reports_dir is None,
+                loaded_identity=loaded_identity, config=config, store=store,
             )
         if include_identity_source and evaluation.identity is None:
             raise ConfigurationError(
@@ -90,13 +112,17 @@ def export_evidence(
                 hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
             )
         identity_files = evaluation.identity_raw if include_identity_source else ()
-        report_html, report_pdf = _report_bytes(workspace, evaluation, include_reports, report_files, store=store)
-        now = workspace.now()
+        report_html, report_pdf = _report_bytes(
+            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store
+        )
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
         with export_lock(workspace.data_dir, connection):
-            _check_master_key(store, master)
+            # The time is read once the lock is held: an export that waited must not predate the
+            # signing key the export before it created.
+            now = workspace.now()
+            check_master_key(store, master)
             key, created = active_signing_key(store, master, now=now)
             recovered = journal.recover(store, data_dir=workspace.data_dir, connection=connection)
             head = store.chain_head(connection)
@@ -136,10 +162,6 @@ def export_evidence(
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable
                 # temporary directory surfaces here, not as a bug. Its half-run writer generators
                 # fail again when collected; collect them now, quietly, instead of at exit.
-                import gc
-                import sys
-                import tempfile
-
                 exc.__traceback__ = None
                 if exc.__cause__ is not None:  # lxml's error, translated by the exports: its frames too
                     exc.__cause__.__traceback__ = None
@@ -188,8 +210,6 @@ def export_evidence(
 
 def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
     """The identity records a bundle carries: only those some user of the snapshot matched."""
-    from auditor.identity import match_users
-
     source = evaluation.identity
     if source is None:
         return None
@@ -199,9 +219,6 @@ def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
 
 def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: datetime) -> bytes:
     """``evidence/rule-inputs.json``: what the rules used besides the raw pages (issue 12 §5)."""
-
-    from auditor.evidence.reperform import rule_inputs_json
-
     config = evaluation.config
     # Only the file's name is shown anywhere; the local path stays out of the bundle.
     identity = config.identity
@@ -231,9 +248,6 @@ def _rule_inputs(evaluation: Evaluation, raw_pages: Sequence[RawPage], *, now: d
 def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tuple[tuple[str, bytes], ...]:
     """``review/campaign-N/...``: the campaign the snapshot's report shows, its worksheets as imported,
     the normalised decisions (JSON and CSV) and the remediation states (issue 14)."""
-    import json
-    import re
-
     status = review_as_of(store, evaluation.snapshot, evaluation.config, now=now)
     if status is None:
         return ()
@@ -258,37 +272,72 @@ def _review_files(store: Store, evaluation: Evaluation, *, now: datetime) -> tup
 
 
 def _report_bytes(
-    workspace: Workspace, evaluation: Evaluation, include: bool, report_files: Sequence[Path], *, store: Store
+    workspace: Workspace,
+    evaluation: Evaluation,
+    include: bool,
+    report_files: Sequence[Path],
+    *,
+    reports_dir: Path | None,
+    store: Store,
 ) -> tuple[bytes | None, bytes | None]:
     if not include:
         return None, None
+    if reports_dir is not None:
+        reused = {report.path.suffix: report.content for report in _reused_reports(evaluation, reports_dir)}
+        return reused.get(".html"), reused.get(".pdf")
     if report_files:
         html = next((p.read_bytes() for p in report_files if p.suffix == ".html"), None)
         pdf = next((p.read_bytes() for p in report_files if p.suffix == ".pdf"), None)
         return html, pdf
-    from auditor.report import render_html, render_pdf
 
     data = report_data(workspace, evaluation, store=store)
     return render_html(data).encode("utf-8"), render_pdf(data)
 
 
+def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedReport, ...]:
+    """The reports ``auditor report`` wrote into ``reports_dir`` for this snapshot, checked for re-use."""
+    from auditor import __version__
+    from auditor.evidence.reuse import reuse_reports
+    from auditor.report import account_slug
+    from auditor.report.data import account_name, report_id
+    from auditor.rules import review_of
+
+    snapshot = evaluation.snapshot
+    base = (
+        f"certcentral-access-review-{account_slug(account_name(snapshot), snapshot.provenance.account_id)}"
+        f"-{snapshot.taken_at.date().isoformat()}"
+    )
+    candidates = [reports_dir / f"{base}.{suffix}" for suffix in ("html", "pdf")]
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        raise ConfigurationError(
+            f"--reports {reports_dir}: no report of snapshot {snapshot.id} there "
+            f"(looked for {candidates[0].name} and {candidates[1].name}).",
+            hint=f"Write them with `auditor report --snapshot {snapshot.id} --output {reports_dir}`, "
+            "or leave out --reports (the export then renders the reports itself).",
+        )
+    expected = report_id(
+        snapshot, evaluation.findings, review_of(evaluation.attestations, snapshot.id),
+        raw_sha256=raw_digest(snapshot),
+    )
+    return reuse_reports(
+        found, expected_id=expected, tool_version=__version__, flag="--reports", snapshot_id=snapshot.id
+    )
+
+
 def public_signing_key(workspace: Workspace) -> tuple[str, str]:
     """The evidence signing key's fingerprint and public PEM (created on first use)."""
-    from auditor.evidence import active_signing_key
-
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key, _created = active_signing_key(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem
 
 
 def rotate_signing_key(workspace: Workspace) -> tuple[str, str]:
     """Retire the current signing key and start a new key period."""
-    from auditor.evidence import rotate_signing_key as rotate
-
     with workspace.store() as store:
         master = workspace.master_key()
-        _check_master_key(store, master)
+        check_master_key(store, master)
         key = rotate(store, master, now=workspace.now())
     return key.fingerprint, key.public_pem

@@ -7,13 +7,18 @@ place export and ``verify --reperform`` both call.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from auditor import __version__
+from auditor.diff import diff_snapshots
 from auditor.errors import ConfigurationError
+from auditor.exports import raw_data_digest
+from auditor.identity import load
+from auditor.labels import stamp_seconds
 from auditor.models import (
     ApiKey,
     Attestation,
@@ -27,6 +32,8 @@ from auditor.models import (
 )
 from auditor.pipeline.campaigns import review_items_as_of
 from auditor.pipeline.workspace import Workspace
+from auditor.rules import RULES
+from auditor.rules import evaluate as run_rules
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -76,8 +83,6 @@ def diff(
     allow_incomplete: bool = False,
 ) -> tuple[Snapshot, Snapshot, ChangeSet]:
     """The change set between two snapshots; by default the latest complete one and the one before."""
-    from auditor.diff import diff_snapshots
-
     with workspace.store() as store:
         new = select_snapshot(store, connection, to_id, allow_incomplete=allow_incomplete)
         if from_id is not None:
@@ -125,8 +130,6 @@ def load_identity(
     Every problem (unknown preset, missing column, bad date, duplicate employee id) is a
     ConfigurationError naming the file, row and column: nothing is evaluated half.
     """
-    from auditor.identity import load
-
     return load(config.identity, request, keep_bytes=keep_bytes)
 
 
@@ -155,6 +158,7 @@ def evaluate(
     identity: IdentityRequest | None = None,
     loaded_identity: LoadedIdentity | None = None,
     keep_identity_bytes: bool = False,
+    config: AuditConfig | None = None,
     store: Store | None = None,
 ) -> Evaluation:
     """Run the rules over a snapshot (default: the latest complete one) as of its own pull time.
@@ -165,8 +169,10 @@ def evaluate(
 
     The identity source (``identity``, or ``loaded_identity`` already read) is read in full
     before the store is touched; it is an input of the evaluation like the configuration.
+    ``config``: the configuration the caller already loaded for ``frameworks`` (read once per command).
     """
-    config = workspace.load_config(frameworks)
+    if config is None:
+        config = workspace.load_config(frameworks)
     if loaded_identity is None:
         loaded_identity = load_identity(config, identity, keep_bytes=keep_identity_bytes)
     source = loaded_identity.source if loaded_identity is not None else None
@@ -228,9 +234,6 @@ def evaluate_snapshot(
 
     The one place both call, so a change to how findings are evaluated reaches both.
     """
-    from auditor.diff import diff_snapshots
-    from auditor.rules import evaluate as run_rules
-
     findings = run_rules(
         snapshot,
         previous=previous,
@@ -252,10 +255,6 @@ def evaluate_snapshot(
 
 def rules_version() -> str:
     """The tool version plus a digest of the rule catalogue, recorded in every manifest."""
-    import json
-
-    from auditor.rules import RULES
-
     catalogue = json.dumps(
         [[rule.id, str(rule.severity), rule.title, rule.remediation] for rule in RULES], sort_keys=True
     )
@@ -271,13 +270,15 @@ def attest(
     statement: str,
     valid_days: int,
     snapshot_id: int | None = None,
+    store: Store | None = None,
 ) -> Attestation:
     """Record a reviewer's attestation (2FA verified in the console, or an access review done).
 
     A review signs off one snapshot: ``snapshot_id``, by default the latest complete one now,
     recorded with its raw-data digest. ``valid_days`` says when the next review is due
     (``review-overdue``); it does not extend the sign-off to other snapshots. An MFA attestation
-    covers the snapshots taken from now until it expires.
+    covers the snapshots taken from now until it expires. ``store``: one already open (``auditor
+    run``'s ``after_pull``), else it is opened here.
     """
     kind = AttestationKind(kind)
     if not by.strip() or not statement.strip():
@@ -287,11 +288,11 @@ def attest(
     if snapshot_id is not None and kind is not AttestationKind.REVIEW:
         raise ConfigurationError("Only a review names the snapshot it reviewed; drop --snapshot.")
     now = workspace.now()
-    with workspace.store() as store:
+    with workspace.store(store) as store:
         store.get_connection(connection)
         reviewed: Snapshot | None = None
         if kind is AttestationKind.REVIEW:
-            reviewed = _reviewed_snapshot(store, connection, snapshot_id, now=now)
+            reviewed = reviewed_snapshot(store, connection, snapshot_id, now=now)
         return store.add_attestation(
             connection,
             kind=kind,
@@ -304,13 +305,13 @@ def attest(
         )
 
 
-def _reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
+def reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *, now: datetime) -> Snapshot:
     """The complete snapshot a review made at ``now`` signs off; refused if finished after ``now``."""
     reviewed = select_snapshot(store, connection, snapshot_id, allow_incomplete=False)
     if now < reviewed.provenance.finished_at:
         raise ConfigurationError(
-            f"Snapshot {reviewed.id} was finished at {reviewed.provenance.finished_at:%Y-%m-%d %H:%M:%S} "
-            f"UTC, after this review's time ({now:%Y-%m-%d %H:%M:%S} UTC): a review cannot predate what "
+            f"Snapshot {reviewed.id} was finished at {stamp_seconds(reviewed.provenance.finished_at)}, "
+            f"after this review's time ({stamp_seconds(now)}): a review cannot predate what "
             "it reviewed.",
             hint="Check the system clock, or name the reviewed snapshot with --snapshot ID "
             "(see `auditor snapshots`).",
@@ -320,8 +321,6 @@ def _reviewed_snapshot(store: Store, connection: str, snapshot_id: int | None, *
 
 def raw_digest(snapshot: Snapshot) -> str:
     """One SHA-256 over the snapshot's raw pages, in the order fetched (the exports compute it)."""
-    from auditor.exports import raw_data_digest
-
     return raw_data_digest(snapshot)
 
 

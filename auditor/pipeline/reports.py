@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from auditor.pipeline.campaigns import review_as_of
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest
 from auditor.pipeline.workspace import Workspace
+from auditor.report import write_reports as render_and_write
+from auditor.report.data import report_data as build
 
 if TYPE_CHECKING:
     from auditor.identity import IdentityRequest
@@ -18,8 +20,7 @@ if TYPE_CHECKING:
 
 def report_data(workspace: Workspace, evaluation: Evaluation, *, store: Store | None = None) -> ReportData:
     """Everything the templates show (``auditor.report.data``), with the review campaign of the snapshot."""
-    from auditor.client import instance_label
-    from auditor.report.data import report_data as build
+    from auditor.client import instance_label  # deferred: the client loads httpx, a report needs none of it
 
     now = workspace.now()
     with workspace.store(store) as opened:
@@ -46,8 +47,6 @@ def write_reports(
     store: Store | None = None,
 ) -> list[Path]:
     """Render and write the reports of an evaluated snapshot (HTML, PDF)."""
-    from auditor.report import write_reports as render_and_write
-
     data = report_data(workspace, evaluation, store=store)
     return render_and_write(
         data,
@@ -81,7 +80,7 @@ def report(
     with workspace.store() as store:
         evaluation = evaluate(
             workspace, connection, snapshot_id=snapshot_id, since_id=since_id, frameworks=frameworks,
-            with_trend_history=True, loaded_identity=loaded_identity, store=store,
+            with_trend_history=True, loaded_identity=loaded_identity, config=config, store=store,
         )
         paths = write_reports(
             workspace, evaluation, formats=formats, output_dir=output_dir, overwrite=overwrite,

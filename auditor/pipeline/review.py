@@ -4,16 +4,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor import review
+from auditor.atomic import write_output
 from auditor.errors import ConfigurationError
+from auditor.labels import day
 from auditor.models import Attestation
-from auditor.pipeline.campaigns import CampaignStatus, _campaign_status, _later_snapshots, _pick_campaign, campaign_rows
-from auditor.pipeline.findings import _reviewed_snapshot, evaluate, load_identity, raw_digest
+from auditor.pipeline.campaigns import CampaignStatus, campaign_rows, campaign_status, later_snapshots, pick_campaign
+from auditor.pipeline.findings import evaluate, load_identity, raw_digest, reviewed_snapshot
 from auditor.pipeline.workspace import Workspace
+from auditor.rules import review_interval
 
 #: A worksheet larger than this is not a worksheet this tool wrote.
 MAX_WORKSHEET_BYTES = 64 * 1024 * 1024
@@ -46,11 +51,6 @@ def open_review(
     The worksheet is written inside the transaction that records the campaign: if writing fails,
     no campaign is recorded.
     """
-    import json
-
-    from auditor import review
-    from auditor.atomic import write_output
-
     suffix = output.suffix.lower()
     if suffix not in {".xlsx", ".csv"}:
         raise ConfigurationError(
@@ -61,15 +61,17 @@ def open_review(
         raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
     # The configuration and the identity source first (their errors before the store's); then one
     # store for the evaluation and the campaign.
-    loaded_identity = load_identity(workspace.load_config(), None)
+    config = workspace.load_config()
+    loaded_identity = load_identity(config, None)
     with workspace.store() as store:
         evaluation = evaluate(
-            workspace, connection, snapshot_id=snapshot_id, loaded_identity=loaded_identity, store=store
+            workspace, connection, snapshot_id=snapshot_id, loaded_identity=loaded_identity, config=config,
+            store=store,
         )
         snapshot = evaluation.snapshot
         now = workspace.now()
         if due is not None and due <= now:
-            raise ConfigurationError(f"--due {due:%Y-%m-%d} is not in the future.", hint="Give a later --due DATE.")
+            raise ConfigurationError(f"--due {day(due)} is not in the future.", hint="Give a later --due DATE.")
         digest = raw_digest(snapshot)
         counted: list[int] = []
 
@@ -125,8 +127,6 @@ class ImportOutcome:
 def import_review(workspace: Workspace, file: Path, *, by: str) -> ImportOutcome:
     """Validate a filled worksheet and record its decisions: none if the file fails as a whole,
     else every row but those refused by a row-level rule (reported in ``refused``)."""
-    from auditor import review
-
     name, email = review.parse_identity(by)
     try:
         with file.open("rb") as handle:
@@ -181,9 +181,9 @@ def review_status(workspace: Workspace, *, campaign_id: int | None, connection: 
     config = workspace.load_config()
     now = workspace.now()
     with workspace.store() as store:
-        campaign = _pick_campaign(store, campaign_id, connection)
-        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
-        return _campaign_status(store, campaign, later=later, config=config, as_of=now)
+        campaign = pick_campaign(store, campaign_id, connection)
+        later = later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        return campaign_status(store, campaign, later=later, config=config, as_of=now)
 
 
 def close_review(
@@ -203,18 +203,15 @@ def close_review(
     sign-off and the close are one store transaction. Returns (campaign, the review attestation,
     rows recorded as not reviewed).
     """
-    from auditor import review
-    from auditor.rules import review_interval
-
     name, email = review.parse_identity(by)
     if not statement.strip():
         raise ConfigurationError("Closing a review needs a --statement.")
     config = workspace.load_config()
     now = workspace.now()
     with workspace.store() as store:
-        campaign = store.get_open_campaign(_pick_campaign(store, campaign_id, connection).id)
-        later = _later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
-        status = _campaign_status(store, campaign, later=later, config=config, as_of=now)
+        campaign = store.get_open_campaign(pick_campaign(store, campaign_id, connection).id)
+        later = later_snapshots(store, campaign.connection, campaign.snapshot_id, until=now)
+        status = campaign_status(store, campaign, later=later, config=config, as_of=now)
         if status.undecided and not allow_undecided:
             raise ConfigurationError(
                 f"Review campaign #{campaign.id} has {status.undecided} undecided row(s) of {len(status.rows)}; "
@@ -223,7 +220,7 @@ def close_review(
                 f"--allow-undecided to record them as not reviewed "
                 f"(see `auditor review status --campaign {campaign.id}`).",
             )
-        snapshot = _reviewed_snapshot(store, campaign.connection, campaign.snapshot_id, now=now)
+        snapshot = reviewed_snapshot(store, campaign.connection, campaign.snapshot_id, now=now)
         valid_days, _field = review_interval(snapshot, config)
         text = (
             f"Access review campaign #{campaign.id} ({campaign.scope}; {status.decided} of {len(status.rows)} rows "

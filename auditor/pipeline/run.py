@@ -8,18 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.errors import ConfigurationError
-from auditor.labels import describe_pull
+from auditor.atomic import make_private_dirs
+from auditor.errors import ApiBadResponseError, ConfigurationError, ReportError
+from auditor.labels import day, describe_pull
 from auditor.models import FindingsResult, Snapshot
-from auditor.pipeline.connections import PullOutcome, _check_connection_name, pull
+from auditor.pipeline.connections import PullOutcome, pull
 from auditor.pipeline.export import export_evidence
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
 from auditor.pipeline.workspace import Workspace
+from auditor.report import account_slug
+from auditor.report.data import account_name
+from auditor.store import validate_connection_name
 
 if TYPE_CHECKING:
+    from auditor.config import AuditConfig
     from auditor.identity import IdentityRequest
     from auditor.report import ReportFormat
+    from auditor.store import Store
 
 
 @dataclass(frozen=True)
@@ -44,20 +50,18 @@ def run_once(
     export: bool = True,
     evidence_dir: Path | None = None,
     step: Callable[[str], None] = lambda _message: None,
-    after_pull: Callable[[PullOutcome], None] | None = None,
+    after_pull: Callable[[PullOutcome, Store], None] | None = None,
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
-    ``after_pull`` runs between the pull and the evaluation (the demo records its review of the
-    new snapshot there). Every argument and the configuration are checked before the pull, so a typo (``--framework
-    nist``) fails at once instead of storing a snapshot every night and never a report.
+    ``after_pull`` runs between the pull and the evaluation, on the run's store (the demo records
+    its review of the new snapshot there). Every argument and the configuration are checked before
+    the pull, so a typo (``--framework nist``) fails at once instead of storing a snapshot every
+    night and never a report.
     """
-    from auditor.report import account_slug
-    from auditor.report.data import account_name
-
-    _check_run_inputs(
+    config = _check_run_inputs(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
     )
@@ -67,9 +71,7 @@ def run_once(
         if include_identity_source and not export:
             raise ConfigurationError("--include-identity-source needs the evidence export; drop --no-export.")
         # The identity source is read in full before the pull: a bad row fails the run at once (exit 2).
-        loaded_identity = load_identity(
-            workspace.load_config(frameworks), identity, keep_bytes=include_identity_source and export
-        )
+        loaded_identity = load_identity(config, identity, keep_bytes=include_identity_source and export)
         if include_identity_source and loaded_identity is None:
             raise ConfigurationError(
                 "--include-identity-source was given, but there is no identity source.",
@@ -79,10 +81,8 @@ def run_once(
         snapshot = outcome.snapshot
         step(describe_pull(outcome))
         if after_pull is not None and snapshot.complete:
-            after_pull(outcome)
+            after_pull(outcome, store)
         if not snapshot.complete:
-            from auditor.errors import ApiBadResponseError
-
             raise ApiBadResponseError(
                 f"The pull stored snapshot {snapshot.id} as INCOMPLETE ({' '.join(snapshot.provenance.notes)}); "
                 "no report or evidence was produced from it.",
@@ -90,7 +90,7 @@ def run_once(
             )
         evaluation = evaluate(
             workspace, connection, snapshot_id=snapshot.id, frameworks=frameworks, with_trend_history=bool(formats),
-            loaded_identity=loaded_identity, store=store,
+            loaded_identity=loaded_identity, config=config, store=store,
         )
         findings = evaluation.findings
         identity_note = ""
@@ -120,7 +120,7 @@ def run_once(
             target_dir = evidence_dir or output_dir
             _make_output_dir(target_dir)
             slug = account_slug(account_name(snapshot), snapshot.provenance.account_id)
-            data_name = f"certcentral-evidence-{slug}-{snapshot.taken_at:%Y-%m-%d}-s{snapshot.id}.zip"
+            data_name = f"certcentral-evidence-{slug}-{day(snapshot.taken_at)}-s{snapshot.id}.zip"
             exported = export_evidence(
                 workspace,
                 connection,
@@ -183,10 +183,10 @@ def _check_run_inputs(
     roster_limit: int,
     evidence_dir: Path | None,
     reports: bool,
-) -> None:
-    """The checks of :func:`check_run_arguments` that need no store."""
-    _check_connection_name(connection)
-    workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
+) -> AuditConfig:
+    """The checks of :func:`check_run_arguments` that need no store; returns the configuration."""
+    validate_connection_name(connection)
+    config = workspace.load_config(frameworks)  # unknown profile, bad auditor.toml or exceptions file
     if roster_limit < 0:
         raise ConfigurationError(
             f"--pdf-roster-limit must be 0 or more, got {roster_limit}.", hint="Pass --pdf-roster-limit 500."
@@ -201,19 +201,15 @@ def _check_run_inputs(
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            from auditor.errors import ReportError
-
             raise ReportError(
                 f"The output directory {directory} cannot be used: {existing} is not a writable directory.",
                 hint="Choose another directory with --output, or fix its permissions.",
             )
+    return config
 
 
 def _make_output_dir(directory: Path) -> None:
     """Create an output directory (and parents) owner-only: reports and bundles hold names and emails."""
-    from auditor.atomic import make_private_dirs
-    from auditor.errors import ReportError
-
     try:
         make_private_dirs(directory)
     except OSError as exc:

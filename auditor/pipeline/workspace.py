@@ -9,12 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor.config import load_config
+from auditor.credentials import MasterKey
 from auditor.models import Operator, utc_now
+from auditor.store import Store, sealed_secrets_exist
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
-    from auditor.credentials import MasterKey
-    from auditor.store import Store
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,6 @@ class Workspace:
         caller that opened it. A store written before tags existed is tagged here once (after
         checking that the key opens its sealed secrets) and the notice says so.
         """
-        from auditor.store import Store
-
         if already_open is not None:
             yield already_open
             return
@@ -58,7 +57,7 @@ class Workspace:
         store = Store.open(self.data_dir, clock=self.clock, master_key=master)
         try:
             if store.untagged:
-                _check_master_key(store, master)
+                check_master_key(store, master)
                 tagged = store.tag_existing_records()
                 if tagged:
                     self.notice(
@@ -73,9 +72,6 @@ class Workspace:
 
     def master_key(self) -> MasterKey:
         """The master key; never a new one while the database holds secrets sealed under one."""
-        from auditor.credentials import MasterKey
-        from auditor.store import sealed_secrets_exist
-
         sealed = False
         if not (self.master_key_env and self.master_key_env.strip()) and not self.master_key_file.exists():
             sealed = sealed_secrets_exist(self.data_dir)
@@ -84,8 +80,6 @@ class Workspace:
         )
 
     def load_config(self, frameworks: Sequence[str] | None = None) -> AuditConfig:
-        from auditor.config import load_config
-
         return load_config(
             self.config_path,
             search_dirs=(*self.config_search_dirs, self.data_dir),
@@ -93,7 +87,7 @@ class Workspace:
         )
 
 
-def _check_master_key(store: Store, master: MasterKey) -> None:
+def check_master_key(store: Store, master: MasterKey) -> None:
     """Refuse a master key that cannot open the secrets already stored here (CredentialsError).
 
     Called before a signing key may be created: a new key sealed under the wrong master key

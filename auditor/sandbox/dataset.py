@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigurationError
+from auditor.labels import iso
 
 FORMAT = "certcentral-sandbox-dataset/1"
 
@@ -367,7 +368,7 @@ def _container(container_id: int, name: str, parent_id: int, template_id: int) -
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+    return iso(moment.astimezone(UTC))
 
 
 def _user(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from auditor.errors import ConfigurationError
+from auditor.labels import day
 from auditor.models import Attestation, AttestationKind
 from auditor.store.attestations import _Attestations
 from auditor.store.codec import (
@@ -125,7 +126,7 @@ class _Campaigns(_Attestations):
     def _refuse_closed(self, campaign: CampaignRecord) -> None:
         if campaign.state != "open":
             raise ConfigurationError(
-                f"Review campaign #{campaign.id} was closed on {campaign.closed_at:%Y-%m-%d} by {campaign.closed_by}: "
+                f"Review campaign #{campaign.id} was closed on {day(campaign.closed_at)} by {campaign.closed_by}: "
                 "a closed campaign is immutable. Nothing was recorded.",
                 hint="Open a new campaign with `auditor review open --output FILE.xlsx`.",
             )

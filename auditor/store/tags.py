@@ -27,7 +27,7 @@ from auditor.store.schema import (
 from auditor.store.sqlite import _Database
 
 #: The columns each record's tag covers, in encoding order. A migration that adds a column adds
-#: it here (or to UNTAGGED_COLUMNS, saying why) deliberately; tests/test_store_auth.py checks.
+#: it here (or to UNTAGGED_COLUMNS, saying why) deliberately; tests/e2e/test_store_auth.py checks.
 TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "connections": (
         "name", "base_url", "region", "encrypted_key", "key_fingerprint", "added_at", "last_test_at",

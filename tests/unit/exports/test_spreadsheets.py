@@ -297,3 +297,15 @@ def test_csv_in_libreoffice_headless_without_a_filter_option_is_read_as_windows_
     first_names = [row[2] for row in rows[1:]]
     assert "Ångström".encode().decode("cp1252") in first_names
     assert "Ångström" not in first_names
+
+
+def test_xlsx_keeps_error_codes_and_formula_like_text_as_text_in_write_only_mode() -> None:
+    """Plain strings stream in as values (issue 15 §2); those openpyxl would bind as a formula or an
+    error code go in as cells forced to text, as do control characters replaced for XML."""
+    texts = ("#N/A", "#REF!", "#DIV/0!", "=1+1", "=", "#", "plain", "tab\there", "bell\x07", "\ud800x")
+    book = load_workbook(io.BytesIO(exports.workbook_xlsx({"t": (("text",), [(text,) for text in texts])},
+                                                          created=T0)))
+    cells_ = [row[0] for row in book["t"].iter_rows(min_row=2)]
+    assert [cell.data_type for cell in cells_] == ["s"] * len(texts)
+    assert [cell.value for cell in cells_] == [*texts[:8], "bell\ufffd", "\ufffdx"]
+    assert book["t"].freeze_panes == "A2" and book["t"].auto_filter.ref == f"A1:A{len(texts) + 1}"

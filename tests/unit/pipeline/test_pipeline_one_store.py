@@ -14,8 +14,11 @@ from unittest import mock
 
 import pytest
 
+from auditor.models import AttestationKind
 from auditor.pipeline import (
+    PullOutcome,
     Workspace,
+    attest,
     connect,
     export_evidence,
     list_snapshots,
@@ -89,3 +92,32 @@ def test_snapshots_are_listed_through_the_use_case(workspace: Workspace) -> None
     (summary,) = list_snapshots(workspace, "prod")
     assert summary.connection == "prod" and summary.complete
     assert list_snapshots(workspace, "other") == []
+
+
+def test_run_hands_its_store_to_after_pull(workspace: Workspace, tmp_path: Path) -> None:
+    # The demo records its review of the new snapshot there: on the run's store, not a second one.
+    recorded: list[int | None] = []
+
+    def after_pull(pulled: PullOutcome, store: Store) -> None:
+        review = attest(
+            workspace, "prod", kind=AttestationKind.REVIEW, by="Grace <grace@example.com>", statement="Reviewed",
+            valid_days=90, snapshot_id=pulled.snapshot.id, store=store,
+        )
+        recorded.append(review.snapshot_id)
+
+    with counting_opens() as opened:
+        outcome = run_once(
+            workspace, "prod", frameworks=None, output_dir=tmp_path / "out", formats=[], after_pull=after_pull
+        )
+    assert recorded == [outcome.snapshot.id]
+    assert len(opened) == 1
+
+
+@pytest.mark.parametrize("command", ["run", "export"])
+def test_a_command_reads_the_configuration_once(workspace: Workspace, tmp_path: Path, command: str) -> None:
+    with mock.patch.object(Workspace, "load_config", autospec=True, side_effect=Workspace.load_config) as loaded:
+        if command == "run":
+            run_once(workspace, "prod", frameworks=None, output_dir=tmp_path / "out", formats=[])
+        else:
+            export_evidence(workspace, "prod", output=tmp_path / "bundle.zip", include_reports=False)
+    assert loaded.call_count == 1
