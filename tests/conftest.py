@@ -89,6 +89,28 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return DemoRun(output=shared / DEMO_OUTPUT, result=result, command=command)
 
 
+#: What :func:`stub_pdf` renders instead of a report: the header and trailer of a PDF file.
+STUB_PDF = b"%PDF-1.7\n% a stand-in: this test is not about the PDF\n%%EOF\n"
+
+
+@pytest.fixture
+def stub_pdf(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """In-process commands write :data:`STUB_PDF` as the PDF report instead of rendering it: for
+    tests about what surrounds the PDF (which files a re-run writes or removes), not the PDF,
+    which costs seconds (WeasyPrint) and is covered where it is the subject. Returns the report
+    data of each render asked for."""
+    import auditor.report as report
+
+    asked: list[object] = []
+
+    def render(data: object, **_options: object) -> bytes:
+        asked.append(data)
+        return STUB_PDF
+
+    monkeypatch.setattr(report, "render_pdf", render)
+    return asked
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Chromium per test session (per xdist worker); each test opens its own pages."""

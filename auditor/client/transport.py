@@ -9,12 +9,14 @@ could be echoed in. The answer handed back is decoded, fully in memory, and carr
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import ssl
 import threading
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -145,10 +147,8 @@ def tls_context() -> ssl.SSLContext:
     try:
         if cafile is None and capath is None:
             cafile = certifi.where()  # httpx's own dependency
-        # Not ssl.create_default_context: it opens SSLKEYLOGFILE (writing a header) before we could
-        # turn it off. PROTOCOL_TLS_CLIENT has the same secure defaults (hostname check, verify).
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(cafile=cafile, capath=capath)
+        stamp = Path(cafile or capath or ".").stat()  # a changed CA file is loaded again
+        context = _verifying_context(cafile, capath, (stamp.st_mtime_ns, stamp.st_size))
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ApiConnectionError(
             f"Could not set up TLS: the CA certificates from {source} could not be loaded "
@@ -239,6 +239,18 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _verifying_context(cafile: str | None, capath: str | None, _stamp: tuple[int, int]) -> ssl.SSLContext:
+    """A client context trusting ``cafile``/``capath``: one per CA setting and file version, as
+    loading certifi's roots costs ~25 ms per client (a process that makes several, and the
+    in-process test suite, loads them once). A failed load raises, and is not remembered."""
+    # Not ssl.create_default_context: it opens SSLKEYLOGFILE (writing a header) before we could
+    # turn it off. PROTOCOL_TLS_CLIENT has the same secure defaults (hostname check, verify).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=cafile, capath=capath)
+    return context
 
 
 class Wire:

@@ -110,8 +110,11 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
             run("diff")
             run("findings")
             run("attest", "mfa", "--by", "Ann <ann@example.com>", "--statement", "checked")
-            run("report", "--output", str(out / "report"))
-            run("export", "--output", str(out / "evidence.zip"))
+            # The PDF report is searched as `run` writes it (below) and as its bundle holds it.
+            run("report", "--format", "html", "--output", str(out / "report"))
+            # The reports in a bundle are the bytes `run` below renders and embeds (its bundle is
+            # searched too): this export leaves them out, a PDF render fewer.
+            run("export", "--no-reports", "--output", str(out / "evidence.zip"))
             pem = tmp_path / "signer.pem"
             pem.write_text(home.run("keys", "public", extra_env=extra).stdout)
             run("verify", str(out / "evidence.zip"), "--public-key", str(pem))
@@ -153,6 +156,9 @@ def test_no_secret_appears_anywhere(master_from: str, home: AuditorHome, tmp_pat
         needles["signing key"].add(pem.splitlines()[1])
     bundles = sorted(out.rglob("*.zip"))
     assert len(bundles) == 2
+    # Every output format is among what is searched: the PDF report as written and as bundled.
+    assert list((out / "run").glob("*.pdf")) and list((out / "report").glob("*.html"))
+    assert any(name.endswith(":report/report.pdf") for name, _data in unzipped(bundles))
     files = [(path, data) for path, data in all_written_bytes(home.data_dir, home.key_file.parent, out)
              if path != home.key_file]
     searched = assert_absent(needles, iter(files))

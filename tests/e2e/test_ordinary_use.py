@@ -48,7 +48,11 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path, demo_run: DemoRun) -> None:
+def test_demo_removes_only_what_it_wrote(
+    home: AuditorHome, tmp_path: Path, demo_run: DemoRun, stub_pdf: list[object]
+) -> None:
+    # The re-runs below write a stand-in PDF (the demo's real one is demo_run's, checked by the
+    # report tests): what is checked here is which files a re-run keeps, removes or refuses.
     assert demo_run.result.returncode == 0, demo_run.result.stderr[-3000:]
     out = demo_run.copy_to(tmp_path / "demo")  # a first demo's output
     marker = json.loads((out / MARKER).read_text())
@@ -81,6 +85,7 @@ def test_demo_removes_only_what_it_wrote(home: AuditorHome, tmp_path: Path, demo
     assert "verification passed" in again.stderr
     assert (out / "README.txt").read_bytes() == b"beside the demo folders"
     assert len(list((out / "evidence").glob("*.zip"))) == 5
+    assert stub_pdf, "the re-run rendered no PDF report"
     for folder in ("data", "keys", "reports", "evidence"):
         assert mode(out / folder) == 0o700, folder
 

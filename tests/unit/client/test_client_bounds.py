@@ -11,6 +11,7 @@ import json
 import ssl
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -382,3 +383,19 @@ def test_every_network_read_is_clipped_to_the_answers_deadline() -> None:
     with pytest.raises(httpcore.ReadTimeout):
         stream.read(100, timeout=30.0)
     assert len(inner.timeouts) == 2
+
+
+def test_the_tls_context_is_loaded_once_per_ca_file_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import certifi
+
+    bundle = tmp_path / "ca.pem"
+    roots = Path(certifi.where()).read_text()
+    bundle.write_text(roots)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    first = tls_context()
+    assert tls_context() is first  # certifi's roots cost ~25 ms to load: once per process
+    bundle.write_text(roots + "\n")  # a changed CA file is read again, never served from before
+    assert tls_context() is not first
+    bundle.write_text("not a certificate")
+    with pytest.raises(ApiConnectionError):
+        tls_context()
