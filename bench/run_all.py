@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench.bench_pull",
     "bench.bench_diff",
     "bench.bench_report",
+    "bench.bench_report_pdf",
     "bench.bench_report_sort",
     "bench.bench_identity",
     "bench.bench_pandas",

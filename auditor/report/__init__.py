@@ -23,6 +23,7 @@ from typing import Any
 from auditor.atomic import make_private_dirs, write_bytes_atomic
 from auditor.errors import ReportError
 from auditor.models import Attestation, ChangeSet, FindingsResult, Snapshot, UserHistory
+from auditor.report._view import PDF_FINDINGS_PER_RULE, PDF_ROSTER_LIMIT, PDF_TABLE_LIMIT
 
 __all__ = [
     "ReportData",
@@ -116,14 +117,16 @@ def render_pdf(
     data: ReportData,
     *,
     templates_dir: Path | None = None,
-    roster_limit: int = 500,
-    findings_per_rule: int | None = 50,
+    roster_limit: int = PDF_ROSTER_LIMIT,
+    findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
+    table_limit: int | None = PDF_TABLE_LIMIT,
     progress: Progress | None = None,
 ) -> bytes:
-    """The archival, tagged PDF/A-3a report, with the roster, findings, changes and provenance attached.
+    """The archival, tagged PDF/A-3a report, with the roster, findings, changes, keys and provenance attached.
 
-    The PDF lists at most ``roster_limit`` users and ``findings_per_rule`` findings of each rule
-    (None: all); the attached CSVs always hold every one.
+    The PDF lists at most ``roster_limit`` users, ``findings_per_rule`` findings of each rule and
+    ``table_limit`` access changes, privileged users and API keys (None: all); the attached CSVs
+    always hold every one, and each shortened table says how many more its CSV has.
     """
     from auditor.report._pdf import render_pdf_bytes  # deferred: weasyprint loads only for a PDF
 
@@ -133,6 +136,7 @@ def render_pdf(
         roster_limit=roster_limit,
         progress=progress,
         findings_per_rule=findings_per_rule,
+        table_limit=table_limit,
     )
 
 
@@ -158,7 +162,7 @@ def write_reports(
     output_dir: Path,
     overwrite: bool = False,
     templates_dir: Path | None = None,
-    roster_limit: int = 500,
+    roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Progress | None = None,
 ) -> list[Path]:
     """Render each format and write it atomically into ``output_dir``; returns the paths written.

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from auditor.errors import ReportError
 
-from ._view import PDF_FINDINGS_PER_RULE, Tuning, build_context
+from ._view import PDF_FINDINGS_PER_RULE, PDF_TABLE_LIMIT, Tuning, build_context
 
 if TYPE_CHECKING:
     from auditor.report import ReportData
@@ -95,6 +95,7 @@ def render_document(
     roster_limit: int | None = None,
     tuning: Tuning | None = None,
     findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
+    table_limit: int | None = PDF_TABLE_LIMIT,
 ) -> str:
     """The report as an HTML string for ``mode`` "html" (interactive) or "pdf" (WeasyPrint input)."""
     env = environment(templates_dir)
@@ -103,7 +104,8 @@ def render_document(
         # keeps plain text, which reflows on any screen.
         env.filters["addresses"] = addresses
     context = build_context(
-        data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning(), findings_per_rule=findings_per_rule
+        data, mode=mode, roster_limit=roster_limit, tuning=tuning or Tuning(), findings_per_rule=findings_per_rule,
+        table_limit=table_limit,
     )
     css = asset(templates_dir, "report.css")
     print_css = asset(templates_dir, "print.css")

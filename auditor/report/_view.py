@@ -1,7 +1,9 @@
 """Turns :class:`ReportData` into plain display values for the templates.
 
 Templates stay declarative: every count, ordering and display string is decided here, once,
-for both formats. Nothing here reads the clock; "days inactive" is measured at the snapshot.
+for both formats. Nothing here reads the clock; "days inactive" is measured at the snapshot. The PDF's bounds
+(rows per printed table, findings per rule, items per evidence list) are decided here too.
+(Over 500 lines: every section's display values, kept in the one place both formats read.)
 """
 
 from __future__ import annotations
@@ -249,7 +251,18 @@ class FindingGroup(NamedTuple):
 
 
 #: The PDF prints at most this many findings per rule; the rest are in the attached findings.csv.
-PDF_FINDINGS_PER_RULE = 50
+PDF_FINDINGS_PER_RULE = 10
+#: The PDF prints at most this many access changes, privileged users and API keys (each table
+#: says how many more its attached CSV holds); the HTML lists every row. Layout is WeasyPrint's
+#: cost, a few ms per printed line: bounded tables keep the PDF's time flat in the account's size.
+PDF_TABLE_LIMIT = 50
+#: The PDF's roster lists this many users by default (``--pdf-roster-limit``); roster.csv has all.
+PDF_ROSTER_LIMIT = 50
+
+
+def capped(rows: Sequence[Any], limit: int | None) -> list[Any]:
+    """The first ``limit`` rows (all of them for None)."""
+    return list(rows) if limit is None else list(rows[:limit])
 
 
 def finding_rows(findings: Sequence[Finding]) -> list[FindingRow]:
@@ -282,6 +295,29 @@ def finding_groups(rows: Sequence[FindingRow], *, limit: int | None = None) -> l
         for block in blocks
         for first in block[:1]
     ]
+
+
+#: In print, an evidence value listing more items than this ("who: a@x, b@x, ...", one per
+#: Administrator of the account) shows the first ones and a count; findings.csv has them all.
+PDF_EVIDENCE_ITEMS = 10
+
+
+def printed_evidence(value: str) -> str:
+    """``value``, a long comma-separated list cut to its first :data:`PDF_EVIDENCE_ITEMS` items."""
+    items = value.split(", ")
+    if len(items) <= PDF_EVIDENCE_ITEMS:
+        return value
+    rest = len(items) - PDF_EVIDENCE_ITEMS
+    return ", ".join(items[:PDF_EVIDENCE_ITEMS]) + f" and {rest:,} more (all in the attached findings.csv)"
+
+
+def printed_group(group: FindingGroup) -> FindingGroup:
+    """The group as the PDF prints it: every evidence value bounded (:func:`printed_evidence`)."""
+    rows = tuple(
+        row._replace(evidence=tuple((label, printed_evidence(value)) for label, value in row.evidence))
+        for row in group.rows
+    )
+    return group._replace(rows=rows)
 
 
 def action_items(rows: Sequence[FindingRow]) -> tuple[list[dict[str, Any]], str]:
@@ -472,11 +508,15 @@ def build_context(
     roster_limit: int | None,
     tuning: Tuning,
     findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
+    table_limit: int | None = PDF_TABLE_LIMIT,
 ) -> dict[str, Any]:
     """All values the templates show, for ``mode`` "html" or "pdf".
 
-    ``findings_per_rule`` caps the findings each rule's block lists in the PDF (None: all).
+    In the PDF, ``findings_per_rule`` caps the findings each rule's block lists and
+    ``table_limit`` the access changes, privileged users and API keys (None: all); the HTML lists
+    every row whatever they are.
     """
+    print_limit = table_limit if mode == "pdf" else None
     snapshot = data.snapshot
     users = sorted(snapshot.users, key=lambda u: (u.email.casefold(), u.id))
     provenance = snapshot.provenance
@@ -513,7 +553,13 @@ def build_context(
     actions, actions_left_out = action_items(rows)
 
     privileged = [user for user in users if user.is_admin or user.is_manager]
-    privileged_rows = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in privileged]
+    privileged_rows = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in capped(privileged, print_limit)]
+    source = source_block(data)
+    source["list_requests_total"] = len(source["list_requests"])
+    source["list_requests"] = capped(source["list_requests"], print_limit)
+    credentials = keys_block(snapshot)  # the "API keys and automation" section (issue 17)
+    keys_total = len(credentials["rows"])
+    credentials["rows"] = capped(credentials["rows"], print_limit)
 
     shown = users if roster_limit is None else users[:roster_limit]
     roster = [roster_row(u, snapshot, _first_seen(data, u.id)) for u in shown]
@@ -623,7 +669,10 @@ def build_context(
             for p in trend
         ],
         "findings": rows,
-        "finding_groups": finding_groups(rows, limit=findings_per_rule if mode == "pdf" else None),
+        "finding_groups": (
+            [printed_group(group) for group in finding_groups(rows, limit=findings_per_rule)]
+            if mode == "pdf" else finding_groups(rows)
+        ),
         "suppressed": [
             SuppressedRow(
                 severity=f.severity.value,
@@ -652,10 +701,13 @@ def build_context(
         ],
         "severity_options": [s.value for s in Severity if by_severity.get(s)],
         "rule_options": distinct(f.rule_id for f in active),
-        "changes": changes,
+        "changes": capped(changes, print_limit),
+        "changes_total": len(changes),
         "change_options": [row["label"] for row in access_counts],
         "privileged": privileged_rows,
-        "credentials": keys_block(snapshot),  # the "API keys and automation" section (issue 17)
+        "privileged_total": len(privileged),
+        "credentials": credentials,
+        "keys_total": keys_total,
         "roster": roster,
         "roster_total": len(users),
         "roster_truncated": len(roster) < len(users),
@@ -673,7 +725,7 @@ def build_context(
         "saml_only": saml_only,
         "details_fetched": provenance.details_fetched,
         "thresholds": [{"label": a, "value": b, "source": c} for a, b, c in result.thresholds],
-        "source": source_block(data),
+        "source": source,
         # Issue 18: the HR / identity-provider roster the leaver rules used ({} without one).
         "identity_source": dict(result.identity_source),
         # Stated once each; the scope item also carries this snapshot's partial-view notes.

@@ -80,11 +80,19 @@ def test_running_header_and_page_numbers(pdf: bytes, reader: PdfReader, tmp_path
 
 def test_attachments_equal_the_exports(reader: PdfReader, data: ReportData) -> None:
     attached = reader.attachments
-    assert sorted(attached) == ["changes.csv", "findings.csv", "provenance.json", "roster.csv"]
+    assert sorted(attached) == [
+        "changes.csv", "findings.csv", "keys.csv", "privileged.csv", "provenance.json", "roster.csv",
+    ]
     assert attached["roster.csv"] == [exports.roster_csv(data.snapshot, history=data.history)]
     assert attached["findings.csv"] == [exports.findings_csv(data.findings)]
     assert attached["changes.csv"] == [exports.changes_csv(data.changes)]
     assert attached["provenance.json"] == [exports.provenance_json(data.snapshot)]
+    assert attached["keys.csv"] == [exports.keys_csv(data.snapshot)]
+    # The privileged table's whole: the roster's rows of every Administrator and Manager, nobody else.
+    privileged = {u.email for u in data.snapshot.users if u.is_admin or u.is_manager}
+    rows = attached["privileged.csv"][0].decode("utf-8-sig").splitlines()
+    assert rows[0] == ",".join(exports.ROSTER_HEADER)
+    assert sorted(row.split(",")[1] for row in rows[1:]) == sorted(privileged) and privileged
 
 
 def test_metadata(reader: PdfReader) -> None:
