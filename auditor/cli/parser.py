@@ -15,7 +15,7 @@ from auditor import __version__
 from auditor.errors import ExitCode
 from auditor.models import Severity
 from auditor.profiles import PROFILE_NAMES
-from auditor.report import ReportFormat
+from auditor.report import PDF_ROSTER_LIMIT, ReportFormat
 
 
 class OutputFormat(enum.StrEnum):
@@ -285,6 +285,6 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
                      help=f"one or more of {REPORT_FORMATS_HELP}, comma-separated")
     sub.add_argument("--output", type=Path, default=Path(), metavar="DIR")
     sub.add_argument("--templates", type=Path, metavar="DIR", help="customised copy of report_templates/")
-    sub.add_argument("--pdf-roster-limit", type=int, default=50, metavar="N",
+    sub.add_argument("--pdf-roster-limit", type=int, default=PDF_ROSTER_LIMIT, metavar="N",
                      help="full roster rows in the PDF before pointing to the attached CSV")
     sub.add_argument("--fail-on", choices=values(Severity))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from auditor.pipeline.campaigns import review_as_of
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest
 from auditor.pipeline.workspace import Workspace
+from auditor.report import PDF_ROSTER_LIMIT
 from auditor.report import write_reports as render_and_write
 from auditor.report.data import report_data as build
 
@@ -42,7 +43,7 @@ def write_reports(
     output_dir: Path,
     overwrite: bool = False,
     templates_dir: Path | None = None,
-    roster_limit: int = 500,
+    roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
 ) -> list[Path]:
@@ -71,7 +72,7 @@ def report(
     identity: IdentityRequest | None = None,
     overwrite: bool = False,
     templates_dir: Path | None = None,
-    roster_limit: int = 500,
+    roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Evaluation, list[Path]]:
     """``auditor report``: evaluate a snapshot (with the trend) and write its reports, on one store."""

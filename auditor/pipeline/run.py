@@ -17,7 +17,7 @@ from auditor.pipeline.export import export_evidence
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
 from auditor.pipeline.workspace import Workspace
-from auditor.report import account_slug
+from auditor.report import PDF_ROSTER_LIMIT, account_slug
 from auditor.report.data import account_name
 from auditor.store import validate_connection_name
 
@@ -45,7 +45,7 @@ def run_once(
     output_dir: Path,
     formats: Sequence[ReportFormat],
     templates_dir: Path | None = None,
-    roster_limit: int = 500,
+    roster_limit: int = PDF_ROSTER_LIMIT,
     details: bool = False,
     export: bool = True,
     evidence_dir: Path | None = None,

@@ -26,6 +26,7 @@ from auditor.models import Attestation, ChangeSet, FindingsResult, Snapshot, Use
 from auditor.report._view import PDF_FINDINGS_PER_RULE, PDF_ROSTER_LIMIT, PDF_TABLE_LIMIT
 
 __all__ = [
+    "PDF_ROSTER_LIMIT",
     "ReportData",
     "ReportFormat",
     "TrendPoint",
