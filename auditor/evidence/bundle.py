@@ -17,6 +17,9 @@ A bundle is one ZIP an auditor can check offline (controls.md §3):
 
 Everything is a function of its inputs and the injected clock: the same contents, key, chain
 position and ``now`` give the same ZIP, byte for byte.
+
+(Over 500 lines: the manifest, the DSSE signature and the chain link are built in one place, so
+what is signed is exactly what was checked.)
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Needs only the ZIP files (and optionally pinned public keys): no data directory, no network.
 Problems are reported by kind, each naming the member, key or sequence concerned; a file that
 cannot be read as a bundle at all raises :class:`~auditor.errors.EvidenceError` (exit 6).
+
+(Over 500 lines: members, digests, signature, keys and chain are checked in one fail-closed order
+that reads top to bottom.)
 """
 
 from __future__ import annotations

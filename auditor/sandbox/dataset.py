@@ -4,6 +4,9 @@ The on-disk format is ``certcentral-sandbox-dataset/1`` (ARCHITECTURE.md): users
 except that ``container`` is replaced by ``container_id`` and restricted users carry
 ``container_assignment_ids``; the server expands both. Facts and guesses about the real API
 are in ``../shared/certcentral-api.md`` (sections cited inline).
+
+(Over 500 lines: reading and validating the format and the seeded generator of realistic accounts
+share one record shape.)
 """
 
 from __future__ import annotations

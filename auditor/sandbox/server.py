@@ -4,6 +4,9 @@ Serves the read-only user endpoints the tool uses (certcentral-api.md §9) from 
 Where the real API's behaviour is UNCERTAIN the choice made here is marked so, and the
 ``Faults`` switches let a test show the other answer. The server never logs or records a key:
 requests are recorded with the key's label only.
+
+(Over 500 lines: every endpoint and every fault switch act on the one request path, which reads
+best in one place.)
 """
 
 from __future__ import annotations
