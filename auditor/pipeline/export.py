@@ -298,15 +298,12 @@ def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedRe
     """The reports ``auditor report`` wrote into ``reports_dir`` for this snapshot, checked for re-use."""
     from auditor import __version__
     from auditor.evidence.reuse import reuse_reports
-    from auditor.report import account_slug
+    from auditor.report import basename_of
     from auditor.report.data import account_name, report_id
     from auditor.rules import review_of
 
     snapshot = evaluation.snapshot
-    base = (
-        f"certcentral-access-review-{account_slug(account_name(snapshot), snapshot.provenance.account_id)}"
-        f"-{snapshot.taken_at.date().isoformat()}"
-    )
+    base = basename_of(account_name(snapshot), snapshot.provenance.account_id, snapshot.taken_at)
     candidates = [reports_dir / f"{base}.{suffix}" for suffix in ("html", "pdf")]
     found = [path for path in candidates if path.is_file()]
     if not found:

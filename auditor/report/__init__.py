@@ -30,6 +30,7 @@ __all__ = [
     "ReportData",
     "ReportFormat",
     "TrendPoint",
+    "basename_of",
     "default_templates_dir",
     "render_html",
     "render_pdf",
@@ -152,8 +153,12 @@ def account_slug(name: str, account_id: int | None = None) -> str:
 
 def report_basename(data: ReportData) -> str:
     """``certcentral-access-review-<account slug>-<YYYY-MM-DD of the snapshot>``, without extension."""
-    day = data.snapshot.taken_at.date().isoformat()
-    return f"certcentral-access-review-{account_slug(data.account_name, data.account_id)}-{day}"
+    return basename_of(data.account_name, data.account_id, data.snapshot.taken_at)
+
+
+def basename_of(account_name: str, account_id: int | None, taken_at: datetime) -> str:
+    """The report file name for an account's snapshot taken at ``taken_at`` (also where export looks)."""
+    return f"certcentral-access-review-{account_slug(account_name, account_id)}-{taken_at.date().isoformat()}"
 
 
 def write_reports(
