@@ -4,9 +4,9 @@ Run: ``.venv/bin/python -m bench.bench_export [--users 1000,10000] [--runs 3]``.
 table for BENCHMARKS.md.
 
 Whole processes (``python -m auditor ...``), each timed from start to exit, medians of ``--runs``.
-The account is realistic (:func:`realistic`): the sandbox's generated account with about 6 % of
-users stale (last sign-in 100-400 days ago), then a second pull after 1 % churn (leavers and
-joiners) and 20 % of users signing in. Against that second snapshot, in the same run:
+The account is realistic (:func:`bench.realistic.realistic_pair`, shared with the PDF benchmark):
+the sandbox's generated account with about 6 % of users stale, then a second pull after 1 % churn
+(leavers and joiners) and 20 % of users signing in. Against that second snapshot, in the same run:
 
 * ``export --no-reports``: the bundle without reports (the baseline the target is set against);
 * ``export --reports DIR``: the bundle with the HTML and PDF that ``auditor report`` wrote (re-used);
@@ -22,56 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from auditor.sandbox.dataset import Dataset
 from auditor.sandbox.server import Faults, SandboxServer
+from bench.realistic import realistic_pair
 
 KEY = "sandbox-admin-key"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def realistic(users: int, *, now: datetime, seed: int = 15) -> tuple[Dataset, Dataset]:
-    """(first pull, second pull) of one account: ~6 % stale, then 1 % churn and 20 % signing in."""
-    rng = random.Random(seed)  # synthetic benchmark data, not security
-    base = Dataset.generate(users, seed=seed)
-    first: list[dict[str, object]] = []
-    for index, user in enumerate(base.users):
-        copy = dict(user)
-        if index >= 3:  # the generator's anchors keep their sign-ins
-            days = rng.uniform(100, 400) if rng.random() < 0.06 else rng.uniform(0, 60)
-            copy["last_login_date"] = _iso(now - timedelta(days=days + 1))
-        first.append(copy)
-    second: list[dict[str, object]] = []
-    next_id = max(int(str(u["id"])) for u in first) + 1
-    for index, user in enumerate(first):
-        if index >= 3 and rng.random() < 0.01:
-            continue  # a leaver
-        copy = dict(user)
-        if index >= 3 and rng.random() < 0.2:
-            copy["last_login_date"] = _iso(now - timedelta(minutes=rng.uniform(5, 600)))
-        second.append(copy)
-    for _ in range(users // 100):  # joiners
-        template = dict(first[rng.randrange(3, len(first))])
-        email = f"joiner.{next_id}@generated.example"
-        template.update(id=next_id, username=email, email=email)
-        template.pop("last_login_date", None)
-        second.append(template)
-        next_id += 1
-    as_of = now - timedelta(hours=1)
-    return replace(base, users=tuple(first), as_of=as_of), replace(base, users=tuple(second), as_of=as_of)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str = "") -> float:
@@ -88,7 +51,7 @@ def measure(users: int, runs: int) -> dict[str, float]:
     import os
 
     now = datetime.now(UTC)
-    first, second = realistic(users, now=now)
+    first, second = realistic_pair(users, today=now)
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp, SandboxServer(
         first, faults=Faults(rate_limits=())
     ) as server:
