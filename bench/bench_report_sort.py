@@ -25,17 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from bench.bench_report import CHROMIUM, CHROMIUM_ARGS, ROOT
+
 BASELINE_JS = Path(__file__).resolve().parent / "baseline_report.js"
 
 #: name -> JavaScript run in the page; resolves to milliseconds from the action to the painted frame.
