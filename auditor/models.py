@@ -689,6 +689,26 @@ class UserHistory:
     role_history: tuple[tuple[datetime, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotFindings:
+    """A snapshot's headline numbers as the rules gave them, stored with it (the trend's points).
+
+    ``rules_version`` names the tool and rule catalogue that computed them; numbers from another
+    version are recomputed once rather than shown stale.
+    """
+
+    snapshot_id: int
+    taken_at: datetime
+    users: int
+    admins: int
+    #: Active (not suppressed) findings.
+    findings: int
+    by_severity: tuple[tuple[str, int], ...]
+    by_rule: tuple[tuple[str, int], ...]
+    rules_version: str
+    computed_at: datetime
+
+
 class ChangeKind(enum.StrEnum):
     """What changed for one user between two snapshots."""
 

@@ -166,13 +166,20 @@ def _open_file(
 def _apply_migrations(db: sqlite3.Connection, version: int, *, clock: Callable[[], datetime]) -> None:
     """Run the migrations from ``version`` to SCHEMA_VERSION (inside the caller's transaction)."""
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in _MIGRATIONS[target - 1]:
-            db.execute(statement)
+        _run_steps(db, _MIGRATIONS[target - 1])
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             (f"migrated_to_{target}", _time(clock())),
         )
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _run_steps(db: sqlite3.Connection, steps: Iterable[str | Callable[[sqlite3.Connection], None]]) -> None:
+    for step in steps:
+        if isinstance(step, str):
+            db.execute(step)
+        else:
+            step(db)
 
 
 _Schema = frozenset[tuple[str, str, tuple[str, ...]]]
@@ -198,8 +205,7 @@ def _expected_schema(version: int) -> _Schema:
     """The schema a store at ``version`` has: the migrations applied to an empty database."""
     with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
         for statements in _MIGRATIONS[:version]:
-            for statement in statements:
-                db.execute(statement)
+            _run_steps(db, statements)
         return _schema_of(db)
 
 
