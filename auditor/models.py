@@ -708,6 +708,28 @@ class SnapshotFindings:
     rules_version: str
     computed_at: datetime
 
+    @classmethod
+    def of(
+        cls, snapshot: Snapshot, findings: FindingsResult, *, rules_version: str, computed_at: datetime
+    ) -> SnapshotFindings:
+        """The summary of ``findings`` (what the rules gave ``snapshot``)."""
+        severities: dict[str, int] = {}
+        rules: dict[str, int] = {}
+        for finding in findings.active:
+            severities[str(finding.severity)] = severities.get(str(finding.severity), 0) + 1
+            rules[finding.rule_id] = rules.get(finding.rule_id, 0) + 1
+        return cls(
+            snapshot_id=snapshot.id,
+            taken_at=snapshot.taken_at,
+            users=len(snapshot.users),
+            admins=len(snapshot.admins),
+            findings=len(findings.active),
+            by_severity=tuple(sorted(severities.items())),
+            by_rule=tuple(sorted(rules.items())),
+            rules_version=rules_version,
+            computed_at=computed_at,
+        )
+
 
 class ChangeKind(enum.StrEnum):
     """What changed for one user between two snapshots."""
