@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
+    command("doctor", "Check the whole database: integrity of every page, every record's tag, the history "
+            "index, the evidence chain, sizes (exit 6 on a problem).")
     return parser
 
 

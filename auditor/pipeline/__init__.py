@@ -31,6 +31,7 @@ from auditor.pipeline.connections import (
     pull,
     test_connection,
 )
+from auditor.pipeline.doctor import DoctorReport, doctor
 from auditor.pipeline.export import ExportOutcome, export_evidence, public_signing_key, rotate_signing_key
 from auditor.pipeline.findings import (
     Evaluation,
@@ -65,6 +66,7 @@ __all__ = [
     "MAX_WORKSHEET_BYTES",
     "STATUS_CSV_HEADER",
     "CampaignStatus",
+    "DoctorReport",
     "Evaluation",
     "ExportOutcome",
     "ImportOutcome",
@@ -86,6 +88,7 @@ __all__ = [
     "describe_test_result",
     "diff",
     "disconnect",
+    "doctor",
     "evaluate",
     "evaluate_snapshot",
     "export_evidence",

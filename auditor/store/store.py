@@ -7,17 +7,12 @@ from datetime import datetime
 from pathlib import Path
 
 from auditor.models import utc_now
-from auditor.store.attestations import _Attestations
-from auditor.store.campaigns import _Campaigns
-from auditor.store.connections import _Connections
-from auditor.store.history import _History
+from auditor.store.doctor import _Doctor
 from auditor.store.records import RecordKeys
-from auditor.store.signing import _Signing
 from auditor.store.sqlite import BUSY_TIMEOUT, _open_file
-from auditor.store.summaries import _Summaries
 
 
-class Store(_Connections, _History, _Summaries, _Campaigns, _Attestations, _Signing):
+class Store(_Doctor):
     """The open database of one data directory. Use :meth:`open`; close it (or use ``with``)."""
 
     @classmethod
