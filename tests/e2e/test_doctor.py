@@ -38,7 +38,7 @@ def test_doctor_passes_a_sound_store_check_by_check(pulled: AuditorHome) -> None
 
 
 def test_doctor_reports_an_edited_user_version_and_exits_6(pulled: AuditorHome) -> None:
-    _execute(pulled, f"UPDATE user_versions SET email = 'x@evil.test' WHERE user_id = {DANA}")
+    _execute(pulled, f"UPDATE user_versions SET email = 'x@evil.test' WHERE user_id = {DANA}")  # noqa: S608 - a constant
     result = pulled.run("doctor")
     assert result.returncode == ExitCode.LOCAL_DATA, result.stdout + result.stderr
     assert "FAIL  snapshots of default" in result.stdout and "snapshot #1 users" in result.stdout
@@ -48,7 +48,7 @@ def test_doctor_reports_an_edited_user_version_and_exits_6(pulled: AuditorHome) 
 
 def test_doctor_finds_a_history_row_deleted_outside_the_tool(pulled: AuditorHome) -> None:
     # A deleted index row carries no tag to fail; only the comparison with the snapshots finds it.
-    _execute(pulled, f"DELETE FROM user_presence WHERE user_id = {DANA}")
+    _execute(pulled, f"DELETE FROM user_presence WHERE user_id = {DANA}")  # noqa: S608 - a constant
     result = pulled.run("doctor")
     assert result.returncode == ExitCode.LOCAL_DATA, result.stdout + result.stderr
     assert "FAIL  history index of default" in result.stdout and "1 users" in result.stdout

@@ -152,7 +152,8 @@ def test_rewriting_the_previous_snapshot_to_hide_an_escalation_is_detected(
     before = home.run("diff")
     assert before.returncode == 0 and "dana.ops@example.com" in before.stdout, before.stdout
     # Make snapshot 1 say Dana was an Administrator all along: no escalation left to see.
-    _execute(_db(home), PROMOTE_DANA + " AND id = (SELECT min(id) FROM user_versions WHERE user_id = 2702001)")
+    first_version = " AND id = (SELECT min(id) FROM user_versions WHERE user_id = 2702001)"
+    _execute(_db(home), PROMOTE_DANA + first_version)
     _refused(home.run("diff"), "snapshot #1 users")
     _refused(home.run("findings"), "snapshot #1 users")  # the history of every snapshot is checked
     # Changing the snapshot's provenance or summary instead is caught as well.
@@ -297,7 +298,8 @@ def _restore_snapshot_users(db: sqlite3.Connection) -> None:
     for (snapshot_id,) in db.execute("SELECT id FROM snapshots").fetchall():
         rows = member_rows(db, snapshot_id)
         if rows:
-            db.executemany(f"INSERT INTO snapshot_users VALUES ({', '.join('?' * len(rows[0]))})", rows)
+            insert = f"INSERT INTO snapshot_users VALUES ({', '.join('?' * len(rows[0]))})"  # noqa: S608
+            db.executemany(insert, rows)
 
 
 def test_a_store_tagged_under_another_master_key_is_a_key_error(tmp_path: Path) -> None:
