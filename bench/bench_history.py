@@ -34,6 +34,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sandbox-admin-key"
@@ -103,23 +104,44 @@ def build(home: Path, *, users: int, days: int, extra_unchanged: bool) -> dict[s
         client_options={"rate_limits": ((1_000_000, 1.0),)},
     )
     result: dict[str, Any] = {"email": states[0].users[5]["email"]}  # present all year
-    with SandboxServer(states[0], faults=Faults(rate_limits=())) as server:
-        connect(workspace, "default", base_url=server.base_url, region=None, api_key=KEY)
+    done = _snapshot_count(home)  # resumed: the states already pulled are skipped
+    # A resumed build serves on the port the saved connection names (its URL is tagged).
+    with SandboxServer(states[0], faults=Faults(rate_limits=()), port=_saved_port(home)) as server:
+        if not done:
+            connect(workspace, "default", base_url=server.base_url, region=None, api_key=KEY)
         start = time.perf_counter()
-        for state in states:
+        for state in states[done:]:
             server.set_dataset(state)
             clock.now = state.as_of + timedelta(hours=12)
             pull(workspace, "default")
         result["build_s"] = time.perf_counter() - start
         if extra_unchanged:
             before = _sizes(home)
-            clock.now += timedelta(days=1)
+            server.set_dataset(states[-1])
+            clock.now = states[-1].as_of + timedelta(days=1 + max(0, done - len(states)), hours=12)
             pull(workspace, "default")  # the same state again: nobody changed
             after = _sizes(home)
             result["unchanged_growth_kb"] = (after["db"] - before["db"] - (after["raw"] - before["raw"])) / 1024
             result["unchanged_raw_kb"] = (after["raw"] - before["raw"]) / 1024
     result.update({f"final_{k}": v for k, v in _sizes(home).items()})
     return result
+
+
+def _snapshot_count(home: Path) -> int:
+    path = home / "data" / "auditor.db"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM snapshots").fetchone()[0])
+
+
+def _saved_port(home: Path) -> int:
+    path = home / "data" / "auditor.db"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        row = db.execute("SELECT base_url FROM connections").fetchone()
+    return int(urlsplit(row[0]).port or 0) if row else 0
 
 
 def _sizes(home: Path) -> dict[str, float]:
@@ -171,6 +193,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--ref", default="main", help="the baseline: a commit or branch (default main)")
     parser.add_argument("--after-ref", help="measure this commit instead of the working tree")
+    parser.add_argument("--homes", type=Path, help="keep the built installations here and reuse them")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--extra-unchanged", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -186,8 +209,13 @@ def main() -> None:
         results: dict[str, dict[str, Any]] = {}
         for label, code in codes.items():
             for days in (args.days, 2):
-                home = base / f"{label}-{days}"
-                built = build_in_child(code, home, users=args.users, days=days, extra_unchanged=days == args.days)
+                home = (args.homes or base) / f"{label}-{days}"
+                record = home / "built.json"
+                if record.exists():
+                    built = json.loads(record.read_text())
+                else:
+                    built = build_in_child(code, home, users=args.users, days=days, extra_unchanged=days == args.days)
+                    record.write_text(json.dumps(built))
                 email = built.pop("email")
                 timed(code, home, ("report", "--format", "html", "--output", str(home / "warm"), "--overwrite"))
                 runs: dict[str, list[dict[str, float]]] = {name: [] for name in COMMANDS}
