@@ -36,7 +36,10 @@ from auditor.errors import ConfigurationError, ExitCode, ReportError
 from auditor.identity import IdentityRequest, preset
 from auditor.labels import day, describe_pull, iso
 from auditor.models import AttestationKind, FindingsResult, Severity
+from auditor.notify import NotifyOn
 from auditor.pipeline import (
+    NotifySettings,
+    RunRequest,
     Workspace,
     attest,
     close_review,
@@ -53,8 +56,11 @@ from auditor.pipeline import (
     public_signing_key,
     pull,
     report,
+    resolve_connections,
+    resolve_settings,
     review_status,
     rotate_signing_key,
+    run_accounts,
     run_once,
     status_csv,
     test_connection,
@@ -426,6 +432,11 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
             "`auditor run` always reports on the snapshot it pulls; --snapshot does not apply.",
             hint=f"Report on an earlier snapshot with `auditor report --snapshot {args.snapshot}`.",
         )
+    connections = resolve_connections(workspace, names=args.connection, all_connections=args.all_connections)
+    notify = resolve_settings(workspace, urls=args.notify, on=NotifyOn(args.notify_on),
+                              frameworks=_frameworks(args.framework))
+    if args.all_connections or len(connections) > 1 or notify.enabled:
+        return _run_accounts(args, workspace, out, connections, notify)
     outcome = run_once(
         workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
@@ -433,6 +444,49 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
         identity=_identity_request(args), include_identity_source=args.include_identity_source,
     )
     return _fail_on(outcome.findings, args.fail_on, out)
+
+
+def _run_accounts(
+    args: argparse.Namespace, workspace: Workspace, out: Output, connections: tuple[str, ...], notify: NotifySettings
+) -> int:
+    """``run`` with --notify, or over several connections (issue 21): exit codes in README's table.
+
+    One account that fails stops nothing: its error is printed and the others run. The exit code is
+    the failed run's own (one connection), else 8 when any of several failed, else 7 when the
+    notification was not delivered, else --fail-on's.
+    """
+    fleet = args.all_connections or len(connections) > 1
+    request = RunRequest(
+        frameworks=_frameworks(args.framework), formats=_formats(args.format), templates_dir=args.templates,
+        roster_limit=args.pdf_roster_limit, details=args.details, export=not args.no_export,
+        identity=_identity_request(args), include_identity_source=args.include_identity_source,
+    )
+    outcome = run_accounts(workspace, connections, request=request, output_dir=args.output, fleet=fleet,
+                           parallel=args.parallel, notify=notify, step=out.info)
+    for account in outcome.failed:
+        if fleet and account.error is not None:
+            out.info(f"Error in connection '{account.connection}': {account.error.diagnostics()}")
+    alert = outcome.alert
+    if alert is not None:
+        if alert.message is None:
+            out.info("Notification: nothing new needs attention since the previous run; none sent.")
+        elif alert.failed_urls:
+            out.info(f"Error: the notification ({len(alert.items)} item(s)) could not be delivered to "
+                     f"{', '.join(alert.failed_urls)}. The run's reports and evidence stand; the items are sent "
+                     f"again by the next run (exit {int(ExitCode.NOTIFY_FAILED)}).")
+        else:
+            out.info(f"Notification sent to {len(notify.urls)} URL(s): {len(alert.items)} item(s)"
+                     + (f", {alert.retried} of them retried from an earlier run" if alert.retried else "") + ".")
+    if not fleet and outcome.failed and outcome.failed[0].error is not None:
+        raise outcome.failed[0].error
+    if outcome.failed:
+        out.info(f"{len(outcome.failed)} of {len(outcome.accounts)} connection(s) failed: "
+                 f"{', '.join(a.connection for a in outcome.failed)} (exit {int(ExitCode.ACCOUNTS_FAILED)}).")
+        return ExitCode.ACCOUNTS_FAILED
+    if alert is not None and alert.failed_urls:
+        return ExitCode.NOTIFY_FAILED
+    codes = [_fail_on(a.outcome.findings, args.fail_on, out) for a in outcome.accounts if a.outcome is not None]
+    return max(codes, default=ExitCode.OK)
 
 
 def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:

@@ -12,6 +12,7 @@ opens the store once and passes it through its steps. Every name is importable f
 """
 
 from auditor.labels import describe_pull  # the pull summary run prints; kept importable from here
+from auditor.pipeline.alerts import AlertOutcome, NotifySettings, resolve_settings
 from auditor.pipeline.campaigns import (
     STATUS_CSV_HEADER,
     CampaignStatus,
@@ -47,6 +48,7 @@ from auditor.pipeline.findings import (
     select_snapshot,
     user_timeline,
 )
+from auditor.pipeline.fleet import AccountRun, FleetOutcome, RunRequest, resolve_connections, run_accounts
 from auditor.pipeline.reports import report, report_data, write_reports
 from auditor.pipeline.review import (
     MAX_WORKSHEET_BYTES,
@@ -64,13 +66,18 @@ from auditor.pipeline.workspace import Workspace
 __all__ = [
     "MAX_WORKSHEET_BYTES",
     "STATUS_CSV_HEADER",
+    "AccountRun",
+    "AlertOutcome",
     "CampaignStatus",
     "Evaluation",
     "ExportOutcome",
+    "FleetOutcome",
     "ImportOutcome",
+    "NotifySettings",
     "OpenedCampaign",
     "PullOutcome",
     "RunOutcome",
+    "RunRequest",
     "StatusRow",
     "UserTimeline",
     "Workspace",
@@ -100,11 +107,14 @@ __all__ = [
     "reperform_evidence",
     "report",
     "report_data",
+    "resolve_connections",
+    "resolve_settings",
     "review_as_of",
     "review_items_as_of",
     "review_status",
     "rotate_signing_key",
     "rules_version",
+    "run_accounts",
     "run_once",
     "select_snapshot",
     "status_csv",
