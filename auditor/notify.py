@@ -300,7 +300,7 @@ def redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "<notification URL>"
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split("?", 1)[0]
+    host = rest.split("?", 1)[0].split("#", 1)[0].split("/", 1)[0].rsplit("@", 1)[-1]
     return f"{scheme}://{host}/…"
 
 
@@ -308,20 +308,34 @@ def redact_url(url: str) -> str:
 Sender = Callable[[str, Message], bool]
 
 
-def apprise_sender(url: str, message: Message) -> bool:
-    """Deliver through apprise (imported here: only runs that notify load it)."""
-    import apprise
+def _apprise() -> Any:
+    """apprise, imported when first needed: only runs that notify load it.
 
+    Its plug-ins import the standard library's ``imghdr``, deprecated since Python 3.11: that
+    import-time warning is apprise's, not a fault of the run, so it is silenced here only.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        apprise.Apprise().add("json://localhost")  # loads the plug-ins inside the filter
+    return apprise
+
+
+def apprise_sender(url: str, message: Message) -> bool:
+    """Deliver through apprise: plain text, one message per URL."""
+    apprise = _apprise()
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return False
-    return bool(notifier.notify(title=message.title, body=message.body))
+    return bool(notifier.notify(title=message.title, body=message.body, body_format=apprise.NotifyFormat.TEXT))
 
 
 def check_urls(urls: Sequence[str]) -> None:
     """Refuse a URL apprise does not know before anything is pulled (exit 2), naming only its scheme."""
-    import apprise
-
+    apprise = _apprise()
     for url in urls:
         if not apprise.Apprise().add(url):
             raise ConfigurationError(
