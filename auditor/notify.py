@@ -296,11 +296,17 @@ def _scrub(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """A notification URL as messages may show it: the scheme and host only (its path and query hold tokens)."""
+    """A notification URL as messages may show it: the scheme, and the host when it is one.
+
+    Its user, password, path and query hold tokens; so does the "host" of many apprise schemes
+    (``slack://TokenA/TokenB/TokenC``): only a name with a dot or port, or ``localhost``, is shown.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return "<notification URL>"
     host = rest.split("?", 1)[0].split("#", 1)[0].split("/", 1)[0].rsplit("@", 1)[-1]
+    if not (host == "localhost" or "." in host or ":" in host):
+        return f"{scheme}://…"
     return f"{scheme}://{host}/…"
 
 
