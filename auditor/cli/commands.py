@@ -47,6 +47,7 @@ from auditor.pipeline import (
     connection_target,
     diff,
     disconnect,
+    discover_subaccounts,
     evaluate,
     export_evidence,
     import_review,
@@ -63,6 +64,7 @@ from auditor.pipeline import (
     run_accounts,
     run_once,
     status_csv,
+    suggested_connection_name,
     test_connection,
     user_timeline,
     verify_evidence,
@@ -183,11 +185,30 @@ def cmd_test(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
 
 
 def cmd_connections(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    if args.discover:
+        return _discover(args, workspace, out)
     records = list_connections(workspace)
     if not records:
         out.info("No connections yet. Add one with `auditor connect`.")
         return ExitCode.OK
     out.data(connections_table(records))
+    return ExitCode.OK
+
+
+def _discover(args: argparse.Namespace, workspace: Workspace, out: Output) -> int:
+    """``connections --discover``: the subaccounts, and the command that connects each with its own key."""
+    found = discover_subaccounts(workspace, args.connection)
+    if not found:
+        out.info(f"The key of connection '{args.connection}' lists no subaccounts.")
+        return ExitCode.OK
+    rows = [("ID", "NAME", "STATUS", "MASTER USER", "CONNECT AS")]
+    for item in found:
+        rows.append((str(item.id), safe(item.name), safe(item.status), safe(item.master_email),
+                     suggested_connection_name(item)))
+    out.data(_table(rows))
+    out.info(f"{len(found)} subaccount(s). Each is read with its own key, so its evidence stays its own: create an "
+             "API key in that subaccount (Automation → API Keys), then `auditor connect --connection NAME "
+             "--key-stdin`, and `auditor run --all-connections`.")
     return ExitCode.OK
 
 

@@ -48,7 +48,15 @@ from auditor.pipeline.findings import (
     select_snapshot,
     user_timeline,
 )
-from auditor.pipeline.fleet import AccountRun, FleetOutcome, RunRequest, resolve_connections, run_accounts
+from auditor.pipeline.fleet import (
+    AccountRun,
+    FleetOutcome,
+    RunRequest,
+    discover_subaccounts,
+    resolve_connections,
+    run_accounts,
+    suggested_connection_name,
+)
 from auditor.pipeline.reports import report, report_data, write_reports
 from auditor.pipeline.review import (
     MAX_WORKSHEET_BYTES,
@@ -93,6 +101,7 @@ __all__ = [
     "describe_test_result",
     "diff",
     "disconnect",
+    "discover_subaccounts",
     "evaluate",
     "evaluate_snapshot",
     "export_evidence",
@@ -118,6 +127,7 @@ __all__ = [
     "run_once",
     "select_snapshot",
     "status_csv",
+    "suggested_connection_name",
     "test_connection",
     "user_timeline",
     "verify_evidence",

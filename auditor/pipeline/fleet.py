@@ -30,7 +30,7 @@ from auditor.fleet import (
     write_order,
 )
 from auditor.labels import day
-from auditor.models import AttestationKind
+from auditor.models import AttestationKind, Subaccount
 from auditor.notify import NotifyState
 from auditor.pipeline.alerts import (
     AccountAlert,
@@ -43,7 +43,7 @@ from auditor.pipeline.alerts import (
 )
 from auditor.pipeline.run import RunOutcome, _make_output_dir, check_run_arguments, run_once
 from auditor.pipeline.workspace import Workspace
-from auditor.report import PDF_ROSTER_LIMIT, default_templates_dir
+from auditor.report import PDF_ROSTER_LIMIT, account_slug, default_templates_dir
 from auditor.report.data import account_name
 
 if TYPE_CHECKING:
@@ -287,3 +287,22 @@ def write_summary(summary: FleetSummary, *, output_dir: Path, templates_dir: Pat
         raise ReportError(f"The fleet summary could not be written to {output_dir}: {exc.strerror or exc}.",
                           hint="Choose another directory with --output.") from exc
     return paths
+
+
+def discover_subaccounts(workspace: Workspace, connection: str) -> tuple[Subaccount, ...]:
+    """``connections --discover``: the subaccounts the connection's key lists (§11.6), to connect each.
+
+    PermissionDeniedError (exit 4) when the key may not list them (403) or the account has none (404).
+    """
+    from auditor.pipeline.connections import _client, _decrypt_key  # the client loads httpx: only here
+
+    with workspace.store() as store:
+        record = store.get_connection(connection)
+        api_key = _decrypt_key(workspace, record)
+    with _client(workspace, record.base_url, api_key) as client:
+        return client.list_subaccounts()
+
+
+def suggested_connection_name(subaccount: Subaccount) -> str:
+    """A connection name for a discovered subaccount: its name as a slug (``auditor connect --connection``)."""
+    return account_slug(subaccount.name or f"account-{subaccount.id}", subaccount.id)[:64]
