@@ -73,10 +73,22 @@ class CrossAccountChange:
 
 
 @dataclass(frozen=True)
+class SharedAdministrator:
+    """A person (by e-mail, case-insensitively) who is Administrator in several accounts of the fleet."""
+
+    email: str
+    accounts: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"email": self.email, "accounts": list(self.accounts)}
+
+
+@dataclass(frozen=True)
 class FleetSummary:
     generated_at: datetime
     accounts: tuple[AccountSummary, ...]
     cross_account: tuple[CrossAccountChange, ...] = ()
+    shared_administrators: tuple[SharedAdministrator, ...] = ()
 
     @property
     def failed(self) -> tuple[AccountSummary, ...]:
@@ -89,6 +101,7 @@ class FleetSummary:
             "accounts": [account.to_json() for account in self.accounts],
             "failed": [account.connection for account in self.failed],
             "cross_account_changes": [change.to_json() for change in self.cross_account],
+            "shared_administrators": [shared.to_json() for shared in self.shared_administrators],
         }
 
 
@@ -132,6 +145,20 @@ def cross_account_changes(changes: Mapping[str, ChangeSet | None]) -> tuple[Cros
         if len(by_account) >= 2
     ]
     return tuple(sorted(found, key=lambda c: (_WATCHED.index(c.change), c.email.casefold(), c.accounts)))
+
+
+def shared_administrators(admins: Mapping[str, Sequence[str]]) -> tuple[SharedAdministrator, ...]:
+    """People who are Administrator in two or more accounts, from each account's administrators' e-mails."""
+    by_person: dict[str, dict[str, str]] = {}
+    for connection, emails in admins.items():
+        for address in emails:
+            if address:
+                by_person.setdefault(address.casefold(), {})[connection] = address
+    return tuple(
+        SharedAdministrator(email=min(seen.values()), accounts=tuple(sorted(seen)))
+        for _key, seen in sorted(by_person.items())
+        if len(seen) >= 2
+    )
 
 
 def summary_json(summary: FleetSummary) -> bytes:

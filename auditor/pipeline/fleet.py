@@ -25,6 +25,7 @@ from auditor.fleet import (
     FleetSummary,
     cross_account_changes,
     findings_by_severity,
+    shared_administrators,
     summary_html,
     summary_json,
     write_order,
@@ -224,6 +225,10 @@ def fleet_summary(workspace: Workspace, runs: Sequence[AccountRun]) -> FleetSumm
         generated_at=workspace.now(),
         accounts=write_order(accounts),
         cross_account=cross_account_changes({run.connection: run.changes for run in runs}),
+        shared_administrators=shared_administrators({
+            run.connection: [user.email for user in run.outcome.snapshot.admins if user.is_active]
+            for run in runs if run.outcome is not None
+        }),
     )
 
 

@@ -59,3 +59,11 @@ def test_json_and_html_show_every_account_and_escape_what_came_from_the_api() ->
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "failed: CertCentral answered 503." in html and "never" in html
     assert "eve@example.com" in html
+
+
+def test_a_person_who_is_administrator_in_two_accounts_is_listed_once() -> None:
+    from auditor.fleet import shared_administrators
+
+    found = shared_administrators({"corp": ["Tom@Example.com", "a@example.com"], "sub": ["tom@example.com"],
+                                   "other": ["b@example.com"]})
+    assert [(s.email, s.accounts) for s in found] == [("Tom@Example.com", ("corp", "sub"))]
