@@ -219,7 +219,8 @@ def cmd_disconnect(args: argparse.Namespace, workspace: Workspace, out: Output, 
 
 
 def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
+    datasets = [load_dataset(path) for path in args.dataset] or [load_dataset(latest_sample_state())]
+    dataset = datasets[0]
     route_faults = []
     for item in args.route_fault:
         route, _, answer = item.partition("=")
@@ -248,7 +249,11 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     server = SandboxServer(
         dataset, host=args.host, port=args.port, faults=faults, on_request=None if args.quiet else log_request
     )
+    more = _more_sandboxes(datasets[1:], args, faults, None if args.quiet else log_request)
     out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
+    for extra in more:
+        out.info(f"Fake CertCentral serving {len(extra.dataset.users)} users of account "
+                 f"{extra.dataset.account.get('name', '')!r} at {extra.base_url} (same keys as its dataset lists)")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:
         out.info(f"  {key['key']:<36} {key.get('description', '')}")
@@ -260,7 +265,26 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
         out.info("Stopped.")
     finally:
         server.stop()
+        for extra in more:
+            extra.stop()
     return ExitCode.OK
+
+
+def _more_sandboxes(
+    datasets: list[Any], args: argparse.Namespace, faults: Faults, on_request: Callable[[RecordedRequest], None] | None
+) -> list[SandboxServer]:
+    """``sandbox --dataset A --dataset B``: B and later on the next ports (any free port with --port 0), serving."""
+    servers: list[SandboxServer] = []
+    try:
+        for index, extra in enumerate(datasets, start=1):
+            port = args.port + index if args.port else 0
+            servers.append(SandboxServer(extra, host=args.host, port=port, faults=faults,
+                                         on_request=on_request).start())
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 # --- snapshots -----------------------------------------------------------------------------------

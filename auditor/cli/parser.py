@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("sandbox", "Run the fake CertCentral server on loopback (foreground).")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8443)
-    sub.add_argument("--dataset", type=Path, help="dataset JSON (default: the bundled sample account)")
+    sub.add_argument("--dataset", type=Path, action="append", default=[],
+                     help="dataset JSON (default: the bundled sample account); repeatable: one instance each, "
+                     "on --port, --port+1, ... (a fleet of accounts)")
     sub.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")

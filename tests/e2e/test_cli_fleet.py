@@ -112,3 +112,29 @@ def test_parallel_out_of_range_is_a_usage_error(home: AuditorHome, tmp_path: Pat
     result = home.run("run", "--connection", "a,b", "--parallel", "0", "--output", str(tmp_path))
     assert result.returncode == ExitCode.USAGE
     assert "--parallel" in result.stderr
+
+
+def test_one_sandbox_command_serves_several_accounts_for_a_fleet_run(home: AuditorHome, tmp_path: Path) -> None:
+    """`auditor sandbox --dataset A --dataset B` (a real process) serves each on its own port."""
+    first, second = tmp_path / "corp.json", tmp_path / "sub.json"
+    first.write_text(default_dataset().to_json(), encoding="utf-8")
+    second.write_text(subsidiary().to_json(), encoding="utf-8")
+    process = home.start("sandbox", "--port", "0", "--quiet", "--dataset", str(first), "--dataset", str(second))
+    try:
+        assert process.stderr is not None
+        urls: list[str] = []
+        while len(urls) < 2:
+            line = process.stderr.readline()
+            assert line, "the sandbox ended before serving both datasets"
+            if line.startswith("Fake CertCentral serving"):
+                urls.append(line.split(" at ")[1].split()[0])
+        connect_to(home, urls[0], name="corp")
+        connect_to(home, urls[1], name="sub")
+        out = tmp_path / "out"
+        result = home.run("run", "--all-connections", *FAST, "--no-export", "--output", str(out))
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)  # reaps it and closes its pipes
+    assert result.returncode == ExitCode.OK, result.stderr
+    names = {a["connection"]: a["account_name"] for a in summary(out)["accounts"]}
+    assert names == {"corp": "Example Corp", "sub": "Subsidiary GmbH"}
