@@ -106,18 +106,18 @@ def test_webhook_two_runs_without_change_send_nothing_then_one_change_sends_one_
     with SandboxServer(default_dataset()) as sandbox:
         connect_to(home, sandbox.base_url)
         out = str(tmp_path / "out")
-        first = home.run("run", *FAST, "--output", out, "--notify", webhook.url)
+        first = home.run("run", *FAST, "--no-export", "--output", out, "--notify", webhook.url)
         assert first.returncode == ExitCode.OK, first.stderr
         assert len(webhook.received) == 1, "the first run tells about today's high findings once"
         assert "New finding" in webhook.received[0]["message"]
         for _ in range(2):
-            again = home.run("run", *FAST, "--output", out, "--notify", webhook.url)
+            again = home.run("run", *FAST, "--no-export", "--output", out, "--notify", webhook.url)
             assert again.returncode == ExitCode.OK, again.stderr
             assert "nothing new" in again.stderr
         assert len(webhook.received) == 1, "runs without change send nothing"
 
         sandbox.set_dataset(with_new_admin(sandbox.dataset))
-        changed = home.run("run", *FAST, "--output", out, "--notify", webhook.url)
+        changed = home.run("run", *FAST, "--no-export", "--output", out, "--notify", webhook.url)
         assert changed.returncode == ExitCode.OK, changed.stderr
         assert len(webhook.received) == 2, "a change sends exactly one message"
         message = webhook.received[1]["message"]
