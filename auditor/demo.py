@@ -158,7 +158,7 @@ def _run(
                 bundles.append(outcome.bundle_path)
             if last:
                 paths.extend(outcome.report_paths)
-        paths.extend(_fleet_step(workspace, clock, output_dir, step))
+        paths.extend(_fleet_step(workspace, clock, output_dir=output_dir, step=step))
     latest = bundles[-1]
     public_key = output_dir / "keys" / "evidence-signing-key.pub.pem"
     _write_public_key(workspace, public_key)
@@ -175,7 +175,9 @@ def _run(
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
 
 
-def _fleet_step(workspace: Workspace, clock: SteppedClock, output_dir: Path, step: Callable[[str], None]) -> list[Path]:
+def _fleet_step(
+    workspace: Workspace, clock: SteppedClock, *, output_dir: Path, step: Callable[[str], None]
+) -> list[Path]:
     """Issue 21: a second sample account and the fleet summary of both, in ``fleet/`` (auditor/demo_fleet.py)."""
     from auditor.demo_fleet import run_fleet_demo
 

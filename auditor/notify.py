@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.atomic import make_private_dirs, write_bytes_atomic
-from auditor.errors import AuditorError, ConfigurationError, ExitCode, StoreError
+from auditor.errors import AuditorError, ConfigurationError, StoreError
 from auditor.labels import iso, minute
 from auditor.models import ChangeKind, ChangeSet, Finding, FindingsResult, Severity, Snapshot
 
@@ -70,12 +70,6 @@ _PROCESS_RULES = {
     "revocation-overdue": AttentionKind.REVOCATION_OVERDUE,
     "review-overdue": AttentionKind.REVIEW_OVERDUE,
 }
-
-
-class NotificationError(AuditorError):
-    """A notification could not be delivered; the run's evidence stands (exit 7)."""
-
-    exit_code = ExitCode.NOTIFY_FAILED
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,7 +186,7 @@ def cmd_test(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
 
 def cmd_connections(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
     if args.discover:
-        return _discover(args, workspace, out)
+        return _discover(args, workspace, out=out)
     records = list_connections(workspace)
     if not records:
         out.info("No connections yet. Add one with `auditor connect`.")
@@ -195,7 +195,7 @@ def cmd_connections(args: argparse.Namespace, workspace: Workspace, out: Output,
     return ExitCode.OK
 
 
-def _discover(args: argparse.Namespace, workspace: Workspace, out: Output) -> int:
+def _discover(args: argparse.Namespace, workspace: Workspace, *, out: Output) -> int:
     """``connections --discover``: the subaccounts, and the command that connects each with its own key."""
     found = discover_subaccounts(workspace, args.connection)
     if not found:
@@ -249,7 +249,7 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     server = SandboxServer(
         dataset, host=args.host, port=args.port, faults=faults, on_request=None if args.quiet else log_request
     )
-    more = _more_sandboxes(datasets[1:], args, faults, None if args.quiet else log_request)
+    more = _more_sandboxes(datasets[1:], args, faults=faults, on_request=None if args.quiet else log_request)
     out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
     for extra in more:
         out.info(f"Fake CertCentral serving {len(extra.dataset.users)} users of account "
@@ -271,7 +271,8 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
 
 
 def _more_sandboxes(
-    datasets: list[Any], args: argparse.Namespace, faults: Faults, on_request: Callable[[RecordedRequest], None] | None
+    datasets: list[Any], args: argparse.Namespace, *, faults: Faults,
+    on_request: Callable[[RecordedRequest], None] | None,
 ) -> list[SandboxServer]:
     """``sandbox --dataset A --dataset B``: B and later on the next ports (any free port with --port 0), serving."""
     servers: list[SandboxServer] = []
@@ -481,7 +482,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
     notify = resolve_settings(workspace, urls=args.notify, on=NotifyOn(args.notify_on),
                               frameworks=_frameworks(args.framework))
     if args.all_connections or len(connections) > 1 or notify.enabled:
-        return _run_accounts(args, workspace, out, connections, notify)
+        return _run_accounts(args, workspace, out=out, connections=connections, notify=notify)
     outcome = run_once(
         workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
@@ -492,7 +493,8 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
 
 
 def _run_accounts(
-    args: argparse.Namespace, workspace: Workspace, out: Output, connections: tuple[str, ...], notify: NotifySettings
+    args: argparse.Namespace, workspace: Workspace, *, out: Output, connections: tuple[str, ...],
+    notify: NotifySettings,
 ) -> int:
     """``run`` with --notify, or over several connections (issue 21): exit codes in README's table.
 

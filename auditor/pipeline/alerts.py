@@ -124,8 +124,8 @@ class AlertOutcome:
 def notify_accounts(
     workspace: Workspace,
     settings: NotifySettings,
-    alerts: Sequence[AccountAlert],
     *,
+    alerts: Sequence[AccountAlert],
     outputs: Sequence[Path] = (),
 ) -> AlertOutcome:
     """Send one message with every account's undelivered and new items; keep the state either way.

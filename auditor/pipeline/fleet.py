@@ -131,7 +131,8 @@ def run_accounts(
     Every account's arguments are checked before the first pull (exit 2 at once for a typo).
     """
     if not 1 <= parallel <= MAX_PARALLEL:
-        raise ConfigurationError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}.")
+        raise ConfigurationError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}.",
+                                 hint="Pass --parallel 2, or leave it out to run the connections in turn.")
     dirs = {name: (output_dir / name if fleet else output_dir) for name in connections}
     for name in connections:
         check_run_arguments(
@@ -173,7 +174,7 @@ def run_accounts(
     alert: AlertOutcome | None = None
     if notify is not None and notify.enabled:
         alerts = [run.alert for run in runs if run.alert is not None]
-        alert = notify_accounts(workspace, notify, alerts, outputs=outputs)
+        alert = notify_accounts(workspace, notify, alerts=alerts, outputs=outputs)
     return FleetOutcome(accounts=runs, summary=summary, summary_paths=summary_paths, alert=alert,
                         outputs=tuple(outputs))
 
@@ -240,7 +241,7 @@ def _account_summary(store: Store, run: AccountRun) -> AccountSummary:
             connection=run.connection, ok=True, account_name=account_name(snapshot),
             account_id=snapshot.provenance.account_id, users=len(snapshot.users),
             administrators=len(snapshot.admins), findings=findings_by_severity(run.outcome.findings),
-            review=_review_state(store, run.connection, run.outcome.findings),
+            review=_review_state(store, run.connection, findings=run.outcome.findings),
             last_successful_run=snapshot.taken_at, snapshot_id=snapshot.id, outputs=outputs,
         )
     error = run.error.message.splitlines()[0] if run.error is not None else "failed"
@@ -261,7 +262,7 @@ def _summaries(store: Store, connection: str) -> list[SnapshotSummary]:
         return []
 
 
-def _review_state(store: Store, connection: str, findings: FindingsResult) -> str:
+def _review_state(store: Store, connection: str, *, findings: FindingsResult) -> str:
     """Overdue (the rule says so), else the latest sign-off and when the next is due, plus any open campaign."""
     parts: list[str] = []
     if any(finding.rule_id == "review-overdue" for finding in findings.active):
