@@ -131,3 +131,17 @@ def test_delivery_reports_failed_urls_redacted_and_survives_a_raising_plugin() -
     failed = deliver(urls, Message("t", "b"), sender=sender)
     assert failed == ("slack://…", "json://boom.example/…")
     assert redact_url("mailto://u:pw@mail.example:587?from=a@b.example") == "mailto://mail.example:587/…"
+
+
+def test_notify_in_auditor_toml_is_a_list_of_urls_never_shown_in_the_config_repr(tmp_path: Path) -> None:
+    from auditor.config import load_config
+    from auditor.errors import ConfigurationError
+
+    config = tmp_path / "auditor.toml"
+    config.write_text('notify = ["json://hooks.example.com/t0ken"]\n', encoding="utf-8")
+    loaded = load_config(config, search_dirs=())
+    assert loaded.notify == ("json://hooks.example.com/t0ken",)
+    assert "t0ken" not in repr(loaded)
+    config.write_text('notify = "json://hooks.example.com/x"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="notify"):
+        load_config(config, search_dirs=())
