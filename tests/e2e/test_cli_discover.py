@@ -61,3 +61,16 @@ def test_the_dataset_round_trips_its_subaccounts() -> None:
     dataset = partner()
     assert Dataset.from_json(dataset.to_json()).subaccounts == SUBACCOUNTS
     assert "subaccounts" not in default_dataset().to_json()
+
+
+def test_more_subaccounts_than_one_page_are_all_listed(home: AuditorHome) -> None:
+    many = tuple({"id": 10_000 + n, "name": f"Tenant {n}", "status": "active",
+                  "master_user": {"email": f"admin{n}@tenant.example", "container_id": n}} for n in range(1205))
+    with SandboxServer(dataclasses.replace(default_dataset(), subaccounts=many)) as server:
+        connect_to(home, server.base_url)
+        server.clear_requests()
+        result = home.run("connections", "--discover")
+        pages = [r.query for r in server.requests if r.path.endswith("/account/subaccount")]
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert pages == ["limit=1000&offset=0", "limit=1000&offset=1000"]
+    assert "admin1204@tenant.example" in result.stdout and "1205 subaccount(s)" in result.stderr
