@@ -28,6 +28,7 @@ from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
 from auditor.report import render_html, render_pdf
+from auditor.store import export_lock
 
 if TYPE_CHECKING:
     from auditor.evidence.reuse import ReusedReport
@@ -82,9 +83,6 @@ def export_evidence(
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
-    from auditor.store import export_lock
-
     if reports_dir is not None and not include_reports:
         raise ConfigurationError(
             "--reports and --no-reports contradict each other.",
@@ -118,7 +116,7 @@ def export_evidence(
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
-        with export_lock(workspace.data_dir, connection):
+        with export_lock(workspace.data_dir, connection, timeout=workspace.lock_timeouts.export):
             # The time is read once the lock is held: an export that waited must not predate the
             # signing key the export before it created.
             now = workspace.now()
