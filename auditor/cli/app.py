@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from auditor.cli.env import gather_operator, take_secrets
 from auditor.cli.output import Output
-from auditor.cli.parser import build_parser
+from auditor.cli.parser import shared_parser
 from auditor.errors import AuditorError, ExitCode
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def main(
     """
     secrets = take_secrets(environ)  # first: nothing started later may inherit a secret
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
-    parser = build_parser()
+    parser = shared_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 from pathlib import Path
 
 from auditor import __version__
@@ -73,6 +74,13 @@ environment:
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+@functools.cache
+def shared_parser() -> argparse.ArgumentParser:
+    """:func:`build_parser` once per process, for :func:`auditor.cli.main`: parsing leaves a parser
+    unchanged, and building it (some 300 arguments) was most of an in-process test command's time."""
+    return build_parser()
 
 
 def build_parser() -> argparse.ArgumentParser:
