@@ -12,10 +12,14 @@ from typing import Any
 
 import filelock
 import pytest
+from hypothesis import settings
+from hypothesis_profile import PROFILE
 from support import AS_OPERATOR, CHROMIUM, CHROMIUM_ARGS, DEMO_OUTPUT, REPO, AuditorHome, DemoRun, readme_demo_command
 
 from auditor.sandbox import Faults, SandboxServer, default_dataset
 from auditor.store import LockTimeouts
+
+settings.load_profile(PROFILE)
 
 
 @pytest.fixture
