@@ -219,7 +219,12 @@
         performance.mark("rows-ready:" + (state.table.id || "table"));
       }
     };
-    setTimeout(step, 0);
+    // After the load event: the slices must not hold up the page's opening.
+    if (document.readyState === "complete") {
+      setTimeout(step, 0);
+    } else {
+      window.addEventListener("load", function () { setTimeout(step, 0); });
+    }
   }
 
   function button(label, onClick) {
