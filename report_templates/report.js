@@ -70,11 +70,13 @@
       for (var index = this.done; index < stop; index += 1) {
         var row = this.rows[index];
         var whole = row.textContent;
-        // The roster puts a tab between its cells: one read and a split instead of 9 reads.
-        var texts = whole.split("\t");
         var cells = row.cells;
+        // The roster puts a tab between its cells: one read and a split instead of 9 reads. Only
+        // when the row is cells and separators alone and no cell holds a tab of its own.
+        var texts = row.childNodes.length === 2 * cells.length - 1 ? whole.split("\t") : null;
+        if (texts && texts.length !== cells.length) { texts = null; }
         for (var c = 0; c < cells.length; c += 1) {
-          (columns[c] || (columns[c] = []))[index] = texts.length === cells.length ? texts[c] : cells[c].textContent;
+          (columns[c] || (columns[c] = []))[index] = texts ? texts[c] : cells[c].textContent;
         }
         this.search[index] = whole.toLowerCase();
       }
