@@ -38,10 +38,13 @@ from auditor.pipeline import (
     run_once,
     verify_evidence,
 )
+from auditor.pipeline.findings import evaluate
+from auditor.pipeline.standards import write_standards
 from auditor.report import ReportFormat
 from auditor.review import HEADER
 from auditor.samples import sample_account_dir, sample_states
 from auditor.sandbox import Dataset, SandboxServer, load_dataset
+from auditor.standards import StandardsFormat
 from auditor.store import Store
 
 DEMO_CONNECTION = "example-corp"
@@ -92,6 +95,18 @@ def run_demo(
         return _run(output_dir, states, account_dir, tracked, operator=operator)
     finally:
         _write_marker(output_dir)
+
+
+def _write_standards(
+    workspace: Workspace, snapshot_id: int, directory: Path, step: Callable[[str], None]
+) -> list[Path]:
+    """Issue 19: the latest snapshot's OSCAL documents and OCSF lines, in ``demo-output/standards/``."""
+    evaluation = evaluate(workspace, DEMO_CONNECTION, snapshot_id=snapshot_id)
+    written = write_standards(
+        evaluation, formats=[StandardsFormat.OSCAL, StandardsFormat.OCSF], output_dir=directory, overwrite=True
+    )
+    step("OSCAL and OCSF: " + ", ".join(str(path) for path in written))
+    return written
 
 
 def _run(
@@ -158,6 +173,7 @@ def _run(
                 bundles.append(outcome.bundle_path)
             if last:
                 paths.extend(outcome.report_paths)
+                paths.extend(_write_standards(workspace, outcome.snapshot.id, output_dir / "standards", step))
     latest = bundles[-1]
     public_key = output_dir / "keys" / "evidence-signing-key.pub.pem"
     _write_public_key(workspace, public_key)

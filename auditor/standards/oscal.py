@@ -21,6 +21,7 @@ load it.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -242,14 +243,24 @@ class _Doc:
         account_id = snapshot.provenance.account_id
         self.account_urn = f"urn:certcentral-auditor:account:{account_id if account_id is not None else 'unknown'}"
         self.now: datetime = findings.evaluated_at
+        self.user_ids = frozenset(user.id for user in snapshot.users)
+        self.subject_uuid = self.uuid("subject")
+        self.platform_uuid = self.uuid("platform")
+        self._props: dict[tuple[str, str, str | None], common.Property] = {}
+        self._shared: dict[str, Any] = {}
 
     def uuid(self, *parts: object) -> str:
         return derived_uuid(self.seed, *parts)
 
     def prop(self, name: str, value: str, *, cls: str | None = None) -> common.Property:
+        """A property in this tool's namespace; one validated instance per (name, value, class)."""
         from trestle.oscal import common
 
-        return common.Property(name=name, value=_one_line(value), ns=PROP_NS, class_=cls)
+        key = (name, value, cls)
+        found = self._props.get(key)
+        if found is None:
+            found = self._props[key] = common.Property(name=name, value=_one_line(value), ns=PROP_NS, class_=cls)
+        return found
 
     def control_props(self, rule_id: str) -> list[common.Property]:
         """One ``control-reference`` per built-in profile's reference for the rule, classed by profile."""
@@ -276,7 +287,7 @@ class _Doc:
 
         p = self.snapshot.provenance
         return common.SystemComponent(
-            uuid=self.uuid("subject"),
+            uuid=self.subject_uuid,
             type="service",
             title=f"DigiCert CertCentral account {self.account}",
             description=(
@@ -298,7 +309,7 @@ class _Doc:
 
         return common.AssessmentAssets(
             assessment_platforms=[
-                common.AssessmentPlatform(uuid=self.uuid("platform"), title="certcentral-auditor")
+                common.AssessmentPlatform(uuid=self.platform_uuid, title="certcentral-auditor")
             ]
         )
 
@@ -324,6 +335,23 @@ class _Doc:
     ) -> common.Observation:
         from trestle.oscal import common
 
+        if not self._shared:  # built once per document: every observation has the same origin and subject
+            self._shared["origins"] = [
+                common.Origin(
+                    actors=[
+                        common.OriginActor(
+                            type=common.OriginActorValidValues.assessment_platform, actor_uuid=self.platform_uuid
+                        )
+                    ]
+                )
+            ]
+            self._shared["subjects"] = [
+                common.SubjectReference(
+                    subject_uuid=self.subject_uuid,
+                    type=common.SubjectReferenceValidValues.component,
+                    title=_one_line(f"CertCentral account {self.account}, snapshot {self.snapshot.id}"),
+                )
+            ]
         return common.Observation(
             uuid=self.uuid("observation", kind, key),
             title=_one_line(title),
@@ -334,23 +362,8 @@ class _Doc:
                 common.ObservationTypeValidValues.finding if finding
                 else common.ObservationTypeValidValues.discovery
             ],
-            origins=[
-                common.Origin(
-                    actors=[
-                        common.OriginActor(
-                            type=common.OriginActorValidValues.assessment_platform,
-                            actor_uuid=self.uuid("platform"),
-                        )
-                    ]
-                )
-            ],
-            subjects=[
-                common.SubjectReference(
-                    subject_uuid=self.uuid("subject"),
-                    type=common.SubjectReferenceValidValues.component,
-                    title=_one_line(f"CertCentral account {self.account}, snapshot {self.snapshot.id}"),
-                )
-            ],
+            origins=self._shared["origins"],
+            subjects=self._shared["subjects"],
             relevant_evidence=[
                 common.RelevantEvidence(
                     href=evidence,
@@ -421,7 +434,7 @@ class _Doc:
         from trestle.oscal import common
 
         related = [self.uuid("observation", "evidence", key), self.uuid("observation", "rule", finding.rule_id)]
-        if finding.user_id is not None and any(u.id == finding.user_id for u in self.snapshot.users):
+        if finding.user_id is not None and finding.user_id in self.user_ids:
             related.append(self.uuid("observation", "user", str(finding.user_id)))
         return common.Finding(
             uuid=self.uuid("finding", key),
@@ -449,5 +462,29 @@ def _one_line(text: str) -> str:
 
 
 def _to_bytes(model: Any) -> bytes:
-    """The document wrapped in its root key (``{"assessment-results": ...}``), as deterministic JSON."""
-    return exports.to_json_bytes(json.loads(model.oscal_serialize_json()))
+    """The document wrapped in its root key (``{"assessment-results": ...}``), as deterministic JSON.
+
+    Dumped in Python mode (trestle's per-field JSON serializer runs in Python for each of some
+    100,000 objects at 5,000 users) and written compact by the json module's C encoder, keys in the
+    models' field order (fixed by the pinned trestle): ten times faster than an indented dump.
+    Times are written as trestle does (ISO 8601 with ``+00:00``).
+    """
+    data = {_ROOT_KEYS[type(model).__name__]: model.model_dump(by_alias=True, exclude_none=True)}
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_value) + "\n").encode("utf-8")
+
+
+def _json_value(value: object) -> object:
+    """What a Python-mode dump leaves for JSON: datetimes, enums and URLs."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)  # pydantic's AnyUrl (the ``ns`` of a property)
+
+
+#: Each document's root key, as OSCAL names it.
+_ROOT_KEYS = {
+    "AssessmentResults": "assessment-results",
+    "AssessmentPlan": "assessment-plan",
+    "PlanOfActionAndMilestones": "plan-of-action-and-milestones",
+}
