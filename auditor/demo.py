@@ -55,7 +55,7 @@ PULL_TIME_OF_DAY = timedelta(hours=6)
 MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
 REVIEW_AFTER_PULL = timedelta(hours=2)
 #: The folders the demo writes into, under its output directory.
-DEMO_FOLDERS = ("data", "keys", "reports", "evidence")
+DEMO_FOLDERS = ("data", "keys", "reports", "evidence", "standards")  # standards: OSCAL and OCSF (issue 19)
 #: Lists what the demo wrote, so that a re-run removes exactly that and nothing else.
 MARKER = ".certcentral-auditor-demo.json"
 MARKER_FORMAT = "certcentral-auditor-demo-output/1"
@@ -330,6 +330,8 @@ LEGACY_FILES = (
     "keys/master.key", "keys/evidence-signing-key.pub.pem",
     "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
     "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",
+    "standards/certcentral-access-review-example-corp-*.json",
+    "standards/certcentral-access-review-example-corp-*.jsonl",
 )
 
 

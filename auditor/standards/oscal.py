@@ -332,6 +332,7 @@ class _Doc:
         finding: bool = False,
         collected: datetime | None = None,
         evidence: str = "evidence/snapshot.json",
+        evidence_description: str = "",
     ) -> common.Observation:
         from trestle.oscal import common
 
@@ -367,7 +368,8 @@ class _Doc:
             relevant_evidence=[
                 common.RelevantEvidence(
                     href=evidence,
-                    description=f"Snapshot {self.snapshot.id}, raw data SHA-256 {self.raw_sha256}.",
+                    description=evidence_description
+                    or f"Snapshot {self.snapshot.id}, raw data SHA-256 {self.raw_sha256}.",
                 )
             ],
             collected=collected or self.snapshot.taken_at,
@@ -413,11 +415,12 @@ class _Doc:
             description=(
                 f"Campaign {review.campaign_id} (snapshot {review.snapshot_id}) decided {review.decision}"
                 + (f" to {review.new_role}" if review.new_role else "")
-                + f" for {review.email}; {review.justification or 'no justification given'}."
+                + f" for {review.email}; {review.justification.strip().rstrip('.') or 'no justification given'}."
             ),
             props=props,
             collected=review.closed_at,
             evidence=f"review/campaign-{review.campaign_id}/",
+            evidence_description=f"The records of review campaign {review.campaign_id}, as the bundle carries them.",
         )
 
     def keyed(self, items: Sequence[Finding]) -> list[tuple[str, Finding]]:
