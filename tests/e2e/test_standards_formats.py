@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,15 @@ CONFIG = ("--config", str(sample_account_dir() / "auditor.toml"))
 
 
 @pytest.fixture(scope="module")
-def pulled(tmp_path_factory: pytest.TempPathFactory) -> AuditorHome:
-    """The sample account's latest state, pulled once for every test here."""
+def pulled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditorHome]:
+    """The sample account's latest state, pulled once for every test here (its sandbox stays up for `run`)."""
     root = tmp_path_factory.mktemp("standards")
     home = AuditorHome(data_dir=root / "data", key_file=root / "keys" / "master.key")
     with SandboxServer(load_dataset(sample_states()[-1])) as server:
         connected = home.run("connect", "--base-url", server.base_url, "--key-stdin", stdin="sandbox-view-only-key\n")
         assert connected.returncode == 0, connected.stderr
         assert home.run("pull").returncode == 0
-    return home
+        yield home
 
 
 def test_findings_format_oscal_and_ocsf(pulled: AuditorHome) -> None:
@@ -63,3 +64,10 @@ def test_every_bundle_carries_oscal_that_re_performs(pulled: AuditorHome, tmp_pa
     assert verified.returncode == ExitCode.OK, verified.stdout + verified.stderr
     assert "Re-performance: PASSED" in verified.stdout
     assert "standards/oscal/assessment-results.json" in verified.stdout
+
+
+def test_run_writes_the_standards_formats_it_is_asked_for(pulled: AuditorHome, tmp_path: Path) -> None:
+    result = pulled.run(*CONFIG, "run", "--format", "ocsf", "--no-export", "--output", str(tmp_path))
+    assert result.returncode == ExitCode.OK, result.stderr
+    (written,) = tmp_path.iterdir()
+    assert written.name.endswith(".ocsf.jsonl") and str(written) in result.stderr
