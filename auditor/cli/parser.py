@@ -18,6 +18,7 @@ from auditor.models import Severity
 from auditor.notify import NotifyOn
 from auditor.profiles import PROFILE_NAMES
 from auditor.report import PDF_ROSTER_LIMIT, ReportFormat
+from auditor.standards import StandardsFormat
 
 
 class OutputFormat(enum.StrEnum):
@@ -26,6 +27,9 @@ class OutputFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
     CSV = "csv"
+    #: Issue 19: the standards views (``auditor.standards``), for ``findings``.
+    OSCAL = StandardsFormat.OSCAL.value
+    OCSF = StandardsFormat.OCSF.value
 
 
 def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str, ...]:
@@ -35,6 +39,8 @@ def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str,
 
 FRAMEWORKS_HELP = ", ".join(PROFILE_NAMES)
 REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
+#: OSCAL and OCSF (issue 19): ``findings --format``, and ``report``/``run --format`` beside html and pdf.
+STANDARDS_FORMATS_HELP = ",".join(values(StandardsFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
 #: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
@@ -42,7 +48,7 @@ REVIEW_SCOPES = ("all", "privileged", "flagged")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
 HISTORY_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
 DIFF_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
-FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
+FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.OSCAL, OutputFormat.OCSF)
 REVIEW_STATUS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
 
 #: What each exit code means, as ``--help`` and the README's table state it.
@@ -183,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(sub)
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
-    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value)
+    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value,
+                     help="oscal: an OSCAL assessment-results document; ocsf: OCSF JSON lines (README, Standards)")
     sub.add_argument("--fail-on", choices=values(Severity), help="exit 1 when an unsuppressed finding is this severe")
     sub.add_argument("--output", type=Path, metavar="FILE",
                      help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
@@ -313,7 +320,7 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--format", default=REPORT_FORMATS_HELP, metavar=REPORT_FORMATS_HELP,
-                     help=f"one or more of {REPORT_FORMATS_HELP}, comma-separated")
+                     help=f"one or more of {REPORT_FORMATS_HELP},{STANDARDS_FORMATS_HELP}, comma-separated")
     sub.add_argument("--output", type=Path, default=Path(), metavar="DIR")
     sub.add_argument("--templates", type=Path, metavar="DIR", help="customised copy of report_templates/")
     sub.add_argument("--pdf-roster-limit", type=int, default=PDF_ROSTER_LIMIT, metavar="N",

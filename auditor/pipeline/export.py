@@ -155,6 +155,7 @@ def export_evidence(
                     rule_inputs=rule_inputs,
                     identity_files=identity_files,
                     review_files=review_files,
+                    reviews=evaluation.reviews,
                 )
             except OSError as exc:
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable
