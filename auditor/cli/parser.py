@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a whole pull (or connection test) ends within this, retries included (default 1800)")
     parser.add_argument("--max-users", type=int, default=1_000_000, metavar="N",
                         help="refuse a pull whose page.total is above N users (default 1000000)")
+    parser.add_argument("--report-library-url", metavar="URL",
+                        help="Report Library base URL for the audit log (default: the instance's, e.g. "
+                        "https://api.digicert.com/reports/v1; also [audit_log] report_library_url)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -28,8 +28,18 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
         api_key,
         transport=workspace.transport,
         clock=workspace.clock,
-        **{**workspace.client_options, **options},
+        **{**workspace.client_options, "report_library_url": _report_library(workspace, base_url), **options},
     )
+
+
+def _report_library(workspace: Workspace, base_url: str) -> str:
+    """The Report Library base URL (§11.5): ``--report-library-url``, else ``[audit_log]``, else the instance's."""
+    from auditor.client.reports import report_library_url  # deferred: it loads httpx (see _client)
+
+    override = workspace.client_options.get("report_library_url")
+    if not override:
+        override = workspace.load_config().report_library_url
+    return report_library_url(base_url, override)
 
 
 def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
@@ -128,8 +138,11 @@ def pull(
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
+        archived = store.archived_audit_log_keys(connection)
         with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
-            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
+            result = client.pull_users(
+                details=details, known_details=known, observer=observer, credentials=True, audit_log_archived=archived
+            )
         provenance = PullProvenance(
             connection=connection,
             base_url=record.base_url,
@@ -158,6 +171,7 @@ def pull(
             users=result.users,
             raw_pages=result.raw_pages,
             record_digests=result.record_digests,
+            audit_log_runs=result.audit_log_runs,
         )
     changes = diff_snapshots(previous, snapshot) if previous is not None and snapshot.complete else None
     return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)

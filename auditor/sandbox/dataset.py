@@ -113,6 +113,9 @@ class Dataset:
     ip_rules: tuple[JsonObject, ...] = ()
     #: ``GET /account/guest-access`` (§11.3); None: served as ``{"enabled": false}``.
     guest_access: JsonObject | None = None
+    #: The Report Library's scheduled reports and their runs (§11.5, ``auditor/sandbox/reports.py``);
+    #: None: no report was ever scheduled.
+    report_library: JsonObject | None = None
 
     def to_json(self) -> str:
         """The dataset as a ``certcentral-sandbox-dataset/1`` document; equal datasets give equal text."""
@@ -132,6 +135,8 @@ class Dataset:
             document["ip_rules"] = [_ordered(r, _IP_RULE_ORDER) for r in self.ip_rules]
         if self.guest_access is not None:
             document["guest_access"] = _ordered(self.guest_access, ("enabled", "guest_access_url"))
+        if self.report_library is not None:
+            document["report_library"] = self.report_library
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -332,6 +337,7 @@ def _parse_document(document: object, source: str) -> Dataset:
     guest = document.get("guest_access")
     if guest is not None and not (isinstance(guest, dict) and isinstance(guest.get("enabled"), bool)):
         raise _fail(source, "'guest_access' must be an object with a true/false 'enabled'")
+    library = _report_library(document, source)
 
     return Dataset(
         account=account,
@@ -343,7 +349,29 @@ def _parse_document(document: object, source: str) -> Dataset:
         api_keys=tuple(api_keys),
         ip_rules=tuple(ip_rules),
         guest_access=guest,
+        report_library=library,
     )
+
+
+def _report_library(document: Mapping[str, Any], source: str) -> JsonObject | None:
+    library = document.get("report_library")
+    if library is None:
+        return None
+    if not isinstance(library, dict):
+        raise _fail(source, "'report_library' must be an object with 'reports' and 'runs'")
+    for index, report in enumerate(_objects(library, "reports", source, required=False)):
+        _require(report, f"report_library.reports[{index}]", source, [("report_identifier", str)])
+    for index, run in enumerate(_objects(library, "runs", source, required=False)):
+        where = f"report_library.runs[{index}]"
+        _require(
+            run, where, source,
+            [("report_identifier", str), ("report_run_identifier", str), ("report_start_date", str)],
+        )
+        try:
+            datetime.strptime(run["report_start_date"], "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise _fail(source, f"{where} report_start_date must be 'YYYY-MM-DD HH:MM:SS'") from None
+    return library
 
 
 # --------------------------------------------------------------------------------------------
