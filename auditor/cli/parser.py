@@ -36,7 +36,7 @@ REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
 #: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
-REVIEW_SCOPES = ("all", "privileged", "flagged")
+REVIEW_SCOPES = ("all", "privileged", "flagged", "with-keys")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
 HISTORY_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
 DIFF_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(action)
     action.add_argument("--snapshot", type=int, metavar="N", help="the snapshot reviewed (default: latest complete)")
     action.add_argument("--scope", choices=REVIEW_SCOPES, default="all",
-                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, or users with findings")
+                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, users with findings, "
+                        "or every user plus every active API key and ACME URL (with-keys: keep or revoke)")
     action.add_argument("--due", metavar="DATE", help="due date, YYYY-MM-DD (shown on the worksheet)")
     action.add_argument("--output", type=Path, required=True, metavar="FILE.xlsx|FILE.csv")
     action = review_actions.add_parser("import", help="record the decisions of a filled worksheet",

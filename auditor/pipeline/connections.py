@@ -15,10 +15,13 @@ from auditor.store import PULL_LOCK_TIMEOUT, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
+    from auditor.config import AuditConfig
     from auditor.store import ConnectionRecord, Store
 
 
-def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
+def _client(
+    workspace: Workspace, base_url: str, api_key: str, *, config: AuditConfig | None = None, **options: Any
+) -> CertCentralClient:
     # Deferred, as in connection_target: the client loads httpx, which commands that never reach
     # the network (verify, report, snapshots) must not import (tests/e2e/test_verify_offline_imports.py).
     from auditor.client import CertCentralClient, check_base_url
@@ -28,17 +31,24 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
         api_key,
         transport=workspace.transport,
         clock=workspace.clock,
-        **{**workspace.client_options, "report_library_url": _report_library(workspace, base_url), **options},
+        **{
+            **workspace.client_options,
+            "report_library_url": _report_library(workspace, base_url, config=config),
+            **options,
+        },
     )
 
 
-def _report_library(workspace: Workspace, base_url: str) -> str:
-    """The Report Library base URL (§11.5): ``--report-library-url``, else ``[audit_log]``, else the instance's."""
+def _report_library(workspace: Workspace, base_url: str, *, config: AuditConfig | None) -> str:
+    """The Report Library base URL (§11.5): ``--report-library-url``, else ``[audit_log]``, else the instance's.
+
+    ``config``: the configuration the command already read (``auditor run``), else it is read here.
+    """
     from auditor.client.reports import report_library_url  # deferred: it loads httpx (see _client)
 
     override = workspace.client_options.get("report_library_url")
     if not override:
-        override = workspace.load_config().report_library_url
+        override = (config or workspace.load_config()).report_library_url
     return report_library_url(base_url, override)
 
 
@@ -125,6 +135,7 @@ def pull(
     observer: PullObserver | None = None,
     lock_timeout: float = PULL_LOCK_TIMEOUT,
     store: Store | None = None,
+    config: AuditConfig | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
 
@@ -139,7 +150,7 @@ def pull(
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
         archived = store.archived_audit_log_keys(connection)
-        with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
+        with _client(workspace, record.base_url, api_key, config=config, page_size=page_size) as client:
             result = client.pull_users(
                 details=details, known_details=known, observer=observer, credentials=True, audit_log_archived=archived
             )

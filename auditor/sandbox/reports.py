@@ -15,6 +15,8 @@ Dataset shape (``report_library`` in a sandbox dataset)::
 
 Runs whose start is more than 90 days before the dataset's ``as_of`` are gone (listed nowhere,
 downloads answer 404), as DigiCert deletes them; runs starting after ``as_of`` have not run yet.
+``report_library.as_of`` (optional, ISO) replaces the dataset's ``as_of`` as the Report Library's
+"now" (the sample account's states are dated midnight, its pulls and runs 06:00).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def answer(
     # The key must belong to an Administrator (§11.5, VERIFIED); View Only is UNCERTAIN (switchable).
     if 1 not in key_roles or restriction in (100, 101, 103) or (restriction == 102 and view_only == "denied"):
         return denied
+    if library is not None and isinstance(library.get("as_of"), str):
+        as_of = datetime.fromisoformat(library["as_of"]).astimezone(UTC)
     reports = {r["report_identifier"]: r for r in (library or {}).get("reports", [])}
     runs: Sequence[Mapping[str, Any]] = (library or {}).get("runs", [])
     if route == HISTORY_ROUTE:
