@@ -78,13 +78,6 @@ class AuditLogRun:
     def key(self) -> tuple[str, str]:
         return (self.report_identifier, self.run_identifier)
 
-    @property
-    def file_name(self) -> str:
-        """The run's name inside a bundle: ``audit-log/<report>/<run>.json|csv`` (safe characters only)."""
-        safe = re.compile(r"[^A-Za-z0-9._-]")
-        extension = "csv" if self.report_format == "CSV" else "json"
-        return f"audit-log/{safe.sub('_', self.report_identifier)}/{safe.sub('_', self.run_identifier)}.{extension}"
-
 
 @dataclass(frozen=True, slots=True)
 class AuditLogEntry:

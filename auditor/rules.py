@@ -1003,7 +1003,10 @@ def _unattributed_escalations(ctx: _Context) -> list[Finding]:
     if previous is None or log is None or not log.covers(previous.taken_at, ctx.snapshot.taken_at):
         return []
     found: list[Finding] = []
+    before = {user.id for user in previous.users}
     for user, gained in escalations(previous, ctx.snapshot, ctx.privileged):
+        if not previous.complete and user.id not in before:
+            continue  # missing from an incomplete snapshot is not a joiner (as for new-admin)
         if log.attribution(user, after=previous.taken_at, until=ctx.now) is not None:
             continue
         explanation = (

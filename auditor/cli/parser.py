@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
                      help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
                      "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
-                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access; "
-                     "repeatable)")
+                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access, and the "
+                     "Report Library's /report/history and /report/{report}/{run}/download; repeatable)")
     sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
                      help="echo request headers (the API key too) as a misconfigured proxy would")
     sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",

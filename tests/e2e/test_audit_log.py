@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from auditlog_support import ALICE, ALICE_EMAIL, DAY, JUDY_EMAIL, T0, account, library, promotion_row, row, run
-from support import Clock, ClockedCli
+from support import AuditorHome, Clock, ClockedCli, connect_to
 
 from auditor.sandbox import Faults, SandboxServer
 
@@ -222,3 +222,22 @@ def test_a_run_archived_once_is_in_a_later_bundle_after_it_left_the_90_day_windo
     with zipfile.ZipFile(bundles[0]) as archive:
         (change,) = [c for c in json.loads(archive.read("views/changes.json"))["changes"] if c["kind"] == "role"]
     assert change["attribution"].startswith(f"by {ALICE_EMAIL}")
+
+
+def test_the_report_library_url_can_be_overridden_by_flag(home: AuditorHome, sandbox: SandboxServer) -> None:
+    elsewhere = sandbox.report_library_url.replace("/reports/v1", "/gateway/reports")
+    connect_to(home, sandbox.base_url, key="sandbox-view-only-key")
+    assert home.run("--report-library-url", elsewhere, "pull").returncode == 0
+    assert any(r.path == "/gateway/reports/report/history" for r in sandbox.requests)
+    findings = json.loads(home.run("findings", "--format", "json").stdout)
+    assert any("Not evaluable: the audit log" in line for line in findings["limitations"])
+
+
+def test_the_report_library_url_can_be_set_in_the_configuration(cli: ClockedCli, sandbox: SandboxServer) -> None:
+    elsewhere = sandbox.report_library_url.replace("/reports/v1", "/gateway/reports")
+    config = cli.tmp / "auditor.toml"
+    config.write_text(f'[audit_log]\nreport_library_url = "{elsewhere}"\n', encoding="utf-8")
+    cli.config = config
+    cli.pull(T0)
+    assert any(r.path == "/gateway/reports/report/history" for r in sandbox.requests)
+    assert any("Not evaluable: the audit log" in line for line in _limitations(cli))
