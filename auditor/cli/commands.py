@@ -222,6 +222,7 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
         dataset, host=args.host, port=args.port, faults=faults, on_request=None if args.quiet else log_request
     )
     out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
+    out.info(f"Report Library (audit log) at {server.report_library_url}")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:
         out.info(f"  {key['key']:<36} {key.get('description', '')}")

@@ -20,11 +20,11 @@ from auditor import __version__
 from auditor.auditlog import AuditLogRun
 from auditor.client.base_url import resolve_base_url
 from auditor.client.connection import connection_report
-from auditor.client.errors import AUTH_HINT, error_code, json_object, parse_errors
+from auditor.client.errors import AUTH_HINT, KeyEchoedError, error_code, json_object, parse_errors
 from auditor.client.inventory import read_credentials
 from auditor.client.pacing import DEFAULT_RATE_LIMITS, Backoff, RateLimiter
 from auditor.client.paging import Listing, Page, Refusal, list_endpoint, parse_page, reconcile, run_concurrently
-from auditor.client.reports import SCHEDULE_HINT, audit_log_status, read_audit_log
+from auditor.client.reports import SCHEDULE_HINT, AuditLogRead, audit_log_status, read_audit_log
 from auditor.client.results import (
     GROUP_DETAIL,
     GROUP_ME,
@@ -321,9 +321,21 @@ class CertCentralClient:
 
         audit_log_runs: tuple[AuditLogRun, ...] = ()
         if audit_log_archived is not None and self._report_library_url is not None:
-            read = read_audit_log(
-                self._session, run, base_url=self._report_library_url, archived=audit_log_archived, notes=notes
-            )
+            try:
+                read = read_audit_log(
+                    self._session, run, base_url=self._report_library_url, archived=audit_log_archived, notes=notes
+                )
+            except KeyEchoedError:
+                raise  # a key in an answer is never tolerated, wherever it came from
+            except ApiError as error:
+                # No audit log is a limitation, never a failure (issue 17): a Report Library that cannot
+                # be reached (a wrong or guessed base URL) or answers nonsense leaves the pull standing.
+                notes.append(
+                    f"The audit log was NOT read from {self._report_library_url}: {error.message} Not evaluable; "
+                    "check the Report Library URL (`auditor --report-library-url URL pull`, or "
+                    "[audit_log] report_library_url in auditor.toml)."
+                )
+                read = AuditLogRead(readable=False)
             if not read.readable:
                 not_evaluable.append("audit_log")
             audit_log_runs = read.downloaded

@@ -241,3 +241,13 @@ def test_the_report_library_url_can_be_set_in_the_configuration(cli: ClockedCli,
     cli.pull(T0)
     assert any(r.path == "/gateway/reports/report/history" for r in sandbox.requests)
     assert any("Not evaluable: the audit log" in line for line in _limitations(cli))
+
+
+def test_a_report_library_that_answers_nonsense_leaves_the_pull_standing(
+    cli: ClockedCli, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults(Faults(route_faults=(("/report/history", "html-404"),)))
+    cli.pull(T0)
+    limitations = _limitations(cli)
+    assert any("Not evaluable: the audit log" in line for line in limitations)
+    assert any("The audit log was NOT read from" in line and "--report-library-url" in line for line in limitations)
