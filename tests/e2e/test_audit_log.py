@@ -251,3 +251,15 @@ def test_a_report_library_that_answers_nonsense_leaves_the_pull_standing(
     limitations = _limitations(cli)
     assert any("Not evaluable: the audit log" in line for line in limitations)
     assert any("The audit log was NOT read from" in line and "--report-library-url" in line for line in limitations)
+
+
+@pytest.mark.parametrize("view_only", ["allowed", "denied"])
+def test_whether_a_view_only_key_may_read_reports_is_shown_both_ways(
+    cli: ClockedCli, sandbox: SandboxServer, view_only: str
+) -> None:
+    sandbox.set_dataset(
+        account(report_library=library([run("run-1", T0 - DAY, [row(T0 - 2 * DAY, "User SSO login")])]))
+    )
+    sandbox.set_faults(Faults(report_view_only=view_only))
+    cli.pull(T0)
+    assert _archived(cli) == ([("run-1", "JSON", 1)] if view_only == "allowed" else [])
