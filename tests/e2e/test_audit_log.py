@@ -165,6 +165,10 @@ def test_an_escalation_to_administrator_is_attributed_from_the_audit_log(
     text = cli.ok("diff")
     assert f"by {ALICE_EMAIL} on" in text and "(audit log)" in text
     assert _unattributed(cli) == []
+    out = cli.tmp / "reports"
+    (page,) = cli.ok("report", "--format", "html", "--output", str(out)).split()
+    html = Path(page).read_text(encoding="utf-8")
+    assert f'<span class="attribution">{role["attribution"]} (audit log)</span>' in html
 
 
 def test_an_escalation_the_covering_log_does_not_explain_is_a_finding(cli: ClockedCli, sandbox: SandboxServer) -> None:
