@@ -1047,15 +1047,21 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
 def _audit_log_limitations(ctx: _Context) -> list[str]:
     """What the audit log could and could not show for this snapshot (never a failure)."""
     log, previous = ctx.audit_log, ctx.previous
+    lines: list[str] = []
     if "audit_log" in ctx.snapshot.provenance.not_evaluable:
-        return [
-            "Not evaluable: the audit log (Report Library) was not readable with this key, so privilege changes "
-            "are not attributed, SSO and API activity is not counted, and privilege-change-unattributed was "
-            "not checked."
-        ]
-    if log is None or not log.runs:
+        if log is None or not log.runs:
+            return [
+                "Not evaluable: the audit log (Report Library) was not read at this pull (see the pull notes), so "
+                "privilege changes are not attributed, SSO and API activity is not counted, and "
+                "privilege-change-unattributed was not checked."
+            ]
+        lines.append(
+            "Not evaluable: the audit log (Report Library) was not read at this pull (see the pull notes); only "
+            "the runs archived by earlier pulls are used."
+        )
+    elif log is None or not log.runs:
         return [NO_AUDIT_LOG_LIMITATION]
-    lines = [
+    lines += [
         f"Audit log: {len(log.runs)} archived run(s) up to {stamp(ctx.snapshot.taken_at)}; SSO sign-ins and API "
         "actions in it count as activity for admin-dormant and stale-login."
     ]

@@ -89,7 +89,7 @@ def test_a_refused_report_library_is_a_stated_limitation_never_a_failure(
 ) -> None:
     sandbox.set_faults(Faults(route_faults=(("/report/history", "missing-permission"),)))
     cli.pull(T0)
-    assert any("Not evaluable: the audit log (Report Library) was not readable" in line for line in _limitations(cli))
+    assert any("the audit log (Report Library) was not read at this pull" in line for line in _limitations(cli))
 
 
 def test_a_refused_download_makes_the_audit_log_not_evaluable(cli: ClockedCli, sandbox: SandboxServer) -> None:
@@ -267,3 +267,17 @@ def test_whether_a_view_only_key_may_read_reports_is_shown_both_ways(
     sandbox.set_faults(Faults(report_view_only=view_only))
     cli.pull(T0)
     assert _archived(cli) == ([("run-1", "JSON", 1)] if view_only == "allowed" else [])
+
+
+def test_runs_archived_earlier_still_count_when_a_later_pull_cannot_read_the_log(
+    cli: ClockedCli, sandbox: SandboxServer
+) -> None:
+    rows = [row(T0 - 2 * DAY, "User SSO login")]
+    library_ = library([run("run-1", T0 - DAY, rows)])
+    sandbox.set_dataset(account(alice_last_login=T0 - 200 * DAY, report_library=library_))
+    cli.pull(T0)
+    sandbox.set_faults(Faults(route_faults=(("/report/history", "missing-permission"),)))
+    cli.pull(T0 + DAY)
+    findings = cli.findings()
+    assert not [f for f in findings["findings"] if f["rule"] == "admin-dormant" and f["user_id"] == ALICE]
+    assert any("only the runs archived by earlier pulls are used" in line for line in findings["limitations"])
