@@ -70,7 +70,7 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "audit_log")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "audit_log")
 _AUDIT_LOG_KEYS = ("report_library_url",)
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
 _REVIEW_KEYS = ("remediation_days",)
@@ -106,6 +106,8 @@ class AuditConfig:
     overridden: tuple[str, ...] = ()
     #: ``[identity]``: the HR / identity-provider roster and the break-glass accounts.
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    #: ``notify = [...]``: apprise URLs ``auditor run`` notifies when no ``--notify`` is given (they may hold tokens).
+    notify: tuple[str, ...] = field(default=(), repr=False)
     #: ``[audit_log] report_library_url``: the Report Library base URL (§11.5); None: the instance's default.
     report_library_url: str | None = None
 
@@ -441,6 +443,9 @@ def load_config(
         exceptions = load_exceptions(exceptions_path)
 
     identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
+    notify: tuple[str, ...] = ()
+    if "notify" in data:
+        notify = reader.string_list(data["notify"], "notify", table=None, allow_empty=True)
     report_library_url = _audit_log_section(reader, data.get("audit_log", {}))
 
     return AuditConfig(
@@ -456,6 +461,7 @@ def load_config(
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
         identity=identity,
+        notify=notify,
         report_library_url=report_library_url,
     )
 

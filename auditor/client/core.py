@@ -38,7 +38,7 @@ from auditor.client.results import (
 from auditor.client.session import REDACTED, Session
 from auditor.client.transport import Wire
 from auditor.errors import ApiBadResponseError, ApiError, ConfigurationError, PermissionDeniedError
-from auditor.models import KEY_LIST_PATH, User, utc_now
+from auditor.models import KEY_LIST_PATH, Subaccount, User, utc_now
 from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, is_int, users_from_records
 
 # limit=500 is proven on /user; 1000 is the documented max of other list endpoints and only
@@ -232,6 +232,12 @@ class CertCentralClient:
             return audit_log_status(self._session, run, base_url=self._report_library_url)
         except ApiError as error:
             return f"Audit log: could not be checked ({error.message}). {SCHEDULE_HINT}"
+
+    def list_subaccounts(self) -> tuple[Subaccount, ...]:
+        """The subaccounts this key can list (§11.6); PermissionDeniedError when it may not."""
+        from auditor.client.subaccounts import list_subaccounts
+
+        return list_subaccounts(self._session, self._session.new_run())
 
     def pull_users(
         self,
