@@ -16,7 +16,7 @@ import pytest
 from auditor.credentials import MasterKey
 from auditor.errors import StoreError
 from auditor.models import PullProvenance, RawPage, Role, User
-from auditor.store import _MIGRATIONS, DB_NAME, Store
+from auditor.store import _MIGRATIONS, DB_NAME, Store, _expected_schema
 from auditor.store.versions import member_rows
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -83,9 +83,11 @@ def _as_schema_4(path: Path) -> None:
             rows = member_rows(db, snapshot_id)
             insert = f"INSERT INTO snapshot_users VALUES ({', '.join('?' * len(rows[0]))})"  # noqa: S608
             db.executemany(insert, rows)
-        for table in ("user_versions", "snapshot_members", "user_presence", "snapshot_summaries"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute("DELETE FROM meta WHERE key = 'migrated_to_5'")
+        version_4 = {(kind, name) for kind, name, _columns in _expected_schema(4)}
+        for kind, name in db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall():
+            if kind == "table" and (kind, name) not in version_4:  # migration 5's tables and any later ones
+                db.execute(f"DROP TABLE {name}")
+        db.execute("DELETE FROM meta WHERE key LIKE 'migrated_to_%' AND CAST(substr(key, 13) AS INTEGER) >= 5")
         db.execute("PRAGMA user_version = 4")
 
 
