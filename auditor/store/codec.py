@@ -102,6 +102,7 @@ def _provenance_json(provenance: PullProvenance) -> str:
                     "complete": item.complete,
                     "requests": [list(pair) for pair in item.requests],
                     "note": item.note,
+                    "page_size": item.page_size,
                 }
                 for item in provenance.endpoints
             ],
@@ -168,6 +169,7 @@ def _provenance_from_json(text: str) -> PullProvenance:
                 complete=item["complete"],
                 requests=tuple((endpoint, digest) for endpoint, digest in item["requests"]),
                 note=item["note"],
+                page_size=item.get("page_size"),  # absent in snapshots stored before issue 15
             )
             for item in data.get("endpoints") or ()
         ),

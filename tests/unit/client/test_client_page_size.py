@@ -1,0 +1,142 @@
+"""Issue 15, target 5: the page size measured at pull time, and the rate window shared across processes.
+
+Against the real sandbox over loopback HTTP (its page-size switch shows both answers the real
+/user may give, §2.1), and through the CLI in-process for what the pull records and remembers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import AuditorHome, connect_to
+
+from auditor import pipeline
+from auditor.client import CertCentralClient
+from auditor.client.window import SharedWindow
+from auditor.pipeline import Workspace
+from auditor.sandbox import Dataset, Faults, SandboxServer
+from auditor.store import Store
+
+KEY = "sandbox-admin-key"
+USERS = 2_400  # Dataset.generate adds a few anchor users
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Dataset:
+    return Dataset.generate(USERS, seed=15)
+
+
+@pytest.fixture(scope="module")
+def server(dataset: Dataset) -> Iterator[SandboxServer]:
+    with SandboxServer(dataset, faults=Faults(rate_limits=())) as running:
+        yield running
+
+
+def user_pages(server: SandboxServer) -> list[str]:
+    """``GET /user`` as the sandbox saw it, in offset order (pages 2..n arrive in any order)."""
+    pages = [(r.query, r.status) for r in server.requests if r.path.endswith("/services/v2/user")]
+    return [f"{q} {status}" for q, status in sorted(pages, key=lambda p: int(p[0].split("offset=")[1]))]
+
+
+def offsets(total: int, step: int) -> range:
+    return range(0, total, step)
+
+
+@pytest.mark.parametrize(
+    ("faults", "first", "step"),
+    [
+        (Faults(rate_limits=()), [], 1000),
+        # Capped and saying so (page.limit 500): paged by 500, each page still asked for 1000.
+        (Faults(rate_limits=(), max_limit=500), [], 500),
+        # Refused outright (400 invalid_limit): the first page is asked again for 500, then all others.
+        (Faults(rate_limits=(), max_limit=500, limit_over_1000="reject"), ["limit=1000&offset=0 400"], 500),
+    ],
+    ids=["honours-1000", "caps-at-500", "refuses-1000"],
+)
+def test_the_page_size_is_1000_when_served_else_what_the_server_serves(
+    server: SandboxServer, dataset: Dataset, faults: Faults, first: list[str], step: int
+) -> None:
+    server.set_faults(faults)
+    server.clear_requests()
+    with CertCentralClient(server.base_url, KEY, rate_limits=()) as client:
+        result = client.pull_users()
+    total = len(dataset.users)
+    asked = 1000 if faults.limit_over_1000 == "clamp" else 500
+    assert user_pages(server) == [*first, *(f"limit={asked}&offset={o} 200" for o in offsets(total, step))]
+    users = next(item for item in result.endpoints if item.path == "/user")
+    pages = len(offsets(total, step))
+    assert result.complete and (users.page_size, users.received, users.pages) == (step, total, pages)
+    # The refused answer is kept with the others: the evidence of what was measured.
+    assert len(users.requests) == len(first) + pages
+
+
+def test_the_page_size_measured_is_recorded_in_the_snapshot_provenance(
+    home: AuditorHome, dataset: Dataset, tmp_path: Path
+) -> None:
+    with SandboxServer(dataset, faults=Faults(rate_limits=(), max_limit=500, limit_over_1000="reject")) as running:
+        connect_to(home, running.base_url)
+        pulled = home.run("pull")
+        assert pulled.returncode == 0, pulled.stderr
+    # The refused 400 page is kept with the others, and the evidence still holds: the export
+    # re-parses the stored users from the raw pages, verify --reperform re-derives them offline.
+    bundle, pem = tmp_path / "b.zip", tmp_path / "k.pem"
+    exported = home.run("export", "--output", str(bundle), "--no-reports")
+    assert exported.returncode == 0, exported.stderr
+    pem.write_text(home.run("keys", "public").stdout)
+    verified = home.run("verify", str(bundle), "--public-key", str(pem), "--reperform")
+    assert verified.returncode == 0 and "Re-performance: PASSED" in verified.stdout, verified.stdout
+    with Store.open(home.data_dir, master_key=home.master_key()) as store:
+        provenance = store.get_snapshot(1).provenance
+    by_path = {item.path: item for item in provenance.endpoints}
+    assert by_path["/user"].page_size == 500
+    assert by_path["/user"].requests[0][0] == "/user?limit=1000&offset=0"
+
+
+def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorHome, dataset: Dataset) -> None:
+    # 10 requests per second on both sides (the client pads it to 1.2 s). One pull of this account
+    # is 8 requests (me, 3 user pages, service users, keys, IP rules, guest access): two in a row
+    # are 16, so the second must wait for the first one's requests to age out, not find a 429.
+    limits = ((10, 1.0),)
+    with SandboxServer(dataset, faults=Faults(rate_limits=limits)) as running:
+        connect_to(home, running.base_url)
+        running.clear_requests()
+        workspace = Workspace(
+            data_dir=home.data_dir, master_key_file=home.key_file, client_options={"rate_limits": limits}
+        )
+        pipeline.pull(workspace, "default")
+        pipeline.pull(workspace, "default")
+        statuses = [r.status for r in running.requests]
+    assert len(statuses) == 16 and 429 not in statuses, statuses
+    window = (home.data_dir / "rate-window" / "default.json").read_text()
+    # The times only (past the 1.2 s horizon the first pull's have aged out), never the key.
+    assert len(json.loads(window)["sent_ms"]) >= 8 and KEY not in window
+
+
+def test_a_new_client_starts_from_the_requests_an_earlier_one_recorded(tmp_path: Path) -> None:
+    now = [1_000.0]
+    path = tmp_path / "rate-window" / "default.json"
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    SharedWindow(path, horizon=10, wall=lambda: now[0]).save([now[0] - 0.5, now[0] - 0.2])
+    limiter_window = SharedWindow(path, horizon=10, wall=lambda: now[0])
+    assert limiter_window.load() == [999.5, 999.8]
+
+    from auditor.client.pacing import RateLimiter
+
+    def history(*, horizon: float) -> SharedWindow:
+        return SharedWindow(path, horizon=horizon, wall=lambda: now[0])
+
+    limiter = RateLimiter(((3, 2.0),), monotonic=lambda: now[0] - 900, sleep=sleep, margin=False, history=history)
+    limiter.acquire()  # the third request in the window: at once
+    assert sleeps == []
+    limiter.acquire()  # the fourth waits for the earlier process's first request to age out
+    assert len(sleeps) == 1 and 1.4 < sleeps[0] < 1.6
+    limiter.flush()  # merged with the file; past the limiter's 2 s horizon, 999.5 is dropped
+    assert [round(t, 2) for t in SharedWindow(path, horizon=10, wall=lambda: now[0]).load()] == [999.8, 1000.0, 1001.55]
