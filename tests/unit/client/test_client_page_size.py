@@ -140,3 +140,21 @@ def test_a_new_client_starts_from_the_requests_an_earlier_one_recorded(tmp_path:
     assert len(sleeps) == 1 and 1.4 < sleeps[0] < 1.6
     limiter.flush()  # merged with the file; past the limiter's 2 s horizon, 999.5 is dropped
     assert [round(t, 2) for t in SharedWindow(path, horizon=10, wall=lambda: now[0]).load()] == [999.8, 1000.0, 1001.55]
+
+
+def test_a_pull_without_details_computes_no_record_digest(
+    monkeypatch: pytest.MonkeyPatch, server: SandboxServer
+) -> None:
+    # The digests serve only --details (is GET /user/{id} still current?): about 20 µs a user.
+    import auditor.parsing
+
+    computed: list[int] = []
+    real = auditor.parsing.record_digest
+    monkeypatch.setattr(auditor.parsing, "record_digest", lambda raw: computed.append(raw["id"]) or real(raw))
+    server.set_faults(Faults(rate_limits=()))
+    with CertCentralClient(server.base_url, KEY, rate_limits=()) as client:
+        result = client.pull_users()
+    assert computed == []
+    some = result.users[0].id
+    assert len(result.record_digests[some]) == 64 and computed == [some]  # computed when read, once
+    assert result.record_digests[some] and computed == [some]
