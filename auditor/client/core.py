@@ -48,7 +48,7 @@ from auditor.client.transport import Wire
 from auditor.client.window import SharedWindow
 from auditor.errors import ApiBadResponseError, ConfigurationError, PermissionDeniedError
 from auditor.models import User, utc_now
-from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, is_int, users_from_records
+from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, RecordDigests, is_int, users_from_records
 
 # limit=500 is proven on /user; 1000 is the documented max of other list endpoints and only
 # likely for /user (§2.1): https://dev.digicert.com/services-api/users/list-users/
@@ -339,7 +339,9 @@ class CertCentralClient:
             me=me,
             account_id=account_id,
             details_fetched=details,
-            record_digests=digests,
+            # With details the digests were read above; without, they are parsed again from the
+            # raw pages if ever read, so the parsed records need not outlive this call.
+            record_digests=digests if details else RecordDigests(pages=raw_pages),
             not_evaluable=tuple(not_evaluable),
             proxy=self._wire.proxy,
         )
