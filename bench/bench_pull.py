@@ -1,7 +1,8 @@
 """Benchmark: whole ``auditor pull`` processes against a plain fetch of the same pages (issue 15, targets 5-6).
 
 Run: ``.venv/bin/python -m bench.bench_pull [--sizes 1000,10000,50000] [--latency-ms 100] [--runs 3]
-[--caps 1000,500]``. Prints markdown tables for BENCHMARKS.md.
+[--caps 1000,500]``. Prints markdown tables for BENCHMARKS.md. ``--compare-concurrency [--users N]
+[--runs R]`` runs issue 3's comparison instead: concurrent pages against one page at a time.
 
 The sandbox runs in its own process, as CertCentral runs on its own machines (in one process its
 JSON encoding would compete with the client for the interpreter lock), serving the realistic
@@ -35,6 +36,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from auditor.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_PAGE_SIZE, CertCentralClient
+from auditor.sandbox.dataset import Dataset
+from auditor.sandbox.server import Faults, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sandbox-admin-key"
@@ -174,7 +179,86 @@ def measure(bench: Bench, cap: int, runs: int) -> dict[str, Any]:
     }
 
 
+def _pull_once(base_url: str, *, concurrency: int, page_size: int) -> tuple[float, int, int, bool]:
+    with CertCentralClient(base_url, KEY, max_concurrency=concurrency, page_size=page_size) as client:
+        started = time.perf_counter()
+        result = client.pull_users()
+        elapsed = time.perf_counter() - started
+    return elapsed, len(result.users), result.requests, result.complete
+
+
+def _serve_generated(users: int, latency_ms: int, connection: Any) -> None:
+    """Child process: serve a generated account until told to stop, then report the 429 count."""
+    with SandboxServer(Dataset.generate(users, seed=7), faults=Faults(latency_ms=latency_ms)) as server:
+        connection.send(server.base_url)
+        connection.recv()  # blocks until the parent is done
+        recorded = server.requests
+        connection.send((len(recorded), sum(1 for request in recorded if request.status == 429)))
+
+
+def compare_concurrency(argv: Sequence[str] | None = None) -> int:
+    """Issue 3's comparison: the same pulls with one page at a time and with the window of 8."""
+    parser = argparse.ArgumentParser(description="pull concurrently vs one page at a time")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY)
+    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE)
+    args = parser.parse_args(argv)
+
+    modes = (("sequential", 1), ("concurrent", args.concurrency))
+    times: dict[str, list[float]] = {name: [] for name, _ in modes}
+    requests: dict[str, int] = {}
+    users_seen: dict[str, int] = {}
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve_generated, args=(args.users, args.latency_ms, child)
+    )
+    server.start()
+    try:
+        base_url = parent.recv()
+        for _ in range(args.runs):
+            for name, concurrency in modes:
+                elapsed, n_users, n_requests, complete = _pull_once(
+                    base_url, concurrency=concurrency, page_size=args.page_size
+                )
+                assert complete, f"{name} pull reported itself incomplete"
+                times[name].append(elapsed)
+                requests[name] = n_requests
+                users_seen[name] = n_users
+        parent.send("done")
+        recorded, rate_limited = parent.recv()
+    finally:
+        server.join(timeout=30)
+        if server.is_alive():
+            server.terminate()
+
+    assert rate_limited == 0, f"the sandbox answered {rate_limited} requests with 429"
+    assert users_seen["sequential"] == users_seen["concurrent"], users_seen
+
+    sequential = statistics.median(times["sequential"])
+    concurrent = statistics.median(times["concurrent"])
+    print(
+        f"Pull of {users_seen['concurrent']:,} users from the sandbox, {args.latency_ms} ms added latency per "
+        f"request, page size {args.page_size}, {args.runs} runs per mode ({recorded} requests in total, "
+        f"{rate_limited} answered 429).\n"
+    )
+    print("| mode | max_concurrency | requests per pull | median (s) | min (s) | max (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, concurrency in modes:
+        runs = times[name]
+        print(
+            f"| {name} | {concurrency} | {requests[name]} | {statistics.median(runs):.2f} | "
+            f"{min(runs):.2f} | {max(runs):.2f} |"
+        )
+    print(f"\nSpeed-up (sequential median / concurrent median): **{sequential / concurrent:.1f}x**")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--compare-concurrency"]:
+        return compare_concurrency(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--caps", default="1000,500", help="page sizes the sandbox serves at most")
