@@ -70,7 +70,7 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
 _REVIEW_KEYS = ("remediation_days",)
 #: Default ``[review] remediation_days``.
@@ -105,6 +105,8 @@ class AuditConfig:
     overridden: tuple[str, ...] = ()
     #: ``[identity]``: the HR / identity-provider roster and the break-glass accounts.
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    #: ``notify = [...]``: apprise URLs ``auditor run`` notifies when no ``--notify`` is given (they may hold tokens).
+    notify: tuple[str, ...] = field(default=(), repr=False)
 
     def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
         """(label, value, source) rows for methodology sections, retention last."""
@@ -438,6 +440,9 @@ def load_config(
         exceptions = load_exceptions(exceptions_path)
 
     identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
+    notify: tuple[str, ...] = ()
+    if "notify" in data:
+        notify = reader.string_list(data["notify"], "notify", table=None, allow_empty=True)
 
     return AuditConfig(
         profile=profile,
@@ -452,6 +457,7 @@ def load_config(
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
         identity=identity,
+        notify=notify,
     )
 
 

@@ -52,7 +52,7 @@ PULL_TIME_OF_DAY = timedelta(hours=6)
 MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
 REVIEW_AFTER_PULL = timedelta(hours=2)
 #: The folders the demo writes into, under its output directory.
-DEMO_FOLDERS = ("data", "keys", "reports", "evidence")
+DEMO_FOLDERS = ("data", "keys", "reports", "evidence", "fleet")
 #: Lists what the demo wrote, so that a re-run removes exactly that and nothing else.
 MARKER = ".certcentral-auditor-demo.json"
 MARKER_FORMAT = "certcentral-auditor-demo-output/1"
@@ -158,6 +158,7 @@ def _run(
                 bundles.append(outcome.bundle_path)
             if last:
                 paths.extend(outcome.report_paths)
+        paths.extend(_fleet_step(workspace, clock, output_dir=output_dir, step=step))
     latest = bundles[-1]
     public_key = output_dir / "keys" / "evidence-signing-key.pub.pem"
     _write_public_key(workspace, public_key)
@@ -172,6 +173,21 @@ def _run(
     )
     step(summary)
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
+
+
+def _fleet_step(
+    workspace: Workspace, clock: SteppedClock, *, output_dir: Path, step: Callable[[str], None]
+) -> list[Path]:
+    """Issue 21: a second sample account and the fleet summary of both, in ``fleet/`` (auditor/demo_fleet.py)."""
+    from auditor.demo_fleet import run_fleet_demo
+
+    after = clock.now + timedelta(hours=1)
+
+    def set_clock(moment: datetime) -> None:
+        clock.now = moment
+
+    return run_fleet_demo(workspace, set_clock, main_connection=DEMO_CONNECTION, at=after,
+                          output_dir=output_dir / "fleet", step=step)
 
 
 #: The access review campaign opens on the fourth month (index 3), after its pull.
@@ -314,6 +330,11 @@ LEGACY_FILES = (
     "keys/master.key", "keys/evidence-signing-key.pub.pem",
     "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
     "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",
+    # The fleet step (issue 21, auditor/demo_fleet.py).
+    "data/locks/example-subsidiary.lock", "data/notify/*.json",
+    "fleet/fleet-summary.html", "fleet/fleet-summary.json",
+    "fleet/example-corp/certcentral-access-review-example-corp-*.html",
+    "fleet/example-subsidiary/certcentral-access-review-example-subsidiary-*.html",
 )
 
 

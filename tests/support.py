@@ -453,3 +453,12 @@ class Before:
         assert diff.returncode == 0, diff.stderr
         assert diff.stdout == self.diff
         check_database(self.home.data_dir)
+
+
+def with_new_admin(dataset: Any, *, email: str = "mallory@example.com", user_id: int = 9_100_001) -> Any:
+    """A sandbox ``Dataset`` with one more Administrator: a copy of its first one under a new id and address."""
+    import dataclasses
+
+    admin = next(u for u in dataset.users if any(r["id"] == 1 for r in u["access_roles"]))
+    new = {**admin, "id": user_id, "username": email, "email": email, "first_name": "Mallory", "last_name": "New"}
+    return dataclasses.replace(dataset, users=(*dataset.users, new))

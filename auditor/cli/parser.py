@@ -14,6 +14,7 @@ from pathlib import Path
 from auditor import __version__
 from auditor.errors import ExitCode
 from auditor.models import Severity
+from auditor.notify import NotifyOn
 from auditor.profiles import PROFILE_NAMES
 from auditor.report import PDF_ROSTER_LIMIT, ReportFormat
 
@@ -53,6 +54,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CERTCENTRAL_UNAVAILABLE: "CertCentral unreachable, unavailable, or answering unexpectedly after retries\n"
     "      (also: a pull or run interrupted by Ctrl-C; nothing of it is stored)",
     ExitCode.LOCAL_DATA: "local data problem (database or file corrupt, locked, unreadable, or not writable)",
+    ExitCode.NOTIFY_FAILED: "run --notify: evidence written, but a notification was not delivered (retried next run)",
+    ExitCode.ACCOUNTS_FAILED: "run over several connections: at least one account failed (the others completed)",
     ExitCode.INTERNAL_ERROR: "internal error (a bug; -v shows the traceback)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (any command but pull and run)",
 }
@@ -114,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("test", "Run the connection test with a saved key.")
     connection_option(sub)
 
-    command("connections", "List saved connections (never the key: only its fingerprint).")
+    sub = command("connections", "List saved connections (never the key: only its fingerprint).")
+    sub.add_argument("--discover", action="store_true",
+                     help="list the subaccounts the --connection key can see (GET /account/subaccount)")
+    sub.add_argument("--connection", default="default", metavar="NAME", help="with --discover: whose key asks")
 
     sub = command("disconnect", "Forget a saved connection and its key.")
     sub.add_argument("name", metavar="NAME")
@@ -122,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("sandbox", "Run the fake CertCentral server on loopback (foreground).")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8443)
-    sub.add_argument("--dataset", type=Path, help="dataset JSON (default: the bundled sample account)")
+    sub.add_argument("--dataset", type=Path, action="append", default=[],
+                     help="dataset JSON (default: the bundled sample account); repeatable: one instance each, "
+                     "on --port, --port+1, ... (a fleet of accounts)")
     sub.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
@@ -260,15 +268,30 @@ def build_parser() -> argparse.ArgumentParser:
     key_actions.add_parser("rotate", help="retire the current signing key and start a new key period")
 
     sub = command("run", "Pull, then findings, report and evidence export: the one-shot for cron/CI.")
-    connection_option(sub)
+    sub.add_argument("--connection", default="default", metavar="NAME[,NAME]",
+                     help="saved connection (default: default); several, comma-separated, add a fleet summary")
     _report_options(sub)
     sub.add_argument("--details", action="store_true")
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
     _identity_options(sub, bundle=True)
+    _run_fleet_options(sub)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
     return parser
+
+
+def _run_fleet_options(sub: argparse.ArgumentParser) -> None:
+    """``run``'s alerts (issue 21) and many accounts at once."""
+    sub.add_argument("--notify", action="append", default=[], metavar="URL",
+                     help="apprise URL to notify when something needs attention (mailto://, json://, slack://, ...; "
+                     "repeatable; default: notify = [...] in auditor.toml)")
+    sub.add_argument("--notify-on", choices=values(NotifyOn), default=NotifyOn.CHANGE.value,
+                     help="change: only when something new needs attention (default); always: every run (a heartbeat)")
+    sub.add_argument("--all-connections", action="store_true",
+                     help="run every saved connection, then write fleet-summary.html and .json into --output")
+    sub.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="run up to N connections at once, each within its own key's rate limit (default 1)")
 
 
 def _identity_options(sub: argparse.ArgumentParser, *, bundle: bool = False) -> None:
