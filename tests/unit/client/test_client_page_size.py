@@ -30,6 +30,12 @@ def dataset() -> Dataset:
 
 
 @pytest.fixture(scope="module")
+def small() -> Dataset:
+    """One page at any size: enough for what is recorded and remembered, cheap to export."""
+    return Dataset.generate(120, seed=15)
+
+
+@pytest.fixture(scope="module")
 def server(dataset: Dataset) -> Iterator[SandboxServer]:
     with SandboxServer(dataset, faults=Faults(rate_limits=())) as running:
         yield running
@@ -74,9 +80,9 @@ def test_the_page_size_is_1000_when_served_else_what_the_server_serves(
 
 
 def test_the_page_size_measured_is_recorded_in_the_snapshot_provenance(
-    home: AuditorHome, dataset: Dataset, tmp_path: Path
+    home: AuditorHome, small: Dataset, tmp_path: Path
 ) -> None:
-    with SandboxServer(dataset, faults=Faults(rate_limits=(), max_limit=500, limit_over_1000="reject")) as running:
+    with SandboxServer(small, faults=Faults(rate_limits=(), max_limit=500, limit_over_1000="reject")) as running:
         connect_to(home, running.base_url)
         pulled = home.run("pull")
         assert pulled.returncode == 0, pulled.stderr
@@ -95,12 +101,12 @@ def test_the_page_size_measured_is_recorded_in_the_snapshot_provenance(
     assert by_path["/user"].requests[0][0] == "/user?limit=1000&offset=0"
 
 
-def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorHome, dataset: Dataset) -> None:
-    # 10 requests per second on both sides (the client pads it to 1.2 s). One pull of this account
-    # is 8 requests (me, 3 user pages, service users, keys, IP rules, guest access): two in a row
-    # are 16, so the second must wait for the first one's requests to age out, not find a 429.
-    limits = ((10, 1.0),)
-    with SandboxServer(dataset, faults=Faults(rate_limits=limits)) as running:
+def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorHome, small: Dataset) -> None:
+    # 8 requests per second on both sides (the client pads it to 1.2 s). One pull of this account
+    # is 6 requests (me, one user page, service users, keys, IP rules, guest access): two in a row
+    # are 12, so the second must wait for the first one's requests to age out, not find a 429.
+    limits = ((8, 1.0),)
+    with SandboxServer(small, faults=Faults(rate_limits=limits)) as running:
         connect_to(home, running.base_url)
         running.clear_requests()
         workspace = Workspace(
@@ -109,7 +115,7 @@ def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorH
         pipeline.pull(workspace, "default")
         pipeline.pull(workspace, "default")
         statuses = [r.status for r in running.requests]
-    assert len(statuses) == 16 and 429 not in statuses, statuses
+    assert len(statuses) == 12 and 429 not in statuses, statuses
     window = (home.data_dir / "rate-window" / "default.json").read_text()
     # Request times only (those past the 1.2 s horizon dropped when the second pull closed), never the key.
     assert json.loads(window)["sent_ms"] and KEY not in window
