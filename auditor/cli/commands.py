@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from auditor import exports
 from auditor.atomic import write_output
 from auditor.cli.output import Output, PullProgress, progress_line
-from auditor.cli.parser import OutputFormat
+from auditor.cli.parser import OutputFormat, values
 from auditor.cli.text import (
     connections_table,
     describe_connection,
@@ -69,10 +69,12 @@ from auditor.pipeline import (
     user_timeline,
     verify_evidence,
 )
+from auditor.pipeline.standards import standards_view
 from auditor.report import ReportFormat
 from auditor.samples import latest_sample_state
 from auditor.sandbox import Faults, RecordedRequest, SandboxServer, load_dataset
 from auditor.sandbox.server import ROUTE_FAULTS
+from auditor.standards import StandardsFormat
 
 #: Commands that need no data directory (verify works offline on any machine).
 NO_WORKSPACE = frozenset({"verify", "demo", "sandbox"})
@@ -94,18 +96,19 @@ def _frameworks(value: str | None) -> list[str] | None:
     return names or None
 
 
-def _formats(value: str) -> list[ReportFormat]:
-    formats = []
+def _formats(value: str) -> list[ReportFormat | StandardsFormat]:
+    formats: list[ReportFormat | StandardsFormat] = []
+    hint = "Use html, pdf or html,pdf (oscal and ocsf may be added: html,pdf,oscal,ocsf)."
     for part in value.split(","):
         name = part.strip().lower()
         if not name:
             continue
         try:
-            formats.append(ReportFormat(name))
+            formats.append(StandardsFormat(name) if name in values(StandardsFormat) else ReportFormat(name))
         except ValueError:
-            raise ConfigurationError(f"Unknown report format {name!r}.", hint="Use html, pdf or html,pdf.") from None
+            raise ConfigurationError(f"Unknown report format {name!r}.", hint=hint) from None
     if not formats:
-        raise ConfigurationError("No report format given.", hint="Use html, pdf or html,pdf.")
+        raise ConfigurationError("No report format given.", hint=hint)
     return formats
 
 
@@ -254,6 +257,7 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     for extra in more:
         out.info(f"Fake CertCentral serving {len(extra.dataset.users)} users of account "
                  f"{extra.dataset.account.get('name', '')!r} at {extra.base_url} (same keys as its dataset lists)")
+    out.info(f"Report Library (audit log) at {server.report_library_url}")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:
         out.info(f"  {key['key']:<36} {key.get('description', '')}")
@@ -366,6 +370,8 @@ def cmd_findings(args: argparse.Namespace, workspace: Workspace, out: Output, st
     result = evaluation.findings
     if args.format == OutputFormat.JSON:
         _write_data(out, exports.findings_json(result), args.output)
+    elif args.format in (OutputFormat.OSCAL, OutputFormat.OCSF):
+        _write_data(out, standards_view(evaluation, StandardsFormat(args.format)), args.output)
     else:
         _write_data(out, format_findings_text(evaluation), args.output)
     return _fail_on(result, args.fail_on, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 from pathlib import Path
 
 from auditor import __version__
@@ -17,6 +18,7 @@ from auditor.models import Severity
 from auditor.notify import NotifyOn
 from auditor.profiles import PROFILE_NAMES
 from auditor.report import PDF_ROSTER_LIMIT, ReportFormat
+from auditor.standards import StandardsFormat
 
 
 class OutputFormat(enum.StrEnum):
@@ -25,6 +27,9 @@ class OutputFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
     CSV = "csv"
+    #: Issue 19: the standards views (``auditor.standards``), for ``findings``.
+    OSCAL = StandardsFormat.OSCAL.value
+    OCSF = StandardsFormat.OCSF.value
 
 
 def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str, ...]:
@@ -34,14 +39,16 @@ def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str,
 
 FRAMEWORKS_HELP = ", ".join(PROFILE_NAMES)
 REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
+#: OSCAL and OCSF (issue 19): ``findings --format``, and ``report``/``run --format`` beside html and pdf.
+STANDARDS_FORMATS_HELP = ",".join(values(StandardsFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
 #: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
-REVIEW_SCOPES = ("all", "privileged", "flagged")
+REVIEW_SCOPES = ("all", "privileged", "flagged", "with-keys")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
 HISTORY_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
 DIFF_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
-FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
+FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.OSCAL, OutputFormat.OCSF)
 REVIEW_STATUS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
 
 #: What each exit code means, as ``--help`` and the README's table state it.
@@ -78,6 +85,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+@functools.cache
+def shared_parser() -> argparse.ArgumentParser:
+    """:func:`build_parser` once per process, for :func:`auditor.cli.main`: parsing leaves a parser
+    unchanged, and building it (some 300 arguments) was most of an in-process test command's time."""
+    return build_parser()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditor",
@@ -97,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a whole pull (or connection test) ends within this, retries included (default 1800)")
     parser.add_argument("--max-users", type=int, default=1_000_000, metavar="N",
                         help="refuse a pull whose page.total is above N users (default 1000000)")
+    parser.add_argument("--report-library-url", metavar="URL",
+                        help="Report Library base URL for the audit log (default: the instance's, e.g. "
+                        "https://api.digicert.com/reports/v1; also [audit_log] report_library_url)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -138,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
                      help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
                      "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
-                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access; "
-                     "repeatable)")
+                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access, and the "
+                     "Report Library's /report/history and /report/{report}/{run}/download; repeatable)")
     sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
                      help="echo request headers (the API key too) as a misconfigured proxy would")
     sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",
@@ -178,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(sub)
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
-    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value)
+    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value,
+                     help="oscal: an OSCAL assessment-results document; ocsf: OCSF JSON lines (README, Standards)")
     sub.add_argument("--fail-on", choices=values(Severity), help="exit 1 when an unsuppressed finding is this severe")
     sub.add_argument("--output", type=Path, metavar="FILE",
                      help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
@@ -208,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(action)
     action.add_argument("--snapshot", type=int, metavar="N", help="the snapshot reviewed (default: latest complete)")
     action.add_argument("--scope", choices=REVIEW_SCOPES, default="all",
-                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, or users with findings")
+                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, users with findings, "
+                        "or every user plus every active API key and ACME URL (with-keys: keep or revoke)")
     action.add_argument("--due", metavar="DATE", help="due date, YYYY-MM-DD (shown on the worksheet)")
     action.add_argument("--output", type=Path, required=True, metavar="FILE.xlsx|FILE.csv")
     action = review_actions.add_parser("import", help="record the decisions of a filled worksheet",
@@ -308,7 +327,7 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--format", default=REPORT_FORMATS_HELP, metavar=REPORT_FORMATS_HELP,
-                     help=f"one or more of {REPORT_FORMATS_HELP}, comma-separated")
+                     help=f"one or more of {REPORT_FORMATS_HELP},{STANDARDS_FORMATS_HELP}, comma-separated")
     sub.add_argument("--output", type=Path, default=Path(), metavar="DIR")
     sub.add_argument("--templates", type=Path, metavar="DIR", help="customised copy of report_templates/")
     sub.add_argument("--pdf-roster-limit", type=int, default=PDF_ROSTER_LIMIT, metavar="N",

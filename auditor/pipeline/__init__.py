@@ -68,6 +68,7 @@ from auditor.pipeline.review import (
     review_status,
 )
 from auditor.pipeline.run import RunOutcome, check_run_arguments, run_once
+from auditor.pipeline.standards import split_formats, standards_files, standards_view, write_standards
 from auditor.pipeline.verify import check_users_against_raw_pages, reperform_evidence, verify_evidence
 from auditor.pipeline.workspace import Workspace
 
@@ -133,3 +134,5 @@ __all__ = [
     "verify_evidence",
     "write_reports",
 ]
+# Issue 19: the OSCAL and OCSF views (kept apart so the list above merges cleanly).
+__all__ += ["split_formats", "standards_files", "standards_view", "write_standards"]

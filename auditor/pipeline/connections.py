@@ -11,15 +11,17 @@ from auditor.diff import diff_snapshots
 from auditor.errors import ApiError
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
 from auditor.pipeline.workspace import Workspace
-from auditor.store import PULL_LOCK_TIMEOUT, validate_connection_name
+from auditor.store import pull_lock, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
+    from auditor.config import AuditConfig
     from auditor.store import ConnectionRecord, Store
 
 
 def _client(
-    workspace: Workspace, base_url: str, api_key: str, *, connection: str, **options: Any
+    workspace: Workspace, base_url: str, api_key: str, *, connection: str, config: AuditConfig | None = None,
+    **options: Any,
 ) -> CertCentralClient:
     # Deferred, as in connection_target: the client loads httpx, which commands that never reach
     # the network (verify, report, snapshots) must not import (tests/e2e/test_verify_offline_imports.py).
@@ -33,8 +35,25 @@ def _client(
         # The connection's recent request times (never its key), shared by its processes so
         # back-to-back commands stay inside CertCentral's per-key windows (client/window.py).
         rate_window=workspace.data_dir / "rate-window" / f"{connection}.json",
-        **{**workspace.client_options, **options},
+        **{
+            **workspace.client_options,
+            "report_library_url": _report_library(workspace, base_url, config=config),
+            **options,
+        },
     )
+
+
+def _report_library(workspace: Workspace, base_url: str, *, config: AuditConfig | None) -> str:
+    """The Report Library base URL (§11.5): ``--report-library-url``, else ``[audit_log]``, else the instance's.
+
+    ``config``: the configuration the command already read (``auditor run``), else it is read here.
+    """
+    from auditor.client.reports import report_library_url  # deferred: it loads httpx (see _client)
+
+    override = workspace.client_options.get("report_library_url")
+    if not override:
+        override = (config or workspace.load_config()).report_library_url
+    return report_library_url(base_url, override)
 
 
 def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
@@ -118,24 +137,25 @@ def pull(
     details: bool = False,
     page_size: int | None = None,
     observer: PullObserver | None = None,
-    lock_timeout: float = PULL_LOCK_TIMEOUT,
     store: Store | None = None,
+    config: AuditConfig | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
 
     Any error (or Ctrl-C) before the snapshot is saved leaves the store exactly as it was; the
     save itself is a single transaction. A pull that does not add up is stored as incomplete.
     """
-    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
-    from auditor.store import pull_lock
-
-    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store(store) as store:
+    lock = pull_lock(workspace.data_dir, connection, timeout=workspace.lock_timeouts.pull)
+    with lock, workspace.store(store) as store:
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
+        archived = store.archived_audit_log_keys(connection)
         sized = {} if page_size is None else {"page_size": page_size}
-        with _client(workspace, record.base_url, api_key, connection=connection, **sized) as client:
-            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
+        with _client(workspace, record.base_url, api_key, connection=connection, config=config, **sized) as client:
+            result = client.pull_users(
+                details=details, known_details=known, observer=observer, credentials=True, audit_log_archived=archived
+            )
         provenance = PullProvenance(
             connection=connection,
             base_url=record.base_url,
@@ -166,6 +186,7 @@ def pull(
             # Only a pull with details reads the digests again (Store.known_details): computing
             # them for every pull cost about 20 µs a user.
             record_digests=result.record_digests if result.details_fetched else None,
+            audit_log_runs=result.audit_log_runs,
         )
     changes = diff_snapshots(previous, snapshot) if previous is not None and snapshot.complete else None
     return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from auditor.errors import ConfigurationError, EvidenceError
 from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
 from auditor.evidence import rotate_signing_key as rotate
+from auditor.evidence.auditlog import audit_log_context, with_audit_log
 from auditor.evidence.recorded import identity_evidence, rule_settings
 from auditor.evidence.reperform import rule_inputs_json
 from auditor.identity import match_users
@@ -28,6 +29,7 @@ from auditor.pipeline.reports import report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
 from auditor.report import render_html, render_pdf
+from auditor.store import export_lock
 
 if TYPE_CHECKING:
     from auditor.evidence.reuse import ReusedReport
@@ -82,9 +84,6 @@ def export_evidence(
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
     """
-    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
-    from auditor.store import export_lock
-
     if reports_dir is not None and not include_reports:
         raise ConfigurationError(
             "--reports and --no-reports contradict each other.",
@@ -118,7 +117,7 @@ def export_evidence(
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
-        with export_lock(workspace.data_dir, connection):
+        with export_lock(workspace.data_dir, connection, timeout=workspace.lock_timeouts.export):
             # The time is read once the lock is held: an export that waited must not predate the
             # signing key the export before it created.
             now = workspace.now()
@@ -157,6 +156,7 @@ def export_evidence(
                     rule_inputs=rule_inputs,
                     identity_files=identity_files,
                     review_files=review_files,
+                    reviews=evaluation.reviews,
                 )
             except OSError as exc:
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable
@@ -175,6 +175,7 @@ def export_evidence(
                     f"({exc.strerror or exc}).",
                     hint=f"Check free space and permissions in {tempfile.gettempdir()} (or set TMPDIR).",
                 ) from exc
+            contents = with_audit_log(contents, evaluation.audit_log)
             context = bundle_context(
                 evaluation.snapshot,
                 findings=evaluation.findings,
@@ -187,6 +188,7 @@ def export_evidence(
                 rule_settings=rule_settings(evaluation.config),
                 identity_source=identity_evidence(evaluation.identity, included=bool(identity_files)),
             )
+            context["audit_log"] = audit_log_context(evaluation.audit_log)  # issue 17
             bundle = build_bundle(
                 contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
             )

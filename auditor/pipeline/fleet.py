@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from auditor.identity import IdentityRequest
     from auditor.models import ChangeSet, FindingsResult
     from auditor.report import ReportFormat
+    from auditor.standards import StandardsFormat
     from auditor.store import SnapshotSummary, Store
 
 #: Upper bound of ``--parallel``: CertCentral's limits are per key, but the machine's are not.
@@ -62,7 +63,7 @@ class RunRequest:
     """What every account's run does: ``run_once``'s arguments but the connection and directories."""
 
     frameworks: Sequence[str] | None = None
-    formats: Sequence[ReportFormat] = ()
+    formats: Sequence[ReportFormat | StandardsFormat] = ()
     templates_dir: Path | None = None
     roster_limit: int = PDF_ROSTER_LIMIT
     details: bool = False

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from auditor.pipeline.campaigns import review_as_of
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest
+from auditor.pipeline.standards import refuse_existing, split_formats, write_standards
 from auditor.pipeline.workspace import Workspace
 from auditor.report import PDF_ROSTER_LIMIT
 from auditor.report import write_reports as render_and_write
@@ -16,6 +17,7 @@ from auditor.report.data import report_data as build
 if TYPE_CHECKING:
     from auditor.identity import IdentityRequest
     from auditor.report import ReportData, ReportFormat
+    from auditor.standards import StandardsFormat
     from auditor.store import Store
 
 
@@ -39,7 +41,7 @@ def write_reports(
     workspace: Workspace,
     evaluation: Evaluation,
     *,
-    formats: Sequence[ReportFormat],
+    formats: Sequence[ReportFormat | StandardsFormat],
     output_dir: Path,
     overwrite: bool = False,
     templates_dir: Path | None = None,
@@ -47,24 +49,32 @@ def write_reports(
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
 ) -> list[Path]:
-    """Render and write the reports of an evaluated snapshot (HTML, PDF)."""
+    """Render and write the reports of an evaluated snapshot (HTML, PDF), then its OSCAL/OCSF files."""
+    report_formats, standards = split_formats(formats)
+    if not report_formats and standards:
+        return write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
+    if standards and not overwrite and Path(output_dir).is_dir():
+        refuse_existing(evaluation, standards, output_dir)  # before anything is rendered, as for the reports
     data = report_data(workspace, evaluation, store=store)
-    return render_and_write(
+    written = render_and_write(
         data,
-        formats=formats,
+        formats=report_formats,
         output_dir=output_dir,
         overwrite=overwrite,
         templates_dir=templates_dir,
         roster_limit=roster_limit,
         progress=progress,
     )
+    if standards:
+        written += write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
+    return written
 
 
 def report(
     workspace: Workspace,
     connection: str,
     *,
-    formats: Sequence[ReportFormat],
+    formats: Sequence[ReportFormat | StandardsFormat],
     output_dir: Path,
     snapshot_id: int | None = None,
     since_id: int | None = None,

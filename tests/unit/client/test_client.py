@@ -19,6 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 
 from auditor import __version__
 from auditor.client import (
@@ -898,7 +899,7 @@ def _failures(key: str) -> list[Scripted]:
     ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     key=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=16, max_size=64),
     index=st.integers(min_value=0, max_value=6),
@@ -980,7 +981,8 @@ def test_connection_with_an_unrestricted_admin_sees_everything() -> None:
         report = client.test_connection()
     assert report.sees_whole_account and report.warnings == ()
     assert report.me.id == 1 and report.account_id == 1696530 and report.visible_users == 7
-    assert fake.endpoints == ["/user/me", "/user?limit=1&offset=0"]
+    # Then whether the key may read the key inventory (issue 17); no Report Library URL is set here.
+    assert fake.endpoints == ["/user/me", "/user?limit=1&offset=0", "/key"]
 
 
 def test_connection_warns_for_non_admin_and_restricted_users() -> None:
