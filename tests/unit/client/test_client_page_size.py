@@ -104,8 +104,8 @@ def test_the_page_size_measured_is_recorded_in_the_snapshot_provenance(
 def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorHome, small: Dataset) -> None:
     # The sandbox admits 8 requests per second; the client paces for 8 per 1.5 s (padded to 1.8 s),
     # so a loaded machine's jitter cannot push two requests into one server window. One pull of
-    # this account is 6 requests (me, one user page, service users, keys, IP rules, guest access):
-    # two in a row are 12, so the second must wait for the first one's requests to age out, not
+    # this account is 6 or more requests (me, one user page, service users, keys, IP rules, guest
+    # access, ...): two in a row are over 8, so the second must wait for the first one's requests to age out, not
     # find a 429 (as it does when each process starts with an empty window).
     limits = ((8, 1.5),)
     with SandboxServer(small, faults=Faults(rate_limits=((8, 1.0),))) as running:
@@ -115,9 +115,10 @@ def test_back_to_back_pulls_share_the_rate_window_and_meet_no_429(home: AuditorH
             data_dir=home.data_dir, master_key_file=home.key_file, client_options={"rate_limits": limits}
         )
         pipeline.pull(workspace, "default")
+        one_pull = len(running.requests)
         pipeline.pull(workspace, "default")
         statuses = [r.status for r in running.requests]
-    assert len(statuses) == 12 and 429 not in statuses, statuses
+    assert one_pull >= 5 and len(statuses) == 2 * one_pull and 429 not in statuses, statuses
     window = (home.data_dir / "rate-window" / "default.json").read_text()
     # Request times only (those past the 1.8 s horizon dropped when the second pull closed), never the key.
     assert json.loads(window)["sent_ms"] and KEY not in window
