@@ -603,6 +603,9 @@ class EndpointReconciliation:
     requests: tuple[tuple[str, str], ...] = ()
     #: Why it does not add up ("" when complete).
     note: str = ""
+    #: Users per page it was paged by, measured on its first page (1000 when served, else what the
+    #: server served or the 500 asked after a refused 1000); None: not recorded (an earlier version).
+    page_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
