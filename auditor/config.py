@@ -70,7 +70,9 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "evidence")
+#: ``[evidence]``: the RFC 3161 time-stamping authority of every export (issue 19).
+_EVIDENCE_KEYS = ("tsa_url", "tsa_optional")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
 _REVIEW_KEYS = ("remediation_days",)
 #: Default ``[review] remediation_days``.
@@ -105,6 +107,9 @@ class AuditConfig:
     overridden: tuple[str, ...] = ()
     #: ``[identity]``: the HR / identity-provider roster and the break-glass accounts.
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    #: ``[evidence] tsa_url`` / ``tsa_optional``: the TSA asked for a token at each export (``--tsa-url``).
+    tsa_url: str | None = None
+    tsa_optional: bool = False
 
     def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
         """(label, value, source) rows for methodology sections, retention last."""
@@ -438,6 +443,7 @@ def load_config(
         exceptions = load_exceptions(exceptions_path)
 
     identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
+    tsa_url, tsa_optional = _evidence_section(reader, data.get("evidence", {}))
 
     return AuditConfig(
         profile=profile,
@@ -452,7 +458,23 @@ def load_config(
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
         identity=identity,
+        tsa_url=tsa_url,
+        tsa_optional=tsa_optional,
     )
+
+
+def _evidence_section(reader: _Reader, table: object) -> tuple[str | None, bool]:
+    """``[evidence]``: ``tsa_url`` (the RFC 3161 endpoint) and ``tsa_optional`` (README, "Trusted time")."""
+    if not isinstance(table, dict):
+        raise reader.error("'evidence' must be a table: [evidence].", "evidence")
+    reader.check_keys(table, _EVIDENCE_KEYS, table="evidence")
+    url = table.get("tsa_url")
+    if url is not None and (not isinstance(url, str) or not url.strip()):
+        raise reader.error("'evidence.tsa_url' must be a URL in quotes.", "tsa_url", table="evidence")
+    optional = table.get("tsa_optional", False)
+    if not isinstance(optional, bool):
+        raise reader.error("'evidence.tsa_optional' must be true or false.", "tsa_optional", table="evidence")
+    return (url.strip() if url else None), optional
 
 
 def _identity_section(reader: _Reader, table: object, base: Path) -> IdentityConfig:

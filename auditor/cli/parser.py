@@ -237,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
     sub.add_argument("--overwrite", action="store_true")
     _identity_options(sub, bundle=True)
+    _timestamp_options(sub)
 
     sub = command("verify", "Verify an evidence bundle offline (no data directory needed).")
     sub.add_argument("bundle", type=Path, metavar="FILE.zip")
@@ -250,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="earlier bundles of the same chain, to check the chain (repeatable)")
     sub.add_argument("--reperform", action="store_true",
                      help="re-derive users, changes and findings from the raw pages and compare with the views")
+    sub.add_argument("--tsa-cert", type=Path, action="append", default=[], metavar="PEM",
+                     help="check the bundle's RFC 3161 token against this TSA CA certificate (and the TSA's own)")
 
     sub = command("keys", "The evidence signing key.")
     key_actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -262,10 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--details", action="store_true")
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
     _identity_options(sub, bundle=True)
+    _timestamp_options(sub)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
     return parser
+
+
+def _timestamp_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--tsa-url", metavar="URL",
+                     help="RFC 3161 time-stamping authority to countersign the bundle (else [evidence] tsa_url)")
+    sub.add_argument("--tsa-optional", action="store_true",
+                     help="a TSA that does not answer lets the export proceed without a token (stated)")
 
 
 def _identity_options(sub: argparse.ArgumentParser, *, bundle: bool = False) -> None:
