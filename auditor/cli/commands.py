@@ -382,7 +382,7 @@ def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                                snapshot_id=args.snapshot, since_id=args.since, frameworks=_frameworks(args.framework),
                                identity=_identity_request(args), overwrite=args.overwrite,
                                templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
-                               progress=progress_line(out))
+                               progress=progress_line(out), sign_pdf=not args.pdf_unsigned)
     for path in paths:
         out.data(str(path))
     return _fail_on(evaluation.findings, args.fail_on, out)
@@ -395,7 +395,8 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                               new_chain=args.new_chain,
                               overwrite=args.overwrite, identity=_identity_request(args),
                               include_identity_source=args.include_identity_source,
-                              tsa_url=args.tsa_url, tsa_optional=args.tsa_optional)
+                              tsa_url=args.tsa_url, tsa_optional=args.tsa_optional,
+                              sign_pdf=not args.pdf_unsigned)
     if outcome.recovered:
         out.info(outcome.recovered)
     out.data(str(outcome.path))
@@ -433,7 +434,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
         details=args.details, export=not args.no_export, step=out.info,
         identity=_identity_request(args), include_identity_source=args.include_identity_source,
-        tsa_url=args.tsa_url, tsa_optional=args.tsa_optional,
+        tsa_url=args.tsa_url, tsa_optional=args.tsa_optional, sign_pdf=not args.pdf_unsigned,
     )
     return _fail_on(outcome.findings, args.fail_on, out)
 

@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--since", type=int, metavar="ID", help="compare against this snapshot")
     sub.add_argument("--overwrite", action="store_true", help="replace existing report files")
     _identity_options(sub)
+    _pdf_signing_option(sub)
 
     sub = command("export", "Write a signed, hash-chained evidence bundle (ZIP).")
     connection_option(sub)
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--overwrite", action="store_true")
     _identity_options(sub, bundle=True)
     _timestamp_options(sub)
+    _pdf_signing_option(sub)
 
     sub = command("verify", "Verify an evidence bundle offline (no data directory needed).")
     sub.add_argument("bundle", type=Path, metavar="FILE.zip")
@@ -266,10 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
     _identity_options(sub, bundle=True)
     _timestamp_options(sub)
+    _pdf_signing_option(sub)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
     return parser
+
+
+def _pdf_signing_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--pdf-unsigned", action="store_true",
+                     help="leave the PDF report unsigned (by default it carries a PAdES signature of the evidence key)")
 
 
 def _timestamp_options(sub: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ from auditor.identity import match_users
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest, rules_version
-from auditor.pipeline.reports import report_data
+from auditor.pipeline.reports import evidence_pdf_signer, report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
 from auditor.report import render_html, render_pdf
@@ -82,6 +82,7 @@ def export_evidence(
     store: Store | None = None,
     tsa_url: str | None = None,
     tsa_optional: bool = False,
+    sign_pdf: bool = True,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
@@ -131,7 +132,8 @@ def export_evidence(
         identity_files = evaluation.identity_raw if include_identity_source else ()
         timestamp = timestamp_authority(evaluation.config, tsa_url=tsa_url, tsa_optional=tsa_optional)
         report_html, report_pdf = _report_bytes(
-            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store
+            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store,
+            sign_pdf=sign_pdf,
         )
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
@@ -307,6 +309,7 @@ def _report_bytes(
     *,
     reports_dir: Path | None,
     store: Store,
+    sign_pdf: bool = True,
 ) -> tuple[bytes | None, bytes | None]:
     if not include:
         return None, None
@@ -319,7 +322,8 @@ def _report_bytes(
         return html, pdf
 
     data = report_data(workspace, evaluation, store=store)
-    return render_html(data).encode("utf-8"), render_pdf(data)
+    signer = evidence_pdf_signer(workspace, store, signed_at=data.generated_at).sign if sign_pdf else None
+    return render_html(data).encode("utf-8"), render_pdf(data, sign=signer)
 
 
 def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedReport, ...]:

@@ -14,8 +14,11 @@ from auditor.report import write_reports as render_and_write
 from auditor.report.data import report_data as build
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from auditor.identity import IdentityRequest
     from auditor.report import ReportData, ReportFormat
+    from auditor.report._sign import PdfSigner
     from auditor.store import Store
 
 
@@ -46,9 +49,13 @@ def write_reports(
     roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
+    sign_pdf: bool = True,
 ) -> list[Path]:
-    """Render and write the reports of an evaluated snapshot (HTML, PDF)."""
+    """Render and write the reports of an evaluated snapshot (HTML, PDF; the PDF signed unless not ``sign_pdf``)."""
     data = report_data(workspace, evaluation, store=store)
+    signer = None
+    if sign_pdf and "pdf" in formats:
+        signer = evidence_pdf_signer(workspace, store, signed_at=data.generated_at).sign
     return render_and_write(
         data,
         formats=formats,
@@ -57,7 +64,21 @@ def write_reports(
         templates_dir=templates_dir,
         roster_limit=roster_limit,
         progress=progress,
+        sign_pdf=signer,
     )
+
+
+def evidence_pdf_signer(workspace: Workspace, store: Store | None, *, signed_at: datetime) -> PdfSigner:
+    """The PAdES signer of PDF reports: the evidence signing key (created on first use), as for bundles."""
+    from auditor.evidence import active_signing_key
+    from auditor.pipeline.workspace import check_master_key
+    from auditor.report._sign import PdfSigner
+
+    with workspace.store(store) as opened:
+        master = workspace.master_key()
+        check_master_key(opened, master)
+        key, _created = active_signing_key(opened, master, now=workspace.now())
+    return PdfSigner(key.private_key, key.fingerprint, key.valid_from, signed_at)
 
 
 def report(
@@ -74,6 +95,7 @@ def report(
     templates_dir: Path | None = None,
     roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
+    sign_pdf: bool = True,
 ) -> tuple[Evaluation, list[Path]]:
     """``auditor report``: evaluate a snapshot (with the trend) and write its reports, on one store."""
     config = workspace.load_config(frameworks)
@@ -86,5 +108,6 @@ def report(
         paths = write_reports(
             workspace, evaluation, formats=formats, output_dir=output_dir, overwrite=overwrite,
             templates_dir=templates_dir, roster_limit=roster_limit, progress=progress, store=store,
+            sign_pdf=sign_pdf,
         )
     return evaluation, paths

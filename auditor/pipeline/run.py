@@ -55,6 +55,7 @@ def run_once(
     include_identity_source: bool = False,
     tsa_url: str | None = None,
     tsa_optional: bool = False,
+    sign_pdf: bool = True,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
@@ -115,6 +116,7 @@ def run_once(
                 templates_dir=templates_dir,
                 roster_limit=roster_limit,
                 store=store,
+                sign_pdf=sign_pdf,
             )
             step("Reports: " + ", ".join(str(path) for path in paths))
         bundle_path: Path | None = None
