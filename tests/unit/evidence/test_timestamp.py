@@ -156,3 +156,21 @@ def test_a_tsa_url_with_credentials_or_another_scheme_is_refused() -> None:
         TimestampAuthority("https://user:secret@tsa.example.com/")
     with pytest.raises(Exception, match="is not an http"):
         TimestampAuthority("ftp://tsa.example.com/")
+
+
+def test_the_tsa_flag_replaces_the_configured_one_and_its_optional_setting() -> None:
+    from dataclasses import replace
+
+    from auditor.config import load_config
+    from auditor.pipeline.export import timestamp_authority
+
+    config = replace(
+        load_config(None, search_dirs=[]), tsa_url="https://configured.example/", tsa_optional=True
+    )
+    assert timestamp_authority(config, tsa_url=None, tsa_optional=False) == TimestampAuthority(
+        "https://configured.example/", optional=True
+    )
+    assert timestamp_authority(config, tsa_url="https://flag.example/", tsa_optional=False) == TimestampAuthority(
+        "https://flag.example/"
+    )
+    assert timestamp_authority(replace(config, tsa_url=None), tsa_url=None, tsa_optional=True) is None
