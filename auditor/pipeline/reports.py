@@ -70,13 +70,19 @@ def write_reports(
 
 def evidence_pdf_signer(workspace: Workspace, store: Store | None, *, signed_at: datetime) -> PdfSigner:
     """The PAdES signer of PDF reports: the evidence signing key (created on first use), as for bundles."""
+    from auditor.errors import CredentialsError
     from auditor.evidence import active_signing_key
     from auditor.pipeline.workspace import check_master_key
     from auditor.report._sign import PdfSigner
 
     with workspace.store(store) as opened:
-        master = workspace.master_key()
-        check_master_key(opened, master)
+        try:
+            master = workspace.master_key()
+            check_master_key(opened, master)
+        except CredentialsError as exc:  # a report without the master key can still be written unsigned
+            raise CredentialsError(
+                exc.message, hint=f"{exc.hint} Or pass --pdf-unsigned to write the PDF report unsigned.".strip()
+            ) from exc
         key, _created = active_signing_key(opened, master, now=workspace.now())
     return PdfSigner(key.private_key, key.fingerprint, key.valid_from, signed_at)
 
