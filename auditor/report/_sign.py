@@ -15,6 +15,7 @@ raw signing calls ``Ed25519PrivateKey.sign``, so no key material is serialised o
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ class PdfSigner:
                 session.system_time = signed_at
                 return session
 
-        try:
+        def sign_in_this_thread() -> None:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
             writer._meta = _metadata_at(signed_at)  # pyHanko 0.38 stamps the XMP and /Info with the system clock
             # ... and gives the update a random second /ID: derive it from the document and key instead.
@@ -117,6 +118,12 @@ class PdfSigner:
             writer._document_id = generic.ArrayObject([first_id, generic.ByteStringObject(revision)])
             _same_producer(writer, generic)
             AtTheReportsTime(meta, signer=signer).sign_pdf(writer, output=output)
+
+        try:
+            # pyHanko's sign_pdf calls asyncio.run(), which refuses to run inside a running event loop
+            # (an embedding application's, or Playwright's in the tests): a thread of its own has none.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(sign_in_this_thread).result()
         except Exception as exc:  # pyHanko raises assorted errors from its PDF reader and writer
             raise ReportError(
                 f"The PDF report could not be signed: {type(exc).__name__}: {exc}.",

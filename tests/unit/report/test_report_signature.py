@@ -99,3 +99,17 @@ def test_signing_is_reproducible_and_names_the_key(demo_pdf: bytes) -> None:
     certificate = signer_certificate(KEY, fingerprint="sha256:report-key", valid_from=T0)
     assert certificate.public_key() == KEY.public_key()
     assert "sha256:report-key" in certificate.subject.rfc4514_string()
+
+
+def test_signing_works_inside_a_running_event_loop(demo_pdf: bytes) -> None:
+    # pyHanko calls asyncio.run(): an application (or Playwright in these tests) with a loop running
+    # must still get a signed PDF, not "asyncio.run() cannot be called from a running event loop".
+    import asyncio
+
+    unsigned = demo_pdf[: demo_pdf.index(b"%%EOF") + len(b"%%EOF\n")]
+    signer = PdfSigner(KEY, "sha256:report-key", T0, T0)
+
+    async def inside_a_loop() -> bytes:
+        return signer.sign(unsigned)
+
+    assert asyncio.run(inside_a_loop()) == signer.sign(unsigned)
