@@ -70,7 +70,7 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "evidence")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "evidence")
 #: ``[evidence]``: the RFC 3161 time-stamping authority of every export (issue 19).
 _EVIDENCE_KEYS = ("tsa_url", "tsa_optional")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
@@ -110,6 +110,8 @@ class AuditConfig:
     #: ``[evidence] tsa_url`` / ``tsa_optional``: the TSA asked for a token at each export (``--tsa-url``).
     tsa_url: str | None = None
     tsa_optional: bool = False
+    #: ``notify = [...]``: apprise URLs ``auditor run`` notifies when no ``--notify`` is given (they may hold tokens).
+    notify: tuple[str, ...] = field(default=(), repr=False)
 
     def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
         """(label, value, source) rows for methodology sections, retention last."""
@@ -444,6 +446,9 @@ def load_config(
 
     identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
     tsa_url, tsa_optional = _evidence_section(reader, data.get("evidence", {}))
+    notify: tuple[str, ...] = ()
+    if "notify" in data:
+        notify = reader.string_list(data["notify"], "notify", table=None, allow_empty=True)
 
     return AuditConfig(
         profile=profile,
@@ -460,6 +465,7 @@ def load_config(
         identity=identity,
         tsa_url=tsa_url,
         tsa_optional=tsa_optional,
+        notify=notify,
     )
 
 

@@ -38,10 +38,13 @@ from auditor.pipeline import (
     run_once,
     verify_evidence,
 )
+from auditor.pipeline.findings import evaluate
+from auditor.pipeline.standards import write_standards
 from auditor.report import ReportFormat
 from auditor.review import HEADER
 from auditor.samples import sample_account_dir, sample_states
 from auditor.sandbox import Dataset, SandboxServer, load_dataset
+from auditor.standards import StandardsFormat
 from auditor.store import Store
 
 DEMO_CONNECTION = "example-corp"
@@ -52,7 +55,7 @@ PULL_TIME_OF_DAY = timedelta(hours=6)
 MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
 REVIEW_AFTER_PULL = timedelta(hours=2)
 #: The folders the demo writes into, under its output directory.
-DEMO_FOLDERS = ("data", "keys", "reports", "evidence")
+DEMO_FOLDERS = ("data", "keys", "reports", "evidence", "fleet", "standards")  # standards: OSCAL and OCSF (issue 19)
 #: Lists what the demo wrote, so that a re-run removes exactly that and nothing else.
 MARKER = ".certcentral-auditor-demo.json"
 MARKER_FORMAT = "certcentral-auditor-demo-output/1"
@@ -92,6 +95,18 @@ def run_demo(
         return _run(output_dir, states, account_dir, tracked, operator=operator)
     finally:
         _write_marker(output_dir)
+
+
+def _write_standards(
+    workspace: Workspace, snapshot_id: int, directory: Path, step: Callable[[str], None]
+) -> list[Path]:
+    """Issue 19: the latest snapshot's OSCAL documents and OCSF lines, in ``demo-output/standards/``."""
+    evaluation = evaluate(workspace, DEMO_CONNECTION, snapshot_id=snapshot_id)
+    written = write_standards(
+        evaluation, formats=[StandardsFormat.OSCAL, StandardsFormat.OCSF], output_dir=directory, overwrite=True
+    )
+    step("OSCAL and OCSF: " + ", ".join(str(path) for path in written))
+    return written
 
 
 def _run(
@@ -158,6 +173,8 @@ def _run(
                 bundles.append(outcome.bundle_path)
             if last:
                 paths.extend(outcome.report_paths)
+                paths.extend(_write_standards(workspace, outcome.snapshot.id, output_dir / "standards", step))
+        paths.extend(_fleet_step(workspace, clock, output_dir=output_dir, step=step))
     latest = bundles[-1]
     public_key = output_dir / "keys" / "evidence-signing-key.pub.pem"
     _write_public_key(workspace, public_key)
@@ -172,6 +189,21 @@ def _run(
     )
     step(summary)
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
+
+
+def _fleet_step(
+    workspace: Workspace, clock: SteppedClock, *, output_dir: Path, step: Callable[[str], None]
+) -> list[Path]:
+    """Issue 21: a second sample account and the fleet summary of both, in ``fleet/`` (auditor/demo_fleet.py)."""
+    from auditor.demo_fleet import run_fleet_demo
+
+    after = clock.now + timedelta(hours=1)
+
+    def set_clock(moment: datetime) -> None:
+        clock.now = moment
+
+    return run_fleet_demo(workspace, set_clock, main_connection=DEMO_CONNECTION, at=after,
+                          output_dir=output_dir / "fleet", step=step)
 
 
 #: The access review campaign opens on the fourth month (index 3), after its pull.
@@ -314,6 +346,13 @@ LEGACY_FILES = (
     "keys/master.key", "keys/evidence-signing-key.pub.pem",
     "reports/certcentral-access-review-example-corp-*.html", "reports/certcentral-access-review-example-corp-*.pdf",
     "evidence/certcentral-evidence-example-corp-*.zip", "evidence/.certcentral-evidence-example-corp-*",
+    "standards/certcentral-access-review-example-corp-*.json",
+    "standards/certcentral-access-review-example-corp-*.jsonl",
+    # The fleet step (issue 21, auditor/demo_fleet.py).
+    "data/locks/example-subsidiary.lock", "data/notify/*.json",
+    "fleet/fleet-summary.html", "fleet/fleet-summary.json",
+    "fleet/example-corp/certcentral-access-review-example-corp-*.html",
+    "fleet/example-subsidiary/certcentral-access-review-example-subsidiary-*.html",
 )
 
 

@@ -19,6 +19,11 @@ class ExitCode(enum.IntEnum):
     KEY_NOT_PERMITTED = 4
     CERTCENTRAL_UNAVAILABLE = 5
     LOCAL_DATA = 6
+    #: ``run --notify``: the run's evidence was written, but a notification could not be delivered
+    #: (it is sent again by the next run).
+    NOTIFY_FAILED = 7
+    #: ``run`` over several connections: at least one account failed; the others' evidence was written.
+    ACCOUNTS_FAILED = 8
     #: A bug in the tool (sysexits.h ``EX_SOFTWARE``): the CLI's catch-all for unexpected exceptions.
     INTERNAL_ERROR = 70
     #: Ctrl-C (128 + SIGINT, as shells report it); an interrupted pull or run exits 5 instead.

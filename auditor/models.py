@@ -883,6 +883,18 @@ class FindingsResult:
         return tuple(finding for finding in self.findings if finding.suppressed)
 
 
+@dataclass(frozen=True, slots=True)
+class Subaccount:
+    """One subaccount an MSP or partner key can list (``GET /account/subaccount``, §11.6)."""
+
+    id: int
+    name: str
+    status: str = ""
+    #: The subaccount's master user ('' / None when CertCentral did not say).
+    master_email: str = ""
+    master_container_id: int | None = None
+
+
 def utc_now() -> datetime:
     """The real clock; inject another callable wherever time matters."""
     return datetime.now(UTC)

@@ -35,3 +35,15 @@ def sample_states() -> list[Path]:
 
 def latest_sample_state() -> Path:
     return sample_states()[-1]
+
+
+#: The second sample account (issue 21): the demo's fleet summary shows both.
+SUBSIDIARY_ACCOUNT = "example-subsidiary"
+
+
+def subsidiary_states() -> list[Path]:
+    """Example Subsidiary's states, oldest first."""
+    states = sorted((samples_dir() / SUBSIDIARY_ACCOUNT / "states").glob("*.json"))
+    if not states:
+        raise ConfigurationError(f"No sample states in {samples_dir() / SUBSIDIARY_ACCOUNT / 'states'}.")
+    return states

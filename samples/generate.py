@@ -637,7 +637,64 @@ def rendered() -> dict[Path, str]:
              for day, state in zip(STATE_DATES, build_states(), strict=True)}
     files[HR_EXPORT] = hr_export_csv(build_people())
     files[IDENTITY_MAP] = identity_map_csv()
+    files.update({SUBSIDIARY_STATES_DIR / f"{day.isoformat()}.json": dump(state)
+                  for day, state in zip(SUBSIDIARY_DATES, subsidiary_states(), strict=True)})
     return files
+
+
+# --- the second sample account (issue 21: a fleet of two) ---------------------------------------------
+
+SUBSIDIARY_DIR = HERE / "example-subsidiary"
+SUBSIDIARY_STATES_DIR = SUBSIDIARY_DIR / "states"
+SUBSIDIARY_ID = 1696531
+SUBSIDIARY_ROOT = 734001
+SUBSIDIARY_DATES = (date(2026, 10, 1), date(2026, 11, 1))
+#: (id, first, last, email, roles in October, roles in November, last sign-in); written by hand:
+#: a small account whose November pull makes Tom Okafor (already an Administrator of Example Corp)
+#: its Administrator too, so the fleet summary shows a person privileged in both accounts.
+SUBSIDIARY_PEOPLE = (
+    (3800001, "Lena", "Vogel", "lena.vogel@subsidiary.example", (ADMIN,), (ADMIN,), at(2026, 9, 29, 8, 12, 0)),
+    (3800002, "Tom", "Okafor", "tom.okafor@example.com", (5,), (ADMIN,), at(2026, 9, 30, 16, 40, 0)),
+    (3800003, "Jonas", "Berg", "jonas.berg@subsidiary.example", (MANAGER,), (MANAGER,), at(2026, 9, 28, 9, 5, 0)),
+    (3800004, "Ines", "Kraft", "ines.kraft@subsidiary.example", (5,), (5,), at(2026, 6, 2, 11, 0, 0)),
+    (3800005, "Timo", "Lang", "timo.lang@subsidiary.example", (5,), (5,), at(2026, 9, 30, 7, 30, 0)),
+    (3800006, "Sara", "Ng", "sara.ng@subsidiary.example", (5,), (5,), None),
+)
+#: The View Only key of the subsidiary, on Lena Vogel (an unrestricted Administrator).
+SUBSIDIARY_KEY = "sandbox-subsidiary-view-only-key"
+
+
+def subsidiary_states() -> list[dict[str, Any]]:
+    """Example Subsidiary in October and November: six users, one of them shared with Example Corp."""
+    rng = random.Random(f"{SEED}/subsidiary")
+    root = {"id": SUBSIDIARY_ROOT, "public_id": f"{rng.getrandbits(128):032x}", "name": "Example Subsidiary",
+            "parent_id": 0, "template_id": 5, "ekey": f"{rng.getrandbits(128):032x}"[:27], "has_logo": False,
+            "is_active": True}
+    states = []
+    for index, day in enumerate(SUBSIDIARY_DATES):
+        as_of = datetime.combine(day, time(), UTC)
+        users = []
+        for user_id, first, last, email, october, november, signed_in in SUBSIDIARY_PEOPLE:
+            user: dict[str, Any] = {
+                "id": user_id, "username": email, "account_id": SUBSIDIARY_ID, "first_name": first,
+                "last_name": last, "email": email, "status": "active", "container_id": SUBSIDIARY_ROOT,
+                "access_roles": roles(*(november if index else october)), "type": "standard",
+                "has_container_assignments": False, "is_saml_sso_only": False,
+            }
+            if signed_in is not None:
+                user["last_login_date"] = iso(signed_in)
+            users.append(user)
+        states.append({
+            "format": FORMAT,
+            "as_of": iso(as_of),
+            "account": {"id": SUBSIDIARY_ID, "name": "Example Subsidiary", "instance": "us"},
+            "containers": [root],
+            "users": users,
+            "service_users": [],
+            "keys": [{"key": SUBSIDIARY_KEY, "label": "view-only", "user_id": 3800001, "restricted_to_role_id": 102,
+                      "description": "View Only key (102) linked to Lena Vogel, the subsidiary's Administrator."}],
+        })
+    return states
 
 
 # --- the HR export (issue 18: leavers and orphans) --------------------------------------------------
@@ -852,6 +909,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     STATES_DIR.mkdir(parents=True, exist_ok=True)
+    SUBSIDIARY_STATES_DIR.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
         path.write_text(text, encoding="utf-8", newline="\n")
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -13,9 +12,14 @@ from typing import Any
 
 import filelock
 import pytest
+from hypothesis import settings
+from hypothesis_profile import PROFILE
 from support import AS_OPERATOR, CHROMIUM, CHROMIUM_ARGS, DEMO_OUTPUT, REPO, AuditorHome, DemoRun, readme_demo_command
 
 from auditor.sandbox import Faults, SandboxServer, default_dataset
+from auditor.store import LockTimeouts
+
+settings.load_profile(PROFILE)
 
 
 @pytest.fixture
@@ -34,23 +38,12 @@ SHORT_LOCK_WAIT = 0.3
 
 
 @pytest.fixture
-def lock_wait(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """In-process commands wait :data:`SHORT_LOCK_WAIT` for a held pull or export lock, not the
-    production timeout; the list collects the timeouts the code asked for (so a test can still
-    check that the production wait is the documented one)."""
-    import auditor.store as store
-
-    asked: list[float] = []
-    for name in ("pull_lock", "export_lock"):
-        real = getattr(store, name)
-        default = inspect.signature(real).parameters["timeout"].default
-
-        def short(data_dir: Path, connection: str, *, timeout: float = default, _real: Any = real) -> Any:
-            asked.append(timeout)
-            return _real(data_dir, connection, timeout=SHORT_LOCK_WAIT)
-
-        monkeypatch.setattr(store, name, short)
-    return asked
+def lock_wait(home: AuditorHome) -> LockTimeouts:
+    """``home``'s in-process commands wait :data:`SHORT_LOCK_WAIT` for a held pull or export lock,
+    not the production timeouts (the workspace's ``lock_timeouts``); returns the production ones,
+    which the CLI's workspace otherwise has (so a test can still state the documented wait)."""
+    home.lock_timeouts = LockTimeouts(pull=SHORT_LOCK_WAIT, export=SHORT_LOCK_WAIT)
+    return LockTimeouts()
 
 
 @pytest.fixture(scope="session")

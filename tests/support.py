@@ -47,6 +47,9 @@ class AuditorHome:
 
     data_dir: Path
     key_file: Path
+    #: In-process commands wait this long for a held pull or export lock (an
+    #: ``auditor.store.LockTimeouts``; None: the production waits). Set by conftest's ``lock_wait``.
+    lock_timeouts: Any = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,7 +105,8 @@ class AuditorHome:
                 timeout=timeout,
                 check=False,
             )
-        return run_in_process(list(args), environ=env, cwd=workdir, stdin=stdin)
+        options = {} if self.lock_timeouts is None else {"lock_timeouts": self.lock_timeouts}
+        return run_in_process(list(args), environ=env, cwd=workdir, stdin=stdin, **options)
 
 
 class _ThisThread(io.TextIOBase):
@@ -134,7 +138,7 @@ def run_in_process(
 ) -> _subprocess.CompletedProcess[str]:
     """``auditor.cli.main(argv)`` in this process with ``environ`` as the whole process environment
     and ``cwd`` as the working directory for the call (both restored after), stdin/stdout/stderr as
-    strings; extra keywords (``workspace``) go to ``main``. Returns what ``subprocess.run`` would."""
+    strings; extra keywords (``workspace``, ``lock_timeouts``) go to ``main``. Returns what ``subprocess.run`` would."""
     from auditor.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -453,3 +457,12 @@ class Before:
         assert diff.returncode == 0, diff.stderr
         assert diff.stdout == self.diff
         check_database(self.home.data_dir)
+
+
+def with_new_admin(dataset: Any, *, email: str = "mallory@example.com", user_id: int = 9_100_001) -> Any:
+    """A sandbox ``Dataset`` with one more Administrator: a copy of its first one under a new id and address."""
+    import dataclasses
+
+    admin = next(u for u in dataset.users if any(r["id"] == 1 for r in u["access_roles"]))
+    new = {**admin, "id": user_id, "username": email, "email": email, "first_name": "Mallory", "last_name": "New"}
+    return dataclasses.replace(dataset, users=(*dataset.users, new))

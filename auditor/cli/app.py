@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from auditor.cli.env import gather_operator, take_secrets
 from auditor.cli.output import Output
-from auditor.cli.parser import build_parser
+from auditor.cli.parser import shared_parser
 from auditor.errors import AuditorError, ExitCode
 
 if TYPE_CHECKING:
     from auditor.pipeline import Workspace
+    from auditor.store import LockTimeouts
 
 
 def main(
@@ -28,15 +29,17 @@ def main(
     workspace: Workspace | None = None,
     environ: MutableMapping[str, str] | None = None,
     cwd: Path | None = None,
+    lock_timeouts: LockTimeouts | None = None,
 ) -> int:
     """Run one command; returns the exit code. The single place errors become messages.
 
     ``environ`` and ``cwd`` default to the process's own; tests pass their own to run the CLI
-    in-process exactly as a shell would run it (secrets are popped from ``environ`` either way).
+    in-process exactly as a shell would run it (secrets are popped from ``environ`` either way);
+    ``lock_timeouts`` replaces the workspace's production lock waits (in-process tests shorten them).
     """
     secrets = take_secrets(environ)  # first: nothing started later may inherit a secret
     out = Output(stdout or sys.stdout, stderr or sys.stderr)
-    parser = build_parser()
+    parser = shared_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -59,6 +62,8 @@ def main(
             workspace = dataclasses.replace(workspace, operator=args.operator)
         if workspace is not None:
             workspace = dataclasses.replace(workspace, notice=out.info)
+        if workspace is not None and lock_timeouts is not None:
+            workspace = dataclasses.replace(workspace, lock_timeouts=lock_timeouts)
         return HANDLERS[args.command](args, workspace, out, stdin or sys.stdin)
     except AuditorError as error:
         if args.verbose:

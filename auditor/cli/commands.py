@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from auditor import exports
 from auditor.atomic import write_output
 from auditor.cli.output import Output, PullProgress, progress_line
-from auditor.cli.parser import OutputFormat
+from auditor.cli.parser import OutputFormat, values
 from auditor.cli.text import (
     connections_table,
     describe_connection,
@@ -36,7 +36,10 @@ from auditor.errors import ConfigurationError, ExitCode, ReportError
 from auditor.identity import IdentityRequest, preset
 from auditor.labels import day, describe_pull, iso
 from auditor.models import AttestationKind, FindingsResult, Severity
+from auditor.notify import NotifyOn
 from auditor.pipeline import (
+    NotifySettings,
+    RunRequest,
     Workspace,
     attest,
     close_review,
@@ -44,6 +47,7 @@ from auditor.pipeline import (
     connection_target,
     diff,
     disconnect,
+    discover_subaccounts,
     evaluate,
     export_evidence,
     import_review,
@@ -53,18 +57,24 @@ from auditor.pipeline import (
     public_signing_key,
     pull,
     report,
+    resolve_connections,
+    resolve_settings,
     review_status,
     rotate_signing_key,
+    run_accounts,
     run_once,
     status_csv,
+    suggested_connection_name,
     test_connection,
     user_timeline,
     verify_evidence,
 )
+from auditor.pipeline.standards import standards_view
 from auditor.report import ReportFormat
 from auditor.samples import latest_sample_state
 from auditor.sandbox import Faults, RecordedRequest, SandboxServer, load_dataset
 from auditor.sandbox.server import ROUTE_FAULTS
+from auditor.standards import StandardsFormat
 
 #: Commands that need no data directory (verify works offline on any machine).
 NO_WORKSPACE = frozenset({"verify", "demo", "sandbox"})
@@ -86,18 +96,19 @@ def _frameworks(value: str | None) -> list[str] | None:
     return names or None
 
 
-def _formats(value: str) -> list[ReportFormat]:
-    formats = []
+def _formats(value: str) -> list[ReportFormat | StandardsFormat]:
+    formats: list[ReportFormat | StandardsFormat] = []
+    hint = "Use html, pdf or html,pdf (oscal and ocsf may be added: html,pdf,oscal,ocsf)."
     for part in value.split(","):
         name = part.strip().lower()
         if not name:
             continue
         try:
-            formats.append(ReportFormat(name))
+            formats.append(StandardsFormat(name) if name in values(StandardsFormat) else ReportFormat(name))
         except ValueError:
-            raise ConfigurationError(f"Unknown report format {name!r}.", hint="Use html, pdf or html,pdf.") from None
+            raise ConfigurationError(f"Unknown report format {name!r}.", hint=hint) from None
     if not formats:
-        raise ConfigurationError("No report format given.", hint="Use html, pdf or html,pdf.")
+        raise ConfigurationError("No report format given.", hint=hint)
     return formats
 
 
@@ -177,11 +188,30 @@ def cmd_test(args: argparse.Namespace, workspace: Workspace, out: Output, stdin:
 
 
 def cmd_connections(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    if args.discover:
+        return _discover(args, workspace, out=out)
     records = list_connections(workspace)
     if not records:
         out.info("No connections yet. Add one with `auditor connect`.")
         return ExitCode.OK
     out.data(connections_table(records))
+    return ExitCode.OK
+
+
+def _discover(args: argparse.Namespace, workspace: Workspace, *, out: Output) -> int:
+    """``connections --discover``: the subaccounts, and the command that connects each with its own key."""
+    found = discover_subaccounts(workspace, args.connection)
+    if not found:
+        out.info(f"The key of connection '{args.connection}' lists no subaccounts.")
+        return ExitCode.OK
+    rows = [("ID", "NAME", "STATUS", "MASTER USER", "CONNECT AS")]
+    for item in found:
+        rows.append((str(item.id), safe(item.name), safe(item.status), safe(item.master_email),
+                     suggested_connection_name(item)))
+    out.data(_table(rows))
+    out.info(f"{len(found)} subaccount(s). Each is read with its own key, so its evidence stays its own: create an "
+             "API key in that subaccount (Automation → API Keys), then `auditor connect --connection NAME "
+             "--key-stdin`, and `auditor run --all-connections`.")
     return ExitCode.OK
 
 
@@ -192,7 +222,8 @@ def cmd_disconnect(args: argparse.Namespace, workspace: Workspace, out: Output, 
 
 
 def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
-    dataset = load_dataset(args.dataset) if args.dataset else load_dataset(latest_sample_state())
+    datasets = [load_dataset(path) for path in args.dataset] or [load_dataset(latest_sample_state())]
+    dataset = datasets[0]
     route_faults = []
     for item in args.route_fault:
         route, _, answer = item.partition("=")
@@ -221,7 +252,11 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     server = SandboxServer(
         dataset, host=args.host, port=args.port, faults=faults, on_request=None if args.quiet else log_request
     )
+    more = _more_sandboxes(datasets[1:], args, faults=faults, on_request=None if args.quiet else log_request)
     out.info(f"Fake CertCentral serving {len(dataset.users)} users at {server.base_url}")
+    for extra in more:
+        out.info(f"Fake CertCentral serving {len(extra.dataset.users)} users of account "
+                 f"{extra.dataset.account.get('name', '')!r} at {extra.base_url} (same keys as its dataset lists)")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:
         out.info(f"  {key['key']:<36} {key.get('description', '')}")
@@ -233,7 +268,27 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
         out.info("Stopped.")
     finally:
         server.stop()
+        for extra in more:
+            extra.stop()
     return ExitCode.OK
+
+
+def _more_sandboxes(
+    datasets: list[Any], args: argparse.Namespace, *, faults: Faults,
+    on_request: Callable[[RecordedRequest], None] | None,
+) -> list[SandboxServer]:
+    """``sandbox --dataset A --dataset B``: B and later on the next ports (any free port with --port 0), serving."""
+    servers: list[SandboxServer] = []
+    try:
+        for index, extra in enumerate(datasets, start=1):
+            port = args.port + index if args.port else 0
+            servers.append(SandboxServer(extra, host=args.host, port=port, faults=faults,
+                                         on_request=on_request).start())
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 # --- snapshots -----------------------------------------------------------------------------------
@@ -314,6 +369,8 @@ def cmd_findings(args: argparse.Namespace, workspace: Workspace, out: Output, st
     result = evaluation.findings
     if args.format == OutputFormat.JSON:
         _write_data(out, exports.findings_json(result), args.output)
+    elif args.format in (OutputFormat.OSCAL, OutputFormat.OCSF):
+        _write_data(out, standards_view(evaluation, StandardsFormat(args.format)), args.output)
     else:
         _write_data(out, format_findings_text(evaluation), args.output)
     return _fail_on(result, args.fail_on, out)
@@ -429,6 +486,11 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
             "`auditor run` always reports on the snapshot it pulls; --snapshot does not apply.",
             hint=f"Report on an earlier snapshot with `auditor report --snapshot {args.snapshot}`.",
         )
+    connections = resolve_connections(workspace, names=args.connection, all_connections=args.all_connections)
+    notify = resolve_settings(workspace, urls=args.notify, on=NotifyOn(args.notify_on),
+                              frameworks=_frameworks(args.framework))
+    if args.all_connections or len(connections) > 1 or notify.enabled:
+        return _run_accounts(args, workspace, out=out, connections=connections, notify=notify)
     outcome = run_once(
         workspace, args.connection, frameworks=_frameworks(args.framework), output_dir=args.output,
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
@@ -437,6 +499,50 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
         tsa_url=args.tsa_url, tsa_optional=args.tsa_optional, sign_pdf=not args.pdf_unsigned,
     )
     return _fail_on(outcome.findings, args.fail_on, out)
+
+
+def _run_accounts(
+    args: argparse.Namespace, workspace: Workspace, *, out: Output, connections: tuple[str, ...],
+    notify: NotifySettings,
+) -> int:
+    """``run`` with --notify, or over several connections (issue 21): exit codes in README's table.
+
+    One account that fails stops nothing: its error is printed and the others run. The exit code is
+    the failed run's own (one connection), else 8 when any of several failed, else 7 when the
+    notification was not delivered, else --fail-on's.
+    """
+    fleet = args.all_connections or len(connections) > 1
+    request = RunRequest(
+        frameworks=_frameworks(args.framework), formats=_formats(args.format), templates_dir=args.templates,
+        roster_limit=args.pdf_roster_limit, details=args.details, export=not args.no_export,
+        identity=_identity_request(args), include_identity_source=args.include_identity_source,
+    )
+    outcome = run_accounts(workspace, connections, request=request, output_dir=args.output, fleet=fleet,
+                           parallel=args.parallel, notify=notify, step=out.info)
+    for account in outcome.failed:
+        if fleet and account.error is not None:
+            out.info(f"Error in connection '{account.connection}': {account.error.diagnostics()}")
+    alert = outcome.alert
+    if alert is not None:
+        if alert.message is None:
+            out.info("Notification: nothing new needs attention since the previous run; none sent.")
+        elif alert.failed_urls:
+            out.info(f"Error: the notification ({len(alert.items)} item(s)) could not be delivered to "
+                     f"{', '.join(alert.failed_urls)}. The run's reports and evidence stand; the items are sent "
+                     f"again by the next run (exit {int(ExitCode.NOTIFY_FAILED)}).")
+        else:
+            out.info(f"Notification sent to {len(notify.urls)} URL(s): {len(alert.items)} item(s)"
+                     + (f", {alert.retried} of them retried from an earlier run" if alert.retried else "") + ".")
+    if not fleet and outcome.failed and outcome.failed[0].error is not None:
+        raise outcome.failed[0].error
+    if outcome.failed:
+        out.info(f"{len(outcome.failed)} of {len(outcome.accounts)} connection(s) failed: "
+                 f"{', '.join(a.connection for a in outcome.failed)} (exit {int(ExitCode.ACCOUNTS_FAILED)}).")
+        return ExitCode.ACCOUNTS_FAILED
+    if alert is not None and alert.failed_urls:
+        return ExitCode.NOTIFY_FAILED
+    codes = [_fail_on(a.outcome.findings, args.fail_on, out) for a in outcome.accounts if a.outcome is not None]
+    return max(codes, default=ExitCode.OK)
 
 
 def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:

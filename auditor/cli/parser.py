@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 from pathlib import Path
 
 from auditor import __version__
 from auditor.errors import ExitCode
 from auditor.models import Severity
+from auditor.notify import NotifyOn
 from auditor.profiles import PROFILE_NAMES
 from auditor.report import PDF_ROSTER_LIMIT, ReportFormat
+from auditor.standards import StandardsFormat
 
 
 class OutputFormat(enum.StrEnum):
@@ -24,6 +27,9 @@ class OutputFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
     CSV = "csv"
+    #: Issue 19: the standards views (``auditor.standards``), for ``findings``.
+    OSCAL = StandardsFormat.OSCAL.value
+    OCSF = StandardsFormat.OCSF.value
 
 
 def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str, ...]:
@@ -33,6 +39,8 @@ def values(members: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> tuple[str,
 
 FRAMEWORKS_HELP = ", ".join(PROFILE_NAMES)
 REPORT_FORMATS_HELP = ",".join(values(ReportFormat))
+#: OSCAL and OCSF (issue 19): ``findings --format``, and ``report``/``run --format`` beside html and pdf.
+STANDARDS_FORMATS_HELP = ",".join(values(StandardsFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
 #: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
@@ -40,7 +48,7 @@ REVIEW_SCOPES = ("all", "privileged", "flagged")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
 HISTORY_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
 DIFF_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
-FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
+FINDINGS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.OSCAL, OutputFormat.OCSF)
 REVIEW_STATUS_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
 
 #: What each exit code means, as ``--help`` and the README's table state it.
@@ -53,6 +61,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CERTCENTRAL_UNAVAILABLE: "CertCentral unreachable, unavailable, or answering unexpectedly after retries\n"
     "      (also: a pull or run interrupted by Ctrl-C; nothing of it is stored)",
     ExitCode.LOCAL_DATA: "local data problem (database or file corrupt, locked, unreadable, or not writable)",
+    ExitCode.NOTIFY_FAILED: "run --notify: evidence written, but a notification was not delivered (retried next run)",
+    ExitCode.ACCOUNTS_FAILED: "run over several connections: at least one account failed (the others completed)",
     ExitCode.INTERNAL_ERROR: "internal error (a bug; -v shows the traceback)",
     ExitCode.INTERRUPTED: "interrupted by Ctrl-C (any command but pull and run)",
 }
@@ -73,6 +83,13 @@ environment:
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+@functools.cache
+def shared_parser() -> argparse.ArgumentParser:
+    """:func:`build_parser` once per process, for :func:`auditor.cli.main`: parsing leaves a parser
+    unchanged, and building it (some 300 arguments) was most of an in-process test command's time."""
+    return build_parser()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("test", "Run the connection test with a saved key.")
     connection_option(sub)
 
-    command("connections", "List saved connections (never the key: only its fingerprint).")
+    sub = command("connections", "List saved connections (never the key: only its fingerprint).")
+    sub.add_argument("--discover", action="store_true",
+                     help="list the subaccounts the --connection key can see (GET /account/subaccount)")
+    sub.add_argument("--connection", default="default", metavar="NAME", help="with --discover: whose key asks")
 
     sub = command("disconnect", "Forget a saved connection and its key.")
     sub.add_argument("name", metavar="NAME")
@@ -122,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("sandbox", "Run the fake CertCentral server on loopback (foreground).")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8443)
-    sub.add_argument("--dataset", type=Path, help="dataset JSON (default: the bundled sample account)")
+    sub.add_argument("--dataset", type=Path, action="append", default=[],
+                     help="dataset JSON (default: the bundled sample account); repeatable: one instance each, "
+                     "on --port, --port+1, ... (a fleet of accounts)")
     sub.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
     sub.add_argument("--error-rate", type=float, default=0.0, help="share of answers replaced by 500/503")
     sub.add_argument("--retry-after", type=int, help="send Retry-After (seconds) on 429/503")
@@ -167,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(sub)
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
-    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value)
+    sub.add_argument("--format", choices=values(FINDINGS_FORMATS), default=OutputFormat.TEXT.value,
+                     help="oscal: an OSCAL assessment-results document; ocsf: OCSF JSON lines (README, Standards)")
     sub.add_argument("--fail-on", choices=values(Severity), help="exit 1 when an unsuppressed finding is this severe")
     sub.add_argument("--output", type=Path, metavar="FILE",
                      help="write to this file instead of stdout (- for stdout; a device or pipe is written in place)")
@@ -262,13 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     key_actions.add_parser("rotate", help="retire the current signing key and start a new key period")
 
     sub = command("run", "Pull, then findings, report and evidence export: the one-shot for cron/CI.")
-    connection_option(sub)
+    sub.add_argument("--connection", default="default", metavar="NAME[,NAME]",
+                     help="saved connection (default: default); several, comma-separated, add a fleet summary")
     _report_options(sub)
     sub.add_argument("--details", action="store_true")
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
     _identity_options(sub, bundle=True)
     _timestamp_options(sub)
     _pdf_signing_option(sub)
+    _run_fleet_options(sub)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
     sub.add_argument("--output", type=Path, default=Path("demo-output"))
@@ -287,6 +312,19 @@ def _timestamp_options(sub: argparse.ArgumentParser) -> None:
                      help="a TSA that does not answer lets the export proceed without a token (stated)")
 
 
+def _run_fleet_options(sub: argparse.ArgumentParser) -> None:
+    """``run``'s alerts (issue 21) and many accounts at once."""
+    sub.add_argument("--notify", action="append", default=[], metavar="URL",
+                     help="apprise URL to notify when something needs attention (mailto://, json://, slack://, ...; "
+                     "repeatable; default: notify = [...] in auditor.toml)")
+    sub.add_argument("--notify-on", choices=values(NotifyOn), default=NotifyOn.CHANGE.value,
+                     help="change: only when something new needs attention (default); always: every run (a heartbeat)")
+    sub.add_argument("--all-connections", action="store_true",
+                     help="run every saved connection, then write fleet-summary.html and .json into --output")
+    sub.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="run up to N connections at once, each within its own key's rate limit (default 1)")
+
+
 def _identity_options(sub: argparse.ArgumentParser, *, bundle: bool = False) -> None:
     sub.add_argument("--identity", type=Path, action="append", default=[], metavar="FILE",
                      help="HR or identity-provider export (CSV or JSON; repeatable), instead of [identity] files")
@@ -301,7 +339,7 @@ def _report_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--snapshot", type=int, metavar="ID")
     sub.add_argument("--framework", metavar="P[,P]", help=f"profiles: {FRAMEWORKS_HELP}")
     sub.add_argument("--format", default=REPORT_FORMATS_HELP, metavar=REPORT_FORMATS_HELP,
-                     help=f"one or more of {REPORT_FORMATS_HELP}, comma-separated")
+                     help=f"one or more of {REPORT_FORMATS_HELP},{STANDARDS_FORMATS_HELP}, comma-separated")
     sub.add_argument("--output", type=Path, default=Path(), metavar="DIR")
     sub.add_argument("--templates", type=Path, metavar="DIR", help="customised copy of report_templates/")
     sub.add_argument("--pdf-roster-limit", type=int, default=PDF_ROSTER_LIMIT, metavar="N",

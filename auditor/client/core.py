@@ -36,7 +36,7 @@ from auditor.client.results import (
 from auditor.client.session import REDACTED, Session
 from auditor.client.transport import Wire
 from auditor.errors import ApiBadResponseError, ConfigurationError, PermissionDeniedError
-from auditor.models import User, utc_now
+from auditor.models import Subaccount, User, utc_now
 from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, is_int, users_from_records
 
 # limit=500 is proven on /user; 1000 is the documented max of other list endpoints and only
@@ -210,6 +210,12 @@ class CertCentralClient:
         page = self._fetch_page(run, "/user", 0, limit=1, group=GROUP_USERS)
         assert isinstance(page, Page)  # noqa: S101 - a refusal is returned only when tolerated
         return connection_report(me, page)
+
+    def list_subaccounts(self) -> tuple[Subaccount, ...]:
+        """The subaccounts this key can list (§11.6); PermissionDeniedError when it may not."""
+        from auditor.client.subaccounts import list_subaccounts
+
+        return list_subaccounts(self._session, self._session.new_run())
 
     def pull_users(
         self,

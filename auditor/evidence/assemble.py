@@ -18,6 +18,7 @@ from auditor.models import (
     ExceptionEntry,
     FindingsResult,
     RawPage,
+    ReviewItem,
     Snapshot,
     UserHistory,
 )
@@ -75,8 +76,9 @@ def contents_from(
     rule_inputs: bytes | None = None,
     identity_files: Sequence[tuple[str, bytes]] = (),
     review_files: Sequence[tuple[str, bytes]] = (),
+    reviews: Sequence[ReviewItem] = (),
 ) -> BundleContents:
-    """All views of one evaluated snapshot, rendered by ``auditor.exports``."""
+    """All views of one evaluated snapshot, rendered by ``auditor.exports`` (OSCAL by ``auditor.standards``)."""
     exception_list = sorted(exceptions, key=lambda e: (e.rule, e.user.casefold(), e.expires))
     attestation_rows = attestations_rows(attestations, now=now)
     sheets = {
@@ -117,7 +119,21 @@ def contents_from(
         review_files=tuple(review_files),
         keys_csv=exports.keys_csv(snapshot),
         keys_json=exports.keys_json(snapshot),
+        standards_files=oscal_files(snapshot, findings, reviews=reviews),
     )
+
+
+#: Where a bundle carries its OSCAL documents (issue 19).
+OSCAL_DIR = "standards/oscal/"
+
+
+def oscal_files(
+    snapshot: Snapshot, findings: FindingsResult, *, reviews: Sequence[ReviewItem] = ()
+) -> tuple[tuple[str, bytes], ...]:
+    """The bundle's OSCAL documents: (``standards/oscal/<name>``, bytes), as of the evaluation."""
+    from auditor.standards import oscal  # deferred: compliance-trestle loads only when a bundle is assembled
+
+    return tuple((OSCAL_DIR + name, data) for name, data in oscal.documents(snapshot, findings, reviews=reviews))
 
 
 def bundle_context(

@@ -195,6 +195,8 @@ class BundleContents:
     #: ``views/keys.csv`` / ``views/keys.json``: the credential inventory (issue 17).
     keys_csv: bytes | None = None
     keys_json: bytes | None = None
+    #: ``standards/oscal/...``: the OSCAL assessment plan, results and POA&M (issue 19), re-derived by ``--reperform``.
+    standards_files: tuple[tuple[str, bytes], ...] = ()
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
@@ -218,6 +220,7 @@ class BundleContents:
             ("views/access-review.xlsx", self.workbook_xlsx),
             *((path, data) for path, data in optional if data is not None),
             *self.review_files,
+            *self.standards_files,
         )
 
 

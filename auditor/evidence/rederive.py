@@ -179,6 +179,7 @@ def reperform_bundle(
         # As export does: the views are as of the snapshot, like its findings.
         now=inputs.evaluated_at,
         history=inputs.history,
+        reviews=inputs.reviews,
     )
     checked: list[str] = []
     for path, rederived in contents.views():

@@ -61,6 +61,7 @@ RE_DERIVED = (
     "views/exceptions.json, views/exceptions.csv",
     "views/attestations.json, views/attestations.csv",
     "views/access-review.xlsx (cell by cell)",
+    "standards/oscal/: the OSCAL assessment plan, results and POA&M",
 )
 RECORDED = (
     "pull provenance (times, counts, notes, page digests: checked against the raw pages)",

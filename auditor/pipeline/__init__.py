@@ -12,6 +12,7 @@ opens the store once and passes it through its steps. Every name is importable f
 """
 
 from auditor.labels import describe_pull  # the pull summary run prints; kept importable from here
+from auditor.pipeline.alerts import AlertOutcome, NotifySettings, resolve_settings
 from auditor.pipeline.campaigns import (
     STATUS_CSV_HEADER,
     CampaignStatus,
@@ -47,6 +48,15 @@ from auditor.pipeline.findings import (
     select_snapshot,
     user_timeline,
 )
+from auditor.pipeline.fleet import (
+    AccountRun,
+    FleetOutcome,
+    RunRequest,
+    discover_subaccounts,
+    resolve_connections,
+    run_accounts,
+    suggested_connection_name,
+)
 from auditor.pipeline.reports import report, report_data, write_reports
 from auditor.pipeline.review import (
     MAX_WORKSHEET_BYTES,
@@ -58,19 +68,25 @@ from auditor.pipeline.review import (
     review_status,
 )
 from auditor.pipeline.run import RunOutcome, check_run_arguments, run_once
+from auditor.pipeline.standards import split_formats, standards_files, standards_view, write_standards
 from auditor.pipeline.verify import check_users_against_raw_pages, reperform_evidence, verify_evidence
 from auditor.pipeline.workspace import Workspace
 
 __all__ = [
     "MAX_WORKSHEET_BYTES",
     "STATUS_CSV_HEADER",
+    "AccountRun",
+    "AlertOutcome",
     "CampaignStatus",
     "Evaluation",
     "ExportOutcome",
+    "FleetOutcome",
     "ImportOutcome",
+    "NotifySettings",
     "OpenedCampaign",
     "PullOutcome",
     "RunOutcome",
+    "RunRequest",
     "StatusRow",
     "UserTimeline",
     "Workspace",
@@ -86,6 +102,7 @@ __all__ = [
     "describe_test_result",
     "diff",
     "disconnect",
+    "discover_subaccounts",
     "evaluate",
     "evaluate_snapshot",
     "export_evidence",
@@ -100,16 +117,22 @@ __all__ = [
     "reperform_evidence",
     "report",
     "report_data",
+    "resolve_connections",
+    "resolve_settings",
     "review_as_of",
     "review_items_as_of",
     "review_status",
     "rotate_signing_key",
     "rules_version",
+    "run_accounts",
     "run_once",
     "select_snapshot",
     "status_csv",
+    "suggested_connection_name",
     "test_connection",
     "user_timeline",
     "verify_evidence",
     "write_reports",
 ]
+# Issue 19: the OSCAL and OCSF views (kept apart so the list above merges cleanly).
+__all__ += ["split_formats", "standards_files", "standards_view", "write_standards"]

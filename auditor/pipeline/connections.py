@@ -11,7 +11,7 @@ from auditor.diff import diff_snapshots
 from auditor.errors import ApiError
 from auditor.models import ChangeSet, KeyOwner, PullProvenance, Snapshot
 from auditor.pipeline.workspace import Workspace
-from auditor.store import PULL_LOCK_TIMEOUT, validate_connection_name
+from auditor.store import pull_lock, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
@@ -113,7 +113,6 @@ def pull(
     details: bool = False,
     page_size: int = 500,
     observer: PullObserver | None = None,
-    lock_timeout: float = PULL_LOCK_TIMEOUT,
     store: Store | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
@@ -121,10 +120,8 @@ def pull(
     Any error (or Ctrl-C) before the snapshot is saved leaves the store exactly as it was; the
     save itself is a single transaction. A pull that does not add up is stored as incomplete.
     """
-    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
-    from auditor.store import pull_lock
-
-    with pull_lock(workspace.data_dir, connection, timeout=lock_timeout), workspace.store(store) as store:
+    lock = pull_lock(workspace.data_dir, connection, timeout=workspace.lock_timeouts.pull)
+    with lock, workspace.store(store) as store:
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}

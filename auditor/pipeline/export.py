@@ -29,6 +29,7 @@ from auditor.pipeline.reports import evidence_pdf_signer, report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
 from auditor.report import render_html, render_pdf
+from auditor.store import export_lock
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -100,9 +101,6 @@ def export_evidence(
     With a TSA (``tsa_url``, else ``[evidence] tsa_url``) the bundle carries its RFC 3161 token over
     the signature; a TSA that fails stops the export unless ``tsa_optional``.
     """
-    # Looked up when called: tests shorten the lock's wait by patching auditor.store (conftest lock_wait).
-    from auditor.store import export_lock
-
     if reports_dir is not None and not include_reports:
         raise ConfigurationError(
             "--reports and --no-reports contradict each other.",
@@ -138,7 +136,7 @@ def export_evidence(
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
         # (the store's compare-and-swap below still refuses a fork should the lock be bypassed).
-        with export_lock(workspace.data_dir, connection):
+        with export_lock(workspace.data_dir, connection, timeout=workspace.lock_timeouts.export):
             # The time is read once the lock is held: an export that waited must not predate the
             # signing key the export before it created.
             now = workspace.now()
@@ -177,6 +175,7 @@ def export_evidence(
                     rule_inputs=rule_inputs,
                     identity_files=identity_files,
                     review_files=review_files,
+                    reviews=evaluation.reviews,
                 )
             except OSError as exc:
                 # openpyxl builds the XLSX view through temporary files: a full or unwritable

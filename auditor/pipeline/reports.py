@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from auditor.pipeline.campaigns import review_as_of
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest
+from auditor.pipeline.standards import refuse_existing, split_formats, write_standards
 from auditor.pipeline.workspace import Workspace
 from auditor.report import PDF_ROSTER_LIMIT
 from auditor.report import write_reports as render_and_write
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from auditor.identity import IdentityRequest
     from auditor.report import ReportData, ReportFormat
     from auditor.report._sign import PdfSigner
+    from auditor.standards import StandardsFormat
     from auditor.store import Store
 
 
@@ -42,7 +44,7 @@ def write_reports(
     workspace: Workspace,
     evaluation: Evaluation,
     *,
-    formats: Sequence[ReportFormat],
+    formats: Sequence[ReportFormat | StandardsFormat],
     output_dir: Path,
     overwrite: bool = False,
     templates_dir: Path | None = None,
@@ -51,14 +53,20 @@ def write_reports(
     store: Store | None = None,
     sign_pdf: bool = True,
 ) -> list[Path]:
-    """Render and write the reports of an evaluated snapshot (HTML, PDF; the PDF signed unless not ``sign_pdf``)."""
+    """Render and write the reports of an evaluated snapshot (HTML, PDF), then its OSCAL/OCSF files;
+    the PDF is signed unless not ``sign_pdf``."""
+    report_formats, standards = split_formats(formats)
+    if not report_formats and standards:
+        return write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
+    if standards and not overwrite and Path(output_dir).is_dir():
+        refuse_existing(evaluation, standards, output_dir)  # before anything is rendered, as for the reports
     data = report_data(workspace, evaluation, store=store)
     signer = None
-    if sign_pdf and "pdf" in formats:
+    if sign_pdf and "pdf" in report_formats:
         signer = evidence_pdf_signer(workspace, store, signed_at=data.generated_at).sign
-    return render_and_write(
+    written = render_and_write(
         data,
-        formats=formats,
+        formats=report_formats,
         output_dir=output_dir,
         overwrite=overwrite,
         templates_dir=templates_dir,
@@ -66,6 +74,9 @@ def write_reports(
         progress=progress,
         sign_pdf=signer,
     )
+    if standards:
+        written += write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
+    return written
 
 
 def evidence_pdf_signer(workspace: Workspace, store: Store | None, *, signed_at: datetime) -> PdfSigner:
@@ -91,7 +102,7 @@ def report(
     workspace: Workspace,
     connection: str,
     *,
-    formats: Sequence[ReportFormat],
+    formats: Sequence[ReportFormat | StandardsFormat],
     output_dir: Path,
     snapshot_id: int | None = None,
     since_id: int | None = None,

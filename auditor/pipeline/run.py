@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from auditor.config import AuditConfig
     from auditor.identity import IdentityRequest
     from auditor.report import ReportFormat
+    from auditor.standards import StandardsFormat
     from auditor.store import Store
 
 
@@ -43,7 +44,7 @@ def run_once(
     *,
     frameworks: Sequence[str] | None,
     output_dir: Path,
-    formats: Sequence[ReportFormat],
+    formats: Sequence[ReportFormat | StandardsFormat],
     templates_dir: Path | None = None,
     roster_limit: int = PDF_ROSTER_LIMIT,
     details: bool = False,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.config import load_config
 from auditor.credentials import MasterKey
 from auditor.models import Operator, utc_now
-from auditor.store import Store, sealed_secrets_exist
+from auditor.store import LockTimeouts, Store, sealed_secrets_exist
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
@@ -37,6 +37,8 @@ class Workspace:
     operator: Operator | None = None
     #: Where one-off notices go (the CLI prints them on stderr): e.g. a store tagged on first use.
     notice: Callable[[str], None] = field(default=lambda _message: None, repr=False, compare=False)
+    #: How long a pull and an export wait for the connection's lock (in-process tests shorten it).
+    lock_timeouts: LockTimeouts = field(default_factory=LockTimeouts)
 
     def now(self) -> datetime:
         return self.clock()

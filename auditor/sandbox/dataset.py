@@ -113,6 +113,9 @@ class Dataset:
     ip_rules: tuple[JsonObject, ...] = ()
     #: ``GET /account/guest-access`` (§11.3); None: served as ``{"enabled": false}``.
     guest_access: JsonObject | None = None
+    #: ``GET /account/subaccount`` entries (§11.6): ``id``, ``name``, ``status``,
+    #: ``master_user{email, container_id}``; None: the account has none (the route answers 404).
+    subaccounts: tuple[JsonObject, ...] | None = None
 
     def to_json(self) -> str:
         """The dataset as a ``certcentral-sandbox-dataset/1`` document; equal datasets give equal text."""
@@ -132,6 +135,8 @@ class Dataset:
             document["ip_rules"] = [_ordered(r, _IP_RULE_ORDER) for r in self.ip_rules]
         if self.guest_access is not None:
             document["guest_access"] = _ordered(self.guest_access, ("enabled", "guest_access_url"))
+        if self.subaccounts is not None:
+            document["subaccounts"] = [_ordered(s, ("id", "name", "status", "master_user")) for s in self.subaccounts]
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -332,6 +337,11 @@ def _parse_document(document: object, source: str) -> Dataset:
     guest = document.get("guest_access")
     if guest is not None and not (isinstance(guest, dict) and isinstance(guest.get("enabled"), bool)):
         raise _fail(source, "'guest_access' must be an object with a true/false 'enabled'")
+    subaccounts: tuple[JsonObject, ...] | None = None
+    if "subaccounts" in document:
+        subaccounts = tuple(_objects(document, "subaccounts", source))
+        for index, item in enumerate(subaccounts):
+            _require(item, f"subaccounts[{index}]", source, [("id", int), ("name", str)])
 
     return Dataset(
         account=account,
@@ -343,6 +353,7 @@ def _parse_document(document: object, source: str) -> Dataset:
         api_keys=tuple(api_keys),
         ip_rules=tuple(ip_rules),
         guest_access=guest,
+        subaccounts=subaccounts,
     )
 
 

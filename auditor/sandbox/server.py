@@ -112,6 +112,10 @@ class Faults:
     #: ``GET /key`` answers pages of this many keys with a ``page`` object; 0: one unpaged list
     #: (whether the real list pages is UNCERTAIN, §11.1, so both shapes are served).
     key_page_size: int = 0
+    #: ``GET /account/subaccount`` list entries: with ``master_user`` ("full") or without it, so the
+    #: client reads ``GET /account/subaccount/{id}`` for it ("summary"). Which the list carries is
+    #: UNCERTAIN (§11.6), so both are served.
+    subaccount_list_shape: Literal["full", "summary"] = "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +375,7 @@ _USER_ID_PATH = re.compile(r"/user/(\d+)")
 _ROLE_PATH = re.compile(r"/container/(\d+)/role")
 _IP_RULES_PATH = re.compile(r"/container/(\d+)/ip/rules")
 _USER_ROUTES = ("/user", "/user/api-only", "/service-user")
+_SUBACCOUNT_PATH = re.compile(r"/account/subaccount(?:/(\d+))?")
 
 
 def _flag(value: str | None) -> bool:
@@ -408,6 +413,9 @@ class _Router:
         orders_only = restriction in (100, 101)  # users and containers are out of scope (§4.2)
         if path == "/account":
             return self._account()
+        match = _SUBACCOUNT_PATH.fullmatch(path)
+        if match:
+            return self._subaccounts(query, match.group(1))
         users_or_containers = path in ("/user/me", *_USER_ROUTES) or bool(_USER_ID_PATH.fullmatch(path))
         if orders_only and (users_or_containers or path.startswith("/container")):
             raise _Denied(403, MISSING_PERMISSION)
@@ -458,6 +466,26 @@ class _Router:
         offset = _int_param(query, "offset") or 0
         page = keys[offset : offset + limit]
         return _Answer(200, {"api_keys": page, "page": {"total": len(keys), "limit": limit, "offset": offset}})
+
+    def _subaccounts(self, query: Mapping[str, list[str]], one: str | None) -> _Answer:
+        """``GET /account/subaccount[/{id}]`` (§11.6): an Administrator's key of an account that has
+        subaccounts (``Dataset.subaccounts`` set); any other account answers 404, any other key 403."""
+        subaccounts = self.state.dataset.subaccounts
+        if subaccounts is None:
+            raise _Denied(404, ROUTE_NOT_FOUND)
+        if not self.can_list or self.scope is not None:
+            raise _Denied(403, MISSING_PERMISSION)
+        if one is not None:
+            found = next((s for s in subaccounts if s["id"] == int(one)), None)
+            if found is None:
+                raise _Denied(404, NOT_FOUND)
+            return _Answer(200, dict(found))
+        limit = min(_int_param(query, "limit") or MAX_LIMIT, MAX_LIMIT)
+        offset = _int_param(query, "offset") or 0
+        full = self.faults.subaccount_list_shape == "full"
+        page = [dict(s) if full else {k: v for k, v in s.items() if k != "master_user"}
+                for s in subaccounts[offset : offset + limit]]
+        return _Answer(200, {"accounts": page, "page": {"total": len(subaccounts), "limit": limit, "offset": offset}})
 
     def _visible_containers(self) -> list[JsonObject]:
         containers = self.state.dataset.containers

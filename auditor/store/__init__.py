@@ -50,7 +50,7 @@ SQLite idioms marked ``SQLite:`` where they are used (``INSERT OR REPLACE``, ``r
 
 from __future__ import annotations
 
-from auditor.store.locks import EXPORT_LOCK_TIMEOUT, PULL_LOCK_TIMEOUT, export_lock, pull_lock
+from auditor.store.locks import EXPORT_LOCK_TIMEOUT, PULL_LOCK_TIMEOUT, LockTimeouts, export_lock, pull_lock
 from auditor.store.records import (
     CampaignRecord,
     ChainHead,
@@ -83,6 +83,7 @@ __all__ = [
     "ConnectionRecord",
     "DecisionRecord",
     "ImportRecord",
+    "LockTimeouts",
     "RecordKeys",
     "SigningKeyRecord",
     "SnapshotSummary",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -23,6 +24,18 @@ from auditor.store.records import _CONNECTION_NAME
 PULL_LOCK_TIMEOUT: Final = 5.0
 #: How long an export waits for another export of the same connection (seconds).
 EXPORT_LOCK_TIMEOUT: Final = 120.0
+
+
+@dataclass(frozen=True)
+class LockTimeouts:
+    """How long a pull and an export wait for a held lock before StoreBusyError (seconds).
+
+    A :class:`~auditor.pipeline.Workspace` carries one and the use cases pass it to the locks;
+    in-process tests give a workspace a fraction of a second instead of the production waits.
+    """
+
+    pull: float = PULL_LOCK_TIMEOUT
+    export: float = EXPORT_LOCK_TIMEOUT
 
 
 def _lock_stem(connection: str) -> str:

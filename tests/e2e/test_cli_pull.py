@@ -11,6 +11,7 @@ from support import AuditorHome, connect_to, lock_held_by_another_process, wait_
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
+from auditor.store import LockTimeouts
 
 USERS = 1_200
 PAGE = ("--page-size", "100")
@@ -120,7 +121,7 @@ def test_second_pull_reports_joiners_and_leavers(home: AuditorHome, big_sandbox:
     assert as_csv.stdout.lstrip("\ufeff").startswith("kind,user_id,email")
 
 
-def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome, lock_wait: list[float]) -> None:
+def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome, lock_wait: LockTimeouts) -> None:
     # Two real pulls racing: tests/e2e/test_hardening_concurrency.py. Here: the CLI's answer to a held lock.
     with SandboxServer(Dataset.generate(40, seed=1)) as server:
         connect_to(home, server.base_url)
@@ -129,7 +130,7 @@ def test_two_pulls_at_once_the_second_refuses_clearly(home: AuditorHome, lock_wa
             second = home.run("pull", "--page-size", "10")
         assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
         assert "Another `auditor pull`" in second.stderr
-        assert lock_wait == [5.0], "a pull waits five seconds for the lock before refusing"
+        assert lock_wait.pull == 5.0, "a pull waits five seconds for the lock before refusing"
         assert not any(request.path.endswith("/user") for request in server.requests), "it pulled anyway"
         assert "No snapshots yet" in home.run("snapshots").stderr
         assert home.run("pull", "--page-size", "10").returncode == 0, "the lock was not released"

@@ -12,6 +12,7 @@ from support import AuditorHome, check_database, connect_to, snapshot_table, wai
 
 from auditor.errors import ExitCode
 from auditor.sandbox import Dataset, Faults, SandboxServer
+from auditor.store import LockTimeouts
 
 
 def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHome) -> None:
@@ -30,7 +31,7 @@ def test_second_pull_waits_for_a_short_first_one_then_both_store(home: AuditorHo
     check_database(home.data_dir)
 
 
-def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome, lock_wait: list[float]) -> None:
+def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome, lock_wait: LockTimeouts) -> None:
     # The first pull (a real process) pages for a few seconds, longer than the second one waits
     # (the production five seconds, asserted below, shortened for the test by lock_wait).
     with SandboxServer(Dataset.generate(200, seed=1), faults=Faults(latency_ms=500, rate_limits=())) as server:
@@ -48,7 +49,7 @@ def test_second_pull_refuses_a_long_first_one_clearly(home: AuditorHome, lock_wa
     assert second.returncode == ExitCode.LOCAL_DATA, second.stderr
     assert "Another `auditor pull` for connection 'default' is running" in second.stderr
     assert "Wait for it to finish" in second.stderr and "Traceback" not in second.stderr
-    assert lock_wait == [5.0] and waited >= SHORT_LOCK_WAIT, "the second pull should wait a little before refusing"
+    assert lock_wait.pull == 5.0 and waited >= SHORT_LOCK_WAIT, "the second pull should wait a little before refusing"
     assert len(snapshot_table(home)) == 1
     check_database(home.data_dir)
 

@@ -24,6 +24,7 @@ import pytest
 from factories import make_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 from support import AuditorHome, RewritingProxy, connect_to, json_answer
 
 from auditor import exports
@@ -94,7 +95,7 @@ def snapshot_of(records: list[dict[str, Any]], snapshot_id: int, *, taken_at: da
 
 
 @given(record=st.integers(-10, 10**12).flatmap(api_users))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_parser_keeps_hostile_values_as_text_and_never_crashes(record: dict[str, Any]) -> None:
     user = User.from_api(record)
     for name in ("email", "username", "first_name", "last_name", "status", "job_title", "telephone", "user_type"):
@@ -140,7 +141,8 @@ def assert_csv_neutralised(data: bytes) -> list[list[str]]:
 
 
 @given(old=user_lists(), new=user_lists())
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(60), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_diff_and_exports_of_hostile_users(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
     before, after = snapshot_of(old, 1, taken_at=NOW - timedelta(days=30)), snapshot_of(new, 2)
     assert diff_snapshots(after, after).is_empty
@@ -209,7 +211,8 @@ BENIGN = structure(render_html(report_data([{"id": 1, "email": "a@example.com", 
 
 
 @given(records=user_lists(1, 5), previous=user_lists(0, 4))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(25), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_html_report_never_injects(records: list[dict[str, Any]], previous: list[dict[str, Any]]) -> None:
     html = render_html(report_data(records, previous))
     found = structure(html)

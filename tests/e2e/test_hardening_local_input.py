@@ -259,16 +259,17 @@ def assert_chain_sequence(bundle: Path, sequence: int) -> None:
 
 
 def run_with_file_limit(home: AuditorHome, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI where no file may grow past ``limit`` bytes: writes fail with EFBIG, as on a full disk."""
-
-    def limit_files() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return subprocess.run(
-        [sys.executable, "-m", "auditor", *args], env={**home.env, "PYTHONDONTWRITEBYTECODE": "1"},
-        cwd=home.data_dir.parent, capture_output=True, text=True, timeout=120, check=False, preexec_fn=limit_files,
-    )
+    """Run the CLI (in-process) where no file may grow past ``limit`` bytes: writes fail with EFBIG,
+    as on a full disk. The soft limit and SIGXFSZ's handler are this process's, restored after;
+    the command's output goes to strings (pipes and sockets are not bound by the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        return home.run(*args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_full_disk_during_pull_stores_nothing(prepared: Prepared, sandbox_module: SandboxServer) -> None:

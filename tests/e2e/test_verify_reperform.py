@@ -271,3 +271,23 @@ def test_a_recorded_previous_snapshot_that_its_own_bundle_contradicts_fails(expo
 
     assert result.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, result.stdout
     assert f"DIFF evidence/rule-inputs.json: users[0] (id {victim['id']}), field email" in result.stdout
+
+
+def test_an_oscal_document_that_disagrees_with_the_raw_pages_fails_re_performance(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """Issue 19: the bundle's OSCAL assessment results are re-derived too; a dropped finding shows."""
+    latest = exported.bundles[1]
+    path = "standards/oscal/assessment-results.json"
+    document = json.loads(members_of(latest)[path])
+    result = document["assessment-results"]["results"][0]
+    dropped = result["findings"].pop(0)
+    forged = _resign_with_the_real_key(
+        exported, latest, tmp_path / "forged-oscal.zip", {path: json.dumps(document).encode()}
+    )
+
+    reperformed = exported.home.run("verify", str(forged), "--public-key", str(exported.key), "--reperform")
+
+    assert reperformed.returncode == ExitCode.FINDINGS_OR_VERIFY_FAILED, reperformed.stdout
+    assert f"DIFF {path}: assessment-results.results[0], field findings" in reperformed.stdout
+    assert dropped["title"][:17] in reperformed.stdout  # the re-derived list starts with the dropped one

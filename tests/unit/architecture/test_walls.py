@@ -128,3 +128,15 @@ def test_only_credentials_seals_or_serialises_key_material(module: Module) -> No
         return
     assert sorted(module.names & KEY_MATERIAL_NAMES) == []
     assert [n for n in module.imports if any(within(n, p) for p in KEY_MATERIAL_MODULES)] == []
+
+
+def test_the_standards_views_import_neither_the_client_nor_the_store() -> None:
+    """Issue 19: ``auditor.standards`` turns models and rules output into OSCAL/OCSF, nothing more."""
+    standards = modules_in("auditor.standards")
+    assert importers("auditor.client", among=standards) == []
+    assert importers("auditor.store", among=standards) == []
+
+
+def test_only_the_standards_views_import_trestle_and_py_ocsf_models() -> None:
+    for library in ("trestle", "py_ocsf_models"):
+        assert [name for name in importers(library) if not within(name, "auditor.standards")] == []

@@ -109,9 +109,9 @@ def test_fail_on_offers_every_severity(command: tuple[str, ...]) -> None:
     ("command", "formats"),
     [
         (("history",), {OutputFormat.TEXT, OutputFormat.JSON}),
-        (("diff",), set(OutputFormat)),
-        (("findings",), {OutputFormat.TEXT, OutputFormat.JSON}),
-        (("review", "status"), set(OutputFormat)),
+        (("diff",), {OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV}),
+        (("findings",), {OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.OSCAL, OutputFormat.OCSF}),
+        (("review", "status"), {OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV}),
     ],
 )
 def test_format_choices_are_output_format_members(command: tuple[str, ...], formats: set[OutputFormat]) -> None:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 
 from auditor import __version__
 from auditor.client import (
@@ -895,7 +896,7 @@ def _failures(key: str) -> list[Scripted]:
     ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     key=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=16, max_size=64),
     index=st.integers(min_value=0, max_value=6),

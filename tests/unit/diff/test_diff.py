@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import factories
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 
 from auditor.diff import WATCHED_FIELDS, apply_changes, diff_snapshots, watched_fields
 from auditor.models import ChangeKind, Division, Role, Snapshot, User
@@ -218,13 +219,13 @@ def snapshot_pairs(draw: st.DrawFn) -> tuple[Snapshot, Snapshot]:
     return a, make_snapshot(fixed, 2)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(snapshots())
 def test_property_diff_of_a_snapshot_with_itself_is_empty(a: Snapshot) -> None:
     assert diff_snapshots(a, a).is_empty
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(snapshots(1), snapshots(2))
 def test_property_swapping_swaps_added_removed_and_inverts_roles(a: Snapshot, b: Snapshot) -> None:
     forward = diff_snapshots(a, b)
@@ -243,7 +244,7 @@ def test_property_swapping_swaps_added_removed_and_inverts_roles(a: Snapshot, b:
     }
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(snapshot_pairs())
 def test_property_applying_the_changes_yields_the_new_watched_fields(pair: tuple[Snapshot, Snapshot]) -> None:
     a, b = pair
@@ -258,7 +259,7 @@ def test_property_applying_the_changes_yields_the_new_watched_fields(pair: tuple
             assert applied[user_id][:2] == row[:2]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(snapshots(1), snapshots(2))
 def test_property_diff_is_deterministic_and_sorted(a: Snapshot, b: Snapshot) -> None:
     first = diff_snapshots(a, b)

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 
 from auditor.credentials import MasterKey
 from auditor.errors import EvidenceError, ExitCode
@@ -915,7 +916,7 @@ _endpoints = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pages=st.lists(st.tuples(_endpoints, st.binary(max_size=200)), max_size=6),
     views=st.lists(st.binary(max_size=64), min_size=11, max_size=11),

@@ -94,10 +94,7 @@ def test_no_serious_or_critical_accessibility_violations(
     violations = axe(browser, report, width=width)
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert serious == [], describe(serious)
-
-
-@pytest.mark.parametrize("which", ["fixture_report", "long_report", "demo_report"])
-def test_colour_contrast_meets_wcag_aa(browser: Any, which: str, request: pytest.FixtureRequest) -> None:
-    report = request.getfixturevalue(which)
-    violations = axe(browser, report, rules={"color-contrast": {}})
-    assert violations == [], describe(violations)
+    # Colour contrast (WCAG AA 1.4.3) is one of the rules run above (tag wcag2aa), checked here at
+    # any impact: a run of that rule alone found what this run finds, at the cost of a second axe run.
+    contrast = [v for v in violations if v["id"] == "color-contrast"]
+    assert contrast == [], describe(contrast)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 
 from auditor.models import EndpointReconciliation, KeyOwner, Operator, PullProvenance
 from auditor.store import Store
@@ -48,7 +49,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         yield opened
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     operator=st.none() | st.builds(Operator, _text, _text, _text, _text, _text),
     owner=st.none()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_profile import examples
 from support import lock_held_by_another_process
 
 from auditor.credentials import MasterKey
@@ -183,7 +184,7 @@ _users = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(users=_users)
 def test_users_come_back_equal(shared_store: Store, users: list[User]) -> None:
     saved = shared_store.save_snapshot(provenance=_provenance(), users=users, raw_pages=[])
@@ -204,7 +205,7 @@ def test_megabyte_names_and_hostile_text_survive(store: Store) -> None:
     assert store.user_history("prod")[999].role_history[0][1] == f"{big}, \x00"
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     notes=st.lists(_text, max_size=3).map(tuple),
     digests=st.lists(st.tuples(_text, _text), max_size=3).map(tuple),
