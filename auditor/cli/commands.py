@@ -516,6 +516,7 @@ def _run_accounts(
         frameworks=_frameworks(args.framework), formats=_formats(args.format), templates_dir=args.templates,
         roster_limit=args.pdf_roster_limit, details=args.details, export=not args.no_export,
         identity=_identity_request(args), include_identity_source=args.include_identity_source,
+        tsa_url=args.tsa_url, tsa_optional=args.tsa_optional, sign_pdf=not args.pdf_unsigned,
     )
     outcome = run_accounts(workspace, connections, request=request, output_dir=args.output, fleet=fleet,
                            parallel=args.parallel, notify=notify, step=out.info)
