@@ -70,7 +70,9 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "evidence")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "audit_log",
+             "evidence")
+_AUDIT_LOG_KEYS = ("report_library_url",)
 #: ``[evidence]``: the RFC 3161 time-stamping authority of every export (issue 19).
 _EVIDENCE_KEYS = ("tsa_url", "tsa_optional")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
@@ -112,6 +114,8 @@ class AuditConfig:
     tsa_optional: bool = False
     #: ``notify = [...]``: apprise URLs ``auditor run`` notifies when no ``--notify`` is given (they may hold tokens).
     notify: tuple[str, ...] = field(default=(), repr=False)
+    #: ``[audit_log] report_library_url``: the Report Library base URL (§11.5); None: the instance's default.
+    report_library_url: str | None = None
 
     def describe_thresholds(self) -> tuple[tuple[str, str, str], ...]:
         """(label, value, source) rows for methodology sections, retention last."""
@@ -449,6 +453,7 @@ def load_config(
     notify: tuple[str, ...] = ()
     if "notify" in data:
         notify = reader.string_list(data["notify"], "notify", table=None, allow_empty=True)
+    report_library_url = _audit_log_section(reader, data.get("audit_log", {}))
 
     return AuditConfig(
         profile=profile,
@@ -466,6 +471,7 @@ def load_config(
         tsa_url=tsa_url,
         tsa_optional=tsa_optional,
         notify=notify,
+        report_library_url=report_library_url,
     )
 
 
@@ -481,6 +487,24 @@ def _evidence_section(reader: _Reader, table: object) -> tuple[str | None, bool]
     if not isinstance(optional, bool):
         raise reader.error("'evidence.tsa_optional' must be true or false.", "tsa_optional", table="evidence")
     return (url.strip() if url else None), optional
+
+
+def _audit_log_section(reader: _Reader, table: object) -> str | None:
+    """``[audit_log]``: where the Report Library is, when not the instance's default."""
+    if not isinstance(table, dict):
+        raise reader.error("'audit_log' must be a table: [audit_log].", "audit_log")
+    reader.check_keys(table, _AUDIT_LOG_KEYS, table="audit_log")
+    value = table.get("report_library_url")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip().lower().startswith(("https://", "http://")):
+        raise reader.error(
+            "'audit_log.report_library_url' must be an http(s) URL in quotes, e.g. "
+            '"https://api.digicert.com/reports/v1".',
+            "report_library_url",
+            table="audit_log",
+        )
+    return value.strip()
 
 
 def _identity_section(reader: _Reader, table: object, base: Path) -> IdentityConfig:

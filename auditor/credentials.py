@@ -82,6 +82,7 @@ RECORD_PURPOSES: dict[str, bytes] = {
     "campaigns": b"certcentral-auditor/store-tag/v1/campaigns",
     "campaign_imports": b"certcentral-auditor/store-tag/v1/campaign_imports",
     "campaign_decisions": b"certcentral-auditor/store-tag/v1/campaign_decisions",
+    "audit_log_runs": b"certcentral-auditor/store-tag/v1/audit_log_runs",
 }
 _HKDF_SALT = b"certcentral-auditor/record-authentication"
 #: Associated data bound into a sealed evidence signing key, so a sealed API key cannot pass as one.

@@ -156,7 +156,7 @@ def findings_rows(findings: Iterable[Finding]) -> list[Row]:
     return rows
 
 
-CHANGES_HEADER = ("kind", "user_id", "email", "before", "after", "escalation", "became_admin")
+CHANGES_HEADER = ("kind", "user_id", "email", "before", "after", "escalation", "became_admin", "attribution")
 
 
 def changes_rows(changes: ChangeSet) -> list[Row]:
@@ -170,6 +170,7 @@ def changes_rows(changes: ChangeSet) -> list[Row]:
             change.after,
             change.escalation,
             change.became_admin,
+            change.attribution,
         )
         for change in changes.changes
     ]
@@ -654,6 +655,8 @@ def changes_json(changes: ChangeSet) -> bytes:
                     "became_admin": change.became_admin,
                     # Key changes only (issue 17): user changes keep their shape.
                     **({"key_id": change.key_id} if change.key_id is not None else {}),
+                    # Who made it, from the archived audit log (issue 17), when known.
+                    **({"attribution": change.attribution} if change.attribution else {}),
                 }
                 for change in changes.changes
             ],

@@ -724,6 +724,8 @@ class Change:
     became_admin: bool = False
     #: The API key this change is about (key changes only); None for user changes.
     key_id: int | None = None
+    #: Who made it, when and through which channel, from the archived audit log ("" when unknown).
+    attribution: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,8 @@ RULE_IDS: tuple[str, ...] = (
         "key-no-ip-restriction",
         "guest-access-enabled",
     ),
+    # Audit log (issue 17): an escalation the archived Report Library runs do not explain.
+    "privilege-change-unattributed",
 )
 
 
@@ -223,8 +225,21 @@ _KEY_CONTROLS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+#: Controls an unexplained escalation is evidence against: account changes are to be logged and
+#: reviewed (PCI 10.2.1.2 administrative actions, 10.2.1.5 credential changes; NIST AC-2(4), AU-6;
+#: CIS 8.2 and 8.11; ISO A.8.15; SOC 2 CC6.2, CC7.2; HIPAA 164.312(b) audit controls).
+_AUDIT_LOG_CONTROLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "PCI DSS": {"privilege-change-unattributed": ("10.2.1.2", "10.2.1.5")},
+    "CIS": {"privilege-change-unattributed": ("8.2", "8.11")},
+    "NIST": {"privilege-change-unattributed": ("AC-2(4)", "AU-6")},
+    "ISO 27001": {"privilege-change-unattributed": ("A.8.15",)},
+    "SOC 2": {"privilege-change-unattributed": ("CC6.2", "CC7.2")},
+    "HIPAA": {"privilege-change-unattributed": ("164.312(b)",)},
+}
+
+
 def _refs(prefix: str, mapping: dict[str, tuple[str, ...]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    mapping = {**mapping, **_KEY_CONTROLS.get(prefix, {})}
+    mapping = {**mapping, **_KEY_CONTROLS.get(prefix, {}), **_AUDIT_LOG_CONTROLS.get(prefix, {})}
     missing = set(RULE_IDS) - set(mapping)
     if missing:  # pragma: no cover - guarded by tests walking every profile and rule
         raise AssertionError(f"{prefix}: no controls for {sorted(missing)}")

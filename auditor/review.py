@@ -68,7 +68,8 @@ DATA_COLUMNS: Final = (
 REVIEWER_COLUMNS: Final = ("decision", "new_role", "justification", "ticket")
 HEADER: Final = (*DATA_COLUMNS, *REVIEWER_COLUMNS)
 DECISIONS: Final = ("keep", "revoke", "modify")
-SCOPES: Final = ("all", "privileged", "flagged")
+#: ``with-keys``: every user, then every active API key and ACME URL as its own row (issue 17).
+SCOPES: Final = ("all", "privileged", "flagged", "with-keys")
 REVIEW_SHEET: Final = "Review"
 COVER_SHEET: Final = "Cover"
 _DATE_COLUMNS: Final = frozenset({"last_sign_in", "first_seen"})
@@ -124,7 +125,9 @@ def build_rows(
 ) -> list[dict[str, Any]]:
     """The worksheet rows (data columns as text, plus ``high``: the user has a high finding)."""
     if scope not in SCOPES:
-        raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
+        raise ConfigurationError(
+            f"Unknown scope {scope!r}.", hint="Use --scope all, privileged, flagged or with-keys."
+        )
     privileged = frozenset(role.casefold() for role in privileged_roles)
     by_user: dict[int, list[str]] = {}
     high: set[int] = set()
@@ -163,6 +166,50 @@ def build_rows(
         }
         values["row_digest"] = row_digest(campaign_id, values)
         rows.append({**values, "high": user.id in high})
+    if scope == "with-keys":
+        rows.extend(_key_rows(campaign_id, snapshot, findings))
+    return rows
+
+
+def is_key_row(user_id: int) -> bool:
+    """Key rows carry the key's id negated in ``user_id``: a user id is never negative."""
+    return user_id < 0
+
+
+def _key_rows(campaign_id: int, snapshot: Snapshot, findings: FindingsResult) -> list[dict[str, Any]]:
+    """One row per active API key or ACME URL (``user_id`` = minus the key id), its owner's email.
+
+    The reviewer keeps or revokes it; the next pull proves a revoke (the key gone or revoked).
+    A key list the pull could not read gives no rows (unknown, not none: the campaign says so in its scope).
+    """
+    keys = snapshot.credentials.keys or ()
+    owners = {user.id: user for user in snapshot.users}
+    rows = []
+    for key in sorted((k for k in keys if k.is_active), key=lambda k: k.id):
+        owner = owners.get(key.owner_id) if key.owner_id is not None else None
+        rules = sorted({
+            f.rule_id for f in findings.active if f.rule_id.startswith("key-") and ("key", key.label) in f.evidence
+        })
+        since = key.last_used or key.created or snapshot.taken_at
+        values = {
+            "campaign": str(campaign_id),
+            "snapshot": str(snapshot.id),
+            "user_id": str(-key.id),
+            "email": owner.email if owner is not None else "",
+            "name": key.label,
+            "role": key.restriction,
+            "division": "",
+            "status": key.status,
+            "last_sign_in": _day(key.last_used),
+            "days_inactive": str(max(0, (snapshot.taken_at - since).days)),
+            "first_seen": _day(key.created),
+            "service_user": key.kind,
+            "findings": " ".join(rules),
+            "row_digest": "",
+        }
+        values["row_digest"] = row_digest(campaign_id, values)
+        high = any(f.severity.at_least(Severity.HIGH) and ("key", key.label) in f.evidence for f in findings.active)
+        rows.append({**values, "high": high})
     return rows
 
 
@@ -172,7 +219,11 @@ def worksheet_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
     for row in rows:
-        writer.writerow([neutralise_cell(row[c]) for c in DATA_COLUMNS] + [""] * len(REVIEWER_COLUMNS))
+        # Integer columns are the tool's own numbers (a key row's user_id is negative): never a formula.
+        writer.writerow(
+            [row[c] if c in _INT_COLUMNS else neutralise_cell(row[c]) for c in DATA_COLUMNS]
+            + [""] * len(REVIEWER_COLUMNS)
+        )
     return buffer.getvalue().encode("utf-8")
 
 
@@ -527,6 +578,8 @@ def _row_refusal(
     if str(expected["email"]).casefold() == reviewer_email.casefold():
         return "decision", "self-review: a reviewer may not decide their own row", "another reviewer must decide it"
     fill = "fill it in and import the file again"
+    if decision == "modify" and is_key_row(int(expected["user_id"])):
+        return "decision", "a key row is kept or revoked, not modified", "choose keep or revoke and import again"
     if decision == "modify" and not new_role:
         return "new_role", "a modify decision needs the new role", fill
     if decision in {"revoke", "modify"} and not justification:
@@ -589,6 +642,9 @@ def remediation(
     """The state of a revoke/modify decision from the complete snapshots taken after it, up to ``as_of``."""
     privileged = frozenset(role.casefold() for role in privileged_roles)
     done: tuple[int, datetime] | None = None
+    if is_key_row(user_id):
+        return _key_remediation(-user_id, decided_at=decided_at, closed_at=closed_at, later=later,
+                                remediation_days=remediation_days, as_of=as_of)
     for snapshot in sorted(later, key=lambda s: (s.taken_at, s.id)):
         if snapshot.taken_at <= decided_at or snapshot.taken_at > as_of or not snapshot.complete:
             continue
@@ -609,6 +665,29 @@ def remediation(
             return Remediation("regranted", done[0], done[1], snapshot.id, snapshot.taken_at)
     if done is not None:
         return Remediation("remediated", done[0], done[1])
+    if closed_at is not None and as_of > closed_at + timedelta(days=remediation_days):
+        return Remediation("overdue")
+    return Remediation("pending")
+
+
+def _key_remediation(
+    key_id: int,
+    *,
+    decided_at: datetime,
+    closed_at: datetime | None,
+    later: Sequence[Snapshot],
+    remediation_days: int,
+    as_of: datetime,
+) -> Remediation:
+    """A revoked key is remediated at the first later snapshot that read the key list and shows it
+    gone or not active; a snapshot that could not read keys proves nothing."""
+    for snapshot in sorted(later, key=lambda s: (s.taken_at, s.id)):
+        keys = snapshot.credentials.keys
+        if snapshot.taken_at <= decided_at or snapshot.taken_at > as_of or not snapshot.complete or keys is None:
+            continue
+        key = next((k for k in keys if k.id == key_id), None)
+        if key is None or not key.is_active:
+            return Remediation("remediated", snapshot.id, snapshot.taken_at)
     if closed_at is not None and as_of > closed_at + timedelta(days=remediation_days):
         return Remediation("overdue")
     return Remediation("pending")

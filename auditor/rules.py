@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from auditor.auditlog import AuditLog, escalations
 from auditor.config import ACCOUNT_EXCEPTION_USERS, AuditConfig
 from auditor.identity import IdentityIndex, IdentitySource, Match, match_counts, match_users
 from auditor.labels import TWO_FA_LIMITATION as TWO_FA_LIMITATION  # re-exported for callers of rules
@@ -61,6 +62,11 @@ from auditor.models import (
 )
 from auditor.profiles import RULE_IDS
 
+NO_AUDIT_LOG_LIMITATION = (
+    "No audit log was archived by this snapshot (no scheduled audit-log report was found), so privilege "
+    "changes are not attributed, SSO and API activity is not counted, and privilege-change-unattributed was "
+    "not checked."
+)
 NO_IDENTITY_LIMITATION = (
     "No identity source (HR or identity-provider export) was given, so leavers cannot be detected: "
     "terminated-still-active and not-in-identity-source were not checked (pass --identity FILE, or name "
@@ -312,6 +318,17 @@ RULES: tuple[Rule, ...] = (
         "Turn guest access off in CertCentral if nobody needs it, or restrict the guest URL with an IP rule.",
         scope="account",
     ),
+    Rule(
+        "privilege-change-unattributed",
+        Severity.MEDIUM,
+        "Privilege escalation the audit log does not explain",
+        "A user gained a privileged role between two snapshots, and the CertCentral audit log archived for "
+        "that whole period has no role change or user creation naming them: the change left no trace where "
+        "it should have. Judged only where the archived log covers the period; elsewhere it is a stated "
+        "limitation.",
+        "Find out who granted the role and why (CertCentral: Account → Users, and the audit log); remove it "
+        "if it was not approved, and check that the Report Library's audit-log report is still scheduled.",
+    ),
 )
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 _RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
@@ -361,6 +378,8 @@ class _Context:
     matches: Mapping[int, Match] = field(default_factory=dict)
     #: Revoke/modify decisions of access review campaigns closed by ``now``, with their state.
     reviews: tuple[ReviewItem, ...] = ()
+    #: The archived audit log as of ``now`` (None: none archived, or not readable).
+    audit_log: AuditLog | None = None
 
     def first_seen(self, user: User) -> datetime:
         """When the tool first saw the user; this snapshot's time when no history is stored."""
@@ -418,8 +437,14 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
             continue
         privileged = ctx.privileged.held(user)
         who = f"{user.email or f'User {user.id}'}"
-        if user.last_login is not None:
-            elapsed = ctx.now - user.last_login
+        # SSO sign-ins and API actions in the audit log count as activity too (issue 17).
+        activity = ctx.audit_log.activity(user.id) if ctx.audit_log is not None else None
+        if activity is not None and (user.last_login is None or activity.at > user.last_login):
+            last_active: datetime | None = activity.at
+        else:
+            last_active, activity = user.last_login, None
+        if last_active is not None:
+            elapsed = ctx.now - last_active
             limit = t.inactive_admin_days if privileged else t.inactive_user_days
             if elapsed <= timedelta(days=limit):
                 continue
@@ -427,16 +452,24 @@ def _sign_in_rules(ctx: _Context) -> list[Finding]:
                 ("admin-dormant", "inactive_admin_days") if privileged else ("stale-login", "inactive_user_days")
             )
             role_words = f" holds {', '.join(privileged)} but" if privileged else ""
-            explanation = (
-                f"{who}{role_words} has not signed in for {_days(elapsed.days)} "
-                f"(last sign-in {day(user.last_login)}); the limit is {_days(limit)}."
-            )
+            if activity is None:
+                explanation = (
+                    f"{who}{role_words} has not signed in for {_days(elapsed.days)} "
+                    f"(last sign-in {day(last_active)}); the limit is {_days(limit)}."
+                )
+            else:
+                explanation = (
+                    f"{who}{role_words} has not been active for {_days(elapsed.days)} "
+                    f"(last activity: {activity.describe()}); the limit is {_days(limit)}."
+                )
             evidence = [
                 *ctx.user_evidence(user),
                 ("days inactive", str(elapsed.days)),
                 ("first seen", _when(ctx.first_seen(user))),
                 ("threshold", ctx.threshold(field_name)),
             ]
+            if activity is not None:
+                evidence.append(("last activity", activity.describe()))
             found.append(ctx.finding(rule_id, explanation, evidence, user))
             continue
         first_seen = ctx.first_seen(user)
@@ -964,6 +997,33 @@ def _guest_access(ctx: _Context) -> list[Finding]:
     return [ctx.finding("guest-access-enabled", "Guest certificate requests are enabled for the account.", evidence)]
 
 
+def _unattributed_escalations(ctx: _Context) -> list[Finding]:
+    """``privilege-change-unattributed``: only where the archived audit log covers the whole period."""
+    previous, log = ctx.previous, ctx.audit_log
+    if previous is None or log is None or not log.covers(previous.taken_at, ctx.snapshot.taken_at):
+        return []
+    found: list[Finding] = []
+    before = {user.id for user in previous.users}
+    for user, gained in escalations(previous, ctx.snapshot, ctx.privileged):
+        if not previous.complete and user.id not in before:
+            continue  # missing from an incomplete snapshot is not a joiner (as for new-admin)
+        if log.attribution(user, after=previous.taken_at, until=ctx.now) is not None:
+            continue
+        explanation = (
+            f"{user.email or f'User {user.id}'} gained {', '.join(gained)} between snapshot #{previous.id} "
+            f"({day(previous.taken_at)}) and #{ctx.snapshot.id} ({day(ctx.snapshot.taken_at)}), but the audit log "
+            "archived for that period records no role change or user creation naming them."
+        )
+        evidence = [
+            *ctx.user_evidence(user),
+            ("gained", ", ".join(gained)),
+            ("period", f"{stamp(previous.taken_at)} - {stamp(ctx.snapshot.taken_at)}"),
+            ("audit-log runs", str(len(log.runs))),
+        ]
+        found.append(ctx.finding("privilege-change-unattributed", explanation, evidence, user))
+    return found
+
+
 _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _sign_in_rules,
     _admin_not_active,
@@ -980,7 +1040,38 @@ _CHECKS: tuple[Callable[[_Context], list[Finding]], ...] = (
     _review_decisions,
     _key_rules,
     _guest_access,
+    _unattributed_escalations,
 )
+
+
+def _audit_log_limitations(ctx: _Context) -> list[str]:
+    """What the audit log could and could not show for this snapshot (never a failure)."""
+    log, previous = ctx.audit_log, ctx.previous
+    lines: list[str] = []
+    if "audit_log" in ctx.snapshot.provenance.not_evaluable:
+        if log is None or not log.runs:
+            return [
+                "Not evaluable: the audit log (Report Library) was not read at this pull (see the pull notes), so "
+                "privilege changes are not attributed, SSO and API activity is not counted, and "
+                "privilege-change-unattributed was not checked."
+            ]
+        lines.append(
+            "Not evaluable: the audit log (Report Library) was not read at this pull (see the pull notes); only "
+            "the runs archived by earlier pulls are used."
+        )
+    elif log is None or not log.runs:
+        return [NO_AUDIT_LOG_LIMITATION]
+    lines += [
+        f"Audit log: {len(log.runs)} archived run(s) up to {stamp(ctx.snapshot.taken_at)}; SSO sign-ins and API "
+        "actions in it count as activity for admin-dormant and stale-login."
+    ]
+    if previous is not None and not log.covers(previous.taken_at, ctx.snapshot.taken_at):
+        reach = f" (it reaches {stamp(log.coverage[-1][1])})" if log.coverage else ""
+        lines.append(
+            f"The archived audit log does not cover the whole period since snapshot #{previous.id}{reach}, so "
+            "privilege-change-unattributed was not checked for it."
+        )
+    return lines
 
 
 # --- exceptions, limitations, entry point --------------------------------------------------------
@@ -1079,6 +1170,7 @@ def _limitations(ctx: _Context) -> tuple[tuple[str, ...], tuple[str, ...]]:
             f"The previous snapshot #{ctx.previous.id} is incomplete, so some accounts reported by "
             "new-admin may have existed before."
         )
+    rule_lines.extend(_audit_log_limitations(ctx))
     return (*lines, *rule_lines), tuple(rule_lines)
 
 
@@ -1175,6 +1267,7 @@ def evaluate(
     identity: IdentitySource | None = None,
     reviews: Sequence[ReviewItem] = (),
     identity_index: IdentityIndex | None = None,
+    audit_log: AuditLog | None = None,
 ) -> FindingsResult:
     """Run every rule over ``snapshot`` at ``now`` and apply the configured exceptions.
 
@@ -1201,6 +1294,7 @@ def evaluate(
         identity=identity,
         matches=match_users(snapshot.users, identity, now=now, index=identity_index) if identity else {},
         reviews=tuple(reviews),
+        audit_log=audit_log,
     )
     findings = [finding for check in _CHECKS for finding in check(ctx)]
     findings, stale = _apply_exceptions(findings, config.exceptions, now)

@@ -602,6 +602,67 @@ def guest_access(state: int) -> dict[str, Any]:
     return {"enabled": False}
 
 
+# --- the audit log: a weekly Report Library report (certcentral-api.md §11.5; issue 17) ------------
+
+#: Scheduled by Priya Raman: a run at 06:00 every Monday and on each state's day (when the demo
+#: pulls), each covering the 7 days before it; DigiCert keeps runs 90 days.
+AUDIT_REPORT = "5f1c2a9e-weekly-audit-log"
+PRIYA, MARCUS, AMARA = 2700762, 2700940, 2761501
+#: Priya raises Marcus Webb to Administrator in the console: the October escalation, attributed.
+MARCUS_PROMOTED = at(2026, 9, 15, 10, 12, 0)
+AUDIT_RETENTION = timedelta(days=90)
+
+
+def audit_run_times() -> list[datetime]:
+    mondays = [datetime.combine(date(2026, 6, 22), time(6), UTC) + timedelta(days=7 * n) for n in range(20)]
+    state_days = [datetime.combine(day, time(6), UTC) for day in STATE_DATES]
+    return sorted({t for t in (*mondays, *state_days) if t <= state_days[-1]})
+
+
+def audit_rows(start: datetime, end: datetime, people: dict[int, Person]) -> list[dict[str, Any]]:
+    """Rows in ``start`` < time <= ``end``: Priya's SSO sign-ins, the users she adds, the one role change.
+
+    Every joiner is added by Priya five days before the state they join in, except Amara Nwosu: her
+    August Administrator role appears nowhere (privilege-change-unattributed)."""
+    priya = people[PRIYA]
+    events = [(t, "User SSO login", "CertCentral", "", "Success") for t in priya.sign_ins if start < t <= end]
+    for person in people.values():
+        if person.joins == JUL or person.id == AMARA:
+            continue
+        added = datetime.combine(STATE_DATES[person.joins] - timedelta(days=5), time(9, 30), UTC)
+        if start < added <= end:
+            role = ", ".join(r["name"] for r in person.value("roles", person.joins))
+            events.append((added, "User added", "CertCentral", f"Added user {person.email} with role {role}",
+                           "Success"))
+    if start < MARCUS_PROMOTED <= end:
+        events.append((MARCUS_PROMOTED, "User role changed", "CertCentral",
+                       f"Changed the role of {people[MARCUS].email} from Manager to Administrator", "Success"))
+    return [
+        {"Account ID": str(ACCOUNT_ID), "Action": action, "Action taken via": via, "Activity": action,
+         "Date and time (UTC)": moment_.strftime("%d-%b-%Y %H:%M:%S"), "Division/Container ID": str(ROOT),
+         "Division/Container name": "Example Corp", "IP address": "198.51.100.42", "IP country": "US",
+         "Message": message, "Result": result, "User ID": str(priya.id), "User name": priya.email}
+        for moment_, action, via, message, result in sorted(events)
+    ]
+
+
+def report_library(state: int, people: dict[int, Person]) -> dict[str, Any]:
+    now = datetime.combine(STATE_DATES[state], time(6), UTC)
+    runs = [
+        {"report_identifier": AUDIT_REPORT, "report_run_identifier": f"run-{t:%Y%m%d}",
+         "report_start_date": t.strftime("%Y-%m-%d %H:%M:%S"), "status": "READY",
+         "entries": audit_rows(t - timedelta(days=7), t, people)}
+        for t in audit_run_times()
+        if now - AUDIT_RETENTION <= t <= now
+    ]
+    return {
+        "as_of": iso(now),
+        "reports": [{"report_identifier": AUDIT_REPORT, "report_name": "Weekly audit log",
+                     "report_type": "audit-logs", "schedule": "WEEKLY", "formats": ["JSON", "CSV"]}],
+        "runs": runs,
+    }
+
+
 def build_states() -> list[dict[str, Any]]:
     people = build_people()
     states = []
@@ -619,6 +680,7 @@ def build_states() -> list[dict[str, Any]]:
             "api_keys": api_keys(state, as_of, {p.id: p for p in people}),
             "ip_rules": ip_rules(state),
             "guest_access": guest_access(state),
+            "report_library": report_library(state, {p.id: p for p in people}),
         })
     check_invariants(states, people)
     return states

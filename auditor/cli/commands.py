@@ -257,6 +257,7 @@ def cmd_sandbox(args: argparse.Namespace, workspace: Workspace, out: Output, std
     for extra in more:
         out.info(f"Fake CertCentral serving {len(extra.dataset.users)} users of account "
                  f"{extra.dataset.account.get('name', '')!r} at {extra.base_url} (same keys as its dataset lists)")
+    out.info(f"Report Library (audit log) at {server.report_library_url}")
     out.info("Keys (each shows one connection-test outcome):")
     for key in dataset.keys:
         out.info(f"  {key['key']:<36} {key.get('description', '')}")

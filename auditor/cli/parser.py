@@ -44,7 +44,7 @@ STANDARDS_FORMATS_HELP = ",".join(values(StandardsFormat))
 #: Written out, not imported: loading identity.py and review.py for --help doubles its start-up time;
 #: tests/unit/cli/test_cli_main.py checks these against identity.PRESETS and review.SCOPES.
 IDENTITY_PRESETS_HELP = "generic (default), okta, entra, google"
-REVIEW_SCOPES = ("all", "privileged", "flagged")
+REVIEW_SCOPES = ("all", "privileged", "flagged", "with-keys")
 #: The formats each listing command prints (a subset of :class:`OutputFormat`).
 HISTORY_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON)
 DIFF_FORMATS = (OutputFormat.TEXT, OutputFormat.JSON, OutputFormat.CSV)
@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a whole pull (or connection test) ends within this, retries included (default 1800)")
     parser.add_argument("--max-users", type=int, default=1_000_000, metavar="N",
                         help="refuse a pull whose page.total is above N users (default 1000000)")
+    parser.add_argument("--report-library-url", metavar="URL",
+                        help="Report Library base URL for the audit log (default: the instance's, e.g. "
+                        "https://api.digicert.com/reports/v1; also [audit_log] report_library_url)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -152,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--route-fault", action="append", default=[], metavar="ROUTE=ANSWER",
                      help="make a route always fail, e.g. /user/api-only=missing-permission (answers: "
                      "missing-permission, route-not-found, not-found, html-403, html-404, server-error; "
-                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access; "
-                     "repeatable)")
+                     "/user/{id} means every id; also /key, /container/{id}/ip/rules, /account/guest-access, and the "
+                     "Report Library's /report/history and /report/{report}/{run}/download; repeatable)")
     sub.add_argument("--echo-request-headers", choices=("off", "404-page", "header"), default="off",
                      help="echo request headers (the API key too) as a misconfigured proxy would")
     sub.add_argument("--drip-bytes-per-second", type=int, default=0, metavar="N",
@@ -220,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     connection_option(action)
     action.add_argument("--snapshot", type=int, metavar="N", help="the snapshot reviewed (default: latest complete)")
     action.add_argument("--scope", choices=REVIEW_SCOPES, default="all",
-                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, or users with findings")
+                        help="rows: every user (default, PCI DSS 7.2.4), privileged roles, users with findings, "
+                        "or every user plus every active API key and ACME URL (with-keys: keep or revoke)")
     action.add_argument("--due", metavar="DATE", help="due date, YYYY-MM-DD (shown on the worksheet)")
     action.add_argument("--output", type=Path, required=True, metavar="FILE.xlsx|FILE.csv")
     action = review_actions.add_parser("import", help="record the decisions of a filled worksheet",

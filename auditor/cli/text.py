@@ -42,6 +42,22 @@ def describe_connection(report: ConnectionReport) -> list[str]:
     if report.account_id is not None:
         lines.append(f"Account id: {report.account_id}")
     lines.extend(f"Warning: {warning}" for warning in report.warnings)
+    lines.extend(connection_extras(report))
+    return lines
+
+
+def connection_extras(report: ConnectionReport) -> list[str]:
+    """What the connection test found of the key inventory and the audit log (issue 17)."""
+    lines: list[str] = []
+    if report.keys_readable is False:
+        lines.append(
+            "Warning: the key may not read GET /key: API keys and ACME URLs will be not evaluable. "
+            "Use a key whose user is an Administrator."
+        )
+    elif report.keys_readable:
+        lines.append("API keys: readable (GET /key).")
+    if report.audit_log:
+        lines.append(report.audit_log)
     return lines
 
 
@@ -113,6 +129,8 @@ def format_changes_text(old: Snapshot, new: Snapshot, changes: ChangeSet) -> str
         who = f"(id {change.user_id})" if change.key_id is None else f"(key {change.key_id}, owner id {change.user_id})"
         label = CHANGE_KIND_LABELS[change.kind]
         lines.append(f"{marker}{label:<{_KIND_WIDTH}} {safe(change.email)} {who}{safe(detail)}")
+        if change.attribution:
+            lines.append(f"   {'':<{_KIND_WIDTH}} {safe(change.attribution)} (audit log)")
     if any(c.became_admin for c in changes.changes):
         lines.append("!! = became Administrator;  ! = gained a privileged role")
     return "\n".join(lines)

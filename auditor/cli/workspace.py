@@ -62,9 +62,12 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigurationError(f"--deadline must be between 0 and 86400 seconds, got {args.deadline}.")
     if not 1 <= args.max_users <= 100_000_000:
         raise ConfigurationError(f"--max-users must be between 1 and 100000000, got {args.max_users}.")
-    return {
+    options: dict[str, Any] = {
         "retry_attempts": args.retries,
         "timeout": args.timeout,
         "deadline": args.deadline,
         "max_users": args.max_users,
     }
+    if getattr(args, "report_library_url", None):
+        options["report_library_url"] = args.report_library_url
+    return options

@@ -17,12 +17,14 @@ from typing import Any
 import httpx
 
 from auditor import __version__
+from auditor.auditlog import AuditLogRun
 from auditor.client.base_url import resolve_base_url
 from auditor.client.connection import connection_report
-from auditor.client.errors import AUTH_HINT, error_code, json_object, parse_errors
+from auditor.client.errors import AUTH_HINT, KeyEchoedError, error_code, json_object, parse_errors
 from auditor.client.inventory import read_credentials
 from auditor.client.pacing import DEFAULT_RATE_LIMITS, Backoff, RateLimiter
 from auditor.client.paging import Listing, Page, Refusal, list_endpoint, parse_page, reconcile, run_concurrently
+from auditor.client.reports import SCHEDULE_HINT, AuditLogRead, audit_log_status, read_audit_log
 from auditor.client.results import (
     GROUP_DETAIL,
     GROUP_ME,
@@ -35,8 +37,8 @@ from auditor.client.results import (
 )
 from auditor.client.session import REDACTED, Session
 from auditor.client.transport import Wire
-from auditor.errors import ApiBadResponseError, ConfigurationError, PermissionDeniedError
-from auditor.models import Subaccount, User, utc_now
+from auditor.errors import ApiBadResponseError, ApiError, ConfigurationError, PermissionDeniedError
+from auditor.models import KEY_LIST_PATH, Subaccount, User, utc_now
 from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, is_int, users_from_records
 
 # limit=500 is proven on /user; 1000 is the documented max of other list endpoints and only
@@ -102,6 +104,7 @@ class CertCentralClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         monotonic: Callable[[], float] = time.monotonic,
+        report_library_url: str | None = None,
     ) -> None:
         key = api_key.strip() if isinstance(api_key, str) else ""
         if not key or not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
@@ -128,6 +131,8 @@ class CertCentralClient:
         self._max_concurrency = max_concurrency
         self._max_users = max_users
         self._clock = clock
+        #: The Report Library base URL (§11.5; ``auditor.client.reports.report_library_url``); None: not read.
+        self._report_library_url = report_library_url.rstrip("/") if report_library_url else None
         self._wire = Wire(
             self._base_url,
             key,
@@ -209,7 +214,24 @@ class CertCentralClient:
         me = self._get_me(run)
         page = self._fetch_page(run, "/user", 0, limit=1, group=GROUP_USERS)
         assert isinstance(page, Page)  # noqa: S101 - a refusal is returned only when tolerated
-        return connection_report(me, page)
+        report = connection_report(me, page)
+        return replace(report, keys_readable=self._keys_readable(run), audit_log=self._audit_log_status(run))
+
+    def _keys_readable(self, run: Run) -> bool | None:
+        """Whether the key may read ``GET /key`` (§11.1: a View Only key may not, UNCERTAIN); None: unknown."""
+        try:
+            response = self._session.get(run, KEY_LIST_PATH, tolerate=_TOLERATED)
+        except ApiError:
+            return None
+        return response.status_code not in _TOLERATED
+
+    def _audit_log_status(self, run: Run) -> str:
+        if self._report_library_url is None:
+            return ""
+        try:
+            return audit_log_status(self._session, run, base_url=self._report_library_url)
+        except ApiError as error:
+            return f"Audit log: could not be checked ({error.message}). {SCHEDULE_HINT}"
 
     def list_subaccounts(self) -> tuple[Subaccount, ...]:
         """The subaccounts this key can list (§11.6); PermissionDeniedError when it may not."""
@@ -225,6 +247,7 @@ class CertCentralClient:
         details_per_second: float = 5.0,
         observer: PullObserver | None = None,
         credentials: bool = False,
+        audit_log_archived: frozenset[tuple[str, str]] | None = None,
     ) -> PullResult:
         """Read every user the key can see, with the raw pages as evidence.
 
@@ -235,6 +258,10 @@ class CertCentralClient:
         ``details`` adds ``GET /user/{id}`` per user for ``is_saml_sso_only`` (only served there,
         §2.2), paced at ``details_per_second``; ``known_details`` (id -> (record digest, value))
         from an earlier pull is reused for users whose list record did not change.
+
+        ``audit_log_archived`` (the runs already archived, as (report, run) identifiers) also reads
+        the Report Library (§11.5) when the client has its base URL: the runs not yet archived are
+        downloaded (``PullResult.audit_log_runs``); a documented refusal makes ``audit_log`` not evaluable.
         """
         if details and not details_per_second > 0:
             raise ConfigurationError(f"details_per_second must be positive, not {details_per_second!r}.")
@@ -298,6 +325,27 @@ class CertCentralClient:
                 )
             )
 
+        audit_log_runs: tuple[AuditLogRun, ...] = ()
+        if audit_log_archived is not None and self._report_library_url is not None:
+            try:
+                read = read_audit_log(
+                    self._session, run, base_url=self._report_library_url, archived=audit_log_archived, notes=notes
+                )
+            except KeyEchoedError:
+                raise  # a key in an answer is never tolerated, wherever it came from
+            except ApiError as error:
+                # No audit log is a limitation, never a failure (issue 17): a Report Library that cannot
+                # be reached (a wrong or guessed base URL) or answers nonsense leaves the pull standing.
+                notes.append(
+                    f"The audit log was NOT read from {self._report_library_url}: {error.message} Not evaluable; "
+                    "check the Report Library URL (`auditor --report-library-url URL pull`, or "
+                    "[audit_log] report_library_url in auditor.toml)."
+                )
+                read = AuditLogRead(readable=False)
+            if not read.readable:
+                not_evaluable.append("audit_log")
+            audit_log_runs = read.downloaded
+
         account_id = me.account_id if me is not None else None
         if account_id is None:
             account_id = next((u.account_id for u in users.values() if u.account_id is not None), None)
@@ -322,6 +370,7 @@ class CertCentralClient:
             record_digests=types.MappingProxyType(dict(sorted(digests.items()))),
             not_evaluable=tuple(not_evaluable),
             proxy=self._wire.proxy,
+            audit_log_runs=audit_log_runs,
         )
 
     # -- credential inventory (§11) -----------------------------------------------------------

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from auditor.auditlog import AuditLogRun
 from auditor.models import EndpointReconciliation, RawPage, User
 
 # Sort keys of raw pages: /user/me, then /user by offset, then service users, then details by id,
 # then the credential inventory: /key by offset, the IP rules, guest access.
 GROUP_ME, GROUP_USERS, GROUP_SERVICE, GROUP_DETAIL, GROUP_KEYS, GROUP_IP, GROUP_GUEST = range(7)
+#: The Report Library's run listing (§11.5), after everything else (its downloads are archived apart).
+GROUP_AUDIT_LOG = 7
 
 
 class PullObserver(Protocol):
@@ -50,6 +53,10 @@ class ConnectionReport:
     warnings: tuple[str, ...] = ()
     #: ``page.total`` of ``GET /user`` for this key.
     visible_users: int = 0
+    #: Whether the key may read ``GET /key`` (False: the key inventory is not evaluable); None: not asked.
+    keys_readable: bool | None = None
+    #: What the Report Library says of the audit log (scheduled report or not, and how to schedule one).
+    audit_log: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,8 @@ class PullResult:
     not_evaluable: tuple[str, ...] = ()
     #: The proxy the requests went through (from the environment), without credentials; None: direct.
     proxy: str | None = None
+    #: Audit-log runs this pull downloaded (not archived before), to archive with its snapshot.
+    audit_log_runs: tuple[AuditLogRun, ...] = ()
 
 
 class Run:

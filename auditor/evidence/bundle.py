@@ -46,8 +46,10 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditor.atomic import write_bytes_atomic
+from auditor.auditlog import AuditLogRun
 from auditor.errors import EvidenceError
 from auditor.evidence import intoto
+from auditor.evidence.auditlog import audit_log_files
 from auditor.evidence.dsse import Envelope
 from auditor.evidence.keys import SigningKeys
 from auditor.evidence.timestamp import NO_TSA_ENTRY, TIMESTAMP_PATH, TimestampAuthority
@@ -197,6 +199,8 @@ class BundleContents:
     keys_json: bytes | None = None
     #: ``standards/oscal/...``: the OSCAL assessment plan, results and POA&M (issue 19), re-derived by ``--reperform``.
     standards_files: tuple[tuple[str, bytes], ...] = ()
+    #: ``evidence/audit-log/...``: every audit-log run archived up to the snapshot (issue 17).
+    audit_log_runs: tuple[AuditLogRun, ...] = ()
 
     def views(self) -> tuple[tuple[str, bytes], ...]:
         """(path, bytes) of every view, in the bundle's fixed order."""
@@ -443,6 +447,7 @@ def build_bundle(
             "received_at": _iso(page.received_at),
         }
         files.append((raw_page_path(index, page.endpoint), page.body, meta))
+    files.extend(audit_log_files(contents.audit_log_runs))
     if contents.rule_inputs_json is not None:
         files.append((RULE_INPUTS_PATH, contents.rule_inputs_json, {"role": FileRole.RECORDED_INPUT.value}))
     for index, (name, data) in enumerate(contents.identity_files, start=1):

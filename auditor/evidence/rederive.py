@@ -16,9 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from auditor.auditlog import AuditLog
 from auditor.config import AuditConfig
 from auditor.errors import ApiBadResponseError
 from auditor.evidence.assemble import contents_from
+from auditor.evidence.auditlog import runs_from_manifest
 from auditor.evidence.bundle import IDENTITY_SOURCE_DIR, RULE_INPUTS_PATH
 from auditor.evidence.recorded import identity_evidence, rule_settings
 from auditor.evidence.reperform import (
@@ -66,6 +68,7 @@ class Evaluate(Protocol):
         key_user_id: int | None,
         identity: IdentitySource | None = None,
         reviews: Sequence[ReviewItem] = (),
+        audit_log: AuditLog | None = None,
     ) -> tuple[FindingsResult, ChangeSet]: ...
 
 
@@ -158,6 +161,11 @@ def reperform_bundle(
                 users=rederived_previous,
                 credentials=CredentialInventory.from_raw_pages(earlier.pages),
             )
+    # Attribution and activity are re-derived from the archived audit-log runs the bundle carries (issue 17).
+    try:
+        runs = runs_from_manifest(json.loads(members["manifest.json"])["files"], members)
+    except ValueError as exc:
+        return Reperformance(differences=tuple(differences), checked=(), error=str(exc))
     findings, changes = evaluate(
         snapshot,
         previous=previous_snapshot,
@@ -168,6 +176,7 @@ def reperform_bundle(
         key_user_id=key_user_id_from_pages(pages),
         identity=inputs.identity,
         reviews=inputs.reviews,
+        audit_log=AuditLog.of(runs, until=inputs.taken_at) if runs else None,
     )
     contents = contents_from(
         snapshot,

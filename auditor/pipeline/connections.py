@@ -15,10 +15,13 @@ from auditor.store import pull_lock, validate_connection_name
 
 if TYPE_CHECKING:
     from auditor.client import CertCentralClient, ConnectionReport, PullObserver, PullResult
+    from auditor.config import AuditConfig
     from auditor.store import ConnectionRecord, Store
 
 
-def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -> CertCentralClient:
+def _client(
+    workspace: Workspace, base_url: str, api_key: str, *, config: AuditConfig | None = None, **options: Any
+) -> CertCentralClient:
     # Deferred, as in connection_target: the client loads httpx, which commands that never reach
     # the network (verify, report, snapshots) must not import (tests/e2e/test_verify_offline_imports.py).
     from auditor.client import CertCentralClient, check_base_url
@@ -28,8 +31,25 @@ def _client(workspace: Workspace, base_url: str, api_key: str, **options: Any) -
         api_key,
         transport=workspace.transport,
         clock=workspace.clock,
-        **{**workspace.client_options, **options},
+        **{
+            **workspace.client_options,
+            "report_library_url": _report_library(workspace, base_url, config=config),
+            **options,
+        },
     )
+
+
+def _report_library(workspace: Workspace, base_url: str, *, config: AuditConfig | None) -> str:
+    """The Report Library base URL (§11.5): ``--report-library-url``, else ``[audit_log]``, else the instance's.
+
+    ``config``: the configuration the command already read (``auditor run``), else it is read here.
+    """
+    from auditor.client.reports import report_library_url  # deferred: it loads httpx (see _client)
+
+    override = workspace.client_options.get("report_library_url")
+    if not override:
+        override = (config or workspace.load_config()).report_library_url
+    return report_library_url(base_url, override)
 
 
 def connection_target(region: str | None, base_url: str | None) -> tuple[str | None, str]:
@@ -114,6 +134,7 @@ def pull(
     page_size: int = 500,
     observer: PullObserver | None = None,
     store: Store | None = None,
+    config: AuditConfig | None = None,
 ) -> PullOutcome:
     """Read every user and store one snapshot, all or nothing.
 
@@ -125,8 +146,11 @@ def pull(
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
         known = store.known_details(connection) if details else {}
-        with _client(workspace, record.base_url, api_key, page_size=page_size) as client:
-            result = client.pull_users(details=details, known_details=known, observer=observer, credentials=True)
+        archived = store.archived_audit_log_keys(connection)
+        with _client(workspace, record.base_url, api_key, config=config, page_size=page_size) as client:
+            result = client.pull_users(
+                details=details, known_details=known, observer=observer, credentials=True, audit_log_archived=archived
+            )
         provenance = PullProvenance(
             connection=connection,
             base_url=record.base_url,
@@ -155,6 +179,7 @@ def pull(
             users=result.users,
             raw_pages=result.raw_pages,
             record_digests=result.record_digests,
+            audit_log_runs=result.audit_log_runs,
         )
     changes = diff_snapshots(previous, snapshot) if previous is not None and snapshot.complete else None
     return PullOutcome(snapshot=snapshot, previous=previous, changes=changes)

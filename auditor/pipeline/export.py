@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from auditor.errors import ConfigurationError, EvidenceError
 from auditor.evidence import ChainPosition, active_signing_key, build_bundle, bundle_context, contents_from, journal
 from auditor.evidence import rotate_signing_key as rotate
+from auditor.evidence.auditlog import audit_log_context, with_audit_log
 from auditor.evidence.recorded import identity_evidence, rule_settings
 from auditor.evidence.reperform import rule_inputs_json
 from auditor.evidence.timestamp import TimestampAuthority
@@ -194,6 +195,7 @@ def export_evidence(
                     f"({exc.strerror or exc}).",
                     hint=f"Check free space and permissions in {tempfile.gettempdir()} (or set TMPDIR).",
                 ) from exc
+            contents = with_audit_log(contents, evaluation.audit_log)
             context = bundle_context(
                 evaluation.snapshot,
                 findings=evaluation.findings,
@@ -206,6 +208,7 @@ def export_evidence(
                 rule_settings=rule_settings(evaluation.config),
                 identity_source=identity_evidence(evaluation.identity, included=bool(identity_files)),
             )
+            context["audit_log"] = audit_log_context(evaluation.audit_log)  # issue 17
             bundle = build_bundle(
                 contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from,
                 timestamp=timestamp,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from auditor import __version__
+from auditor.auditlog import AuditLog, attribute_changes
 from auditor.diff import diff_snapshots
 from auditor.errors import ConfigurationError
 from auditor.exports import raw_data_digest
@@ -95,7 +96,17 @@ def diff(
                     hint="Pull again later, or name one with --from ID (see `auditor snapshots`).",
                 )
             old = found
-    return old, new, diff_snapshots(old, new)
+        log = audit_log_as_of(store, new)
+    changes = attribute_changes(
+        diff_snapshots(old, new), log=log, users=new.users, after=old.taken_at, until=new.taken_at
+    )
+    return old, new, changes
+
+
+def audit_log_as_of(store: Store, snapshot: Snapshot) -> AuditLog | None:
+    """The audit log as of ``snapshot``: the runs archived by its pull or earlier ones, rows up to its time."""
+    runs = store.audit_log_runs(snapshot.connection, until_snapshot_id=snapshot.id)
+    return AuditLog.of(runs, until=snapshot.taken_at) if runs else None
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,8 @@ class Evaluation:
     #: Revoke/modify decisions of access review campaigns closed by the snapshot's time, with
     #: their remediation state as of it (rule inputs of ``revocation-overdue``, ``access-regranted``).
     reviews: tuple[ReviewItem, ...] = ()
+    #: The archived audit log as of the snapshot (issue 17); None when none was archived.
+    audit_log: AuditLog | None = None
 
 
 def load_identity(
@@ -191,6 +204,7 @@ def evaluate(
             )
         key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
         reviews = review_items_as_of(store, snapshot, config)
+        log = audit_log_as_of(store, snapshot)
     findings, changes = evaluate_snapshot(
         snapshot,
         previous=previous,
@@ -201,6 +215,7 @@ def evaluate(
         key_user_id=key_user_ids[snapshot.id],
         identity=source,
         reviews=reviews,
+        audit_log=log,
     )
     return Evaluation(
         snapshot=snapshot,
@@ -215,6 +230,7 @@ def evaluate(
         identity=source,
         identity_raw=loaded_identity.raw if loaded_identity is not None else (),
         reviews=reviews,
+        audit_log=log,
     )
 
 
@@ -229,10 +245,12 @@ def evaluate_snapshot(
     key_user_id: int | None,
     identity: IdentitySource | None = None,
     reviews: Sequence[ReviewItem] = (),
+    audit_log: AuditLog | None = None,
 ) -> tuple[FindingsResult, ChangeSet]:
     """The findings and changes of one snapshot: what export ships and `verify --reperform` re-derives.
 
-    The one place both call, so a change to how findings are evaluated reaches both.
+    The one place both call, so a change to how findings are evaluated reaches both. ``audit_log``
+    (the archived runs as of the snapshot) adds activity, attribution and ``privilege-change-unattributed``.
     """
     findings = run_rules(
         snapshot,
@@ -244,13 +262,14 @@ def evaluate_snapshot(
         key_user_id=key_user_id,
         identity=identity,
         reviews=reviews,
+        audit_log=audit_log,
     )
-    changes = (
-        diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
-        if previous is not None
-        else ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
+    if previous is None:
+        return findings, ChangeSet(from_snapshot=None, to_snapshot=snapshot.id)
+    changes = diff_snapshots(previous, snapshot, privileged_roles=tuple(config.privileged_roles))
+    return findings, attribute_changes(
+        changes, log=audit_log, users=snapshot.users, after=previous.taken_at, until=snapshot.taken_at
     )
-    return findings, changes
 
 
 def rules_version() -> str:

@@ -58,7 +58,9 @@ def open_review(
             hint="Give --output review.xlsx or --output review.csv.",
         )
     if scope not in review.SCOPES:
-        raise ConfigurationError(f"Unknown scope {scope!r}.", hint="Use --scope all, privileged or flagged.")
+        raise ConfigurationError(
+            f"Unknown scope {scope!r}.", hint="Use --scope all, privileged, flagged or with-keys."
+        )
     # The configuration and the identity source first (their errors before the store's); then one
     # store for the evaluation and the campaign.
     config = workspace.load_config()

@@ -82,7 +82,7 @@ def run_once(
                 "--include-identity-source was given, but there is no identity source.",
                 hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
             )
-        outcome = pull(workspace, connection, details=details, store=store)
+        outcome = pull(workspace, connection, details=details, store=store, config=config)
         snapshot = outcome.snapshot
         step(describe_pull(outcome))
         if after_pull is not None and snapshot.complete:

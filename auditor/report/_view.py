@@ -146,6 +146,8 @@ class ChangeRow(NamedTuple):
     user_id: int
     before: str
     after: str
+    #: Who made the change, from the archived audit log (issue 17); "" when unknown.
+    attribution: str = ""
 
 
 @dataclass(frozen=True)
@@ -486,6 +488,7 @@ def change_rows(changes: Iterable[Change]) -> list[ChangeRow]:
             user_id=change.user_id,
             before=change.before,
             after=change.after,
+            attribution=change.attribution,
         )
         for change in changes
     ]

@@ -116,6 +116,9 @@ class Dataset:
     #: ``GET /account/subaccount`` entries (§11.6): ``id``, ``name``, ``status``,
     #: ``master_user{email, container_id}``; None: the account has none (the route answers 404).
     subaccounts: tuple[JsonObject, ...] | None = None
+    #: The Report Library's scheduled reports and their runs (§11.5, ``auditor/sandbox/reports.py``);
+    #: None: no report was ever scheduled.
+    report_library: JsonObject | None = None
 
     def to_json(self) -> str:
         """The dataset as a ``certcentral-sandbox-dataset/1`` document; equal datasets give equal text."""
@@ -137,6 +140,8 @@ class Dataset:
             document["guest_access"] = _ordered(self.guest_access, ("enabled", "guest_access_url"))
         if self.subaccounts is not None:
             document["subaccounts"] = [_ordered(s, ("id", "name", "status", "master_user")) for s in self.subaccounts]
+        if self.report_library is not None:
+            document["report_library"] = self.report_library
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -342,6 +347,7 @@ def _parse_document(document: object, source: str) -> Dataset:
         subaccounts = tuple(_objects(document, "subaccounts", source))
         for index, item in enumerate(subaccounts):
             _require(item, f"subaccounts[{index}]", source, [("id", int), ("name", str)])
+    library = _report_library(document, source)
 
     return Dataset(
         account=account,
@@ -354,7 +360,29 @@ def _parse_document(document: object, source: str) -> Dataset:
         ip_rules=tuple(ip_rules),
         guest_access=guest,
         subaccounts=subaccounts,
+        report_library=library,
     )
+
+
+def _report_library(document: Mapping[str, Any], source: str) -> JsonObject | None:
+    library = document.get("report_library")
+    if library is None:
+        return None
+    if not isinstance(library, dict):
+        raise _fail(source, "'report_library' must be an object with 'reports' and 'runs'")
+    for index, report in enumerate(_objects(library, "reports", source, required=False)):
+        _require(report, f"report_library.reports[{index}]", source, [("report_identifier", str)])
+    for index, run in enumerate(_objects(library, "runs", source, required=False)):
+        where = f"report_library.runs[{index}]"
+        _require(
+            run, where, source,
+            [("report_identifier", str), ("report_run_identifier", str), ("report_start_date", str)],
+        )
+        try:
+            datetime.strptime(run["report_start_date"], "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise _fail(source, f"{where} report_start_date must be 'YYYY-MM-DD HH:MM:SS'") from None
+    return library
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from auditor.sandbox import reports
 from auditor.sandbox.dataset import ROLE_NAMES, USER_KEY_ORDER, Dataset, JsonObject
 
 API_PREFIX = "/services/v2"
@@ -116,6 +117,11 @@ class Faults:
     #: client reads ``GET /account/subaccount/{id}`` for it ("summary"). Which the list carries is
     #: UNCERTAIN (§11.6), so both are served.
     subaccount_list_shape: Literal["full", "summary"] = "full"
+    #: Report Library (§11.5, UNCERTAIN each): which download path exists, the JSON form's column
+    #: names, and whether a View Only key may read reports (the docs say only "an Administrator").
+    report_download_path: Literal["both", "download", "json"] = "both"
+    report_json_keys: Literal["documented", "snake_case"] = "documented"
+    report_view_only: Literal["allowed", "denied"] = "allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +218,7 @@ class _State:
             api_keys=self.dataset.api_keys,
             ip_rules=self.dataset.ip_rules,
             guest_access=self.dataset.guest_access,
+            report_library=self.dataset.report_library,
         )
 
 
@@ -358,6 +365,8 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
     html: str | None = None
     page_of_users: bool = False
+    #: A body sent as is (the Report Library's CSV form).
+    raw: bytes | None = None
 
 
 class _Denied(Exception):
@@ -720,6 +729,11 @@ class SandboxServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self._scheme}://{host}:{self.port}{API_PREFIX}"
 
+    @property
+    def report_library_url(self) -> str:
+        """The Report Library base URL, e.g. ``http://127.0.0.1:8123/reports/v1`` (§11.5)."""
+        return self.base_url[: -len(API_PREFIX)] + reports.REPORTS_PREFIX
+
     def start(self) -> SandboxServer:
         """Serve on a daemon thread; returns self."""
         if self._closed:
@@ -827,6 +841,9 @@ class SandboxServer:
         if answer.html is not None:
             headers["Content-Type"] = "text/html"
             body = answer.html.encode()
+        elif answer.raw is not None:
+            headers["Content-Type"] = "text/csv"
+            body = answer.raw
         elif answer.payload is None:
             body = b""
         else:
@@ -899,6 +916,8 @@ class SandboxServer:
             admitted = self._limiter.admit(key["key"], faults.rate_limits, time.monotonic())
         if not admitted:
             return error(429, RATE_LIMITED)
+        if path.startswith(reports.REPORTS_PREFIX + "/"):
+            return self._report_answer(path, raw_query, key, faults, state, error)
         if not path.startswith(API_PREFIX + "/"):
             return error(404, ROUTE_NOT_FOUND)
         route = path[len(API_PREFIX) :].rstrip("/") or "/"
@@ -931,3 +950,40 @@ class SandboxServer:
         except _BadInput as bad:
             code = "invalid_limit" if "limit" in str(bad) and "at most" in str(bad) else "invalid_input"
             return error(400, (code, str(bad) + "."))
+
+    def _report_answer(
+        self,
+        path: str,
+        raw_query: str,
+        key: Mapping[str, Any],
+        faults: Faults,
+        state: _State,
+        error: Callable[[int, tuple[str, str]], _Answer],
+    ) -> _Answer:
+        """A Report Library GET (``auditor/sandbox/reports.py``), with the route faults applied."""
+        route = path[len(reports.REPORTS_PREFIX) :].rstrip("/") or "/"
+        fault = _route_fault(faults, reports.route_name(route))
+        if fault == "missing-permission":
+            return error(403, MISSING_PERMISSION)
+        if fault in ("route-not-found", "not-found"):
+            return error(404, ROUTE_NOT_FOUND if fault == "route-not-found" else NOT_FOUND)
+        if fault in ("html-403", "html-404"):
+            status = 403 if fault == "html-403" else 404
+            return _Answer(status, html=_html_refusal(status, "Request blocked by the gateway."))
+        if fault == "server-error":
+            return error(500, _SERVER_ERRORS[500])
+        user = state.by_id.get(key["user_id"]) or {}
+        got = reports.answer(
+            state.dataset.report_library,
+            as_of=state.dataset.as_of,
+            route=route,
+            query=parse_qs(raw_query, keep_blank_values=True),
+            key=key,
+            key_roles={role["id"] for role in user.get("access_roles", [])},
+            download_path=faults.report_download_path,
+            json_keys=faults.report_json_keys,
+            view_only=faults.report_view_only,
+        )
+        if got.error is not None:
+            return error(got.status, got.error)
+        return _Answer(got.status, got.payload, raw=got.raw)

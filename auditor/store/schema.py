@@ -175,6 +175,28 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         """CREATE INDEX campaign_decisions_by_campaign ON campaign_decisions (campaign_id, user_id, id)""",
     ),
+    # Step 6 (issue 17; the coordinator renumbers at merge): audit-log runs of the Report Library,
+    # archived once each (DigiCert keeps them 90 days) with the snapshot whose pull first saw them.
+    # No foreign key to snapshots: a run outlives the snapshot that archived it.
+    (
+        """CREATE TABLE audit_log_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            report_identifier TEXT NOT NULL,
+            run_identifier TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            report_format TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            body_zlib BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            first_snapshot_id INTEGER NOT NULL,
+            tag BLOB,
+            UNIQUE (connection, report_identifier, run_identifier)
+        )""",
+        """CREATE INDEX audit_log_runs_by_connection ON audit_log_runs (connection, first_snapshot_id, id)""",
+    ),
 )
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from auditor.auditlog import AuditLogRun
 from auditor.errors import ConfigurationError, StoreError
 from auditor.models import (
     CredentialInventory,
@@ -19,6 +20,7 @@ from auditor.models import (
     UserHistory,
     is_credential_endpoint,
 )
+from auditor.store.auditlog import _AuditLog
 from auditor.store.codec import (
     _Decoder,
     _page_rows,
@@ -39,7 +41,7 @@ from auditor.store.schema import (
     _SELECT_USER_ROWS,
 )
 from auditor.store.sqlite import _new_id
-from auditor.store.tags import TAGGED_COLUMNS, _Tagged
+from auditor.store.tags import TAGGED_COLUMNS
 
 _SELECT_SNAPSHOT_HEADS: Final = (
     "SELECT id, connection, taken_at, complete, details_fetched, user_count, admin_count, provenance,"
@@ -47,8 +49,8 @@ _SELECT_SNAPSHOT_HEADS: Final = (
 )
 
 
-class _Snapshots(_Tagged):
-    """The ``snapshots``, ``snapshot_users`` and ``raw_pages`` rows."""
+class _Snapshots(_AuditLog):
+    """The ``snapshots``, ``snapshot_users`` and ``raw_pages`` rows (on the audit-log runs a pull archives)."""
 
     def save_snapshot(
         self,
@@ -57,10 +59,12 @@ class _Snapshots(_Tagged):
         users: Sequence[User],
         raw_pages: Sequence[RawPage],
         record_digests: Mapping[int, str] | None = None,
+        audit_log_runs: Sequence[AuditLogRun] = (),
     ) -> Snapshot:
         """Store one pull in a single transaction and return it with its new id.
 
-        Either every user and raw page is stored, or (on any error) nothing is.
+        Either every user and raw page is stored, or (on any error) nothing is. ``audit_log_runs``
+        (the Report Library runs the pull downloaded) are archived in the same transaction.
         """
         digests = record_digests or {}
         seen: set[int] = set()
@@ -80,6 +84,8 @@ class _Snapshots(_Tagged):
                     snapshot_id = self._insert_snapshot(
                         provenance, users, raw_pages, digests, admins=admins, escape=escape
                     )
+                    if audit_log_runs:
+                        self._insert_audit_log_runs(provenance.connection, snapshot_id, audit_log_runs)
                 break
             except UnicodeEncodeError as exc:
                 # Lone surrogates (valid in JSON, not in UTF-8): retry storing those as bytes.

@@ -57,6 +57,10 @@ TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "id", "campaign_id", "import_id", "user_id", "reviewer", "decision", "new_role", "justification", "ticket",
         "decided_at",
     ),
+    "audit_log_runs": (
+        "id", "connection", "report_identifier", "run_identifier", "started_at", "schedule", "report_format",
+        "endpoint", "body_zlib", "sha256", "received_at", "first_snapshot_id",
+    ),
 }
 #: Columns no tag covers: the tags themselves, and the meta table (its one authenticated row,
 #: ``records_tagged``, carries its tag inside its value).
@@ -71,6 +75,7 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "campaigns": frozenset({"tag"}),
     "campaign_imports": frozenset({"tag"}),
     "campaign_decisions": frozenset({"tag"}),
+    "audit_log_runs": frozenset({"tag"}),
     "meta": frozenset({"key", "value"}),
 }
 _TAGGED_MARKER: Final = "records_tagged"

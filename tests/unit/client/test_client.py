@@ -978,7 +978,8 @@ def test_connection_with_an_unrestricted_admin_sees_everything() -> None:
         report = client.test_connection()
     assert report.sees_whole_account and report.warnings == ()
     assert report.me.id == 1 and report.account_id == 1696530 and report.visible_users == 7
-    assert fake.endpoints == ["/user/me", "/user?limit=1&offset=0"]
+    # Then whether the key may read the key inventory (issue 17); no Report Library URL is set here.
+    assert fake.endpoints == ["/user/me", "/user?limit=1&offset=0", "/key"]
 
 
 def test_connection_warns_for_non_admin_and_restricted_users() -> None:

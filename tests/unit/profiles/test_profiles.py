@@ -34,7 +34,7 @@ STABLE_RULE_IDS = (
     "too-many-admins", "mfa-attestation-missing", "review-overdue", "self-review",
     "self-approved-exception", "terminated-still-active", "not-in-identity-source", "revocation-overdue",
     "access-regranted", "key-owner-inactive", "key-unrestricted", "key-unused", "key-never-used",
-    "key-legacy", "key-no-ip-restriction", "guest-access-enabled",
+    "key-legacy", "key-no-ip-restriction", "guest-access-enabled", "privilege-change-unattributed",
 )
 PREFIXES = {
     "pci-dss-4": "PCI DSS ",

@@ -137,5 +137,5 @@ def test_a_paged_key_list_is_read_in_full(home: AuditorHome) -> None:
     with SandboxServer(keyed_dataset(), faults=Faults(key_page_size=5)) as server:
         findings = pull_and_findings(home, server)
         key_requests = [r for r in server.requests if r.path.endswith("/key")]
-    assert len(key_requests) == 3  # 12 keys, 5 a page
+    assert len(key_requests) == 4  # the connection test's GET /key, then 12 keys, 5 a page
     assert "orphan-key" in by_key(findings)  # the last page's key was read

@@ -25,6 +25,7 @@ from auditor.models import (
 )
 from auditor.profiles import RULE_IDS, combine
 from auditor.rules import (
+    NO_AUDIT_LOG_LIMITATION,
     NO_IDENTITY_LIMITATION,
     RULES,
     RULES_BY_ID,
@@ -517,14 +518,15 @@ def test_two_factor_limitation_is_always_stated() -> None:
 def test_rule_limitations_are_the_ones_only_the_rules_know() -> None:
     # A report states the provenance itself and shows only these from the rules.
     first = run([], snapshot=make_snapshot([], complete=False, notes=("restricted to division Sales",)))
-    # Without an identity source, leavers cannot be detected (issue 18); then new-admin.
-    assert len(first.rule_limitations) == 2 and "new-admin" in first.rule_limitations[1]
+    # Without an identity source, leavers cannot be detected (issue 18); then new-admin; then no audit log (issue 17).
+    assert len(first.rule_limitations) == 3 and "new-admin" in first.rule_limitations[1]
+    assert first.rule_limitations[2] == NO_AUDIT_LOG_LIMITATION
     assert "leavers cannot be detected" in first.rule_limitations[0]
     assert set(first.rule_limitations) < set(first.limitations)
     assert TWO_FA_LIMITATION not in first.rule_limitations
     assert not any("incomplete" in line or "Pull note" in line for line in first.rule_limitations)
     later = run([], previous=make_snapshot([], snapshot_id=1, taken_at=NOW - timedelta(days=30)))
-    assert later.rule_limitations == (NO_IDENTITY_LIMITATION,)
+    assert later.rule_limitations == (NO_IDENTITY_LIMITATION, NO_AUDIT_LOG_LIMITATION)
 
 
 def test_saml_sso_users_are_counted_when_details_exist() -> None:
