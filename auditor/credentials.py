@@ -82,6 +82,8 @@ RECORD_PURPOSES: dict[str, bytes] = {
     "campaigns": b"certcentral-auditor/store-tag/v1/campaigns",
     "campaign_imports": b"certcentral-auditor/store-tag/v1/campaign_imports",
     "campaign_decisions": b"certcentral-auditor/store-tag/v1/campaign_decisions",
+    "user_presence": b"certcentral-auditor/store-tag/v1/user_presence",
+    "snapshot_summaries": b"certcentral-auditor/store-tag/v1/snapshot_summaries",
     "audit_log_runs": b"certcentral-auditor/store-tag/v1/audit_log_runs",
 }
 _HKDF_SALT = b"certcentral-auditor/record-authentication"

@@ -350,6 +350,8 @@ LEGACY_FILES = (
     "standards/certcentral-access-review-example-corp-*.jsonl",
     # The fleet step (issue 21, auditor/demo_fleet.py).
     "data/locks/example-subsidiary.lock", "data/notify/*.json",
+    # The connections' shared rate windows (issue 15, auditor/client/window.py).
+    "data/rate-window/example-*.json", "data/rate-window/example-*.json.lock",
     "fleet/fleet-summary.html", "fleet/fleet-summary.json",
     "fleet/example-corp/certcentral-access-review-example-corp-*.html",
     "fleet/example-subsidiary/certcentral-access-review-example-subsidiary-*.html",

@@ -603,6 +603,9 @@ class EndpointReconciliation:
     requests: tuple[tuple[str, str], ...] = ()
     #: Why it does not add up ("" when complete).
     note: str = ""
+    #: Users per page it was paged by, measured on its first page (1000 when served, else what the
+    #: server served or the 500 asked after a refused 1000); None: not recorded (an earlier version).
+    page_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -687,6 +690,48 @@ class UserHistory:
     last_seen: datetime
     #: (snapshot taken_at, role names) each time the roles differed from the time before.
     role_history: tuple[tuple[datetime, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFindings:
+    """A snapshot's headline numbers as the rules gave them, stored with it (the trend's points).
+
+    ``rules_version`` names the tool and rule catalogue that computed them; numbers from another
+    version are recomputed once rather than shown stale.
+    """
+
+    snapshot_id: int
+    taken_at: datetime
+    users: int
+    admins: int
+    #: Active (not suppressed) findings.
+    findings: int
+    by_severity: tuple[tuple[str, int], ...]
+    by_rule: tuple[tuple[str, int], ...]
+    rules_version: str
+    computed_at: datetime
+
+    @classmethod
+    def of(
+        cls, snapshot: Snapshot, findings: FindingsResult, *, rules_version: str, computed_at: datetime
+    ) -> SnapshotFindings:
+        """The summary of ``findings`` (what the rules gave ``snapshot``)."""
+        severities: dict[str, int] = {}
+        rules: dict[str, int] = {}
+        for finding in findings.active:
+            severities[str(finding.severity)] = severities.get(str(finding.severity), 0) + 1
+            rules[finding.rule_id] = rules.get(finding.rule_id, 0) + 1
+        return cls(
+            snapshot_id=snapshot.id,
+            taken_at=snapshot.taken_at,
+            users=len(snapshot.users),
+            admins=len(snapshot.admins),
+            findings=len(findings.active),
+            by_severity=tuple(sorted(severities.items())),
+            by_rule=tuple(sorted(rules.items())),
+            rules_version=rules_version,
+            computed_at=computed_at,
+        )
 
 
 class ChangeKind(enum.StrEnum):

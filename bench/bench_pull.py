@@ -1,29 +1,182 @@
-"""Benchmark: pull 10,000 users from the sandbox with 100 ms latency, concurrent vs one page at a time.
+"""Benchmark: whole ``auditor pull`` processes against a plain fetch of the same pages (issue 15, targets 5-6).
 
-Run: ``.venv/bin/python -m bench.bench_pull [--users N] [--latency-ms L] [--runs R] [--concurrency C]``.
-Prints a markdown table for BENCHMARKS.md. Both modes pull the same pages from the same sandbox,
-alternating, ``--runs`` times each; medians are reported with their ratio. The sandbox runs in its
-own process, as CertCentral runs on its own machines: otherwise its JSON encoding would compete
-with the client for one interpreter lock and the benchmark would measure that instead. The
-sandbox enforces CertCentral's rolling limits (100 / 5 s, 1000 / 3 min per key), and the run fails
-if it answered a single 429: the client-side limiter must keep a normal pull clear of them.
+Run: ``.venv/bin/python -m bench.bench_pull [--sizes 1000,10000,50000] [--latency-ms 100] [--runs 3]
+[--caps 1000,500]``. Prints markdown tables for BENCHMARKS.md. ``--compare-concurrency [--users N]
+[--runs R]`` runs issue 3's comparison instead: concurrent pages against one page at a time.
+
+The sandbox runs in its own process, as CertCentral runs on its own machines (in one process its
+JSON encoding would compete with the client for the interpreter lock), serving the realistic
+account (``bench/realistic.py``) with ``--latency-ms`` added to every answer and CertCentral's
+rolling limits enforced (100 / 5 s, 1000 / 3 min per key). For each size and page-size cap (the
+sandbox honours ``limit=1000``, or serves at most 500), alternating ``--runs`` times:
+
+* **pull**: ``python -m auditor pull`` as a child process (imports, store, everything);
+* **plain fetch**: a child process that GETs the very requests that pull sent (read from the
+  sandbox's log), with httpx, the same concurrency (the first page, then the rest 8 at a time),
+  no parsing and no store; with another key, so the two do not share a rate window.
+
+Each run starts with the key's windows clear (the benchmark waits them out). CPU is the child's
+user + system time (``RUSAGE_CHILDREN``) per user. Then **back to back**: two pulls with no pause,
+as ``auditor pull`` followed by ``auditor run`` would, counting the 429s the sandbox answered.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import os
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from auditor.client import DEFAULT_MAX_CONCURRENCY, DEFAULT_PAGE_SIZE, CertCentralClient
 from auditor.sandbox.dataset import Dataset
 from auditor.sandbox.server import Faults, SandboxServer
 
+ROOT = Path(__file__).resolve().parent.parent
 KEY = "sandbox-admin-key"
+#: The plain fetch's key: same data, its own rate window on the sandbox.
+BASELINE_KEY = "sandbox-view-only-key"
+#: The sandbox's short window is 5 s; the client pads it to 6 s.
+WINDOW_CLEAR = 6.5
+
+
+def _serve(users: int, latency_ms: int, connection: Any) -> None:
+    """Child process: serve the realistic account; answer commands from the parent."""
+    from dataclasses import replace
+
+    from auditor.sandbox.server import Faults, SandboxServer
+    from bench.realistic import realistic_pair
+
+    first, _ = realistic_pair(users)
+    faults = Faults(latency_ms=latency_ms)
+    with SandboxServer(first, faults=faults) as server:
+        connection.send(server.base_url)
+        while True:
+            command, argument = connection.recv()
+            if command == "cap":
+                # (Before issue 15 the sandbox had no max_limit: it served 1000.)
+                server.set_faults(faults if argument >= 1000 else replace(faults, max_limit=argument))
+                connection.send(None)
+            elif command == "log":
+                recorded = server.requests
+                server.clear_requests()
+                connection.send([(r.path, r.query, r.status, r.key_label) for r in recorded])
+            else:
+                connection.send(None)
+                return
+
+
+def _fetch(argv: Sequence[str]) -> int:
+    """Child process: GET the requests listed in a file, the first alone, then 8 at a time."""
+    import httpx
+
+    base_url, key, listing, concurrency = argv[0], argv[1], argv[2], int(argv[3])
+    requests = json.loads(Path(listing).read_text())
+    origin = base_url.split("/services/v2")[0]
+    with httpx.Client(headers={"X-DC-DEVKEY": key, "Accept": "application/json"}, timeout=60) as client:
+
+        def get(request: str) -> int:
+            return len(client.get(origin + request).content)
+
+        get(requests[0])
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(get, requests[1:]))
+    return 0
+
+
+def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run one child; (wall s, CPU s, stderr)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=False, cwd=ROOT)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args} failed ({done.returncode}): {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stderr
+
+
+class Bench:
+    def __init__(self, users: int, latency_ms: int) -> None:
+        self.users = users
+        self.parent, child = multiprocessing.Pipe()
+        self.server = multiprocessing.get_context("spawn").Process(target=_serve, args=(users, latency_ms, child))
+        self.server.start()
+        self.base_url: str = self.parent.recv()
+        self.home = Path(tempfile.mkdtemp(prefix="bench-pull-"))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
+        self.env.update(AUDITOR_HOME=str(self.home / "data"), AUDITOR_MASTER_KEY_FILE=str(self.home / "master.key"),
+                        PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, "-m", "auditor", "connect", "--base-url", self.base_url, "--key-stdin"],
+                              input=KEY + "\n", env=self.env, capture_output=True, text=True, check=False, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        self.last_request = time.monotonic()
+
+    def ask(self, command: str, argument: Any = None) -> Any:
+        self.parent.send((command, argument))
+        return self.parent.recv()
+
+    def clear_window(self) -> None:
+        time.sleep(max(0.0, WINDOW_CLEAR - (time.monotonic() - self.last_request)))
+
+    def pull(self) -> tuple[float, float]:
+        wall, cpu, _ = _child(["-m", "auditor", "pull"], self.env)
+        self.last_request = time.monotonic()
+        return wall, cpu
+
+    def fetch(self, requests: list[str]) -> tuple[float, float]:
+        listing = self.home / "requests.json"
+        listing.write_text(json.dumps(requests))
+        wall, cpu, _ = _child(["-m", "bench.bench_pull", "--fetch", self.base_url, BASELINE_KEY, str(listing), "8"],
+                              self.env)
+        return wall, cpu
+
+    def close(self) -> None:
+        self.ask("stop")
+        self.server.join(timeout=30)
+        if self.server.is_alive():
+            self.server.terminate()
+
+
+def measure(bench: Bench, cap: int, runs: int) -> dict[str, Any]:
+    bench.ask("cap", cap)
+    bench.ask("log")
+    pulls: list[tuple[float, float]] = []
+    fetches: list[tuple[float, float]] = []
+    requests: list[str] = []
+    too_many = 0
+    for _ in range(runs):
+        bench.clear_window()
+        pulls.append(bench.pull())
+        log = bench.ask("log")
+        too_many += sum(1 for *_, status, _ in log if status == 429)
+        requests = [path + (f"?{query}" if query else "") for path, query, status, _ in log if status != 429]
+        fetches.append(bench.fetch(requests))
+        bench.ask("log")
+    bench.clear_window()
+    started = time.perf_counter()
+    first = bench.pull()
+    second = bench.pull()
+    back_to_back = time.perf_counter() - started
+    log = bench.ask("log")
+    return {
+        "users": bench.users, "cap": cap, "requests": len(requests), "429_single": too_many,
+        "pull_wall": statistics.median(w for w, _ in pulls), "pull_cpu": statistics.median(c for _, c in pulls),
+        "fetch_wall": statistics.median(w for w, _ in fetches), "fetch_cpu": statistics.median(c for _, c in fetches),
+        "b2b_first": first[0], "b2b_second": second[0], "b2b_wall": back_to_back,
+        "b2b_429": sum(1 for *_, status, _ in log if status == 429),
+    }
 
 
 def _pull_once(base_url: str, *, concurrency: int, page_size: int) -> tuple[float, int, int, bool]:
@@ -34,7 +187,7 @@ def _pull_once(base_url: str, *, concurrency: int, page_size: int) -> tuple[floa
     return elapsed, len(result.users), result.requests, result.complete
 
 
-def _serve(users: int, latency_ms: int, connection: Any) -> None:
+def _serve_generated(users: int, latency_ms: int, connection: Any) -> None:
     """Child process: serve a generated account until told to stop, then report the 429 count."""
     with SandboxServer(Dataset.generate(users, seed=7), faults=Faults(latency_ms=latency_ms)) as server:
         connection.send(server.base_url)
@@ -43,8 +196,9 @@ def _serve(users: int, latency_ms: int, connection: Any) -> None:
         connection.send((len(recorded), sum(1 for request in recorded if request.status == 429)))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def compare_concurrency(argv: Sequence[str] | None = None) -> int:
+    """Issue 3's comparison: the same pulls with one page at a time and with the window of 8."""
+    parser = argparse.ArgumentParser(description="pull concurrently vs one page at a time")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
@@ -57,7 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     requests: dict[str, int] = {}
     users_seen: dict[str, int] = {}
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(args.users, args.latency_ms, child))
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve_generated, args=(args.users, args.latency_ms, child)
+    )
     server.start()
     try:
         base_url = parent.recv()
@@ -96,6 +252,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{min(runs):.2f} | {max(runs):.2f} |"
         )
     print(f"\nSpeed-up (sequential median / concurrent median): **{sequential / concurrent:.1f}x**")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--compare-concurrency"]:
+        return compare_concurrency(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--caps", default="1000,500", help="page sizes the sandbox serves at most")
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fetch", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.fetch:
+        return _fetch(args.fetch)
+
+    rows = []
+    for users in (int(n) for n in args.sizes.split(",")):
+        bench = Bench(users, args.latency_ms)
+        try:
+            for cap in (int(n) for n in args.caps.split(",")):
+                rows.append(measure(bench, cap, args.runs))
+                print(json.dumps(rows[-1]), file=sys.stderr)
+        finally:
+            bench.close()
+
+    print(f"Realistic account, {args.latency_ms} ms added latency per answer, CertCentral's limits enforced; "
+          f"medians of {args.runs} whole processes per cell, the plain fetch in the same run.\n")
+    print("| users | sandbox serves | requests | pull wall (s) | plain fetch wall (s) | ratio | pull CPU µs/user | "
+          "plain fetch CPU µs/user | 429s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        served = "limit=1000" if r["cap"] >= 1000 else f"at most {r['cap']}"
+        print(f"| {r['users']:,} | {served} | {r['requests']} | {r['pull_wall']:.2f} | {r['fetch_wall']:.2f} | "
+              f"{r['pull_wall'] / r['fetch_wall']:.2f}× | {r['pull_cpu'] * 1e6 / r['users']:.0f} | "
+              f"{r['fetch_cpu'] * 1e6 / r['users']:.0f} | {r['429_single']} |")
+    print("\nBack to back (two pulls, no pause):\n")
+    print("| users | sandbox serves | first (s) | second (s) | 429s |")
+    print("|---:|---|---:|---:|---:|")
+    for r in rows:
+        served = "limit=1000" if r["cap"] >= 1000 else f"at most {r['cap']}"
+        print(f"| {r['users']:,} | {served} | {r['b2b_first']:.2f} | {r['b2b_second']:.2f} | {r['b2b_429']} |")
     return 0
 
 

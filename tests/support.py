@@ -323,7 +323,8 @@ def check_database(data_dir: Path) -> list[tuple[int, int, int, bool]]:
         for snapshot_id, user_count, admin_count, complete, provenance_text in rows:
             provenance = json.loads(provenance_text)
             key = (snapshot_id,)
-            stored = db.execute("SELECT COUNT(*) FROM snapshot_users WHERE snapshot_id = ?", key).fetchone()[0]
+            members = db.execute("SELECT count FROM snapshot_members WHERE snapshot_id = ?", key).fetchone()
+            stored = members[0] if members else 0
             pages = db.execute("SELECT COUNT(*) FROM raw_pages WHERE snapshot_id = ?", key).fetchone()[0]
             assert stored == user_count, f"snapshot {snapshot_id}: {stored} user rows, {user_count} recorded"
             assert pages == len(provenance["page_digests"]), f"snapshot {snapshot_id}: half its raw pages"

@@ -48,6 +48,7 @@ from auditor.pipeline import (
     diff,
     disconnect,
     discover_subaccounts,
+    doctor,
     evaluate,
     export_evidence,
     import_review,
@@ -554,6 +555,21 @@ def cmd_demo(args: argparse.Namespace, workspace: Workspace | None, out: Output,
     return ExitCode.OK if outcome.verified else ExitCode.FINDINGS_OR_VERIFY_FAILED
 
 
+def cmd_doctor(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: TextIO) -> int:
+    result = doctor(workspace)
+    lines = [f"Checked {result.path}:"]
+    for check in result.checks:
+        lines.append(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+        if not check.ok and check.hint:
+            lines.append(f"        {check.hint}")
+    out.data("\n".join(lines))
+    if result.ok:
+        out.info("No problems found.")
+        return ExitCode.OK
+    out.info(f"{sum(1 for c in result.checks if not c.ok)} checks found problems: see FAIL above.")
+    return ExitCode.LOCAL_DATA
+
+
 Handler = Callable[[argparse.Namespace, Any, Output, TextIO], int]
 
 HANDLERS: dict[str, Handler] = {
@@ -575,4 +591,5 @@ HANDLERS: dict[str, Handler] = {
     "keys": cmd_keys,
     "run": cmd_run,
     "demo": cmd_demo,
+    "doctor": cmd_doctor,
 }

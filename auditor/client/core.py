@@ -6,12 +6,13 @@ mechanics (see the package docstring). Guarantees are listed in ``auditor/client
 
 from __future__ import annotations
 
+import functools
 import time
-import types
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,16 @@ from auditor.client.connection import connection_report
 from auditor.client.errors import AUTH_HINT, KeyEchoedError, error_code, json_object, parse_errors
 from auditor.client.inventory import read_credentials
 from auditor.client.pacing import DEFAULT_RATE_LIMITS, Backoff, RateLimiter
-from auditor.client.paging import Listing, Page, Refusal, list_endpoint, parse_page, reconcile, run_concurrently
+from auditor.client.paging import (
+    FALLBACK_PAGE_SIZE,
+    Listing,
+    Page,
+    Refusal,
+    list_endpoint,
+    parse_page,
+    reconcile,
+    run_concurrently,
+)
 from auditor.client.reports import SCHEDULE_HINT, AuditLogRead, audit_log_status, read_audit_log
 from auditor.client.results import (
     GROUP_DETAIL,
@@ -37,13 +47,17 @@ from auditor.client.results import (
 )
 from auditor.client.session import REDACTED, Session
 from auditor.client.transport import Wire
+from auditor.client.window import SharedWindow
 from auditor.errors import ApiBadResponseError, ApiError, ConfigurationError, PermissionDeniedError
 from auditor.models import KEY_LIST_PATH, Subaccount, User, utc_now
-from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, is_int, users_from_records
+from auditor.parsing import KEY_CHECK_ENDPOINT, LIST_PATHS, RecordDigests, is_int, users_from_records
 
 # limit=500 is proven on /user; 1000 is the documented max of other list endpoints and only
 # likely for /user (§2.1): https://dev.digicert.com/services-api/users/list-users/
-DEFAULT_PAGE_SIZE = 500
+# So ask for 1000 and page by what the first page shows: 1000 when served, else what the server
+# served, or FALLBACK_PAGE_SIZE after a 400 (paging.list_endpoint). Half the requests at 1000
+# keep a 50,000-user pull inside the 100-per-5-s window.
+DEFAULT_PAGE_SIZE = 1000
 #: Pages in flight at once after the first: enough to hide ~100 ms of latency per page, far below the
 #: 100-per-5-s limit (the limiter paces anything faster).
 DEFAULT_MAX_CONCURRENCY = 8
@@ -64,6 +78,8 @@ DEFAULT_MAX_RATE_LIMIT_WAIT = 600.0
 
 #: Refusals a caller may inspect instead of failing (see Refusal.documented).
 _TOLERATED = frozenset({403, 404})
+#: A first page's answer to a limit above FALLBACK_PAGE_SIZE that makes the pager ask for 500.
+_LIMIT_REFUSED = frozenset({400})
 _NOT_FOUND = frozenset({404})
 
 
@@ -79,7 +95,9 @@ class CertCentralClient:
     ``retry_attempts`` counts every try, the first included. ``rate_limits`` are the server's
     rolling windows as (requests, seconds); each window is padded a little (RATE_LIMIT_MARGIN)
     and ``()`` turns client-side pacing off. The limiter belongs to this client: two clients on
-    one key in one process do not share it.
+    one key in one process do not share it, unless both name the same ``rate_window`` file
+    (:mod:`~auditor.client.window`): then each starts from the requests the other recorded on
+    closing, across processes too (the pipeline names one per connection in the data directory).
     """
 
     def __init__(
@@ -105,6 +123,7 @@ class CertCentralClient:
         max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         monotonic: Callable[[], float] = time.monotonic,
         report_library_url: str | None = None,
+        rate_window: Path | None = None,
     ) -> None:
         key = api_key.strip() if isinstance(api_key, str) else ""
         if not key or not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
@@ -126,7 +145,9 @@ class CertCentralClient:
             raise ConfigurationError(f"max_users and max_body_bytes must be at least 1, not {max_users!r}.")
         self._base_url = resolve_base_url(None, base_url)
         # Before the connection pool, so an invalid limit leaves nothing open.
-        limiter = RateLimiter(rate_limits, monotonic=monotonic, sleep=sleep) if rate_limits else None
+        history = None if rate_window is None else functools.partial(SharedWindow, rate_window)
+        limiter = RateLimiter(rate_limits, monotonic=monotonic, sleep=sleep, history=history) if rate_limits else None
+        self._limiter = limiter
         self._page_size = page_size
         self._max_concurrency = max_concurrency
         self._max_users = max_users
@@ -181,8 +202,13 @@ class CertCentralClient:
         self.close()
 
     def close(self) -> None:
-        """Close connections; the client cannot be used afterwards."""
-        self._wire.close()
+        """Close connections and record this client's requests in the shared rate window; the
+        client cannot be used afterwards."""
+        try:
+            if self._limiter is not None:
+                self._limiter.flush()
+        finally:
+            self._wire.close()
 
     def __repr__(self) -> str:
         return f"CertCentralClient(base_url={self._base_url!r}, api_key={REDACTED!r})"
@@ -367,7 +393,9 @@ class CertCentralClient:
             me=me,
             account_id=account_id,
             details_fetched=details,
-            record_digests=types.MappingProxyType(dict(sorted(digests.items()))),
+            # With details the digests were read above; without, they are parsed again from the
+            # raw pages if ever read, so the parsed records need not outlive this call.
+            record_digests=digests if details else RecordDigests(pages=raw_pages),
             not_evaluable=tuple(not_evaluable),
             proxy=self._wire.proxy,
             audit_log_runs=audit_log_runs,
@@ -427,9 +455,11 @@ class CertCentralClient:
         """All pages of one list endpoint (:func:`~auditor.client.paging.list_endpoint`); only the
         first page may be a tolerated refusal."""
 
-        def fetch(offset: int) -> Page | Refusal:
+        def fetch(offset: int, limit: int) -> Page | Refusal:
+            first = tolerate | _LIMIT_REFUSED if limit > FALLBACK_PAGE_SIZE else tolerate
             return self._fetch_page(
-                run, path, offset, group=group, subgroup=subgroup, tolerate=tolerate if offset == 0 else frozenset()
+                run, path, offset, group=group, subgroup=subgroup, limit=limit,
+                tolerate=first if offset == 0 else frozenset(),
             )
 
         return list_endpoint(
@@ -531,3 +561,4 @@ class CertCentralClient:
         return result
 
     # -- HTTP --------------------------------------------------------------------------------
+

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from pyrate_limiter import InMemoryBucket, Rate, RateItem
 
+from auditor.client.window import FLUSH_EVERY, SharedWindow
 from auditor.errors import ConfigurationError
 
 __all__ = [
@@ -169,6 +170,9 @@ class RateLimiter:
     ``windows`` are (requests, seconds). With ``margin`` each window is padded a little
     (:data:`RATE_LIMIT_MARGIN`). ``monotonic`` and ``sleep`` must agree: after ``sleep(s)`` the
     clock reads at least ``s`` later (true of ``time.monotonic``/``time.sleep`` and of a fake pair).
+
+    With ``history`` the window outlives the process: the limiter starts from the requests that
+    file recorded (other processes of the connection) and records its own there on :meth:`flush`.
     """
 
     def __init__(
@@ -179,6 +183,7 @@ class RateLimiter:
         sleep: Callable[[float], None],
         margin: bool = True,
         buffer: float = 0.05,
+        history: Callable[..., SharedWindow] | None = None,
     ) -> None:
         rates: list[Rate] = []
         for count, seconds in windows:
@@ -199,6 +204,18 @@ class RateLimiter:
         self._sleep = sleep
         self._buffer = buffer
         self._lock = threading.Lock()
+        #: Wall times (s) of the requests admitted here and not yet saved to the history.
+        self._sent: list[float] = []
+        horizon = max(rate.interval for rate in rates) / 1000
+        self._history = history(horizon=horizon) if history is not None else None
+        self._to_wall = 0.0
+        if self._history is not None:
+            # The file's wall times, moved onto the injected monotonic clock once: the bucket's
+            # items stay sorted by time, as pyrate-limiter's InMemoryBucket keeps them.
+            self._to_wall = self._history.wall() - monotonic()
+            self._bucket.items = [
+                RateItem("certcentral", math.floor((stamp - self._to_wall) * 1000)) for stamp in self._history.load()
+            ]
 
     def acquire(self) -> None:
         """Return once one more request fits; sleep (injected) until it does."""
@@ -206,8 +223,22 @@ class RateLimiter:
             with self._lock:
                 item = RateItem("certcentral", self._bucket.now())
                 if self._bucket.put(item):
+                    if self._history is not None:
+                        self._sent.append(item.timestamp / 1000 + self._to_wall)
+                        if len(self._sent) >= FLUSH_EVERY:
+                            self._flush_locked()
                     return
                 wait_ms = self._bucket.waiting(item)
             if not isinstance(wait_ms, int) or wait_ms < 0:  # only a weight above a limit; ours is 1
                 raise RuntimeError("the client-side rate limiter refused a request it can never admit")
             self._sleep(wait_ms / 1000 + self._buffer)
+
+    def flush(self) -> None:
+        """Record the requests admitted so far in the shared history (no-op without one)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._history is not None and self._sent:
+            sent, self._sent = self._sent, []
+            self._history.save(sent)

@@ -20,6 +20,8 @@ from auditor.parsing import is_int
 
 #: Extra pages fetched past the expected end when the user count did not add up.
 FOLLOW_UP_PAGES = 3
+#: The page size proven on ``/user`` (§2.1, R-J1): asked for when a larger ``limit`` is refused.
+FALLBACK_PAGE_SIZE = 500
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -38,7 +40,8 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A 403 or 404 answer to an endpoint whose absence is tolerated, with the documented code."""
+    """A 403 or 404 answer to an endpoint whose absence is tolerated, with the documented code;
+    or a first page's 400 to a ``limit`` above :data:`FALLBACK_PAGE_SIZE` (the page size measured)."""
 
     path: str
     status: int
@@ -63,6 +66,8 @@ class Listing:
     expected: int
     complete: bool
     notes: list[str]
+    #: Users per page the endpoint was paged by, as measured on its first page.
+    page_size: int | None = None
 
 
 def reconcile(listing: Listing, raw_pages: Iterable[RawPage]) -> EndpointReconciliation:
@@ -76,6 +81,7 @@ def reconcile(listing: Listing, raw_pages: Iterable[RawPage]) -> EndpointReconci
         complete=listing.complete,
         requests=tuple((page.endpoint, page.sha256) for page in mine),
         note=" ".join(listing.notes),
+        page_size=listing.page_size,
     )
 
 
@@ -114,7 +120,7 @@ def parse_page(endpoint: str, data: Mapping[str, Any], *, offset: int, asked: in
 
 
 def list_endpoint(
-    fetch: Callable[[int], Page | Refusal],
+    fetch: Callable[[int, int], Page | Refusal],
     path: str,
     *,
     page_size: int,
@@ -124,15 +130,25 @@ def list_endpoint(
 ) -> Listing | Refusal:
     """All pages of one list endpoint, fetching pages 2..n concurrently, ``window`` at a time.
 
-    ``fetch(offset)`` reads one page; only the first may come back as a :class:`Refusal` (the
-    caller decides which statuses it tolerates there).
+    ``fetch(offset, limit)`` reads one page; only the first may come back as a :class:`Refusal`
+    (the caller decides which statuses it tolerates there, and must tolerate 400 there when
+    ``limit`` is above :data:`FALLBACK_PAGE_SIZE`).
+
+    The page size is measured, not assumed: ``/user`` is proven at 500 and only likely to serve
+    1000 (§2.1). A server that refuses ``page_size`` outright (HTTP 400 on the first page) is
+    asked again for :data:`FALLBACK_PAGE_SIZE`; one that serves fewer users than asked is paged
+    by what it served (below).
 
     R-J1 stops only at ``offset == page.total``, which loops forever if the total shrinks;
     we also stop on an empty page and compare with ``>=`` (§2.5). Offsets can shift when users
     are added or removed mid-pull (ordering without ``sort`` is not promised), hence
     de-duplication by id and the completeness check.
     """
-    first = fetch(0)
+    asked = page_size
+    first = fetch(0, asked)
+    if isinstance(first, Refusal) and first.status == 400 and asked > FALLBACK_PAGE_SIZE:
+        asked = FALLBACK_PAGE_SIZE
+        first = fetch(0, asked)
     if isinstance(first, Refusal):
         return first
     if first.total > max_users:
@@ -145,10 +161,10 @@ def list_endpoint(
     # The maximum limit for /user is undocumented (§2.1): if the server serves fewer users
     # than asked for, step by the limit it echoes (§2.2), or whole slices would be skipped.
     # Only without an echo, step by what the first page held.
-    step = page_size
+    step = asked
     if first.limit is not None:
         step = min(step, first.limit)
-    elif 0 < len(first.users) < min(page_size, first.total):
+    elif 0 < len(first.users) < min(asked, first.total):
         step = len(first.users)
     offsets = list(range(step, first.total, step)) if first.users else []
     if on_total is not None:
@@ -158,7 +174,7 @@ def list_endpoint(
     ran_dry = not first.users
 
     def fetch_more(offset: int) -> Page:
-        page = fetch(offset)
+        page = fetch(offset, asked)
         assert isinstance(page, Page)  # noqa: S101 - refusals are tolerated on the first page only
         return page
 
@@ -198,7 +214,9 @@ def list_endpoint(
             f"GET {path} is incomplete: expected {first.total} users, received {len(records)}"
             f"{changed}. Users were probably added or removed while paging; pull again."
         )
-    return Listing(path=path, records=records, expected=first.total, complete=complete, notes=notes)
+    return Listing(
+        path=path, records=records, expected=first.total, complete=complete, notes=notes, page_size=step
+    )
 
 
 def merge(pages: Mapping[int, Page]) -> dict[int, Mapping[str, Any]]:

@@ -82,6 +82,7 @@ class PullResult:
     me: User | None
     account_id: int | None
     details_fetched: bool
+    #: User id -> digest of its list record, computed when read (only ``--details`` needs them).
     record_digests: Mapping[int, str] = field(default_factory=lambda: types.MappingProxyType({}))
     #: Per list endpoint read: ``page.total`` against rows received, pages, requests and digests.
     endpoints: tuple[EndpointReconciliation, ...] = ()

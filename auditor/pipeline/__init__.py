@@ -32,6 +32,7 @@ from auditor.pipeline.connections import (
     pull,
     test_connection,
 )
+from auditor.pipeline.doctor import DoctorReport, doctor
 from auditor.pipeline.export import ExportOutcome, export_evidence, public_signing_key, rotate_signing_key
 from auditor.pipeline.findings import (
     Evaluation,
@@ -78,6 +79,7 @@ __all__ = [
     "AccountRun",
     "AlertOutcome",
     "CampaignStatus",
+    "DoctorReport",
     "Evaluation",
     "ExportOutcome",
     "FleetOutcome",
@@ -103,6 +105,7 @@ __all__ = [
     "diff",
     "disconnect",
     "discover_subaccounts",
+    "doctor",
     "evaluate",
     "evaluate_snapshot",
     "export_evidence",

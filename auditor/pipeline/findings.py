@@ -28,6 +28,7 @@ from auditor.models import (
     FindingsResult,
     ReviewItem,
     Snapshot,
+    SnapshotFindings,
     User,
     UserHistory,
 )
@@ -131,6 +132,8 @@ class Evaluation:
     #: Revoke/modify decisions of access review campaigns closed by the snapshot's time, with
     #: their remediation state as of it (rule inputs of ``revocation-overdue``, ``access-regranted``).
     reviews: tuple[ReviewItem, ...] = ()
+    #: The stored summary of every complete snapshot up to this one (the trend), when asked for.
+    summaries: tuple[SnapshotFindings, ...] | None = None
     #: The archived audit log as of the snapshot (issue 17); None when none was archived.
     audit_log: AuditLog | None = None
 
@@ -197,26 +200,26 @@ def evaluate(
             previous = store.previous_snapshot(snapshot, complete_only=True)
         history = store.user_history(connection, until=snapshot)
         attestations = attestations_as_of(store.attestations(connection), snapshot)
-        all_snapshots: tuple[Snapshot, ...] = ()
-        if with_trend_history:
-            all_snapshots = tuple(
-                s for s in store.snapshots(connection) if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
-            )
-        key_user_ids = {s.id: store.key_user_id(s.id) for s in (*all_snapshots, snapshot)}
+        key_user_ids = {snapshot.id: store.key_user_id(snapshot.id)}
         reviews = review_items_as_of(store, snapshot, config)
         log = audit_log_as_of(store, snapshot)
-    findings, changes = evaluate_snapshot(
-        snapshot,
-        previous=previous,
-        history=history,
-        config=config,
-        attestations=attestations,
-        now=snapshot.taken_at,
-        key_user_id=key_user_ids[snapshot.id],
-        identity=source,
-        reviews=reviews,
-        audit_log=log,
-    )
+        findings, changes = evaluate_snapshot(
+            snapshot,
+            previous=previous,
+            history=history,
+            config=config,
+            attestations=attestations,
+            now=snapshot.taken_at,
+            key_user_id=key_user_ids[snapshot.id],
+            identity=source,
+            reviews=reviews,
+            audit_log=log,
+        )
+        summaries = None
+        if with_trend_history:
+            summaries = trend_summaries(
+                workspace, store, snapshot, findings, config=config, loaded_identity=loaded_identity
+            )
     return Evaluation(
         snapshot=snapshot,
         previous=previous,
@@ -225,13 +228,49 @@ def evaluate(
         config=config,
         attestations=attestations,
         history=dict(history),
-        all_snapshots=all_snapshots,
+        all_snapshots=(),
         key_user_ids=key_user_ids,
         identity=source,
         identity_raw=loaded_identity.raw if loaded_identity is not None else (),
         reviews=reviews,
+        summaries=summaries,
         audit_log=log,
     )
+
+
+def trend_summaries(
+    workspace: Workspace,
+    store: Store,
+    snapshot: Snapshot,
+    findings: FindingsResult,
+    *,
+    config: AuditConfig,
+    loaded_identity: LoadedIdentity | None,
+) -> tuple[SnapshotFindings, ...]:
+    """Every complete snapshot's summary up to ``snapshot``, as stored when it was first evaluated.
+
+    A snapshot without one, or with one from another rules version, is evaluated once (as of its
+    own time, like any evaluation) and its summary stored: the trend never shows numbers that
+    other rules computed, and never re-runs the rules on the next report.
+    """
+    version = rules_version()
+    summaries: list[SnapshotFindings] = []
+    for snapshot_id, _taken_at, stored in store.trend_summaries(snapshot):
+        if stored is not None and stored.rules_version == version:
+            summaries.append(stored)
+            continue
+        if snapshot_id == snapshot.id:
+            past, past_findings = snapshot, findings
+        else:
+            evaluation = evaluate(
+                workspace, snapshot.connection, snapshot_id=snapshot_id, config=config,
+                loaded_identity=loaded_identity, store=store,
+            )
+            past, past_findings = evaluation.snapshot, evaluation.findings
+        summary = SnapshotFindings.of(past, past_findings, rules_version=version, computed_at=workspace.now())
+        store.save_summary(summary)
+        summaries.append(summary)
+    return tuple(summaries)
 
 
 def evaluate_snapshot(
@@ -357,29 +396,41 @@ class UserTimeline:
 
 
 def user_timeline(workspace: Workspace, connection: str, who: str) -> UserTimeline:
-    """Find a user by email (case-insensitive) or numeric id, in the newest snapshot that has them."""
+    """Find a user by email (case-insensitive) or numeric id, in the newest snapshot that has them.
+
+    Found by index (the store's user versions and member lists), so only that snapshot and the
+    latest one are loaded, and only this user's history is read, however many snapshots there are.
+    """
     wanted = who.strip()
     with workspace.store() as store:
-        snapshots = store.snapshots(connection)
-        history = store.user_history(connection)
-        if not snapshots:
+        latest = store.latest_snapshot(connection, complete_only=False)
+        if latest is None:
             store.get_connection(connection)  # no such connection: advise `auditor connect`
-    if not snapshots:
-        raise ConfigurationError(
-            f"Connection {connection!r} has no snapshots yet.", hint=f"Run `auditor pull --connection {connection}`."
+            raise ConfigurationError(
+                f"Connection {connection!r} has no snapshots yet.",
+                hint=f"Run `auditor pull --connection {connection}`.",
+            )
+        found = store.find_user_snapshot(connection, wanted)
+        snapshot = store.get_snapshot(found) if found is not None else None
+        user = next(
+            (
+                u
+                for u in (snapshot.users if snapshot is not None else ())
+                if str(u.id) == wanted or (u.email and u.email.casefold() == wanted.casefold())
+            ),
+            None,
         )
-    for snapshot in reversed(snapshots):
-        for user in snapshot.users:
-            if str(user.id) == wanted or (user.email and user.email.casefold() == wanted.casefold()):
-                latest_keys = snapshots[-1].credentials.keys
-                return UserTimeline(
-                    user=user,
-                    history=history[user.id],
-                    present_in_latest=snapshot is snapshots[-1],
-                    latest_snapshot=snapshots[-1],
-                    keys=None if latest_keys is None else snapshots[-1].credentials.keys_of(user.id),
-                )
-    raise ConfigurationError(
-        f"No user {wanted!r} in any snapshot of connection {connection!r}.",
-        hint="Give the email address or the numeric CertCentral user id.",
+        if snapshot is None or user is None:
+            raise ConfigurationError(
+                f"No user {wanted!r} in any snapshot of connection {connection!r}.",
+                hint="Give the email address or the numeric CertCentral user id.",
+            )
+        history = store.user_history(connection, user_ids=[user.id])
+    latest_keys = latest.credentials.keys
+    return UserTimeline(
+        user=user,
+        history=history[user.id],
+        present_in_latest=snapshot.id == latest.id,
+        latest_snapshot=latest,
+        keys=None if latest_keys is None else latest.credentials.keys_of(user.id),
     )

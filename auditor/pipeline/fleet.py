@@ -311,7 +311,7 @@ def discover_subaccounts(workspace: Workspace, connection: str) -> tuple[Subacco
     with workspace.store() as store:
         record = store.get_connection(connection)
         api_key = _decrypt_key(workspace, record)
-    with _client(workspace, record.base_url, api_key) as client:
+    with _client(workspace, record.base_url, api_key, connection=connection) as client:
         return client.list_subaccounts()
 
 

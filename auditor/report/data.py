@@ -14,7 +14,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from auditor import __version__, exports
-from auditor.models import Attestation, AttestationKind, ChangeSet, FindingsResult, Snapshot, UserHistory
+from auditor.models import (
+    Attestation,
+    AttestationKind,
+    ChangeSet,
+    FindingsResult,
+    Snapshot,
+    SnapshotFindings,
+    UserHistory,
+)
 from auditor.report import ReportData, TrendPoint
 from auditor.rules import evaluate as run_rules
 from auditor.rules import review_of, reviewer_privileges
@@ -52,6 +60,9 @@ class Evaluated(Protocol):
     def key_user_ids(self) -> Mapping[int, int | None]: ...
     @property
     def identity(self) -> IdentitySource | None: ...
+    @property
+    def summaries(self) -> tuple[SnapshotFindings, ...] | None:
+        """The stored summary of each complete snapshot up to this one (None: evaluate ``all_snapshots``)."""
 
 
 def report_data(
@@ -114,9 +125,30 @@ def report_data(
 
 
 def trend(evaluation: Evaluated) -> tuple[TrendPoint, ...]:
-    """Headline numbers of every complete snapshot up to this one, each evaluated as of its own time."""
+    """Headline numbers of every complete snapshot up to this one, each as the rules gave it then.
+
+    Read from the stored summaries (``evaluation.summaries``), so no earlier snapshot is loaded
+    and no rule re-run; an evaluation without them (no store) evaluates ``all_snapshots`` here.
+    """
+    summaries = evaluation.summaries
+    if summaries is None:
+        summaries = _evaluate_each(evaluation)
+    return tuple(
+        TrendPoint(
+            taken_at=summary.taken_at,
+            users=summary.users,
+            admins=summary.admins,
+            stale=sum(count for rule, count in summary.by_rule if rule in STALE_RULES),
+            findings=summary.findings,
+        )
+        for summary in summaries
+    )
+
+
+def _evaluate_each(evaluation: Evaluated) -> tuple[SnapshotFindings, ...]:
+    """The summaries of ``all_snapshots`` (complete ones up to this snapshot), each evaluated as of its time."""
     snapshot = evaluation.snapshot
-    points: list[TrendPoint] = []
+    summaries: list[SnapshotFindings] = []
     ordered = [s for s in evaluation.all_snapshots if s.complete and s.taken_at <= snapshot.taken_at]
     previous: Snapshot | None = None
     for past in ordered:
@@ -134,17 +166,11 @@ def trend(evaluation: Evaluated) -> tuple[TrendPoint, ...]:
                 identity=evaluation.identity,
             )
         )
-        points.append(
-            TrendPoint(
-                taken_at=past.taken_at,
-                users=len(past.users),
-                admins=len(past.admins),
-                stale=sum(1 for f in past_findings.active if f.rule_id in STALE_RULES),
-                findings=len(past_findings.active),
-            )
+        summaries.append(
+            SnapshotFindings.of(past, past_findings, rules_version=__version__, computed_at=past.taken_at)
         )
         previous = past
-    return tuple(points)
+    return tuple(summaries)
 
 
 def report_id(snapshot: Snapshot, findings: FindingsResult, review: Attestation | None, *, raw_sha256: str) -> str:

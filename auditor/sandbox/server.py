@@ -87,8 +87,12 @@ class Faults:
     empty_body_rate: float = 0.0
     #: Share of 200 answers whose connection closes half-way through the body.
     reset_rate: float = 0.0
-    #: What ``limit > 1000`` does: a 400 or a silently smaller page (real behaviour UNCERTAIN).
+    #: What a ``limit`` above ``max_limit`` does: a 400 ``invalid_limit`` or a smaller page whose
+    #: ``page.limit`` says what was served (real behaviour UNCERTAIN; the name predates ``max_limit``).
     limit_over_1000: Literal["reject", "clamp"] = "clamp"
+    #: The largest page the list endpoints serve: 1000 (likely for the real /user), or 500 (the
+    #: size proven, §2.1), to show a server that does not honour the client's 1000.
+    max_limit: int = MAX_LIMIT
     #: ``/user/{id}`` and ``/user/me`` dates: documented ``YYYY-MM-DD HH:MM:SS`` or ISO (§2.4).
     detail_date_format: Literal["iso", "docs"] = "docs"
     seed: int = 0
@@ -528,10 +532,11 @@ class _Router:
             raise _BadInput("'limit' and 'offset' must not be negative")
         if not limit:
             limit = DEFAULT_LIMIT
-        if limit > MAX_LIMIT:
+        cap = self.faults.max_limit
+        if limit > cap:
             if self.faults.limit_over_1000 == "reject":
-                raise _BadInput(f"'limit' must be at most {MAX_LIMIT}")
-            limit = MAX_LIMIT
+                raise _BadInput(f"'limit' must be at most {cap}")
+            limit = cap
         matches = self._filtered(self.state.service_users if service else self.state.users, query)
         page = matches[offset : offset + limit]
         with_container = not _flag((query.get("without_container") or [""])[-1])

@@ -18,7 +18,8 @@ checked on every read; a mismatch is :class:`StoreTamperedError` (exit 6) naming
 listed in :data:`TAGGED_COLUMNS` (see :func:`canonical_record`): the table name, then for each
 listed column in that order whose value is not NULL, its name and its typed value, each
 length-prefixed. A snapshot carries three tags: its row (with the provenance), its users (every
-``snapshot_users`` row in position order, then the count) and its raw pages (likewise). A column
+user row in position order, then the count: the rows rebuilt from its user versions exactly as
+``snapshot_users`` held them before schema 5, see ``versions.py``) and its raw pages (likewise). A column
 added by a later migration is covered only once it is added to :data:`TAGGED_COLUMNS` (a test
 fails until every column is either listed or named in :data:`UNTAGGED_COLUMNS`); NULLs are
 left out of the encoding, so adding a nullable column keeps the existing tags valid.
@@ -40,6 +41,10 @@ class over the tagged plumbing (``_Database`` in ``sqlite.py`` <- ``_Tagged`` in
 - ``codec.py``: values to columns and back (times, users, raw pages, provenance JSON).
 - ``connections.py``, ``snapshots.py`` (with raw pages and history), ``attestations.py``,
   ``campaigns.py``, ``signing.py`` (signing keys and the chain head): the rows of each area.
+- ``versions.py``: user rows as versions (written when a user changes), member lists, the history index.
+- ``history.py``, ``summaries.py``: the user history from that index; what the rules gave each snapshot.
+- ``checks.py``: the cheap check on open, the write markers that call for the full one after a crash.
+- ``doctor.py``: ``auditor doctor``'s checks, over every area.
 - ``locks.py``: the pull and export file locks.
 - ``records.py``: the values returned and the store's own errors.
 
@@ -50,6 +55,7 @@ SQLite idioms marked ``SQLite:`` where they are used (``INSERT OR REPLACE``, ``r
 
 from __future__ import annotations
 
+from auditor.store.doctor import DoctorCheck
 from auditor.store.locks import EXPORT_LOCK_TIMEOUT, PULL_LOCK_TIMEOUT, LockTimeouts, export_lock, pull_lock
 from auditor.store.records import (
     CampaignRecord,
@@ -82,6 +88,7 @@ __all__ = [
     "ChainMovedError",
     "ConnectionRecord",
     "DecisionRecord",
+    "DoctorCheck",
     "ImportRecord",
     "LockTimeouts",
     "RecordKeys",

@@ -102,6 +102,7 @@ def _provenance_json(provenance: PullProvenance) -> str:
                     "complete": item.complete,
                     "requests": [list(pair) for pair in item.requests],
                     "note": item.note,
+                    "page_size": item.page_size,
                 }
                 for item in provenance.endpoints
             ],
@@ -168,6 +169,7 @@ def _provenance_from_json(text: str) -> PullProvenance:
                 complete=item["complete"],
                 requests=tuple((endpoint, digest) for endpoint, digest in item["requests"]),
                 note=item["note"],
+                page_size=item.get("page_size"),  # absent in snapshots stored before issue 15
             )
             for item in data.get("endpoints") or ()
         ),
@@ -253,7 +255,24 @@ def _user_rows(
     snapshot_id: int, users: Sequence[User], digests: Mapping[int, str], *, escape: bool
 ) -> Iterator[Sequence[object]]:
     """Rows for ``snapshot_users``: snapshot id, position, then the ``_USER_COLUMNS``."""
+    # Thousands of users share a handful of role sets and divisions: encode each once per save
+    # (json.dumps three times a user was a third of the insert's CPU). Role and Division are
+    # frozen dataclasses, so equal values hash alike.
+    roles_json: dict[tuple[Role, ...], tuple[str, str]] = {}
+    division_json: dict[Division | None, str | None] = {None: None}
+    assigned_json: dict[tuple[Division, ...], str] = {}
     for position, user in enumerate(users):
+        roles = roles_json.get(user.roles)
+        if roles is None:
+            roles = roles_json[user.roles] = (_roles_json(user.roles), user.role_names)
+        division = division_json.get(user.division, "")
+        if division == "":
+            division = division_json[user.division] = json.dumps(_division_list(user.division))  # type: ignore[arg-type]
+        assigned = assigned_json.get(user.assigned_divisions)
+        if assigned is None:
+            assigned = assigned_json[user.assigned_divisions] = json.dumps(
+                [_division_list(d) for d in user.assigned_divisions]
+            )
         row: list[object] = [
             user.id,
             user.email,
@@ -261,9 +280,9 @@ def _user_rows(
             user.first_name,
             user.last_name,
             user.status,
-            _roles_json(user.roles),
-            user.role_names,
-            None if user.division is None else json.dumps(_division_list(user.division)),
+            roles[0],
+            roles[1],
+            division,
             _opt_time(user.last_login),
             user.account_id,
             user.job_title,
@@ -271,7 +290,7 @@ def _user_rows(
             user.user_type,
             int(user.is_service_user),
             int(user.restricted),
-            json.dumps([_division_list(d) for d in user.assigned_divisions]),
+            assigned,
             None if user.is_saml_sso_only is None else int(user.is_saml_sso_only),
             digests.get(user.id),
             0,

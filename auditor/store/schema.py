@@ -6,10 +6,22 @@ The DDL is SQLite's dialect (``AUTOINCREMENT``, ``BLOB``) and the version is SQL
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import Final
 
+
+def _convert_snapshot_users(db: sqlite3.Connection) -> None:
+    """Migration 5's Python step (imported when run: versions.py builds on this module)."""
+    from auditor.store.versions import convert_snapshot_users
+
+    convert_snapshot_users(db)
+
+
+#: A step is an SQL statement, or a function run on the connection inside the same transaction.
+_Step = str | Callable[[sqlite3.Connection], None]
 #: MIGRATIONS[n] takes a database from ``user_version`` n to n + 1. Append; never edit.
-_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+_MIGRATIONS: Final[tuple[tuple[_Step, ...], ...]] = (
     (
         """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
         """CREATE TABLE connections (
@@ -175,6 +187,69 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         """CREATE INDEX campaign_decisions_by_campaign ON campaign_decisions (campaign_id, user_id, id)""",
     ),
+    # 4 -> 5 (issue 15): user rows as versions, written when a user changes (see versions.py); a
+    # snapshot's members; the user history as an index updated on save; the headline numbers the
+    # rules gave each snapshot (the trend). snapshot_users is converted, then dropped.
+    (
+        """CREATE TABLE user_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            email_key TEXT NOT NULL,
+            user_id INTEGER NOT NULL,
+            email TEXT NOT NULL,
+            username TEXT NOT NULL,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            role_names TEXT NOT NULL,
+            division TEXT,
+            last_login TEXT,
+            account_id INTEGER,
+            job_title TEXT NOT NULL,
+            telephone TEXT NOT NULL,
+            user_type TEXT NOT NULL,
+            is_service_user INTEGER NOT NULL,
+            restricted INTEGER NOT NULL,
+            assigned_divisions TEXT NOT NULL,
+            is_saml_sso_only INTEGER,
+            record_digest TEXT,
+            text_escaped INTEGER NOT NULL
+        )""",
+        """CREATE INDEX user_versions_by_user ON user_versions (connection, user_id)""",
+        """CREATE INDEX user_versions_by_email ON user_versions (connection, email_key)""",
+        """CREATE TABLE snapshot_members (
+            snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots (id) ON DELETE CASCADE,
+            count INTEGER NOT NULL,
+            versions BLOB NOT NULL
+        )""",
+        """CREATE TABLE user_presence (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            connection TEXT NOT NULL,
+            user_id INTEGER NOT NULL,
+            role_names TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            first_at TEXT NOT NULL,
+            last_id INTEGER NOT NULL,
+            last_at TEXT NOT NULL,
+            tag BLOB
+        )""",
+        """CREATE INDEX user_presence_by_user ON user_presence (connection, user_id, first_id)""",
+        """CREATE INDEX user_presence_by_last ON user_presence (connection, last_id)""",
+        """CREATE TABLE snapshot_summaries (
+            snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots (id) ON DELETE CASCADE,
+            rules_version TEXT NOT NULL,
+            computed_at TEXT NOT NULL,
+            users INTEGER NOT NULL,
+            admins INTEGER NOT NULL,
+            findings INTEGER NOT NULL,
+            by_severity TEXT NOT NULL,
+            by_rule TEXT NOT NULL,
+            tag BLOB
+        )""",
+        _convert_snapshot_users,
+        """DROP TABLE snapshot_users""",
+    ),
     # Step 6 (issue 17; the coordinator renumbers at merge): audit-log runs of the Report Library,
     # archived once each (DigiCert keeps them 90 days) with the snapshot whose pull first saw them.
     # No foreign key to snapshots: a run outlives the snapshot that archived it.
@@ -207,10 +282,6 @@ _USER_COLUMNS: Final = (
     " assigned_divisions, is_saml_sso_only, record_digest, text_escaped"
 )
 # Built from constants only, never from input.
-_INSERT_USER: Final = (
-    f"INSERT INTO snapshot_users (snapshot_id, position, {_USER_COLUMNS})"  # noqa: S608
-    f" VALUES ({', '.join('?' * 22)})"
-)
 _SELECT_USER_ROWS: Final = (
     f"SELECT snapshot_id, position, {_USER_COLUMNS} FROM snapshot_users"  # noqa: S608
     " WHERE snapshot_id = ? ORDER BY position"

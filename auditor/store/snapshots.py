@@ -6,7 +6,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Final
 
 from auditor.auditlog import AuditLogRun
@@ -17,7 +17,6 @@ from auditor.models import (
     RawPage,
     Snapshot,
     User,
-    UserHistory,
     is_credential_endpoint,
 )
 from auditor.store.auditlog import _AuditLog
@@ -28,20 +27,16 @@ from auditor.store.codec import (
     _provenance_from_json,
     _provenance_json,
     _time,
-    _unescape_text,
     _user_rows,
 )
 from auditor.store.records import (
     SnapshotSummary,
     StoreTamperedError,
 )
-from auditor.store.schema import (
-    _INSERT_USER,
-    _SELECT_PAGE_ROWS,
-    _SELECT_USER_ROWS,
-)
+from auditor.store.schema import _SELECT_PAGE_ROWS
 from auditor.store.sqlite import _new_id
 from auditor.store.tags import TAGGED_COLUMNS
+from auditor.store.versions import MissingVersionError, member_rows, store_users
 
 _SELECT_SNAPSHOT_HEADS: Final = (
     "SELECT id, connection, taken_at, complete, details_fetched, user_count, admin_count, provenance,"
@@ -133,7 +128,15 @@ class _Snapshots(_AuditLog):
         )
         snapshot_id = record["id"] = _new_id(cursor)
         user_rows = list(_user_rows(snapshot_id, users, digests, escape=escape))
-        self._db.executemany(_INSERT_USER, user_rows)
+        store_users(
+            self._db,
+            connection=provenance.connection,
+            snapshot_id=snapshot_id,
+            taken_at=str(record["taken_at"]),
+            previous_id=previous,
+            rows=[row[2:] for row in user_rows],
+            presence_tag=lambda presence: self._tag("user_presence", presence),
+        )
         page_rows = list(_page_rows(snapshot_id, pages))
         self._db.executemany(
             "INSERT INTO raw_pages (snapshot_id, position, endpoint, status, body_zlib, sha256,"
@@ -170,7 +173,7 @@ class _Snapshots(_AuditLog):
             if head is None:
                 raise _unknown_snapshot(snapshot_id)
             self._check_head(head)
-            rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,)).fetchall()
+            rows = self._member_rows(snapshot_id)
         if snapshot_id not in self._users_checked:
             self._check_stream("snapshot_users", rows, head[9], f"snapshot #{snapshot_id} users")
             self._users_checked.add(snapshot_id)
@@ -331,58 +334,6 @@ class _Snapshots(_AuditLog):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         return None
 
-    # -- history ------------------------------------------------------------------------------
-
-    def user_history(self, connection: str, *, until: Snapshot | None = None) -> dict[int, UserHistory]:
-        """Each user's first and last sighting and role changes, over every stored snapshot.
-
-        With ``until``, only snapshots up to that one (by time, then id) count: the history as it
-        stood when that snapshot was taken, so later pulls cannot change what it shows.
-        """
-        where = " WHERE s.connection = ?"
-        params: tuple[object, ...] = (connection,)
-        if until is not None:
-            cutoff = _time(until.taken_at)
-            where += " AND (s.taken_at < ? OR (s.taken_at = ? AND s.id <= ?))"
-            params = (connection, cutoff, cutoff, until.id)
-        with self._guard(f"reading the user history of {connection!r}"), self._consistent():
-            # One read transaction: a snapshot saved meanwhile is neither checked nor counted.
-            if self._checking:
-                ids = self._db.execute("SELECT s.id FROM snapshots AS s" + where, params).fetchall()  # noqa: S608
-                for (snapshot_id,) in ids:
-                    self._check_users(snapshot_id)
-            rows = self._db.execute(
-                "SELECT u.user_id, s.taken_at, u.role_names FROM snapshots AS s"  # noqa: S608
-                " JOIN snapshot_users AS u ON u.snapshot_id = s.id" + where + " ORDER BY s.taken_at, s.id",
-                params,
-            ).fetchall()
-        times: dict[str, datetime] = {}
-        first: dict[int, datetime] = {}
-        last: dict[int, datetime] = {}
-        current: dict[int, str] = {}
-        changes: dict[int, list[tuple[datetime, str]]] = {}
-        for user_id, taken_text, stored_names in rows:
-            role_names = _unescape_text(stored_names)
-            taken = times.get(taken_text)
-            if taken is None:
-                taken = times[taken_text] = _parse_time(taken_text)
-            if user_id not in first:
-                first[user_id] = taken
-                changes[user_id] = [(taken, role_names)]
-            elif current[user_id] != role_names:
-                changes[user_id].append((taken, role_names))
-            current[user_id] = role_names
-            last[user_id] = taken
-        return {
-            user_id: UserHistory(
-                user_id=user_id,
-                first_seen=first[user_id],
-                last_seen=last[user_id],
-                role_history=tuple(changes[user_id]),
-            )
-            for user_id in first
-        }
-
     def known_details(self, connection: str) -> dict[int, tuple[str, bool]]:
         """User id -> (record digest, is_saml_sso_only) from the latest pull that fetched details.
 
@@ -395,27 +346,33 @@ class _Snapshots(_AuditLog):
         )
         if not latest:
             return {}
-        self._check_users(latest[0][0])
-        rows = self._query(
-            "SELECT user_id, record_digest, is_saml_sso_only FROM snapshot_users"
-            " WHERE snapshot_id = ? AND record_digest IS NOT NULL AND is_saml_sso_only IS NOT NULL",
-            (latest[0][0],),
-            doing=f"reading the known user details of {connection!r}",
-        )
-        return {user_id: (digest, bool(saml)) for user_id, digest, saml in rows}
+        rows = self._check_users(latest[0][0])
+        # user_id, record_digest and is_saml_sso_only of the rows (snapshot id, position, columns...).
+        return {
+            row[2]: (row[20], bool(row[19])) for row in rows if row[20] is not None and row[19] is not None
+        }
 
 
-    def _check_users(self, snapshot_id: int) -> None:
-        """Check a snapshot's users against its tag without decoding them (history, details)."""
-        if not self._checking or snapshot_id in self._users_checked:
-            return
+    def _check_users(self, snapshot_id: int) -> list[tuple[Any, ...]]:
+        """A snapshot's user rows, checked against its tag without decoding them (details, doctor)."""
         with self._guard(f"reading snapshot {snapshot_id}"):
             head = self._db.execute("SELECT users_tag FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
             if head is None:
                 raise _unknown_snapshot(snapshot_id)
-            rows = self._db.execute(_SELECT_USER_ROWS, (snapshot_id,))
+            rows = self._member_rows(snapshot_id)
+        if snapshot_id not in self._users_checked:
             self._check_stream("snapshot_users", rows, head[0], f"snapshot #{snapshot_id} users")
-        self._users_checked.add(snapshot_id)
+            self._users_checked.add(snapshot_id)
+        return rows
+
+    def _member_rows(self, snapshot_id: int) -> list[tuple[Any, ...]]:
+        """The snapshot's user rows rebuilt from its versions; a broken member list is tampering once tagged."""
+        try:
+            return member_rows(self._db, snapshot_id)
+        except MissingVersionError:
+            if self._checking:
+                raise self._tampered(f"snapshot #{snapshot_id} users") from None
+            raise
 
 
 def _unknown_snapshot(snapshot_id: int) -> ConfigurationError:

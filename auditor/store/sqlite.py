@@ -22,6 +22,7 @@ from typing import Any, Final, Self
 from auditor.atomic import make_private_dirs
 from auditor.errors import StoreBusyError, StoreError
 from auditor.models import Snapshot
+from auditor.store.checks import clear, crash_markers, header_problems, spot_problems, writing
 from auditor.store.codec import _time
 from auditor.store.records import RecordKeys
 from auditor.store.schema import _MIGRATIONS, SCHEMA_VERSION
@@ -68,7 +69,7 @@ class _Database:
         db = self._db
         if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
-        with self._transaction():
+        with writing(self.path), self._transaction():
             # Re-read inside the write lock: another process may have migrated meanwhile.
             version = db.execute("PRAGMA user_version").fetchone()[0]
             _apply_migrations(db, version, clock=self._clock)
@@ -134,7 +135,7 @@ class _Database:
                 f"it can be read but not changed ({doing}).",
                 hint="Open it with the master key (Store.open(..., master_key=...)); every auditor command does.",
             )
-        with self._guard(doing), self._transaction():
+        with writing(self.path), self._guard(doing), self._transaction():
             yield
 
     def _query(self, sql: str, params: Iterable[object] = (), *, doing: str) -> list[Any]:
@@ -166,13 +167,20 @@ def _open_file(
 def _apply_migrations(db: sqlite3.Connection, version: int, *, clock: Callable[[], datetime]) -> None:
     """Run the migrations from ``version`` to SCHEMA_VERSION (inside the caller's transaction)."""
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in _MIGRATIONS[target - 1]:
-            db.execute(statement)
+        _run_steps(db, _MIGRATIONS[target - 1])
         db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             (f"migrated_to_{target}", _time(clock())),
         )
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _run_steps(db: sqlite3.Connection, steps: Iterable[str | Callable[[sqlite3.Connection], None]]) -> None:
+    for step in steps:
+        if isinstance(step, str):
+            db.execute(step)
+        else:
+            step(db)
 
 
 _Schema = frozenset[tuple[str, str, tuple[str, ...]]]
@@ -198,8 +206,7 @@ def _expected_schema(version: int) -> _Schema:
     """The schema a store at ``version`` has: the migrations applied to an empty database."""
     with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
         for statements in _MIGRATIONS[:version]:
-            for statement in statements:
-                db.execute(statement)
+            _run_steps(db, statements)
         return _schema_of(db)
 
 
@@ -236,12 +243,16 @@ def _preflight(path: Path, *, busy_timeout_ms: int) -> bool:
     # (its -wal file appeared), else as immutable once more.
     wal = Path(f"{path}-wal")
     immutable = not wal.exists()
-    version, problems, schema = _inspect(path, immutable=immutable, busy_timeout_ms=busy_timeout_ms)
+    # A writer that died mid-write: this open makes the full check (checks.py), else the cheap one.
+    crashed = crash_markers(path)
+    full = bool(crashed)
+    version, problems, schema = _inspect(path, immutable=immutable, busy_timeout_ms=busy_timeout_ms, full=full)
     if immutable and (problems != ["ok"] or schema != _expected_schema(min(max(version, 0), SCHEMA_VERSION))):
         again = not wal.exists()
-        version, problems, schema = _inspect(path, immutable=again, busy_timeout_ms=busy_timeout_ms)
+        version, problems, schema = _inspect(path, immutable=again, busy_timeout_ms=busy_timeout_ms, full=full)
     if problems != ["ok"]:
         raise _corrupt(path, "; ".join(map(str, problems[:3])))
+    clear(crashed)
     if version > SCHEMA_VERSION:
         raise _newer(path, version)
     if version < 0 or (schema != _expected_schema(version) and not (version == 0 and not schema)):
@@ -254,8 +265,13 @@ def _preflight(path: Path, *, busy_timeout_ms: int) -> bool:
     return True
 
 
-def _inspect(path: Path, *, immutable: bool, busy_timeout_ms: int) -> tuple[int, list[object], _Schema]:
-    """``user_version``, ``quick_check`` and the schema, read without writing to the file."""
+def _inspect(
+    path: Path, *, immutable: bool, busy_timeout_ms: int, full: bool = True
+) -> tuple[int, list[object], _Schema]:
+    """``user_version``, the check (``quick_check`` if ``full``, else the cheap one) and the schema, read-only."""
+    problems: list[object] = list(header_problems(path, whole=immutable))
+    if problems:
+        return 0, problems, frozenset()
     query = "?mode=ro&immutable=1" if immutable else "?mode=ro"
     try:
         db = sqlite3.connect(path.as_uri() + query, uri=True, isolation_level=None)
@@ -264,13 +280,28 @@ def _inspect(path: Path, *, immutable: bool, busy_timeout_ms: int) -> tuple[int,
     try:
         db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+        quick = [row[0] for row in db.execute("PRAGMA quick_check")] if full else None
+        problems = quick if quick is not None else (list(spot_problems(db)) or ["ok"])
         schema = _schema_of(db) if problems == ["ok"] else frozenset()
     except sqlite3.Error as exc:
         raise _translate(exc, path, "checking the database") from exc
     finally:
         db.close()
     return version, problems, schema
+
+
+def integrity_problems(path: Path, *, busy_timeout_ms: int = 5000) -> list[str]:
+    """The full ``PRAGMA integrity_check`` of the file (every page, every index), read-only; empty: sound."""
+    problems = header_problems(path, whole=not Path(f"{path}-wal").exists())
+    if problems:
+        return problems
+    try:
+        with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True, isolation_level=None)) as db:
+            db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+            found = [str(row[0]) for row in db.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if found == ["ok"] else found
 
 
 def sealed_secrets_exist(data_dir: Path) -> bool:

@@ -7,16 +7,12 @@ from datetime import datetime
 from pathlib import Path
 
 from auditor.models import utc_now
-from auditor.store.attestations import _Attestations
-from auditor.store.campaigns import _Campaigns
-from auditor.store.connections import _Connections
+from auditor.store.doctor import _Doctor
 from auditor.store.records import RecordKeys
-from auditor.store.signing import _Signing
-from auditor.store.snapshots import _Snapshots
 from auditor.store.sqlite import BUSY_TIMEOUT, _open_file
 
 
-class Store(_Connections, _Snapshots, _Campaigns, _Attestations, _Signing):
+class Store(_Doctor):
     """The open database of one data directory. Use :meth:`open`; close it (or use ``with``)."""
 
     @classmethod
@@ -48,6 +44,7 @@ class Store(_Connections, _Snapshots, _Campaigns, _Attestations, _Signing):
         try:
             store._prepare(busy_timeout_ms=timeout_ms)
             store._authenticate(master_key)
+            store._adopt_converted_history()
         except BaseException:
             db.close()
             raise

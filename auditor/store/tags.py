@@ -21,10 +21,10 @@ from auditor.store.records import (
 )
 from auditor.store.schema import (
     _SELECT_PAGE_ROWS,
-    _SELECT_USER_ROWS,
     _USER_COLUMNS,
 )
 from auditor.store.sqlite import _Database
+from auditor.store.versions import PRESENCE_COLUMNS, member_rows
 
 #: The columns each record's tag covers, in encoding order. A migration that adds a column adds
 #: it here (or to UNTAGGED_COLUMNS, saying why) deliberately; tests/e2e/test_store_auth.py checks.
@@ -57,6 +57,10 @@ TAGGED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "id", "campaign_id", "import_id", "user_id", "reviewer", "decision", "new_role", "justification", "ticket",
         "decided_at",
     ),
+    "user_presence": PRESENCE_COLUMNS,
+    "snapshot_summaries": (
+        "snapshot_id", "rules_version", "computed_at", "users", "admins", "findings", "by_severity", "by_rule",
+    ),
     "audit_log_runs": (
         "id", "connection", "report_identifier", "run_identifier", "started_at", "schedule", "report_format",
         "endpoint", "body_zlib", "sha256", "received_at", "first_snapshot_id",
@@ -68,6 +72,12 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "connections": frozenset({"tag"}),
     "snapshots": frozenset({"tag", "users_tag", "pages_tag"}),
     "snapshot_users": frozenset(),
+    # Versions and member lists carry no tag of their own: each snapshot's users tag is computed over
+    # the rows they rebuild (versions.member_rows), so it covers every version and member list it uses.
+    "user_versions": frozenset({"id", "connection", "email_key", *TAGGED_COLUMNS["snapshot_users"][2:]}),
+    "snapshot_members": frozenset({"snapshot_id", "count", "versions"}),
+    "user_presence": frozenset({"tag"}),
+    "snapshot_summaries": frozenset({"tag"}),
     "raw_pages": frozenset(),
     "attestations": frozenset({"tag"}),
     "signing_keys": frozenset({"tag"}),
@@ -215,6 +225,8 @@ class _Tagged(_Database):
                 ("signing_keys", "fingerprint"),
                 ("chain", "id"),
                 ("snapshots", "id"),
+                ("user_presence", "id"),
+                ("snapshot_summaries", "snapshot_id"),
             ):
                 columns = TAGGED_COLUMNS[table]
                 rows = self._db.execute(
@@ -274,7 +286,7 @@ class _Tagged(_Database):
         return mac.finalize()
 
     def _users_tag(self, snapshot_id: int) -> bytes | None:
-        return self._stream_tag("snapshot_users", self._db.execute(_SELECT_USER_ROWS, (snapshot_id,)))
+        return self._stream_tag("snapshot_users", member_rows(self._db, snapshot_id))
 
     def _pages_tag(self, snapshot_id: int) -> bytes | None:
         return self._stream_tag("raw_pages", self._db.execute(_SELECT_PAGE_ROWS, (snapshot_id,)))

@@ -31,7 +31,7 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DANA = 2702001  # a Standard User in the default sandbox dataset
 # Make Dana an Administrator in the stored rows (of every snapshot, or of snapshot 1 only).
 PROMOTE_DANA = (
-    "UPDATE snapshot_users SET roles = '[[1,\"Administrator\"]]', role_names = 'Administrator'"
+    "UPDATE user_versions SET roles = '[[1,\"Administrator\"]]', role_names = 'Administrator'"
     " WHERE user_id = 2702001"
 )
 
@@ -152,7 +152,8 @@ def test_rewriting_the_previous_snapshot_to_hide_an_escalation_is_detected(
     before = home.run("diff")
     assert before.returncode == 0 and "dana.ops@example.com" in before.stdout, before.stdout
     # Make snapshot 1 say Dana was an Administrator all along: no escalation left to see.
-    _execute(_db(home), PROMOTE_DANA + " AND snapshot_id = 1")
+    first_version = " AND id = (SELECT min(id) FROM user_versions WHERE user_id = 2702001)"
+    _execute(_db(home), PROMOTE_DANA + first_version)
     _refused(home.run("diff"), "snapshot #1 users")
     _refused(home.run("findings"), "snapshot #1 users")  # the history of every snapshot is checked
     # Changing the snapshot's provenance or summary instead is caught as well.
@@ -224,7 +225,7 @@ def test_a_store_from_before_tags_is_tagged_once_and_says_so(home: AuditorHome, 
     assert "Authenticated" in first.stderr and "existing records" in first.stderr, first.stderr
     again = home.run("snapshots")
     assert again.returncode == 0 and "Authenticated" not in again.stderr, again.stderr
-    _execute(_db(home), "UPDATE snapshot_users SET email = 'x@evil.test' WHERE user_id = 2702001")
+    _execute(_db(home), "UPDATE user_versions SET email = 'x@evil.test' WHERE user_id = 2702001")
     _refused(home.run("diff", "--from", "1", "--to", "1"), "snapshot #1 users")
 
 
@@ -237,7 +238,7 @@ def test_export_re_derives_the_users_from_the_raw_pages(
     _execute(
         _db(home),
         "UPDATE snapshot_users SET roles = '[[5,\"Standard User\"]]', role_names = 'Standard User'"
-        " WHERE user_id = 2700762",
+        " WHERE user_id = 2700762",  # the legacy (schema 1) table
     )
     bundle = tmp_path / "e.zip"
     result = home.run("export", "--no-reports", "--output", str(bundle))
@@ -269,6 +270,7 @@ def _make_legacy(path: Path) -> None:
 
     version_1 = {(kind, name): columns for kind, name, columns in _expected_schema(1)}
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        _restore_snapshot_users(db)
         objects = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
         for kind, name in objects:
             if (kind, name) not in version_1:
@@ -282,6 +284,22 @@ def _make_legacy(path: Path) -> None:
                     db.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
         db.execute("DELETE FROM meta WHERE key NOT LIKE 'migrated_to_1'")
         db.execute("PRAGMA user_version = 1")
+
+
+def _restore_snapshot_users(db: sqlite3.Connection) -> None:
+    """Schema 5 keeps user rows as versions: write them back as schema 1's snapshot_users rows."""
+    from auditor.store import _MIGRATIONS
+    from auditor.store.versions import member_rows
+
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'snapshot_users'").fetchone():
+        return
+    (ddl,) = [s for s in _MIGRATIONS[0] if isinstance(s, str) and "CREATE TABLE snapshot_users" in s]
+    db.execute(ddl)
+    for (snapshot_id,) in db.execute("SELECT id FROM snapshots").fetchall():
+        rows = member_rows(db, snapshot_id)
+        if rows:
+            insert = f"INSERT INTO snapshot_users VALUES ({', '.join('?' * len(rows[0]))})"  # noqa: S608
+            db.executemany(insert, rows)
 
 
 def test_a_store_tagged_under_another_master_key_is_a_key_error(tmp_path: Path) -> None:

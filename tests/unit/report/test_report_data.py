@@ -52,6 +52,7 @@ class Evaluated:
     history: dict[int, UserHistory] = field(default_factory=dict)
     key_user_ids: dict[int, int | None] = field(default_factory=dict)
     identity: IdentitySource | None = None
+    summaries: None = None
 
     @property
     def changes(self) -> ChangeSet:

@@ -105,6 +105,26 @@ def test_limit_over_1000_can_be_rejected(server: SandboxServer) -> None:
     assert get(server, "/user", limit=1000).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("faults", "answer"),
+    [
+        (Faults(rate_limits=()), (200, 1000, 1000)),  # honours 1000
+        (Faults(rate_limits=(), max_limit=500), (200, 500, 500)),  # caps at 500 and says so
+        (Faults(rate_limits=(), max_limit=500, limit_over_1000="reject"), (400, None, None)),  # refuses
+    ],
+)
+def test_the_page_size_switch_honours_1000_or_caps_at_500(faults: Faults, answer: tuple[Any, ...]) -> None:
+    dataset = Dataset.generate(1200, seed=3)
+    with SandboxServer(dataset, faults=faults) as running:
+        response = get(running, "/user", limit=1000, offset=0)
+        body = response.json()
+        served = (len(body["users"]), body["page"]["limit"]) if response.status_code == 200 else (None, None)
+        assert (response.status_code, *served) == answer
+        if response.status_code == 400:
+            assert body["errors"][0]["code"] == "invalid_limit"
+        assert len(get(running, "/user", limit=500, offset=0).json()["users"]) == 500  # 500 always served
+
+
 @pytest.mark.parametrize("params", [{"offset": -1}, {"limit": -5}, {"limit": "ten"}])
 def test_bad_paging_values_are_a_400(server: SandboxServer, params: dict[str, Any]) -> None:
     response = get(server, "/user", **params)

@@ -254,7 +254,7 @@ def test_every_provenance_field_is_stored(store: Store) -> None:
 def _counts(store: Store) -> tuple[object, ...]:
     return tuple(
         _rows(store.path, f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 - fixed names
-        for table in ("snapshots", "snapshot_users", "raw_pages")
+        for table in ("snapshots", "snapshot_members", "user_versions", "user_presence", "raw_pages")
     )
 
 
@@ -720,6 +720,6 @@ def test_a_store_reads_each_snapshot_once_and_a_new_store_reads_the_file(store: 
     assert store.snapshots("prod")[1] is current, "the trend reuses the snapshots already read"
     # The cache lives with one Store: another process's view (a new Store) reads the file.
     with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as db:
-        db.execute("UPDATE snapshot_users SET email = 'changed@example.com' WHERE snapshot_id = ?", (second,))
+        db.execute("UPDATE user_versions SET email = 'changed@example.com' WHERE user_id = 1")
     with Store.open(store.path.parent) as reopened:
         assert reopened.get_snapshot(second).users[0].email == "changed@example.com"
