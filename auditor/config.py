@@ -70,8 +70,11 @@ MAX_DAYS = 3650
 #: ``user`` value in the exceptions file for account-level rules (too-many-admins, review-overdue...).
 ACCOUNT_EXCEPTION_USERS = frozenset({"account", "*"})
 
-_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "audit_log")
+_TOP_KEYS = ("profiles", "exceptions_file", "thresholds", "rules", "identity", "review", "notify", "audit_log",
+             "evidence")
 _AUDIT_LOG_KEYS = ("report_library_url",)
+#: ``[evidence]``: the RFC 3161 time-stamping authority of every export (issue 19).
+_EVIDENCE_KEYS = ("tsa_url", "tsa_optional")
 _IDENTITY_KEYS = ("files", "preset", "map_file", "break_glass", *MAPPING_KEYS)
 _REVIEW_KEYS = ("remediation_days",)
 #: Default ``[review] remediation_days``.
@@ -106,6 +109,9 @@ class AuditConfig:
     overridden: tuple[str, ...] = ()
     #: ``[identity]``: the HR / identity-provider roster and the break-glass accounts.
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    #: ``[evidence] tsa_url`` / ``tsa_optional``: the TSA asked for a token at each export (``--tsa-url``).
+    tsa_url: str | None = None
+    tsa_optional: bool = False
     #: ``notify = [...]``: apprise URLs ``auditor run`` notifies when no ``--notify`` is given (they may hold tokens).
     notify: tuple[str, ...] = field(default=(), repr=False)
     #: ``[audit_log] report_library_url``: the Report Library base URL (§11.5); None: the instance's default.
@@ -443,6 +449,7 @@ def load_config(
         exceptions = load_exceptions(exceptions_path)
 
     identity = _identity_section(reader, data.get("identity", {}), chosen.parent)
+    tsa_url, tsa_optional = _evidence_section(reader, data.get("evidence", {}))
     notify: tuple[str, ...] = ()
     if "notify" in data:
         notify = reader.string_list(data["notify"], "notify", table=None, allow_empty=True)
@@ -461,9 +468,25 @@ def load_config(
         source=chosen,
         overridden=tuple(f for f in THRESHOLD_FIELDS if f in overrides),
         identity=identity,
+        tsa_url=tsa_url,
+        tsa_optional=tsa_optional,
         notify=notify,
         report_library_url=report_library_url,
     )
+
+
+def _evidence_section(reader: _Reader, table: object) -> tuple[str | None, bool]:
+    """``[evidence]``: ``tsa_url`` (the RFC 3161 endpoint) and ``tsa_optional`` (README, "Trusted time")."""
+    if not isinstance(table, dict):
+        raise reader.error("'evidence' must be a table: [evidence].", "evidence")
+    reader.check_keys(table, _EVIDENCE_KEYS, table="evidence")
+    url = table.get("tsa_url")
+    if url is not None and (not isinstance(url, str) or not url.strip()):
+        raise reader.error("'evidence.tsa_url' must be a URL in quotes.", "tsa_url", table="evidence")
+    optional = table.get("tsa_optional", False)
+    if not isinstance(optional, bool):
+        raise reader.error("'evidence.tsa_optional' must be true or false.", "tsa_optional", table="evidence")
+    return (url.strip() if url else None), optional
 
 
 def _audit_log_section(reader: _Reader, table: object) -> str | None:

@@ -40,13 +40,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+#: Manifest versions 1 and 2: the envelope signs manifest.json itself.
 PAYLOAD_TYPE = "application/vnd.certcentral-auditor.manifest+json; version=1"
+#: Since version 3: an in-toto Statement v1 whose subjects bind manifest.json and every file.
+INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "urn:certcentral-auditor:predicate:evidence-manifest:v1"
 FORMAT = "certcentral-auditor-evidence"
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 CONTROL = ("manifest.json", "signature.json", "signer.pub.pem", "SHA256SUMS")
+#: The RFC 3161 token over the signature (version 3, with a TSA); this script does not check it.
+TIMESTAMP = "signature.tsr"
 CONTROL_LIMIT = 16 * 1024 * 1024
 MAX_DEPTH = 32
-WARNINGS = {"signer-not-pinned", "signer-rotated"}
+WARNINGS = {"signer-not-pinned", "signer-rotated", "timestamp-not-checked"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -252,6 +259,33 @@ def parse_envelope(data: bytes) -> tuple[str, bytes, str, bytes] | str:
     return kind, body, keyid, signature
 
 
+def read_statement(payload: bytes) -> tuple[dict[str, str], dict[str, Any]] | str:
+    """An in-toto Statement v1 of this tool: (subject name -> SHA-256, the manifest it carries), or why not."""
+    try:
+        doc = load_json(payload)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        return str(exc)
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") != PREDICATE_TYPE:
+        return "the signed payload is not this tool's in-toto Statement v1"
+    subjects: dict[str, str] = {}
+    listed: list[Any] = doc["subject"] if isinstance(doc.get("subject"), list) else []
+    for subject in listed:
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if not isinstance(digest, dict) or not isinstance(subject.get("name"), str) \
+                or not isinstance(digest.get("sha256"), str) or subject["name"] in subjects:
+            return "a subject of the statement is malformed or named twice"
+        subjects[subject["name"]] = digest["sha256"]
+    predicate = doc.get("predicate")
+    if not subjects or not isinstance(predicate, dict) or not isinstance(predicate.get("manifest"), dict):
+        return "the statement has no subjects or carries no manifest"
+    return subjects, predicate["manifest"]
+
+
+def canonical(document: Any) -> bytes:
+    """The exporter's one JSON serialisation (sorted keys, 2-space indent, ASCII, LF)."""
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+
+
 def check_manifest(data: bytes) -> dict[str, Any] | str:
     """The manifest if every field verification reads has its type, else the reason."""
     try:
@@ -340,16 +374,31 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
                 report("bad-signature", "signature.json", parsed)
             else:
                 envelope = parsed
-                if parsed[0] != PAYLOAD_TYPE:
+                if parsed[0] not in (PAYLOAD_TYPE, INTOTO_PAYLOAD_TYPE):
                     report("bad-signature", "signature.json", "wrong payload type")
+        statement: tuple[dict[str, str], dict[str, Any]] | None = None
+        if envelope is not None and envelope[0] == INTOTO_PAYLOAD_TYPE:
+            read = read_statement(envelope[1])
+            if isinstance(read, str):
+                report("bad-signature", "signature.json", read)
+            else:
+                statement = read
+        out["format"] = ("in-toto Statement v1" if envelope is not None and envelope[0] == INTOTO_PAYLOAD_TYPE
+                         else "manifest signed directly (before version 3)")
         man_data, man_error = control("manifest.json")
         if man_error == "missing":
             report("missing-file", "manifest.json")
         elif man_data is None:
             report("modified-file", "manifest.json", man_error)
-        elif envelope is not None and man_data != envelope[1]:
+        elif envelope is not None and statement is None and man_data != envelope[1]:
             report("modified-file", "manifest.json", "differs from the signed copy")
-        manifest_bytes = envelope[1] if envelope is not None else man_data
+        manifest_bytes: bytes | None
+        if statement is not None:
+            manifest_bytes = man_data if man_data is not None else canonical(statement[1])
+        elif envelope is not None and envelope[0] != INTOTO_PAYLOAD_TYPE:
+            manifest_bytes = envelope[1]
+        else:
+            manifest_bytes = man_data
         if manifest_bytes is None:
             raise NotABundle(f"{path} holds neither a readable manifest.json nor a signature envelope")
         out["manifest_sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
@@ -359,6 +408,12 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
             report("manifest-unparseable", "manifest.json", checked)
         else:
             manifest = checked
+            if statement is not None and man_data is not None:
+                subjects, carried = statement
+                listed_digests = {e["path"]: e["sha256"] for e in manifest["files"]}
+                if (subjects.pop("manifest.json", None) != hashlib.sha256(man_data).hexdigest()
+                        or carried != manifest or subjects != listed_digests):
+                    report("modified-file", "manifest.json", "differs from the signed statement")
         named = manifest["signing_key"]["fingerprint"] if manifest else None
 
         embedded = None
@@ -421,10 +476,12 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
                 digest, _data, error = inflate(handle, entry, declared["size"], False)
                 if error or digest != declared["sha256"]:
                     report("modified-file", name, error or "SHA-256 differs from the manifest")
-        control_names = CONTROL if manifest["version"] >= 2 else CONTROL[:3]
+        control_names = (*CONTROL, TIMESTAMP) if manifest["version"] >= 3 else \
+            CONTROL if manifest["version"] >= 2 else CONTROL[:3]
         for entry in entries:
             if entry["name"] not in listed and entry["name"] not in control_names:
                 report("unexpected-file", entry["name"])
+        token, stamp_error = control(TIMESTAMP) if manifest["version"] >= 3 else (None, "missing")
         if manifest["version"] >= 2:
             sums, sums_error = control("SHA256SUMS")
             if sums_error == "missing":
@@ -432,11 +489,27 @@ def inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
             elif sums is None:
                 report("modified-file", "SHA256SUMS", sums_error)
             elif env_data is not None and man_data is not None and pem_data is not None:
+                stamped = ((TIMESTAMP, token),) if token is not None else ()
                 lines = [f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in
-                         (("manifest.json", man_data), ("signature.json", env_data), ("signer.pub.pem", pem_data))]
+                         (("manifest.json", man_data), ("signature.json", env_data), ("signer.pub.pem", pem_data),
+                          *stamped)]
                 lines += [f"{e['sha256']}  {e['path']}\n" for e in manifest["files"]]
                 if sums != "".join(lines).encode("ascii"):
                     report("modified-file", "SHA256SUMS", "not the checksums of this bundle's files")
+
+        if manifest["version"] >= 3:
+            section: dict[str, Any] = manifest["timestamp"] if isinstance(manifest.get("timestamp"), dict) else {}
+            authority = section.get("authority")
+            if token is None and stamp_error != "missing":
+                report("modified-file", TIMESTAMP, stamp_error)
+            elif token is None and isinstance(authority, str) and section.get("required") is True:
+                report("timestamp-missing", TIMESTAMP, f"the manifest requires a token from {authority}")
+            elif token is not None and not isinstance(authority, str):
+                report("unexpected-file", TIMESTAMP, "a timestamp token, but the manifest names no TSA")
+            elif token is not None:
+                # Checking an RFC 3161 token needs more than `cryptography`: see check_timestamp_hint().
+                report("timestamp-not-checked", TIMESTAMP, f"a token from {authority}")
+                out["timestamp"] = authority
 
     chain = manifest["chain"]
     sequence, previous_sha = chain["sequence"], chain["previous_manifest_sha256"]
@@ -546,6 +619,8 @@ def verify(
         "trusted": target["manifest_sha256"] in trusted,
         "integrity_only": allow_unpinned and target["manifest_sha256"] not in trusted,
         "files_checked": target["files_checked"],
+        "format": target.get("format", ""),
+        "timestamp": target.get("timestamp"),
     }
 
 
@@ -583,6 +658,13 @@ def main(argv: list[str] | None = None) -> int:
             print("INTEGRITY ONLY (--allow-unpinned): the signer was not checked against a trust root.")
         print(f"Result: {'INTACT' if result['ok'] else 'NOT INTACT'}")
         print(f"Manifest SHA-256: {result['manifest_sha256']}")
+        if result["format"]:
+            print(f"Signed statement: {result['format']}")
+        if result["timestamp"]:
+            print(f"Trusted time: not checked by this script; the bundle holds an RFC 3161 token from "
+                  f"{result['timestamp']}. Check it with `auditor verify --tsa-cert PEM`, or with OpenSSL: "
+                  "decode signatures[0].sig of signature.json from base64 into sig.bin, then "
+                  "`openssl ts -verify -in signature.tsr -data sig.bin -CAfile TSA-CA.pem`.")
         for kind, bundle, subject, detail in result["problems"]:
             level = "WARN" if kind in WARNINGS else "FAIL"
             print(f"  {level} {kind} [{bundle}] {subject}{': ' + detail if detail else ''}")

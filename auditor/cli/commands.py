@@ -441,7 +441,7 @@ def cmd_report(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                                snapshot_id=args.snapshot, since_id=args.since, frameworks=_frameworks(args.framework),
                                identity=_identity_request(args), overwrite=args.overwrite,
                                templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
-                               progress=progress_line(out))
+                               progress=progress_line(out), sign_pdf=not args.pdf_unsigned)
     for path in paths:
         out.data(str(path))
     return _fail_on(evaluation.findings, args.fail_on, out)
@@ -453,7 +453,9 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
                               include_reports=not args.no_reports, reports_dir=args.reports,
                               new_chain=args.new_chain,
                               overwrite=args.overwrite, identity=_identity_request(args),
-                              include_identity_source=args.include_identity_source)
+                              include_identity_source=args.include_identity_source,
+                              tsa_url=args.tsa_url, tsa_optional=args.tsa_optional,
+                              sign_pdf=not args.pdf_unsigned)
     if outcome.recovered:
         out.info(outcome.recovered)
     out.data(str(outcome.path))
@@ -463,7 +465,8 @@ def cmd_export(args: argparse.Namespace, workspace: Workspace, out: Output, stdi
 
 def cmd_verify(args: argparse.Namespace, workspace: Workspace | None, out: Output, stdin: TextIO) -> int:
     ok, text = verify_evidence(args.bundle, public_keys=args.public_key, manifest_sha256=args.manifest_sha256,
-                               allow_unpinned=args.allow_unpinned, previous=args.previous, reperform=args.reperform)
+                               allow_unpinned=args.allow_unpinned, previous=args.previous, reperform=args.reperform,
+                               tsa_certs=args.tsa_cert)
     out.data(text)
     return ExitCode.OK if ok else ExitCode.FINDINGS_OR_VERIFY_FAILED
 
@@ -495,6 +498,7 @@ def cmd_run(args: argparse.Namespace, workspace: Workspace, out: Output, stdin: 
         formats=_formats(args.format), templates_dir=args.templates, roster_limit=args.pdf_roster_limit,
         details=args.details, export=not args.no_export, step=out.info,
         identity=_identity_request(args), include_identity_source=args.include_identity_source,
+        tsa_url=args.tsa_url, tsa_optional=args.tsa_optional, sign_pdf=not args.pdf_unsigned,
     )
     return _fail_on(outcome.findings, args.fail_on, out)
 
@@ -514,6 +518,7 @@ def _run_accounts(
         frameworks=_frameworks(args.framework), formats=_formats(args.format), templates_dir=args.templates,
         roster_limit=args.pdf_roster_limit, details=args.details, export=not args.no_export,
         identity=_identity_request(args), include_identity_source=args.include_identity_source,
+        tsa_url=args.tsa_url, tsa_optional=args.tsa_optional, sign_pdf=not args.pdf_unsigned,
     )
     outcome = run_accounts(workspace, connections, request=request, output_dir=args.output, fleet=fleet,
                            parallel=args.parallel, notify=notify, step=out.info)

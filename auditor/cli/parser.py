@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--since", type=int, metavar="ID", help="compare against this snapshot")
     sub.add_argument("--overwrite", action="store_true", help="replace existing report files")
     _identity_options(sub)
+    _pdf_signing_option(sub)
 
     sub = command("export", "Write a signed, hash-chained evidence bundle (ZIP).")
     connection_option(sub)
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--new-chain", action="store_true", help="start a new evidence chain (reported as such)")
     sub.add_argument("--overwrite", action="store_true")
     _identity_options(sub, bundle=True)
+    _timestamp_options(sub)
+    _pdf_signing_option(sub)
 
     sub = command("verify", "Verify an evidence bundle offline (no data directory needed).")
     sub.add_argument("bundle", type=Path, metavar="FILE.zip")
@@ -280,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="earlier bundles of the same chain, to check the chain (repeatable)")
     sub.add_argument("--reperform", action="store_true",
                      help="re-derive users, changes and findings from the raw pages and compare with the views")
+    sub.add_argument("--tsa-cert", type=Path, action="append", default=[], metavar="PEM",
+                     help="check the bundle's RFC 3161 token against this TSA CA certificate (and the TSA's own)")
 
     sub = command("keys", "The evidence signing key.")
     key_actions = sub.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -293,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--details", action="store_true")
     sub.add_argument("--no-export", action="store_true", help="skip the evidence bundle")
     _identity_options(sub, bundle=True)
+    _timestamp_options(sub)
+    _pdf_signing_option(sub)
     _run_fleet_options(sub)
 
     sub = command("demo", "The whole pipeline against the bundled sample account (no key, no network).")
@@ -300,6 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
     command("doctor", "Check the whole database: integrity of every page, every record's tag, the history "
             "index, the evidence chain, sizes (exit 6 on a problem).")
     return parser
+
+
+def _pdf_signing_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--pdf-unsigned", action="store_true",
+                     help="leave the PDF report unsigned (by default it carries a PAdES signature of the evidence key)")
+
+
+def _timestamp_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--tsa-url", metavar="URL",
+                     help="RFC 3161 time-stamping authority to countersign the bundle (else [evidence] tsa_url)")
+    sub.add_argument("--tsa-optional", action="store_true",
+                     help="a TSA that does not answer lets the export proceed without a token (stated)")
 
 
 def _run_fleet_options(sub: argparse.ArgumentParser) -> None:

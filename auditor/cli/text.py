@@ -86,6 +86,7 @@ def describe_export(outcome: ExportOutcome) -> str:
         "Send these hashes to your auditor now (e-mail or ticket): an outside copy is what proves the "
         "chain was not rebuilt later by someone holding the signing key "
         "(`auditor verify FILE.zip --manifest-sha256 HEX`)."
+        + (f"\n{outcome.timestamp}" if outcome.timestamp else "")
     )
 
 

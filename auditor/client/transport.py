@@ -4,6 +4,10 @@
 decompressed, so a gzip bomb cannot grow) and the answer's deadline (which also bounds the status
 line and headers, through :class:`DeadlineStream`), then scanned for the API key in every form it
 could be echoed in. The answer handed back is decoded, fully in memory, and carries no trace of the key.
+
+The guard's scope is CertCentral: the one other host the tool may talk to, an RFC 3161 TSA (one
+POST per export, ``--tsa-url``), is asked by ``auditor.evidence.timestamp``'s own client, never
+through this transport, so it never sees the API key or its headers.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ A bundle is one ZIP an auditor can check offline (controls.md §3):
 - ``evidence/rule-inputs.json``: the recorded inputs the rules used besides the raw pages
   (configuration, thresholds, first-seen history, attestations, exceptions, the previous
   snapshot), so ``auditor verify --reperform`` can re-derive every view;
-- ``signature.json``: a DSSE envelope over the exact manifest bytes; ``signer.pub.pem``: the key;
+- ``signature.json``: a DSSE envelope over an in-toto Statement (``auditor.evidence.intoto``) whose
+  subjects are ``manifest.json`` and every listed file (before version 3: over the manifest bytes);
+  ``signer.pub.pem``: the key;
+- ``signature.tsr``: with ``--tsa-url``, an RFC 3161 token over the signature (``evidence.timestamp``);
 - ``SHA256SUMS``: every other member's SHA-256 in ``sha256sum -c`` form (derived, so checked too).
 
 Everything is a function of its inputs and the injected clock: the same contents, key, chain
@@ -45,9 +48,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auditor.atomic import write_bytes_atomic
 from auditor.auditlog import AuditLogRun
 from auditor.errors import EvidenceError
+from auditor.evidence import intoto
 from auditor.evidence.auditlog import audit_log_files
-from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope
+from auditor.evidence.dsse import Envelope
 from auditor.evidence.keys import SigningKeys
+from auditor.evidence.timestamp import NO_TSA_ENTRY, TIMESTAMP_PATH, TimestampAuthority
 from auditor.labels import iso
 from auditor.models import RawPage
 
@@ -65,6 +70,7 @@ __all__ = [
     "READABLE_VERSIONS",
     "REQUIRED_CONTEXT_KEYS",
     "RULE_INPUTS_PATH",
+    "TIMESTAMPED_CONTROL_FILES",
     "Bundle",
     "BundleContents",
     "ChainHeadLike",
@@ -80,10 +86,11 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "certcentral-auditor-evidence"
-#: Version 2 adds SHA256SUMS, the rule inputs and the rules version (issue 12 §1, §5).
-MANIFEST_VERSION = 2
+#: Version 2 adds SHA256SUMS, the rule inputs and the rules version (issue 12 §1, §5); version 3
+#: signs an in-toto Statement and states the time-stamping authority (issue 19).
+MANIFEST_VERSION = 3
 #: Manifest versions the verifier reads (version 1 bundles have no SHA256SUMS).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST_PATH = "manifest.json"
 ENVELOPE_PATH = "signature.json"
 PUBLIC_KEY_PATH = "signer.pub.pem"
@@ -94,6 +101,8 @@ IDENTITY_SOURCE_DIR = "evidence/identity-source/"
 #: Members that are not listed in the manifest: the manifest itself and what vouches for it.
 CONTROL_FILES = (MANIFEST_PATH, ENVELOPE_PATH, PUBLIC_KEY_PATH, CHECKSUMS_PATH)
 LEGACY_CONTROL_FILES = CONTROL_FILES[:3]
+#: Version 3 control files: the RFC 3161 token comes after the signature, so no manifest lists it.
+TIMESTAMPED_CONTROL_FILES = (*CONTROL_FILES, TIMESTAMP_PATH)
 
 #: Context every manifest must bind (controls.md §3.5 and §3.11); ``retention`` moves to the top.
 REQUIRED_CONTEXT_KEYS = (
@@ -121,6 +130,12 @@ DOES_NOT_PROVE = (
     "When the bundle was made: created_at is the exporter's clock, not a trusted timestamp.",
     "That the access shown was appropriate: the bundle records what access existed; "
     "the review and its sign-off decide.",
+)
+
+#: With a TSA, the sentence on the exporter's clock says what the token adds.
+_CLOCK_WITH_TSA = (
+    "When the bundle was made, beyond the TSA's token: created_at is the exporter's clock; signature.tsr "
+    "(when present) shows that the signature existed by the TSA's time, checked with `auditor verify --tsa-cert`."
 )
 
 _OUTSIDE_ANCHOR = (
@@ -317,6 +332,8 @@ class Bundle:
     created_at: datetime
     #: The Ed25519 signature over the manifest (base64), as in the envelope and the next link.
     signature: str
+    #: ``signature.tsr``: the TSA's token over the signature (None without a TSA, or one that was down).
+    timestamp_token: bytes | None = None
 
     @property
     def manifest_sha256(self) -> str:
@@ -393,11 +410,14 @@ def build_bundle(
     context: Mapping[str, Any],
     now: datetime,
     key_valid_from: datetime,
+    timestamp: TimestampAuthority | None = None,
 ) -> Bundle:
-    """Assemble the manifest, sign it (DSSE, Ed25519) and pack the deterministic ZIP.
+    """Assemble the manifest, sign it (DSSE over an in-toto Statement, Ed25519) and pack the deterministic ZIP.
 
     ``context`` must hold every key in :data:`REQUIRED_CONTEXT_KEYS` (``contents_from``'s sibling
     ``bundle_context`` builds it); ``key_valid_from`` is when the signer's key period began.
+    ``timestamp``: the TSA to ask for a token over the signature (its TimestampAuthorityError
+    passes through; ``timestamp.optional`` turns a failure into a bundle without a token).
     """
     _require_aware(now, "now")
     _require_aware(key_valid_from, "key_valid_from")
@@ -459,14 +479,19 @@ def build_bundle(
             }
             for path, data, meta in files
         ],
-        "does_not_prove": list(DOES_NOT_PROVE),
+        "does_not_prove": _does_not_prove(timestamp),
         "outside_anchor": _OUTSIDE_ANCHOR,
+        "timestamp": timestamp.manifest_entry() if timestamp is not None else NO_TSA_ENTRY,
     }
     manifest = canonical_json(manifest_doc)
-    envelope = Envelope.sign(manifest, payload_type=MANIFEST_PAYLOAD_TYPE, key=signer, keyid=fingerprint)
+    statement = intoto.statement_bytes(manifest_doc, manifest)
+    envelope = Envelope.sign(statement, payload_type=intoto.PAYLOAD_TYPE, key=signer, keyid=fingerprint)
     envelope_bytes = envelope.to_json()
+    token = timestamp.stamp(envelope.signature) if timestamp is not None else None
     pem = SigningKeys.public_pem(signer).encode("ascii")
     controls = [(MANIFEST_PATH, manifest), (ENVELOPE_PATH, envelope_bytes), (PUBLIC_KEY_PATH, pem)]
+    if token is not None:
+        controls.append((TIMESTAMP_PATH, token))
     sums = checksums_file(controls, [(entry["path"], entry["sha256"]) for entry in manifest_doc["files"]])
     members = [*controls, (CHECKSUMS_PATH, sums), *((path, data) for path, data, _ in files)]
     return Bundle(
@@ -477,6 +502,7 @@ def build_bundle(
         key_fingerprint=fingerprint,
         created_at=created_at,
         signature=envelope.signature_b64,
+        timestamp_token=token,
     )
 
 
@@ -525,6 +551,12 @@ def write_bundle(bundle: Bundle, output: Path, *, overwrite: bool = False) -> Pa
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _does_not_prove(timestamp: TimestampAuthority | None) -> list[str]:
+    if timestamp is None:
+        return list(DOES_NOT_PROVE)
+    return [_CLOCK_WITH_TSA if item == DOES_NOT_PROVE[3] else item for item in DOES_NOT_PROVE]
 
 
 def _zip(members: Sequence[tuple[str, bytes]], *, when: datetime) -> bytes:

@@ -19,7 +19,8 @@ from auditor.evidence.layout import load_json
 
 __all__ = ["MANIFEST_PAYLOAD_TYPE", "Envelope", "EnvelopeFormatError", "pae"]
 
-#: The payload type bound into every manifest signature; a new manifest version gets a new type.
+#: The payload type of manifest signatures before manifest version 3, which signs an in-toto
+#: Statement instead (``auditor.evidence.intoto``); still read by the verifier.
 MANIFEST_PAYLOAD_TYPE = "application/vnd.certcentral-auditor.manifest+json; version=1"
 
 

@@ -24,6 +24,9 @@ __all__ = ["ReusedReport", "read_stamp", "reuse_reports"]
 _HTML_ID = re.compile(rb'<meta name="keywords" content="[^"]*report (CCA-\d+-[0-9A-F]+)">')
 _HTML_TOOL = re.compile(rb'<meta name="generator" content="certcentral-auditor ([^"<>\s]+)">')
 _PDF_ID = re.compile(rb"/ID\s*\[\s*\((CCA-\d+-[0-9A-F]+)\)")
+#: A signed PDF's last revision is pyHanko's, which writes the /ID as hex strings (issue 19).
+_PDF_HEX_ID = re.compile(rb"/ID\s*\[\s*<((?:[0-9A-Fa-f]{2}){1,128})>")
+_REPORT_ID = re.compile(rb"CCA-\d+-[0-9A-F]+")
 _STARTXREF = re.compile(rb"startxref\s+(\d+)")
 _PDF_TOOL = re.compile(rb"/Creator\s*\(certcentral-auditor ([^()\s]+)\)")
 _OBJECT_STREAM = re.compile(rb"/Type\s*/ObjStm\b[^>]*>>\s*stream\r?\n")
@@ -56,6 +59,9 @@ def read_stamp(path: Path, content: bytes) -> tuple[str | None, str | None]:
     offset = int(start[-1]) if start and int(start[-1]) < len(content) else max(0, len(content) - 4096)
     found = _PDF_ID.search(content, offset, offset + 4096)
     report_id = found.group(1).decode("ascii") if found else None
+    hex_id = _PDF_HEX_ID.search(content, offset, offset + 4096) if found is None else None
+    if hex_id is not None and _REPORT_ID.fullmatch(decoded := bytes.fromhex(hex_id.group(1).decode("ascii"))):
+        report_id = decoded.decode("ascii")
     tool = _PDF_TOOL.search(content)
     if tool is None:  # WeasyPrint keeps the document information in a compressed object stream
         for match in _OBJECT_STREAM.finditer(content):

@@ -22,9 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.errors import ConfigurationError, EvidenceError
+from auditor.evidence import intoto
 from auditor.evidence.bundle import (
     BUNDLE_FORMAT,
     CHECKSUMS_PATH,
@@ -34,11 +36,14 @@ from auditor.evidence.bundle import (
     MANIFEST_PATH,
     PUBLIC_KEY_PATH,
     READABLE_VERSIONS,
+    TIMESTAMPED_CONTROL_FILES,
+    canonical_json,
     checksums_file,
 )
-from auditor.evidence.dsse import MANIFEST_PAYLOAD_TYPE, Envelope, EnvelopeFormatError
+from auditor.evidence.dsse import Envelope, EnvelopeFormatError
 from auditor.evidence.keys import SigningKeys
 from auditor.evidence.layout import LayoutProblem, NotAZipError, ZipEntry, inflate, load_json, read_layout
+from auditor.evidence.timestamp import TIMESTAMP_PATH, check_token
 from auditor.models import parse_api_datetime
 
 __all__ = [
@@ -78,6 +83,9 @@ class ProblemKind(enum.StrEnum):
     SIGNER_NOT_TRUSTED = "signer-not-trusted"
     MANIFEST_HASH_MISMATCH = "manifest-hash-mismatch"
     SIGNER_ROTATED = "signer-rotated"
+    TIMESTAMP_INVALID = "timestamp-invalid"
+    TIMESTAMP_MISSING = "timestamp-missing"
+    TIMESTAMP_NOT_CHECKED = "timestamp-not-checked"
 
     @property
     def is_failure(self) -> bool:
@@ -90,7 +98,7 @@ class ProblemKind(enum.StrEnum):
         return _MEANINGS[self]
 
 
-_WARNINGS = frozenset({ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED})
+_WARNINGS = frozenset({ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED, ProblemKind.TIMESTAMP_NOT_CHECKED})
 
 _MEANINGS: dict[ProblemKind, str] = {
     ProblemKind.MODIFIED_FILE: "the file's content differs from what was signed",
@@ -124,6 +132,15 @@ _MEANINGS: dict[ProblemKind, str] = {
     ProblemKind.SEQUENCE_GAP: "a bundle between the given ones is missing",
     ProblemKind.DIFFERENT_CHAIN: "a given bundle belongs to another chain",
     ProblemKind.MANIFEST_UNPARSEABLE: "the manifest cannot be read, so its files cannot be checked",
+    ProblemKind.TIMESTAMP_INVALID: (
+        "the RFC 3161 token is not a token over this bundle's signature by the TSA given with --tsa-cert"
+    ),
+    ProblemKind.TIMESTAMP_MISSING: (
+        "a trusted timestamp was required (by the manifest, or by --tsa-cert) but the bundle holds no token"
+    ),
+    ProblemKind.TIMESTAMP_NOT_CHECKED: (
+        "the bundle holds an RFC 3161 token, but no --tsa-cert was given to check it: its time is not trusted"
+    ),
 }
 
 
@@ -188,6 +205,13 @@ class VerificationReport:
     integrity_only: bool = False
     #: SHA-256 of the whole ZIP file, as ``auditor export`` prints it.
     zip_sha256: str | None = None
+    #: What the envelope signed: an in-toto Statement, or (older bundles) the manifest itself.
+    signed_format: str = ""
+    #: The TSA the manifest names (None: none configured); the token's time once it verified.
+    timestamp_authority: str | None = None
+    trusted_time: datetime | None = None
+    #: One sentence on the timestamp for the report ('' for bundles before manifest version 3).
+    timestamp_note: str = ""
 
     @property
     def failures(self) -> tuple[Problem, ...]:
@@ -217,6 +241,7 @@ def verify_bundle(
     trusted_manifests: Sequence[str] = (),
     allow_unpinned: bool = False,
     previous: Sequence[Path] = (),
+    tsa_certificates: Sequence[x509.Certificate] = (),
 ) -> VerificationReport:
     """Check one bundle's layout, files and signature, its chain with ``previous``, and its trust root.
 
@@ -226,13 +251,16 @@ def verify_bundle(
     with a valid signature is the failure "signature valid, signer not trusted", unless
     ``allow_unpinned`` asks for an integrity check only (then it is a warning).
 
+    An RFC 3161 token is checked against ``tsa_certificates`` (``--tsa-cert``): one that does not
+    verify fails; given certificates and no token fail too; a token left unchecked is a warning.
+
     Raises EvidenceError when ``path`` or one of ``previous`` is not a readable bundle (not a ZIP,
     truncated, or holding neither a manifest nor a signature envelope).
     """
     pinned = {SigningKeys.fingerprint(key): key for key in trusted_keys}
     anchors = [_normalise_hash(value) for value in trusted_manifests]
-    target = _inspect(Path(path), pinned)
-    others = [_inspect(Path(item), pinned) for item in previous]
+    target = _inspect(Path(path), pinned, tsa_certificates)
+    others = [_inspect(Path(item), pinned, tsa_certificates) for item in previous]
     problems = list(target.problems)
     for other in others:
         problems.extend(other.problems)
@@ -287,6 +315,10 @@ def verify_bundle(
         trust_root=trust,
         integrity_only=allow_unpinned and not trust,
         zip_sha256=target.zip_sha256,
+        signed_format=target.signed_format,
+        timestamp_authority=target.timestamp_authority,
+        trusted_time=target.trusted_time,
+        timestamp_note=target.timestamp_note,
     )
 
 
@@ -348,6 +380,10 @@ class _Inspection:
     files_checked: int = 0
     does_not_prove: tuple[str, ...] = ()
     zip_sha256: str | None = None
+    signed_format: str = ""
+    timestamp_authority: str | None = None
+    trusted_time: datetime | None = None
+    timestamp_note: str = ""
 
 
 @contextlib.contextmanager
@@ -374,12 +410,14 @@ def _layout(path: Path, handle: BinaryIO, size: int) -> tuple[list[ZipEntry], li
         raise EvidenceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
 
 
-def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
+def _inspect(path: Path, pinned: dict[str, Ed25519PublicKey], tsa: Sequence[x509.Certificate] = ()) -> _Inspection:
     with _opened(path) as (handle, size):
-        return _inspect_open(path, handle, size, pinned)
+        return _inspect_open(path, handle, size, pinned, tsa)
 
 
-def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed25519PublicKey]) -> _Inspection:
+def _inspect_open(
+    path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed25519PublicKey], tsa: Sequence[x509.Certificate]
+) -> _Inspection:
     name = path.name
     result = _Inspection(path=path)
 
@@ -419,22 +457,40 @@ def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed2
         except EnvelopeFormatError as exc:
             report(ProblemKind.BAD_SIGNATURE, ENVELOPE_PATH, f"not a readable DSSE envelope: {exc}")
         else:
-            if envelope.payload_type != MANIFEST_PAYLOAD_TYPE:
+            result.signed_format = intoto.format_name(envelope.payload_type)
+            if envelope.payload_type not in {intoto.PAYLOAD_TYPE, intoto.LEGACY_PAYLOAD_TYPE}:
                 report(
                     ProblemKind.BAD_SIGNATURE,
                     ENVELOPE_PATH,
-                    f"payload type {envelope.payload_type!r} is not {MANIFEST_PAYLOAD_TYPE!r}",
+                    f"payload type {envelope.payload_type!r} is neither {intoto.PAYLOAD_TYPE!r} "
+                    f"nor {intoto.LEGACY_PAYLOAD_TYPE!r}",
                 )
+    # Since manifest version 3 the envelope signs an in-toto Statement that binds manifest.json by
+    # its SHA-256; before, it signed the manifest bytes themselves.
+    statement: intoto.Statement | None = None
+    if envelope is not None and envelope.payload_type == intoto.PAYLOAD_TYPE:
+        read = intoto.read_statement(envelope.payload)
+        if isinstance(read, str):
+            report(ProblemKind.BAD_SIGNATURE, ENVELOPE_PATH, f"the signed payload is not readable: {read}")
+        else:
+            statement = read
 
     manifest_file, manifest_error = control(MANIFEST_PATH)
     if manifest_error == "missing":
         report(ProblemKind.MISSING_FILE, MANIFEST_PATH)
     elif manifest_file is None:
         report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, manifest_error)
-    elif envelope is not None and manifest_file != envelope.payload:
+    elif envelope is not None and statement is None and manifest_file != envelope.payload:
         report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, "differs from the signed copy in signature.json")
 
-    manifest_bytes = envelope.payload if envelope is not None else manifest_file
+    manifest_bytes: bytes | None
+    if statement is not None:
+        # Without the file, the signed statement's copy stands in so the members can still be checked.
+        manifest_bytes = manifest_file if manifest_file is not None else canonical_json(statement.manifest)
+    elif envelope is not None and envelope.payload_type != intoto.PAYLOAD_TYPE:
+        manifest_bytes = envelope.payload
+    else:
+        manifest_bytes = manifest_file
     if manifest_bytes is None:
         raise EvidenceError(
             f"{path} holds neither a readable manifest.json nor a signature envelope; "
@@ -447,6 +503,9 @@ def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed2
         report(ProblemKind.MANIFEST_UNPARSEABLE, MANIFEST_PATH, parsed)
     else:
         manifest = parsed
+        if statement is not None and manifest_file is not None:
+            for disagreement in statement.problems_with(manifest_bytes, manifest):
+                report(ProblemKind.MODIFIED_FILE, MANIFEST_PATH, f"differs from the signed statement: {disagreement}")
     named_key = _key_fingerprint(manifest)
 
     # --- the signature ---
@@ -527,7 +586,11 @@ def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed2
                 member_path,
                 f"SHA-256 {digest[:16]}…; the manifest says {declared['sha256'][:16]}…",
             )
-    control_files = CONTROL_FILES if manifest["version"] >= 2 else LEGACY_CONTROL_FILES
+    control_files = (
+        TIMESTAMPED_CONTROL_FILES if manifest["version"] >= 3
+        else CONTROL_FILES if manifest["version"] >= 2 else LEGACY_CONTROL_FILES
+    )
+    token, stamp_error = control(TIMESTAMP_PATH) if manifest["version"] >= 3 else (None, "missing")
     for entry in entries:
         if entry.name not in listed and entry.name not in control_files:
             report(ProblemKind.UNEXPECTED_FILE, entry.name, "not listed in the signed manifest (not inflated)")
@@ -538,12 +601,18 @@ def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed2
         elif sums_data is None:
             report(ProblemKind.MODIFIED_FILE, CHECKSUMS_PATH, sums_error)
         elif envelope_data is not None and manifest_file is not None and pem_data is not None:
+            stamped = [(TIMESTAMP_PATH, token)] if token is not None else []
             expected = checksums_file(
-                [(MANIFEST_PATH, manifest_file), (ENVELOPE_PATH, envelope_data), (PUBLIC_KEY_PATH, pem_data)],
+                [(MANIFEST_PATH, manifest_file), (ENVELOPE_PATH, envelope_data), (PUBLIC_KEY_PATH, pem_data), *stamped],
                 [(entry["path"], entry["sha256"]) for entry in manifest["files"]],
             )
             if sums_data != expected:
                 report(ProblemKind.MODIFIED_FILE, CHECKSUMS_PATH, "not the checksums of this bundle's files")
+
+    if manifest["version"] >= 3:
+        _check_timestamp(result, manifest.get("timestamp"), token, stamp_error, envelope, tsa, report)
+    elif tsa:
+        report(ProblemKind.TIMESTAMP_MISSING, TIMESTAMP_PATH, "bundles before manifest version 3 carry no token")
 
     chain = manifest["chain"]
     sequence = chain["sequence"]
@@ -575,6 +644,54 @@ def _inspect_open(path: Path, handle: BinaryIO, size: int, pinned: dict[str, Ed2
         new_chain_reason=chain["new_chain_reason"] or "",
     )
     return result
+
+
+def _check_timestamp(
+    result: _Inspection,
+    entry: object,
+    token: bytes | None,
+    stamp_error: str,
+    envelope: Envelope | None,
+    tsa: Sequence[x509.Certificate],
+    report: Any,
+) -> None:
+    """The RFC 3161 token against the manifest's ``timestamp`` section and ``--tsa-cert`` (fail closed)."""
+    section = entry if isinstance(entry, dict) else {}
+    authority = section.get("authority")
+    result.timestamp_authority = authority if isinstance(authority, str) else None
+    required = section.get("required") is True
+    if token is None and stamp_error != "missing":
+        report(ProblemKind.MODIFIED_FILE, TIMESTAMP_PATH, stamp_error)
+        return
+    if token is None:
+        if result.timestamp_authority is None:
+            result.timestamp_note = "none: no time-stamping authority was configured at export"
+        elif required:
+            result.timestamp_note = f"none, although the export required a token from {authority}"
+            report(ProblemKind.TIMESTAMP_MISSING, TIMESTAMP_PATH, f"the manifest requires a token from {authority}")
+            return
+        else:
+            result.timestamp_note = f"none: {authority} gave no token and the export had --tsa-optional"
+        if tsa:
+            report(ProblemKind.TIMESTAMP_MISSING, TIMESTAMP_PATH, "--tsa-cert was given, but the bundle holds no token")
+        return
+    if result.timestamp_authority is None:
+        report(ProblemKind.UNEXPECTED_FILE, TIMESTAMP_PATH, "a timestamp token, but the manifest names no TSA")
+        return
+    if envelope is None:
+        return  # the envelope's problem is reported already; there is no signature to check the token over
+    if not tsa:
+        result.timestamp_note = f"not checked: the bundle holds a token from {authority}; pass --tsa-cert PEM"
+        report(ProblemKind.TIMESTAMP_NOT_CHECKED, TIMESTAMP_PATH, f"a token from {authority}")
+        return
+    checked = check_token(token, envelope.signature, tsa)
+    if checked.problem:
+        result.timestamp_note = f"NOT TRUSTED: the token does not verify ({checked.problem})"
+        report(ProblemKind.TIMESTAMP_INVALID, TIMESTAMP_PATH, checked.problem)
+        return
+    result.trusted_time = checked.time
+    signer = f" ({checked.authority})" if checked.authority else ""
+    result.timestamp_note = f"from {authority}{signer}, RFC 3161 token checked with --tsa-cert"
 
 
 def _is_int(value: object) -> bool:
@@ -843,6 +960,15 @@ def format_report(report: VerificationReport) -> str:
     lines.append(f"Trusted through: {report.trust_root or 'nothing (no --public-key or --manifest-sha256 matched)'}")
     if report.created_at:
         lines.append(f"Created: {_text(report.created_at)} (exporter's clock)")
+    if report.trusted_time is not None:
+        lag = ""
+        if report.created_at is not None:
+            lag = f"; {(report.trusted_time - report.created_at).total_seconds():+.0f} s after the exporter's clock"
+        lines.append(f"Trusted time: {_text(report.trusted_time)} {report.timestamp_note}{lag}")
+    elif report.timestamp_note:
+        lines.append(f"Trusted time: {report.timestamp_note}")
+    if report.signed_format:
+        lines.append(f"Signed statement: {report.signed_format}")
     if report.covered_from or report.covered_until:
         lines.append(f"Pulls covered: {_text(report.covered_from)} to {_text(report.covered_until)}")
     lines.append(f"Files checked: {report.files_checked}")

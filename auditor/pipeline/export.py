@@ -21,17 +21,19 @@ from auditor.evidence import rotate_signing_key as rotate
 from auditor.evidence.auditlog import audit_log_context, with_audit_log
 from auditor.evidence.recorded import identity_evidence, rule_settings
 from auditor.evidence.reperform import rule_inputs_json
+from auditor.evidence.timestamp import TimestampAuthority
 from auditor.identity import match_users
 from auditor.models import RawPage
 from auditor.pipeline.campaigns import review_as_of, status_csv
 from auditor.pipeline.findings import Evaluation, evaluate, load_identity, raw_digest, rules_version
-from auditor.pipeline.reports import report_data
+from auditor.pipeline.reports import evidence_pdf_signer, report_data
 from auditor.pipeline.verify import check_users_against_raw_pages
 from auditor.pipeline.workspace import Workspace, check_master_key
 from auditor.report import render_html, render_pdf
 from auditor.store import export_lock
 
 if TYPE_CHECKING:
+    from auditor.config import AuditConfig
     from auditor.evidence.reuse import ReusedReport
     from auditor.identity import IdentityRequest, IdentitySource
     from auditor.store import Store
@@ -52,6 +54,16 @@ class ExportOutcome:
     signing_key_created: bool
     #: What was done about a bundle left by an interrupted export ('' when there was none).
     recovered: str = ""
+    #: One sentence on the RFC 3161 token ('' when no TSA was configured).
+    timestamp: str = ""
+
+
+def timestamp_authority(config: AuditConfig, *, tsa_url: str | None, tsa_optional: bool) -> TimestampAuthority | None:
+    """The TSA of an export: ``--tsa-url`` (and ``--tsa-optional``), else ``[evidence]`` of auditor.toml."""
+    url = tsa_url or config.tsa_url
+    if url is None:
+        return None
+    return TimestampAuthority(url, optional=tsa_optional or (tsa_url is None and config.tsa_optional))
 
 
 def export_evidence(
@@ -70,6 +82,9 @@ def export_evidence(
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
     store: Store | None = None,
+    tsa_url: str | None = None,
+    tsa_optional: bool = False,
+    sign_pdf: bool = True,
 ) -> ExportOutcome:
     """Write a signed bundle for one snapshot and advance the connection's evidence chain.
 
@@ -83,6 +98,9 @@ def export_evidence(
     The identity source is recorded (names, digests, rows, mapping and the matched records) in the
     manifest's context and the rule inputs; its files go into the bundle only with
     ``include_identity_source`` (they hold personal data of everyone in the roster).
+
+    With a TSA (``tsa_url``, else ``[evidence] tsa_url``) the bundle carries its RFC 3161 token over
+    the signature; a TSA that fails stops the export unless ``tsa_optional``.
     """
     if reports_dir is not None and not include_reports:
         raise ConfigurationError(
@@ -111,8 +129,10 @@ def export_evidence(
                 hint="Add --identity FILE (or files = [...] in [identity] of auditor.toml).",
             )
         identity_files = evaluation.identity_raw if include_identity_source else ()
+        timestamp = timestamp_authority(evaluation.config, tsa_url=tsa_url, tsa_optional=tsa_optional)
         report_html, report_pdf = _report_bytes(
-            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store
+            workspace, evaluation, include_reports, report_files, reports_dir=reports_dir, store=store,
+            sign_pdf=sign_pdf,
         )
         master = workspace.master_key()
         # One export of a connection at a time: the second starts from the head the first recorded
@@ -190,7 +210,8 @@ def export_evidence(
             )
             context["audit_log"] = audit_log_context(evaluation.audit_log)  # issue 17
             bundle = build_bundle(
-                contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from
+                contents, signer=key.private_key, chain=chain, context=context, now=now, key_valid_from=key.valid_from,
+                timestamp=timestamp,
             )
             # Published and recorded in the chain through the journal, so a crash between the two
             # steps is repaired by the next export (journal.recover above).
@@ -207,7 +228,16 @@ def export_evidence(
         new_chain_reason=chain.new_chain_reason,
         signing_key_created=created,
         recovered=recovered,
+        timestamp=_timestamp_note(timestamp, bundle.timestamp_token),
     )
+
+
+def _timestamp_note(timestamp: TimestampAuthority | None, token: bytes | None) -> str:
+    if timestamp is None:
+        return ""
+    if token is None:
+        return f"Trusted timestamp: none; {timestamp.url} gave no token and --tsa-optional let the export proceed."
+    return f"Trusted timestamp: RFC 3161 token from {timestamp.url} in signature.tsr (check with --tsa-cert)."
 
 
 def _recorded_identity(evaluation: Evaluation) -> IdentitySource | None:
@@ -281,6 +311,7 @@ def _report_bytes(
     *,
     reports_dir: Path | None,
     store: Store,
+    sign_pdf: bool = True,
 ) -> tuple[bytes | None, bytes | None]:
     if not include:
         return None, None
@@ -293,7 +324,8 @@ def _report_bytes(
         return html, pdf
 
     data = report_data(workspace, evaluation, store=store)
-    return render_html(data).encode("utf-8"), render_pdf(data)
+    signer = evidence_pdf_signer(workspace, store, signed_at=data.generated_at).sign if sign_pdf else None
+    return render_html(data).encode("utf-8"), render_pdf(data, sign=signer)
 
 
 def _reused_reports(evaluation: Evaluation, reports_dir: Path) -> tuple[ReusedReport, ...]:

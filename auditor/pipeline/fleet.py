@@ -70,6 +70,10 @@ class RunRequest:
     export: bool = True
     identity: IdentityRequest | None = None
     include_identity_source: bool = False
+    #: ``--tsa-url`` / ``--tsa-optional`` / ``--pdf-unsigned`` (issue 19).
+    tsa_url: str | None = None
+    tsa_optional: bool = False
+    sign_pdf: bool = True
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ def _run_account(
             templates_dir=request.templates_dir, roster_limit=request.roster_limit, details=request.details,
             export=request.export, step=step, after_pull=watch, identity=request.identity,
             include_identity_source=request.include_identity_source,
+            tsa_url=request.tsa_url, tsa_optional=request.tsa_optional, sign_pdf=request.sign_pdf,
         )
     except AuditorError as caught:
         error = caught

@@ -15,8 +15,11 @@ from auditor.report import write_reports as render_and_write
 from auditor.report.data import report_data as build
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from auditor.identity import IdentityRequest
     from auditor.report import ReportData, ReportFormat
+    from auditor.report._sign import PdfSigner
     from auditor.standards import StandardsFormat
     from auditor.store import Store
 
@@ -48,14 +51,19 @@ def write_reports(
     roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
+    sign_pdf: bool = True,
 ) -> list[Path]:
-    """Render and write the reports of an evaluated snapshot (HTML, PDF), then its OSCAL/OCSF files."""
+    """Render and write the reports of an evaluated snapshot (HTML, PDF), then its OSCAL/OCSF files;
+    the PDF is signed unless not ``sign_pdf``."""
     report_formats, standards = split_formats(formats)
     if not report_formats and standards:
         return write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
     if standards and not overwrite and Path(output_dir).is_dir():
         refuse_existing(evaluation, standards, output_dir)  # before anything is rendered, as for the reports
     data = report_data(workspace, evaluation, store=store)
+    signer = None
+    if sign_pdf and "pdf" in report_formats:
+        signer = evidence_pdf_signer(workspace, store, signed_at=data.generated_at).sign
     written = render_and_write(
         data,
         formats=report_formats,
@@ -64,10 +72,30 @@ def write_reports(
         templates_dir=templates_dir,
         roster_limit=roster_limit,
         progress=progress,
+        sign_pdf=signer,
     )
     if standards:
         written += write_standards(evaluation, formats=standards, output_dir=output_dir, overwrite=overwrite)
     return written
+
+
+def evidence_pdf_signer(workspace: Workspace, store: Store | None, *, signed_at: datetime) -> PdfSigner:
+    """The PAdES signer of PDF reports: the evidence signing key (created on first use), as for bundles."""
+    from auditor.errors import CredentialsError
+    from auditor.evidence import active_signing_key
+    from auditor.pipeline.workspace import check_master_key
+    from auditor.report._sign import PdfSigner
+
+    with workspace.store(store) as opened:
+        try:
+            master = workspace.master_key()
+            check_master_key(opened, master)
+        except CredentialsError as exc:  # a report without the master key can still be written unsigned
+            raise CredentialsError(
+                exc.message, hint=f"{exc.hint} Or pass --pdf-unsigned to write the PDF report unsigned.".strip()
+            ) from exc
+        key, _created = active_signing_key(opened, master, now=workspace.now())
+    return PdfSigner(key.private_key, key.fingerprint, key.valid_from, signed_at)
 
 
 def report(
@@ -84,6 +112,7 @@ def report(
     templates_dir: Path | None = None,
     roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Callable[[str], None] | None = None,
+    sign_pdf: bool = True,
 ) -> tuple[Evaluation, list[Path]]:
     """``auditor report``: evaluate a snapshot (with the trend) and write its reports, on one store."""
     config = workspace.load_config(frameworks)
@@ -96,5 +125,6 @@ def report(
         paths = write_reports(
             workspace, evaluation, formats=formats, output_dir=output_dir, overwrite=overwrite,
             templates_dir=templates_dir, roster_limit=roster_limit, progress=progress, store=store,
+            sign_pdf=sign_pdf,
         )
     return evaluation, paths

@@ -13,7 +13,7 @@ from auditor.errors import ApiBadResponseError, ConfigurationError, ReportError
 from auditor.labels import day, describe_pull
 from auditor.models import FindingsResult, Snapshot
 from auditor.pipeline.connections import PullOutcome, pull
-from auditor.pipeline.export import export_evidence
+from auditor.pipeline.export import export_evidence, timestamp_authority
 from auditor.pipeline.findings import evaluate, load_identity
 from auditor.pipeline.reports import write_reports
 from auditor.pipeline.workspace import Workspace
@@ -54,6 +54,9 @@ def run_once(
     after_pull: Callable[[PullOutcome, Store], None] | None = None,
     identity: IdentityRequest | None = None,
     include_identity_source: bool = False,
+    tsa_url: str | None = None,
+    tsa_optional: bool = False,
+    sign_pdf: bool = True,
 ) -> RunOutcome:
     """Pull, evaluate, report, export: one summary line per step. A failed pull stops everything.
 
@@ -66,6 +69,7 @@ def run_once(
         workspace, connection, frameworks=frameworks, output_dir=output_dir, templates_dir=templates_dir,
         roster_limit=roster_limit, evidence_dir=evidence_dir if export else None, reports=bool(formats),
     )
+    timestamp_authority(config, tsa_url=tsa_url, tsa_optional=tsa_optional)  # a bad --tsa-url fails before the pull
     # One store for the whole run: opening it checks the database's integrity, once.
     with workspace.store() as store:
         store.get_connection(connection)  # unknown connection: the hint names `auditor connect`
@@ -113,6 +117,7 @@ def run_once(
                 templates_dir=templates_dir,
                 roster_limit=roster_limit,
                 store=store,
+                sign_pdf=sign_pdf,
             )
             step("Reports: " + ", ".join(str(path) for path in paths))
         bundle_path: Path | None = None
@@ -132,10 +137,14 @@ def run_once(
                 report_files=paths,
                 include_identity_source=include_identity_source,
                 store=store,
+                tsa_url=tsa_url,
+                tsa_optional=tsa_optional,
             )
             bundle_path, manifest = exported.path, exported.manifest_sha256
             if exported.recovered:
                 step(exported.recovered)
+            if exported.timestamp:
+                step(exported.timestamp)
             step(
                 f"Evidence: {exported.path} (chain {exported.chain_id}, sequence {exported.sequence}); "
                 f"manifest SHA-256 {exported.manifest_sha256}, bundle SHA-256 {exported.zip_sha256}"

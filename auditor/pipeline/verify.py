@@ -14,6 +14,7 @@ from auditor.errors import ApiBadResponseError
 from auditor.evidence import format_report, load_public_keys, verify_bundle
 from auditor.evidence.rederive import reperform_bundle
 from auditor.evidence.reperform import Reperformance, format_reperformance
+from auditor.evidence.timestamp import load_tsa_certificates
 from auditor.models import RawPage, Role, Snapshot
 from auditor.parsing import users_from_raw_pages
 from auditor.pipeline.findings import evaluate_snapshot, rules_version
@@ -75,6 +76,7 @@ def verify_evidence(
     allow_unpinned: bool = False,
     previous: Sequence[Path] = (),
     reperform: bool = False,
+    tsa_certs: Sequence[Path] = (),
 ) -> tuple[bool, str]:
     """Verify a bundle offline; returns (intact and trusted, human-readable report).
 
@@ -88,6 +90,7 @@ def verify_evidence(
         trusted_manifests=manifest_sha256,
         allow_unpinned=allow_unpinned,
         previous=previous,
+        tsa_certificates=[cert for path in tsa_certs for cert in load_tsa_certificates(path)],
     )
     text = format_report(report)
     if not reperform:

@@ -123,8 +123,11 @@ def render_pdf(
     findings_per_rule: int | None = PDF_FINDINGS_PER_RULE,
     table_limit: int | None = PDF_TABLE_LIMIT,
     progress: Progress | None = None,
+    sign: Callable[[bytes], bytes] | None = None,
 ) -> bytes:
     """The archival, tagged PDF/A-3a report, with the roster, findings, changes, keys and provenance attached.
+
+    ``sign`` (``auditor.report._sign.PdfSigner.sign``) adds the PAdES signature of the evidence key.
 
     The PDF lists at most ``roster_limit`` users, ``findings_per_rule`` findings of each rule and
     ``table_limit`` access changes, privileged users and API keys (None: all); the attached CSVs
@@ -132,7 +135,7 @@ def render_pdf(
     """
     from auditor.report._pdf import render_pdf_bytes  # deferred: weasyprint loads only for a PDF
 
-    return render_pdf_bytes(
+    pdf = render_pdf_bytes(
         data,
         templates_dir=templates_dir or default_templates_dir(),
         roster_limit=roster_limit,
@@ -140,6 +143,11 @@ def render_pdf(
         findings_per_rule=findings_per_rule,
         table_limit=table_limit,
     )
+    if sign is None:
+        return pdf
+    if progress is not None:
+        progress("Signing PDF report")
+    return sign(pdf)
 
 
 def account_slug(name: str, account_id: int | None = None) -> str:
@@ -170,6 +178,7 @@ def write_reports(
     templates_dir: Path | None = None,
     roster_limit: int = PDF_ROSTER_LIMIT,
     progress: Progress | None = None,
+    sign_pdf: Callable[[bytes], bytes] | None = None,
 ) -> list[Path]:
     """Render each format and write it atomically into ``output_dir``; returns the paths written.
 
@@ -208,7 +217,9 @@ def write_reports(
                 progress("Rendering HTML report")
             payload = render_html(data, templates_dir=templates_dir).encode("utf-8")
         else:
-            payload = render_pdf(data, templates_dir=templates_dir, roster_limit=roster_limit, progress=progress)
+            payload = render_pdf(
+                data, templates_dir=templates_dir, roster_limit=roster_limit, progress=progress, sign=sign_pdf
+            )
         try:
             write_bytes_atomic(target, payload)
         except OSError as exc:

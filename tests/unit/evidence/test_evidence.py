@@ -253,7 +253,7 @@ def test_the_manifest_lists_every_member_with_hash_size_type_and_role(intact: Pa
 def test_the_manifest_binds_context_retention_chain_key_period_and_its_limits(intact: Path) -> None:
     manifest = json.loads(members_of(intact)["manifest.json"])
 
-    assert manifest["format"] == "certcentral-auditor-evidence" and manifest["version"] == 2
+    assert manifest["format"] == "certcentral-auditor-evidence" and manifest["version"] == 3
     assert set(REQUIRED_CONTEXT_KEYS) - {"retention"} <= set(manifest["context"])
     assert manifest["context"]["pull_started_at"] == "2026-11-01T12:00:00+00:00"
     assert manifest["context"]["pull_complete"] is True
@@ -275,16 +275,29 @@ def test_the_manifest_binds_context_retention_chain_key_period_and_its_limits(in
     assert "every user" in joined and "multi-factor" in joined and "misused" in joined
 
 
-def test_the_signature_is_dsse_over_the_exact_manifest_bytes(intact: Path) -> None:
+def test_the_signature_is_dsse_over_an_in_toto_statement_that_binds_the_manifest(intact: Path) -> None:
+    from google.protobuf import json_format
+    from in_toto_attestation.v1 import statement, statement_pb2
+
     members = members_of(intact)
     envelope = json.loads(members["signature.json"])
     public = serialization.load_pem_public_key(members["signer.pub.pem"])
     payload = base64.b64decode(envelope["payload"])
+    document = json.loads(payload)
 
-    assert payload == members["manifest.json"]
-    assert envelope["payloadType"] == MANIFEST_PAYLOAD_TYPE
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert document["_type"] == "https://in-toto.io/Statement/v1"
+    assert document["predicateType"] == "urn:certcentral-auditor:predicate:evidence-manifest:v1"
+    manifest = json.loads(members["manifest.json"])
+    assert document["predicate"] == {"manifest": manifest}
+    subjects = {subject["name"]: subject["digest"]["sha256"] for subject in document["subject"]}
+    assert subjects.pop("manifest.json") == hashlib.sha256(members["manifest.json"]).hexdigest()
+    assert subjects == {name: hashlib.sha256(data).hexdigest() for name, data in members.items() if name not in CONTROL}
+    # The in-toto project's own model of a v1 Statement accepts it.
+    statement.Statement.copy_from_pb(json_format.Parse(payload, statement_pb2.Statement())).validate()
     assert envelope["signatures"][0]["keyid"] == SigningKeys.fingerprint(KEY_A)
-    signed = b"DSSEv1 %d %s %d %s" % (len(MANIFEST_PAYLOAD_TYPE), MANIFEST_PAYLOAD_TYPE.encode(), len(payload), payload)
+    kind = envelope["payloadType"].encode()
+    signed = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
     assert isinstance(public, type(KEY_A.public_key()))
     public.verify(base64.b64decode(envelope["signatures"][0]["sig"]), signed)  # raises if not
 
@@ -800,7 +813,7 @@ def test_every_problem_kind_is_explained_and_classified() -> None:
     )
     text = format_report(report)
 
-    warnings_only = {ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED}
+    warnings_only = {ProblemKind.SIGNER_NOT_PINNED, ProblemKind.SIGNER_ROTATED, ProblemKind.TIMESTAMP_NOT_CHECKED}
     for kind in ProblemKind:
         level = "WARN" if kind in warnings_only else "FAIL"
         assert f"{level} {kind.value} [b.zip] subject-{kind.value}" in text

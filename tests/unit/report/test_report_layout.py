@@ -37,9 +37,19 @@ def demo(demo_run: DemoRun) -> Path:
 
 @pytest.fixture(scope="module")
 def review_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture report with a review, rendered to PDF once for the module (read-only)."""
+    """The fixture report with a review, rendered to PDF and signed (PAdES, issue 19) once for the module
+    (read-only): the PDF/A checks below hold for the signed report."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from auditor.report._sign import PdfSigner
+
+    data = make_report_data(review=True)
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"report signing key").digest())
+    signer = PdfSigner(key, "sha256:report-key", data.generated_at, data.generated_at)
     path = tmp_path_factory.mktemp("pdfa") / "r.pdf"
-    path.write_bytes(render_pdf(make_report_data(review=True)))
+    path.write_bytes(render_pdf(data, sign=signer.sign))
     return path
 
 
