@@ -75,7 +75,7 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     # Versions and member lists carry no tag of their own: each snapshot's users tag is computed over
     # the rows they rebuild (versions.member_rows), so it covers every version and member list it uses.
     "user_versions": frozenset({"id", "connection", "email_key", *TAGGED_COLUMNS["snapshot_users"][2:]}),
-    "snapshot_members": frozenset({"snapshot_id", "count", "versions"}),
+    "snapshot_members": frozenset({"snapshot_id", "count", "versions", "base_id"}),
     "user_presence": frozenset({"tag"}),
     "snapshot_summaries": frozenset({"tag"}),
     "raw_pages": frozenset(),
