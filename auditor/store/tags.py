@@ -105,7 +105,16 @@ def canonical_record(table: str, row: Mapping[str, object]) -> bytes:
 def _encode(table: str, values: Sequence[object]) -> bytes:
     """:func:`canonical_record` of values given in ``TAGGED_COLUMNS[table]`` order."""
     head, prefixes = _PREFIXES[table]
-    parts = [head]
+    return head + _encode_columns(table, prefixes, values)
+
+
+def _encode_columns(table: str, prefixes: Sequence[bytes], values: Sequence[object]) -> bytes:
+    """The columns' part of :func:`_encode`: each column's encoding, concatenated in order.
+
+    Concatenation is what lets a row's encoding be split into its key columns and the rest
+    (:meth:`_Tagged._stream_tag` reuses the rest of a snapshot's unchanged user rows).
+    """
+    parts: list[bytes] = []
     append = parts.append
     for prefix, value in zip(prefixes, values, strict=True):
         if value is None:
@@ -156,6 +165,9 @@ def _count_frame(count: int) -> bytes:
 
 class _Tagged(_Database):
     """The database with record tags: written on every insert, checked on every read."""
+
+    #: The user-column encodings of the last snapshot streamed (see :meth:`_feed_user_rows`).
+    _user_row_tails: dict[tuple[object, ...], bytes] = {}  # noqa: RUF012 - replaced, never mutated
 
     @property
     def untagged(self) -> bool:
@@ -279,11 +291,40 @@ class _Tagged(_Database):
             return None
         mac = self._keys.record_authenticator(table).stream()
         count = 0
-        for row in rows:
-            mac.update(_framed(_encode(table, row)))
-            count += 1
+        if table == "snapshot_users":
+            count = self._feed_user_rows(mac, rows)
+        else:
+            for row in rows:
+                mac.update(_framed(_encode(table, row)))
+                count += 1
         mac.update(_count_frame(count))
         return mac.finalize()
+
+    def _feed_user_rows(self, mac: Any, rows: Iterable[Sequence[object]]) -> int:
+        """Feed user rows (snapshot id, position, user columns) to ``mac``; returns how many.
+
+        A pull checks the previous snapshot's rows, then tags its own, and most users are unchanged
+        between the two: their user columns (all but the first two) encode to the same bytes. The
+        encoding of those columns is kept per distinct row for the next stream (one snapshot's
+        worth, replaced each time), so an unchanged user is encoded once, not once per snapshot:
+        the encoding was about a third of a 50,000-user pull's CPU.
+        """
+        head, prefixes = _PREFIXES["snapshot_users"]
+        keys, rest = prefixes[:2], prefixes[2:]
+        known = self._user_row_tails
+        tails: dict[tuple[object, ...], bytes] = {}
+        count = 0
+        for row in rows:
+            columns = tuple(row[2:])
+            tail = known.get(columns)
+            if tail is None:
+                tail = _encode_columns("snapshot_users", rest, columns)
+            tails[columns] = tail
+            record = head + _encode_columns("snapshot_users", keys, row[:2]) + tail
+            mac.update(_framed(record))
+            count += 1
+        self._user_row_tails = tails
+        return count
 
     def _users_tag(self, snapshot_id: int) -> bytes | None:
         return self._stream_tag("snapshot_users", member_rows(self._db, snapshot_id))
