@@ -108,33 +108,33 @@ def _encode(table: str, values: Sequence[object]) -> bytes:
     return head + _encode_columns(table, prefixes, values)
 
 
-def _encode_columns(table: str, prefixes: Sequence[bytes], values: Sequence[object]) -> bytes:
+def _encode_columns(table: str, prefixes: Sequence[_Typed], values: Sequence[object]) -> bytes:
     """The columns' part of :func:`_encode`: each column's encoding, concatenated in order.
 
     Concatenation is what lets a row's encoding be split into its key columns and the rest
     (:meth:`_Tagged._stream_tag` reuses the rest of a snapshot's unchanged user rows).
     """
     parts: list[bytes] = []
-    append = parts.append
-    for prefix, value in zip(prefixes, values, strict=True):
+    extend = parts.extend
+    for (as_text, as_int, as_bytes, as_float), value in zip(prefixes, values, strict=True):
         if value is None:
             continue
         kind = type(value)
         if kind is str:
             data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
-            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+            extend((as_text, len(data).to_bytes(8, "big"), data))
         elif kind is int or kind is bool:
-            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))  # type: ignore[call-overload]
+            extend((as_int, int(value).to_bytes(8, "big", signed=True)))  # type: ignore[call-overload]
         elif isinstance(value, bytes | bytearray | memoryview):
             data = bytes(value)
-            append(prefix + b"b" + len(data).to_bytes(8, "big") + data)
+            extend((as_bytes, len(data).to_bytes(8, "big"), data))
         elif isinstance(value, float):
-            append(prefix + b"f" + struct.pack(">d", value))
+            extend((as_float, struct.pack(">d", value)))
         elif isinstance(value, str):  # a str subclass
             data = str(value).encode("utf-8", "surrogatepass")
-            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+            extend((as_text, len(data).to_bytes(8, "big"), data))
         elif isinstance(value, int):
-            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))
+            extend((as_int, int(value).to_bytes(8, "big", signed=True)))
         else:  # pragma: no cover - SQLite returns only the types above
             raise TypeError(f"cannot encode {type(value).__name__} for a column of {table}")
     return b"".join(parts)
@@ -145,8 +145,17 @@ def _length_prefixed(name: str) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
+#: A column's prefix followed by each type letter (text, integer, bytes, float).
+_Typed = tuple[bytes, bytes, bytes, bytes]
+
+
+def _typed(column: str) -> _Typed:
+    prefix = _length_prefixed(column)
+    return (prefix + b"s", prefix + b"i", prefix + b"b", prefix + b"f")
+
+
 _PREFIXES: Final = {
-    table: (_length_prefixed(table), tuple(_length_prefixed(column) for column in columns))
+    table: (_length_prefixed(table), tuple(_typed(column) for column in columns))
     for table, columns in TAGGED_COLUMNS.items()
 }
 
@@ -311,16 +320,28 @@ class _Tagged(_Database):
         """
         head, prefixes = _PREFIXES["snapshot_users"]
         keys, rest = prefixes[:2], prefixes[2:]
+        snapshot_prefix, position_prefix = head + keys[0][1], keys[1][1]
         known = self._user_row_tails
         tails: dict[tuple[object, ...], bytes] = {}
         count = 0
         for row in rows:
             columns = tuple(row[2:])
-            tail = known.get(columns)
-            if tail is None:
+            try:
+                tail = known.get(columns)
+            except TypeError:  # an unhashable value (no row read from SQLite holds one): not kept
                 tail = _encode_columns("snapshot_users", rest, columns)
-            tails[columns] = tail
-            record = head + _encode_columns("snapshot_users", keys, row[:2]) + tail
+            else:
+                if tail is None:
+                    tail = _encode_columns("snapshot_users", rest, columns)
+                tails[columns] = tail
+            snapshot_id, position = row[0], row[1]
+            if type(snapshot_id) is int and type(position) is int:  # always, as rows are built
+                record = b"".join((
+                    snapshot_prefix, snapshot_id.to_bytes(8, "big", signed=True),
+                    position_prefix, position.to_bytes(8, "big", signed=True), tail,
+                ))
+            else:  # pragma: no cover - the general encoding, should a row ever hold another type
+                record = head + _encode_columns("snapshot_users", keys, row[:2]) + tail
             mac.update(_framed(record))
             count += 1
         self._user_row_tails = tails
