@@ -379,6 +379,7 @@ LEGACY_FILES = (
     "fleet/fleet-summary.html", "fleet/fleet-summary.json",
     "fleet/example-corp/certcentral-access-review-example-corp-*.html",
     "fleet/example-subsidiary/certcentral-access-review-example-subsidiary-*.html",
+    "tsa/ca.pem",  # the demo's TSA (issue 19, auditor/sandbox/tsa.py)
 )
 
 
