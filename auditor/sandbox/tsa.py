@@ -144,7 +144,9 @@ class SandboxTsa:
 
     def start(self) -> SandboxTsa:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox-tsa", daemon=True)
+            self._thread = threading.Thread(  # a short poll, so stop() returns at once (as SandboxServer's)
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-tsa", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -167,7 +169,8 @@ def _handler(tsa: SandboxTsa) -> type[http.server.BaseHTTPRequestHandler]:
         """POST a TimeStampReq, get a TimeStampResp; anything else is refused."""
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or "0")
+            declared = self.headers.get("Content-Length") or "0"
+            length = int(declared) if declared.isdigit() else 0
             if self.headers.get_content_type() != _MEDIA_QUERY or not 0 < length <= _QUERY_LIMIT:
                 self._answer(415 if length else 400, b"send one application/timestamp-query\n", "text/plain")
                 return
