@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -301,9 +302,9 @@ def compare_code(argv: Sequence[str] | None = None) -> int:
         parent, child = multiprocessing.Pipe()
         server = multiprocessing.get_context("spawn").Process(target=_serve, args=(users, 0, child, False))
         server.start()
+        envs: dict[str, dict[str, str]] = {}
         try:
             base_url = parent.recv()
-            envs = {}
             for name, tree in sides.items():
                 home = Path(tempfile.mkdtemp(prefix=f"bench-pull-{name}-"))
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
@@ -327,9 +328,12 @@ def compare_code(argv: Sequence[str] | None = None) -> int:
             server.join(timeout=30)
             if server.is_alive():
                 server.terminate()
+            for env in envs.values():
+                shutil.rmtree(Path(env["AUDITOR_HOME"]).parent, ignore_errors=True)
         before, after = (statistics.median(cpu[name]) * 1e6 / users for name in ("before", "after"))
         print(f"| {users:,} | {before:.0f} µs | {after:.0f} µs | {(after - before) / before:+.0%} | "
               f"{rss['before'] // 1024} / {rss['after'] // 1024} MB |")
+    shutil.rmtree(sides["before"], ignore_errors=True)
     return 0
 
 
