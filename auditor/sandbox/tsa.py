@@ -99,7 +99,7 @@ class SandboxTsa:
         self,
         clock: Callable[[], datetime],
         *,
-        name: str = "certcentral-auditor sandbox TSA",
+        name: str = "Sandbox TSA of certcentral-auditor",
         valid_from: datetime | None = None,
         host: str = "127.0.0.1",
     ) -> None:

@@ -70,4 +70,4 @@ def test_the_demo_bundles_carry_rfc3161_tokens_that_verify_as_the_readme_shows(
 
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert trusted in verified.stdout
-    assert "(CN=certcentral-auditor sandbox TSA), RFC 3161 token checked with --tsa-cert" in verified.stdout
+    assert "(CN=Sandbox TSA of certcentral-auditor), RFC 3161 token checked with --tsa-cert" in verified.stdout

@@ -60,7 +60,7 @@ def test_its_token_verifies_against_its_ca_certificate_at_the_injected_clocks_ti
 
     assert check.problem == ""
     assert check.time == JULY
-    assert check.authority == "CN=certcentral-auditor sandbox TSA"
+    assert check.authority == "CN=Sandbox TSA of certcentral-auditor"
 
 
 def test_its_time_follows_the_clock_as_the_demo_steps_it(tsa: SandboxTsa, clock: Clock) -> None:
