@@ -2,8 +2,9 @@
 
 It starts the sandbox in-process on a free loopback port, connects with the sample View Only
 key, pulls each monthly state with the clock set to that month, records the sample exceptions
-and attestations, renders the reports, exports one evidence bundle per month (a chain), and
-verifies the chain with the signer pinned.
+and attestations, renders the reports, exports one evidence bundle per month (a chain), each
+timestamped by a sandbox RFC 3161 TSA on loopback whose time is the demo's clock, and verifies
+the chain with the signer pinned and the TSA's CA certificate (``tsa/ca.pem``).
 
 The output directory is never emptied blindly. The demo writes only into ``data/``, ``keys/``,
 ``reports/`` and ``evidence/`` under it and lists every file and directory it wrote in a marker
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.atomic import make_private_dirs, write_text_atomic
 from auditor.errors import ConfigurationError
@@ -47,6 +49,9 @@ from auditor.sandbox import Dataset, SandboxServer, load_dataset
 from auditor.standards import StandardsFormat
 from auditor.store import Store
 
+if TYPE_CHECKING:
+    from auditor.sandbox.tsa import SandboxTsa
+
 DEMO_CONNECTION = "example-corp"
 DEMO_KEY = "sandbox-view-only-key"  # View Only is the key the README recommends
 #: Pulls happen at 06:00 UTC on each state's day, as a nightly cron job would.
@@ -55,7 +60,7 @@ PULL_TIME_OF_DAY = timedelta(hours=6)
 MFA_CHECK_BEFORE_PULL = timedelta(hours=14)
 REVIEW_AFTER_PULL = timedelta(hours=2)
 #: The folders the demo writes into, under its output directory.
-DEMO_FOLDERS = ("data", "keys", "reports", "evidence", "fleet", "standards")  # standards: OSCAL and OCSF (issue 19)
+DEMO_FOLDERS = ("data", "keys", "reports", "evidence", "fleet", "standards", "tsa")  # issue 19: OSCAL/OCSF, TSA CA
 #: Lists what the demo wrote, so that a re-run removes exactly that and nothing else.
 MARKER = ".certcentral-auditor-demo.json"
 MARKER_FORMAT = "certcentral-auditor-demo-output/1"
@@ -129,8 +134,10 @@ def _run(
     )
     bundles: list[Path] = []
     paths: list[Path] = []
-    with SandboxServer(states[0]) as server:
+    with SandboxServer(states[0]) as server, _demo_tsa(clock) as tsa:
         step(f"Sandbox CertCentral running at {server.base_url} with {len(states[0].users)} users")
+        tsa_ca = _write_tsa_ca(tsa.ca_pem, output_dir / "tsa", step, url=tsa.url)
+        paths.append(tsa_ca)
         report = connect(workspace, DEMO_CONNECTION, base_url=server.base_url, region=None, api_key=DEMO_KEY)
         step(f"Connected with the sample View Only key ({report.me.email}, {report.me.role_names})")
         attestations = json.loads(read_input_text(account_dir / "attestations.json", "attestations file"))
@@ -163,6 +170,7 @@ def _run(
                 evidence_dir=output_dir / "evidence",
                 step=_prefixed(step, f"[{day(clock.now)}]"),
                 after_pull=after_pull,
+                tsa_url=tsa.url,
             )
             if index == REVIEW_MONTH and len(states) > REVIEW_MONTH + 1:
                 paths.extend(_run_review_campaign(workspace, clock, output_dir / "evidence" / "review", step))
@@ -178,7 +186,7 @@ def _run(
     latest = bundles[-1]
     public_key = output_dir / "keys" / "evidence-signing-key.pub.pem"
     _write_public_key(workspace, public_key)
-    ok, text = verify_evidence(latest, public_keys=[public_key], previous=bundles[:-1])
+    ok, text = verify_evidence(latest, public_keys=[public_key], previous=bundles[:-1], tsa_certs=[tsa_ca])
     step(text)
     paths.extend(bundles)
     paths.append(public_key)
@@ -189,6 +197,22 @@ def _run(
     )
     step(summary)
     return DemoOutcome(paths=tuple(paths), verified=ok, summary=summary)
+
+
+def _demo_tsa(clock: SteppedClock) -> SandboxTsa:
+    """Issue 19: the demo's RFC 3161 TSA on loopback (auditor/sandbox/tsa.py), its time the demo's clock."""
+    from auditor.sandbox.tsa import SandboxTsa  # deferred: cryptography and pyHanko are the demo's cost only
+
+    return SandboxTsa(clock)
+
+
+def _write_tsa_ca(ca_pem: bytes, directory: Path, step: Callable[[str], None], *, url: str) -> Path:
+    """The demo TSA's CA certificate, for ``auditor verify BUNDLE --tsa-cert demo-output/tsa/ca.pem``."""
+    make_private_dirs(directory)
+    path = directory / "ca.pem"
+    write_text_atomic(path, ca_pem.decode("ascii"))
+    step(f"Sandbox time-stamping authority (RFC 3161, simulated time) at {url}; its CA certificate: {path}")
+    return path
 
 
 def _fleet_step(
@@ -355,6 +379,7 @@ LEGACY_FILES = (
     "fleet/fleet-summary.html", "fleet/fleet-summary.json",
     "fleet/example-corp/certcentral-access-review-example-corp-*.html",
     "fleet/example-subsidiary/certcentral-access-review-example-subsidiary-*.html",
+    "tsa/ca.pem",  # the demo's TSA (issue 19, auditor/sandbox/tsa.py)
 )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import zipfile
 from pathlib import Path
 
 import pytest
-from support import REPO, DemoRun, readme_demo_command, readme_setup_commands
+from support import REPO, AuditorHome, DemoRun, readme_demo_command, readme_setup_commands
 
 README = REPO / "README.md"
 
@@ -38,3 +39,35 @@ def test_demo_command_from_the_readme_writes_what_the_readme_promises(demo_run: 
     readme = README.read_text(encoding="utf-8")
     for promised in ("demo-output/reports/", "demo-output/evidence/", "demo-output/keys/"):
         assert promised in readme
+
+
+def readme_demo_verify_command() -> list[str]:
+    """The README's ``auditor verify demo-output/...`` example (issue 19: the demo's trusted time), as argv."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("auditor verify demo-output/"))
+    command = lines[start]
+    while command.endswith("\\"):
+        start += 1
+        command = command[:-1] + lines[start]
+    return shlex.split(command)
+
+
+def test_the_demo_bundles_carry_rfc3161_tokens_that_verify_as_the_readme_shows(
+    demo_run: DemoRun, home: AuditorHome
+) -> None:
+    result, output = demo_run.result, demo_run.output
+    assert result.returncode == 0, result.stderr[-3000:]
+    for bundle in sorted((output / "evidence").glob("*.zip")):
+        with zipfile.ZipFile(bundle) as archive:
+            assert "signature.tsr" in archive.namelist(), bundle
+    trusted = "Trusted time: 2026-11-01T08:00:00+00:00 from http://127.0.0.1:"
+    assert trusted in result.stderr, "the demo's own verify step checks the token with its TSA's CA"
+    assert (output / "tsa" / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    argv = readme_demo_verify_command()
+    assert argv[:2] == ["auditor", "verify"] and argv[-2:] == ["--tsa-cert", "demo-output/tsa/ca.pem"]
+    verified = home.run(*argv[1:], cwd=output.parent)
+
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert trusted in verified.stdout
+    assert "(CN=certcentral-auditor sandbox TSA), RFC 3161 token checked with --tsa-cert" in verified.stdout

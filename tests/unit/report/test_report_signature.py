@@ -12,8 +12,11 @@ import io
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -22,6 +25,16 @@ from support import DemoRun
 
 from auditor.errors import ExitCode
 from auditor.report._sign import FIELD_NAME, PdfSigner, signer_certificate
+
+T = TypeVar("T")
+
+
+def in_own_thread(call: Callable[[], T]) -> T:
+    """``call()`` on a thread of its own: pyHanko's validator calls ``asyncio.run()``, which refuses
+    to run on a thread whose loop is running (an xdist worker's Playwright session has one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
 
 KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"report signing key").digest())
 T0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
@@ -49,7 +62,8 @@ def validate(pdf: bytes) -> object:
 
     (signature,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
     root = asn1_x509.Certificate.load(signature.signer_cert.dump())  # trusted as the pinned evidence key
-    return validate_pdf_signature(signature, ValidationContext(trust_roots=[root])), signature
+    context = ValidationContext(trust_roots=[root])
+    return in_own_thread(lambda: validate_pdf_signature(signature, context)), signature
 
 
 def test_the_demo_pdf_is_signed_by_the_evidence_key_over_the_whole_file(demo_pdf: bytes, demo_key_pem: bytes) -> None:
@@ -112,4 +126,5 @@ def test_signing_works_inside_a_running_event_loop(demo_pdf: bytes) -> None:
     async def inside_a_loop() -> bytes:
         return signer.sign(unsigned)
 
-    assert asyncio.run(inside_a_loop()) == signer.sign(unsigned)
+    # On a thread of its own, so that this test's loop is the one running (not a Playwright session's).
+    assert in_own_thread(lambda: asyncio.run(inside_a_loop())) == signer.sign(unsigned)
