@@ -194,29 +194,40 @@ class User:
         Raises ValueError only when the object has no usable ``id``: everything else the
         API may omit or vary is tolerated (§2.2, §2.4, §4).
         """
-        user_id = _int_or_none(data.get("id"))
-        if user_id is None:
-            raise ValueError("user object without a numeric 'id'")
-        roles = tuple(sorted(filter(None, map(Role.from_api, _list(data.get("access_roles"))))))
-        assigned = tuple(filter(None, map(Division.from_api, _list(data.get("container_assignments")))))
-        saml = data.get("is_saml_sso_only")
+        # The hot path of a pull (one call a user): the common shapes (ASCII text, whole numbers,
+        # a shared role set or division) are taken inline; everything else goes through the same
+        # helpers as before, so every value is what they give.
+        get = data.get
+        user_id = get("id")
+        if type(user_id) is not int:
+            user_id = _int_or_none(user_id)
+            if user_id is None:
+                raise ValueError("user object without a numeric 'id'")
+        account_id = get("account_id")
+        if type(account_id) is not int:
+            account_id = _int_or_none(account_id)
+        texts = [value if type(value) is str and value.isascii() else _text(value) for value in map(get, _USER_TEXT)]
+        assigned_raw = get("container_assignments")
+        saml = get("is_saml_sso_only")
         return cls(
             id=user_id,
-            email=_text(data.get("email")),
-            username=_text(data.get("username")),
-            first_name=_text(data.get("first_name")),
-            last_name=_text(data.get("last_name")),
-            status=_text(data.get("status")),
-            roles=roles,
-            division=Division.from_api(data.get("container")),
-            last_login=parse_api_datetime(data.get("last_login_date")),
-            account_id=_int_or_none(data.get("account_id")),
-            job_title=_text(data.get("job_title")),
-            telephone=_text(data.get("telephone")),
-            user_type=_text(data.get("type")),
-            is_service_user=service_user or bool(data.get("is_api_only") is True),
-            restricted=data.get("has_container_assignments") is True,
-            assigned_divisions=assigned,
+            email=texts[0],
+            username=texts[1],
+            first_name=texts[2],
+            last_name=texts[3],
+            status=texts[4],
+            roles=_roles_of(get("access_roles")),
+            division=_division_of(get("container")),
+            last_login=parse_api_datetime(get("last_login_date")),
+            account_id=account_id,
+            job_title=texts[5],
+            telephone=texts[6],
+            user_type=texts[7],
+            is_service_user=service_user or get("is_api_only") is True,
+            restricted=get("has_container_assignments") is True,
+            assigned_divisions=tuple(filter(None, map(Division.from_api, assigned_raw)))
+            if isinstance(assigned_raw, list) and assigned_raw
+            else (),
             is_saml_sso_only=saml if isinstance(saml, bool) else None,
         )
 
@@ -244,6 +255,51 @@ class User:
     @property
     def division_name(self) -> str:
         return self.division.name if self.division else ""
+
+
+#: The text fields of a user object, in ``User``'s order: email, username, first_name, last_name,
+#: status, then job_title, telephone and type.
+_USER_TEXT = ("email", "username", "first_name", "last_name", "status", "job_title", "telephone", "type")
+#: Parsed role sets and divisions by their raw values: an account has a handful of each, shared
+#: by thousands of users. Bounded, so hostile input cannot grow them without limit.
+_ROLE_SETS: dict[tuple[tuple[object, ...], ...], tuple[Role, ...]] = {}
+_DIVISIONS: dict[tuple[object, ...], Division | None] = {}
+_CACHE_LIMIT = 4096
+
+
+def _roles_of(raw: object) -> tuple[Role, ...]:
+    """``User.roles`` of a raw ``access_roles``: the roles it names, sorted (see ``Role.from_api``)."""
+    items = _list(raw)
+    try:
+        # The types are part of the key: 1, 1.0 and True are equal as keys but parse differently.
+        key = tuple(
+            (type(i := item["id"]), i, type(n := item["name"]), n) for item in items  # type: ignore[index]
+        )
+        found = _ROLE_SETS.get(key)
+    except (TypeError, KeyError):  # not objects, a key missing, or unhashable values: no caching
+        return tuple(sorted(filter(None, map(Role.from_api, items))))
+    if found is None:
+        found = tuple(sorted(filter(None, map(Role.from_api, items))))
+        if len(_ROLE_SETS) < _CACHE_LIMIT:
+            _ROLE_SETS[key] = found
+    return found
+
+
+def _division_of(raw: object) -> Division | None:
+    """``User.division`` of a raw ``container`` (see ``Division.from_api``)."""
+    if raw is None:
+        return None
+    try:
+        division_id, name, parent = raw["id"], raw["name"], raw.get("parent_id")  # type: ignore[index, attr-defined]
+        key = (type(division_id), division_id, type(name), name, type(parent), parent)
+        found = _DIVISIONS.get(key, False)
+    except (TypeError, KeyError, AttributeError):
+        return Division.from_api(raw)
+    if found is False:
+        found = Division.from_api(raw)
+        if len(_DIVISIONS) < _CACHE_LIMIT:
+            _DIVISIONS[key] = found
+    return found  # type: ignore[return-value]
 
 
 #: The roles treated as privileged unless ``[rules] privileged_roles`` in auditor.toml says otherwise.

@@ -11,6 +11,10 @@ temporary directory (the baseline, measured in the same run). One untimed ``repo
 on each installation: it writes what a daily ``auditor run`` would have written (the trend's
 summary rows) and warms the page cache for both alike.
 
+Each installation holds a closed review campaign too (opened on the 30th pull, or the first of a
+short history; three privileged users revoked who keep their roles all year), so the commands
+that show review state (the report, findings) pay for it as a store with campaigns does.
+
 Also measured: the database size, and its growth for one more pull in which nothing changed
 (everything but the raw pages, which are the evidence and stay, compressed).
 
@@ -110,10 +114,13 @@ def build(home: Path, *, users: int, days: int, extra_unchanged: bool) -> dict[s
         if not done:
             connect(workspace, "default", base_url=server.base_url, region=None, api_key=KEY)
         start = time.perf_counter()
-        for state in states[done:]:
+        review_at = min(REVIEW_AT, max(0, len(states) - 2))
+        for index, state in enumerate(states[done:], start=done):
             server.set_dataset(state)
             clock.now = state.as_of + timedelta(hours=12)
             pull(workspace, "default")
+            if index == review_at:
+                _review(workspace, home, clock, revoke=[u["email"] for u in states[-1].users if _admin(u)][:3])
         result["build_s"] = time.perf_counter() - start
         if extra_unchanged:
             before = _sizes(home)
@@ -125,6 +132,38 @@ def build(home: Path, *, users: int, days: int, extra_unchanged: bool) -> dict[s
             result["unchanged_raw_kb"] = (after["raw"] - before["raw"]) / 1024
     result.update({f"final_{k}": v for k, v in _sizes(home).items()})
     return result
+
+
+REVIEW_AT = 29  # the pull (0-based) a campaign is opened on
+REVIEWER = "Rita Reviewer <rita.reviewer@bench.example>"
+
+
+def _admin(user: dict[str, Any]) -> bool:
+    return any(role.get("name") == "Administrator" for role in user.get("access_roles", ()))
+
+
+def _review(workspace: Any, home: Path, clock: _Clock, *, revoke: list[str]) -> None:
+    """Open a campaign on the latest pull, revoke ``revoke`` (they keep their roles), close it."""
+    import csv
+
+    from auditor.pipeline.review import close_review, import_review, open_review
+
+    sheet = home / "review.csv"
+    open_review(workspace, "default", snapshot_id=None, scope="privileged", due=None, output=sheet)
+    with sheet.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header = rows[0]
+    for row in rows[1:]:
+        if row[header.index("email")] in revoke:
+            row[header.index("decision")] = "revoke"
+            row[header.index("justification")] = "benchmark"
+    with sheet.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    clock.now += timedelta(hours=1)
+    import_review(workspace, sheet, by=REVIEWER)
+    clock.now += timedelta(hours=1)
+    close_review(workspace, campaign_id=None, connection="default", by=REVIEWER, statement="benchmark review",
+                 allow_undecided=True)
 
 
 def _snapshot_count(home: Path) -> int:

@@ -3,6 +3,8 @@
 Run: ``.venv/bin/python -m bench.bench_pull [--sizes 1000,10000,50000] [--latency-ms 100] [--runs 3]
 [--caps 1000,500]``. Prints markdown tables for BENCHMARKS.md. ``--compare-concurrency [--users N]
 [--runs R]`` runs issue 3's comparison instead: concurrent pages against one page at a time.
+``--compare-code [--ref main] [--sizes 10000,50000] [--runs 5]`` is the CPU A/B: whole pull processes
+of this tree and of another git ref, alternating against one sandbox (:func:`compare_code`).
 
 The sandbox runs in its own process, as CertCentral runs on its own machines (in one process its
 JSON encoding would compete with the client for the interpreter lock), serving the realistic
@@ -27,6 +29,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +52,7 @@ BASELINE_KEY = "sandbox-view-only-key"
 WINDOW_CLEAR = 6.5
 
 
-def _serve(users: int, latency_ms: int, connection: Any) -> None:
+def _serve(users: int, latency_ms: int, connection: Any, limits: bool = True) -> None:
     """Child process: serve the realistic account; answer commands from the parent."""
     from dataclasses import replace
 
@@ -57,7 +60,7 @@ def _serve(users: int, latency_ms: int, connection: Any) -> None:
     from bench.realistic import realistic_pair
 
     first, _ = realistic_pair(users)
-    faults = Faults(latency_ms=latency_ms)
+    faults = Faults(latency_ms=latency_ms) if limits else Faults(latency_ms=latency_ms, rate_limits=())
     with SandboxServer(first, faults=faults) as server:
         connection.send(server.base_url)
         while True:
@@ -255,10 +258,91 @@ def compare_concurrency(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _code_tree(ref: str) -> Path:
+    """The code of ``ref`` (``git archive``) in a temporary directory, for the A/B's other side."""
+    tree = Path(tempfile.mkdtemp(prefix="bench-pull-ref-"))
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def _pull_cpu(tree: Path, env: dict[str, str]) -> tuple[float, int]:
+    """One ``auditor pull`` process run from ``tree``: (user + system CPU s, its peak RSS KiB)."""
+    child = subprocess.Popen([sys.executable, "-m", "auditor", "pull"], env={**env, "PYTHONPATH": str(tree)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tree)
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    # wait4: this child's own usage (RUSAGE_CHILDREN's peak RSS is the largest child's so far).
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"pull from {tree} failed ({child.returncode}): {stderr[-2000:]!r}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def compare_code(argv: Sequence[str] | None = None) -> int:
+    """Whole-process CPU per user of ``auditor pull``: this tree against ``--ref``, alternating.
+
+    One sandbox in its own process (no latency, rate limits off) serves the realistic account; each
+    side pulls ``--runs`` times into its own data directory, the two sides taking turns, so both meet
+    the same machine load. The first pull of each side (no previous snapshot) is not counted: the
+    measured pulls are the repeated pulls of a connection with history, as a daily pull is.
+    """
+    parser = argparse.ArgumentParser(description="pull CPU per user: this tree vs another git ref")
+    parser.add_argument("--ref", default="main")
+    parser.add_argument("--sizes", default="10000,50000")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    sides = {"before": _code_tree(args.ref), "after": ROOT}
+    print(f"Whole `auditor pull` processes, {args.ref} (before) and this tree (after) alternating, medians of "
+          f"{args.runs}; user + system CPU of each pull process; peak RSS the largest of the side's pulls.\n")
+    print("| users | before: CPU per user | after: CPU per user | change | peak RSS before / after |")
+    print("|---:|---:|---:|---:|---:|")
+    for users in (int(n) for n in args.sizes.split(",")):
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.get_context("spawn").Process(target=_serve, args=(users, 0, child, False))
+        server.start()
+        envs: dict[str, dict[str, str]] = {}
+        try:
+            base_url = parent.recv()
+            for name, tree in sides.items():
+                home = Path(tempfile.mkdtemp(prefix=f"bench-pull-{name}-"))
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
+                env.update(AUDITOR_HOME=str(home / "data"), AUDITOR_MASTER_KEY_FILE=str(home / "master.key"))
+                subprocess.run([sys.executable, "-m", "auditor", "connect", "--base-url", base_url, "--key-stdin"],
+                               input=KEY + "\n", env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
+                               text=True, check=True, cwd=tree)
+                _pull_cpu(tree, env)  # the first pull: no previous snapshot
+                envs[name] = env
+            cpu: dict[str, list[float]] = {name: [] for name in sides}
+            rss: dict[str, int] = dict.fromkeys(sides, 0)
+            for _ in range(args.runs):
+                for name, tree in sides.items():
+                    seconds, peak = _pull_cpu(tree, envs[name])
+                    cpu[name].append(seconds)
+                    rss[name] = max(rss[name], peak)
+                    print(json.dumps({"users": users, "side": name, "cpu_s": round(seconds, 3)}), file=sys.stderr)
+        finally:
+            parent.send(("stop", None))
+            parent.recv()
+            server.join(timeout=30)
+            if server.is_alive():
+                server.terminate()
+            for env in envs.values():
+                shutil.rmtree(Path(env["AUDITOR_HOME"]).parent, ignore_errors=True)
+        before, after = (statistics.median(cpu[name]) * 1e6 / users for name in ("before", "after"))
+        print(f"| {users:,} | {before:.0f} µs | {after:.0f} µs | {(after - before) / before:+.0%} | "
+              f"{rss['before'] // 1024} / {rss['after'] // 1024} MB |")
+    shutil.rmtree(sides["before"], ignore_errors=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--compare-concurrency"]:
         return compare_concurrency(argv[1:])
+    if argv[:1] == ["--compare-code"]:
+        return compare_code(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--caps", default="1000,500", help="page sizes the sandbox serves at most")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from auditor.models import ReviewItem, Snapshot
 
 if TYPE_CHECKING:
     from auditor.config import AuditConfig
-    from auditor.store import Store
+    from auditor.store import SnapshotSummary, Store
 
 
 def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) -> tuple[ReviewItem, ...]:
@@ -36,19 +36,24 @@ def review_items_as_of(store: Store, snapshot: Snapshot, config: AuditConfig) ->
     ]
     if not campaigns:
         return ()
-    first = min(store.get_snapshot(c.snapshot_id).taken_at for c in campaigns)
-    later = [
-        s
-        for s in store.snapshots(snapshot.connection)
-        if s.complete and first < s.taken_at and (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)
-    ]
+    first = min((store.get_snapshot(c.snapshot_id) for c in campaigns), key=lambda s: s.taken_at)
     decisions: dict[int, list[Any]] = {}
+    for campaign in campaigns:
+        closed_at = campaign.closed_at
+        assert closed_at is not None  # noqa: S101 - filtered above
+        decisions[campaign.id] = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= closed_at]
+    in_force = [d for c in campaigns for d in review.effective_decisions(decisions[c.id]).values()]
+    later = remediation_snapshots(
+        store,
+        snapshot.connection,
+        [d for d in in_force if d.decision in {"revoke", "modify"}],
+        lambda s: first.taken_at < s.taken_at and (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id),
+    )
     emails: dict[tuple[int, int], str] = {}
     states: dict[int, review.Remediation] = {}
     for campaign in campaigns:
         closed_at = campaign.closed_at
         assert closed_at is not None  # noqa: S101 - filtered above
-        decisions[campaign.id] = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= closed_at]
         for row in campaign_rows(campaign):
             emails[(campaign.id, int(row["user_id"]))] = str(row["email"])
         for decision in review.effective_decisions(decisions[campaign.id]).values():
@@ -281,8 +286,14 @@ def review_as_of(store: Store, snapshot: Snapshot, config: AuditConfig, *, now: 
             return None
         campaign = closed[-1]
         decided_by = campaign.closed_at or snapshot.taken_at
-    later = later_snapshots(store, snapshot.connection, campaign.snapshot_id, until=snapshot.taken_at)
-    later = [s for s in later if (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id)]
+    after = store.get_snapshot(campaign.snapshot_id)
+    decided = [d for d in store.campaign_decisions(campaign.id) if d.decided_at <= decided_by]
+    later = remediation_snapshots(
+        store,
+        snapshot.connection,
+        [d for d in review.effective_decisions(decided).values() if d.decision in {"revoke", "modify"}],
+        lambda s: (after.taken_at, after.id) < (s.taken_at, s.id) <= (snapshot.taken_at, snapshot.id),
+    )
     return campaign_status(
         store, campaign, later=later, config=config, as_of=snapshot.taken_at, decisions_as_of=decided_by
     )
@@ -296,6 +307,26 @@ def later_snapshots(store: Store, connection: str, after_id: int, *, until: date
         for s in store.snapshots(connection)
         if s.complete and (s.taken_at, s.id) > (after.taken_at, after.id) and s.taken_at <= until
     ]
+
+
+def remediation_snapshots(
+    store: Store, connection: str, decisions: Sequence[Any], within: Callable[[SnapshotSummary], bool]
+) -> list[Snapshot]:
+    """The complete snapshots ``within`` the range that can decide the remediation of ``decisions``.
+
+    Not every snapshot of the range: only the first, those in which a decided user appears, leaves
+    or changes status or roles, and the first after each decision (``Store.review_snapshots``), so
+    a long history costs index reads, not snapshot loads. A key decision needs each snapshot's key
+    list (in its raw pages), so with one every snapshot of the range is loaded, as before.
+    """
+    if not decisions:
+        return []
+    summaries = [s for s in store.list_snapshots(connection) if s.complete and within(s)]
+    if any(review.is_key_row(d.user_id) for d in decisions):
+        return [store.get_snapshot(s.id) for s in summaries]
+    return store.review_snapshots(
+        summaries, user_ids={d.user_id for d in decisions}, cuts={d.decided_at for d in decisions}
+    )
 
 
 def pick_campaign(store: Store, campaign_id: int | None, connection: str | None) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 from auditor.models import Snapshot, UserHistory
 from auditor.store.codec import _parse_time, _unescape_text
 from auditor.store.snapshots import _Snapshots
-from auditor.store.versions import _SELECT_PRESENCE, member_ids, rebuild_presence
+from auditor.store.versions import _SELECT_PRESENCE, MemberCache, member_ids, rebuild_presence
 
 
 class _History(_Snapshots):
@@ -85,10 +85,11 @@ class _History(_Snapshots):
             (connection,),
             doing=f"looking up {wanted!r}",
         )
+        cache = MemberCache()
         for (snapshot_id,) in snapshots:
             with self._guard(f"reading snapshot {snapshot_id}"):
                 try:
-                    ids = member_ids(self._db, snapshot_id) or []
+                    ids = member_ids(self._db, snapshot_id, cache=cache) or []
                 except ValueError:
                     return int(snapshot_id)  # damaged: loading it reports it
             if not versions.isdisjoint(ids):

@@ -221,7 +221,8 @@ _MIGRATIONS: Final[tuple[tuple[_Step, ...], ...]] = (
         """CREATE TABLE snapshot_members (
             snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots (id) ON DELETE CASCADE,
             count INTEGER NOT NULL,
-            versions BLOB NOT NULL
+            versions BLOB NOT NULL,
+            base_id INTEGER
         )""",
         """CREATE TABLE user_presence (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Mapping, Sequence
-from datetime import UTC
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from auditor.auditlog import AuditLogRun
@@ -36,7 +36,7 @@ from auditor.store.records import (
 from auditor.store.schema import _SELECT_PAGE_ROWS
 from auditor.store.sqlite import _new_id
 from auditor.store.tags import TAGGED_COLUMNS
-from auditor.store.versions import MissingVersionError, member_rows, store_users
+from auditor.store.versions import MissingVersionError, member_rows, status_changes, store_users
 
 _SELECT_SNAPSHOT_HEADS: Final = (
     "SELECT id, connection, taken_at, complete, details_fetched, user_count, admin_count, provenance,"
@@ -288,6 +288,40 @@ class _Snapshots(_AuditLog):
         )
         decoder = _Decoder()  # shared: equal roles and divisions become one object
         return [self._load_snapshot(row[0], decoder) for row in rows]
+
+    def review_snapshots(
+        self,
+        summaries: Sequence[SnapshotSummary],
+        *,
+        user_ids: Collection[int],
+        cuts: Collection[datetime] = (),
+    ) -> list[Snapshot]:
+        """Of ``summaries`` (one connection's, in time order), loaded: the first, each in which a user of
+        ``user_ids`` appears, leaves or changes status or roles, and the first after each ``cuts`` time.
+
+        What remediation needs (review.remediation sees the same states at the same first snapshots)
+        without loading every snapshot of a long history: the ones in between are read through the
+        version index and member lists only; each one returned is loaded and checked in full.
+        """
+        if not summaries:
+            return []
+        with self._guard("reading the reviewed users' history"):
+            changed = set(
+                status_changes(
+                    self._db,
+                    connection=summaries[0].connection,
+                    snapshot_ids=[s.id for s in summaries],
+                    user_ids=user_ids,
+                )
+            )
+        picked = []
+        previous: datetime | None = None
+        for summary in summaries:
+            cut = previous is not None and any(previous <= at < summary.taken_at for at in cuts)
+            if summary.id in changed or cut:
+                picked.append(self.get_snapshot(summary.id))
+            previous = summary.taken_at
+        return picked
 
     def raw_pages(self, snapshot_id: int) -> tuple[RawPage, ...]:
         """The snapshot's raw API responses, each checked against its stored SHA-256."""

@@ -75,7 +75,7 @@ UNTAGGED_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     # Versions and member lists carry no tag of their own: each snapshot's users tag is computed over
     # the rows they rebuild (versions.member_rows), so it covers every version and member list it uses.
     "user_versions": frozenset({"id", "connection", "email_key", *TAGGED_COLUMNS["snapshot_users"][2:]}),
-    "snapshot_members": frozenset({"snapshot_id", "count", "versions"}),
+    "snapshot_members": frozenset({"snapshot_id", "count", "versions", "base_id"}),
     "user_presence": frozenset({"tag"}),
     "snapshot_summaries": frozenset({"tag"}),
     "raw_pages": frozenset(),
@@ -105,27 +105,32 @@ def canonical_record(table: str, row: Mapping[str, object]) -> bytes:
 def _encode(table: str, values: Sequence[object]) -> bytes:
     """:func:`canonical_record` of values given in ``TAGGED_COLUMNS[table]`` order."""
     head, prefixes = _PREFIXES[table]
-    parts = [head]
-    append = parts.append
-    for prefix, value in zip(prefixes, values, strict=True):
+    return head + _encode_columns(table, prefixes, values)
+
+
+def _encode_columns(table: str, prefixes: Sequence[_Typed], values: Sequence[object]) -> bytes:
+    """The columns' part of :func:`_encode`: each column's encoding, concatenated in order."""
+    parts: list[bytes] = []
+    extend = parts.extend
+    for (as_text, as_int, as_bytes, as_float), value in zip(prefixes, values, strict=True):
         if value is None:
             continue
         kind = type(value)
         if kind is str:
             data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
-            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+            extend((as_text, len(data).to_bytes(8, "big"), data))
         elif kind is int or kind is bool:
-            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))  # type: ignore[call-overload]
+            extend((as_int, int(value).to_bytes(8, "big", signed=True)))  # type: ignore[call-overload]
         elif isinstance(value, bytes | bytearray | memoryview):
             data = bytes(value)
-            append(prefix + b"b" + len(data).to_bytes(8, "big") + data)
+            extend((as_bytes, len(data).to_bytes(8, "big"), data))
         elif isinstance(value, float):
-            append(prefix + b"f" + struct.pack(">d", value))
+            extend((as_float, struct.pack(">d", value)))
         elif isinstance(value, str):  # a str subclass
             data = str(value).encode("utf-8", "surrogatepass")
-            append(prefix + b"s" + len(data).to_bytes(8, "big") + data)
+            extend((as_text, len(data).to_bytes(8, "big"), data))
         elif isinstance(value, int):
-            append(prefix + b"i" + int(value).to_bytes(8, "big", signed=True))
+            extend((as_int, int(value).to_bytes(8, "big", signed=True)))
         else:  # pragma: no cover - SQLite returns only the types above
             raise TypeError(f"cannot encode {type(value).__name__} for a column of {table}")
     return b"".join(parts)
@@ -136,8 +141,17 @@ def _length_prefixed(name: str) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
+#: A column's prefix followed by each type letter (text, integer, bytes, float).
+_Typed = tuple[bytes, bytes, bytes, bytes]
+
+
+def _typed(column: str) -> _Typed:
+    prefix = _length_prefixed(column)
+    return (prefix + b"s", prefix + b"i", prefix + b"b", prefix + b"f")
+
+
 _PREFIXES: Final = {
-    table: (_length_prefixed(table), tuple(_length_prefixed(column) for column in columns))
+    table: (_length_prefixed(table), tuple(_typed(column) for column in columns))
     for table, columns in TAGGED_COLUMNS.items()
 }
 
@@ -146,8 +160,8 @@ def _latest_bytes(key: str, row_id: int) -> bytes:
     return key.encode("utf-8", "surrogatepass") + b"\x00" + str(row_id).encode()
 
 
-def _framed(record: bytes) -> bytes:
-    return len(record).to_bytes(8, "big") + record
+#: About how many bytes of framed records a stream tag hands to the HMAC at once.
+_BATCH_BYTES: Final = 1 << 20
 
 
 def _count_frame(count: int) -> bytes:
@@ -278,11 +292,22 @@ class _Tagged(_Database):
         if self._keys is None:
             return None
         mac = self._keys.record_authenticator(table).stream()
-        count = 0
+        # The framed records go to the HMAC in batches (the HMAC of a concatenation is that of its
+        # parts fed in turn): one update call a user row cost about as much as hashing the row.
+        batch: list[bytes] = []
+        size = count = 0
         for row in rows:
-            mac.update(_framed(_encode(table, row)))
+            record = _encode(table, row)
+            batch.append(len(record).to_bytes(8, "big"))
+            batch.append(record)
+            size += len(record)
             count += 1
-        mac.update(_count_frame(count))
+            if size >= _BATCH_BYTES:
+                mac.update(b"".join(batch))
+                batch.clear()
+                size = 0
+        batch.append(_count_frame(count))
+        mac.update(b"".join(batch))
         return mac.finalize()
 
     def _users_tag(self, snapshot_id: int) -> bytes | None:
