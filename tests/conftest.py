@@ -10,11 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import filelock
 import pytest
 from hypothesis import settings
 from hypothesis_profile import PROFILE
-from support import AS_OPERATOR, CHROMIUM, CHROMIUM_ARGS, DEMO_OUTPUT, REPO, AuditorHome, DemoRun, readme_demo_command
+from support import (
+    AS_OPERATOR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEMO_OUTPUT,
+    REPO,
+    AuditorHome,
+    DemoRun,
+    SharedArtefacts,
+    readme_demo_command,
+)
 
 from auditor.sandbox import Faults, SandboxServer, default_dataset
 from auditor.store import LockTimeouts
@@ -47,39 +56,44 @@ def lock_wait(home: AuditorHome) -> LockTimeouts:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The README's demo command (``make demo``) run once per test session as :data:`AS_OPERATOR`,
-    in a directory that links the checkout's Makefile, pyproject.toml and installed .venv (so it
-    writes nothing into the checkout), shared by the xdist workers through a file lock. Without
-    make or an up-to-date .venv: ``auditor demo`` in-process (``DemoRun.command`` says which).
-
-    Read-only: a test that changes the output works on a copy (:meth:`DemoRun.copy_to`)."""
+def shared(tmp_path_factory: pytest.TempPathFactory) -> SharedArtefacts:
+    """Read-only artefacts built once per session for all its xdist workers (:class:`SharedArtefacts`)."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the session's directory, shared by its workers (not by other sessions)
-    shared = root / "shared-demo"
-    with filelock.FileLock(str(root / "shared-demo.lock")):
-        done = shared / "result.json"
-        if not done.exists():
-            shared.mkdir(exist_ok=True)
-            command = readme_demo_command()
-            venv_ready = shutil.which("make") is not None and subprocess.run(
-                ["make", "-q", ".venv/.installed-stamp"], cwd=REPO, check=False
-            ).returncode == 0
-            if venv_ready:
-                for name in ("Makefile", "pyproject.toml", ".venv"):
-                    (shared / name).symlink_to(REPO / name)
-                env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
-                result = subprocess.run(command.split(), cwd=shared, env={**env, **AS_OPERATOR},
-                                        capture_output=True, text=True, timeout=600, check=False)
-            else:
-                command = "auditor demo (in-process)"
-                home = AuditorHome(data_dir=shared / "home", key_file=shared / "config" / "master.key")
-                result = home.run("demo", "--output", str(shared / DEMO_OUTPUT), extra_env=AS_OPERATOR)
-            done.write_text(json.dumps([command, result.returncode, result.stdout, result.stderr]))
-    command, code, stdout, stderr = json.loads(done.read_text())
+    return SharedArtefacts(root)
+
+
+@pytest.fixture(scope="session")
+def demo_run(shared: SharedArtefacts) -> DemoRun:
+    """The README's demo command (``make demo``) run once per test session as :data:`AS_OPERATOR`,
+    in a directory that links the checkout's Makefile, pyproject.toml and installed .venv (so it
+    writes nothing into the checkout), shared by the xdist workers (:func:`shared`). Without
+    make or an up-to-date .venv: ``auditor demo`` in-process (``DemoRun.command`` says which).
+
+    Read-only: a test that changes the output works on a copy (:meth:`DemoRun.copy_to`)."""
+
+    def build(directory: Path) -> None:
+        command = readme_demo_command()
+        venv_ready = shutil.which("make") is not None and subprocess.run(
+            ["make", "-q", ".venv/.installed-stamp"], cwd=REPO, check=False
+        ).returncode == 0
+        if venv_ready:
+            for name in ("Makefile", "pyproject.toml", ".venv"):
+                (directory / name).symlink_to(REPO / name)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDITOR_", "DIGICERT_"))}
+            result = subprocess.run(command.split(), cwd=directory, env={**env, **AS_OPERATOR},
+                                    capture_output=True, text=True, timeout=600, check=False)
+        else:
+            command = "auditor demo (in-process)"
+            home = AuditorHome(data_dir=directory / "home", key_file=directory / "config" / "master.key")
+            result = home.run("demo", "--output", str(directory / DEMO_OUTPUT), extra_env=AS_OPERATOR)
+        (directory / "result.json").write_text(json.dumps([command, result.returncode, result.stdout, result.stderr]))
+
+    directory = shared.directory("demo", build)
+    command, code, stdout, stderr = json.loads((directory / "result.json").read_text())
     result = subprocess.CompletedProcess(command.split(), code, stdout, stderr)
-    return DemoRun(output=shared / DEMO_OUTPUT, result=result, command=command)
+    return DemoRun(output=directory / DEMO_OUTPUT, result=result, command=command)
 
 
 #: What :func:`stub_pdf` renders instead of a report: the header and trailer of a PDF file.

@@ -178,6 +178,42 @@ class DemoRun:
         return target
 
 
+@dataclass(frozen=True)
+class SharedArtefacts:
+    """Read-only artefacts built once per test session and shared by its xdist workers (a
+    rendered report, a signed PDF, the demo's output): the first worker to ask builds one under a
+    file lock, the others wait for it and read the same directory. A test that changes an
+    artefact works on a copy. Built per worker, a module's fixture runs again on every worker
+    that takes one of its tests (work stealing spreads a module over several)."""
+
+    #: The session's directory (shared by its workers, not by other sessions).
+    root: Path
+
+    def directory(self, name: str, build: Callable[[Path], None]) -> Path:
+        """``root/shared-NAME``, made by ``build(directory)`` unless a worker already did. A build
+        that raises leaves no artefact: the next worker to ask builds it again from an empty directory."""
+        import filelock
+
+        directory = self.root / f"shared-{name}"
+        done = directory / ".built"
+        with filelock.FileLock(str(self.root / f"shared-{name}.lock")):
+            if not done.exists():
+                shutil.rmtree(directory, ignore_errors=True)
+                directory.mkdir()
+                build(directory)
+                done.touch()
+        return directory
+
+    def file(self, name: str, build: Callable[[], bytes | str]) -> Path:
+        """One file, ``root/shared-NAME/NAME``, holding what ``build()`` returns (text as UTF-8)."""
+
+        def write(directory: Path) -> None:
+            content = build()
+            (directory / name).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+
+        return self.directory(name, write) / name
+
+
 #: Where the README's demo command writes (the Makefile's ``--output``).
 DEMO_OUTPUT = "demo-output"
 

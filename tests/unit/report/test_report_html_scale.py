@@ -2,6 +2,8 @@
 rows is on screen, and every row comes back in the chosen order for print and "Show all".
 
 No timings here (they are in ``bench/bench_report_sort.py``); these tests check behaviour only.
+One page load for the module, loaded again only for a test that needs what an earlier one undid
+(:class:`Opened`).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from report_fixtures import base_users, make_report_data
-from support import CHROMIUM
+from support import CHROMIUM, SharedArtefacts
 
 from auditor.report import render_html
 
@@ -31,23 +34,58 @@ ROWS = "rows => rows.map(r => [r.cells[0].textContent.trim(), r.getClientRects()
 
 
 @pytest.fixture(scope="module")
-def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = make_report_data(extra_users=USERS - len(base_users()))
-    path = tmp_path_factory.mktemp("big") / "report.html"
-    path.write_text(render_html(data), encoding="utf-8")
-    return path
+def report_file(shared: SharedArtefacts) -> Path:
+    """Rendered once per session (read-only): a worker that steals one of these tests reads it."""
+    return shared.file("report-10000-users.html",
+                       lambda: render_html(make_report_data(extra_users=USERS - len(base_users()))))
 
 
-@pytest.fixture
-def page(report_file: Path, browser: Any) -> Iterator[Any]:
+@dataclass
+class Opened:
+    """The module's one page on the 10,000-row report (a load costs seconds of Chromium CPU) and
+    what earlier tests did to it that the report cannot undo: it has no "unsorted" and no "fewer
+    rows" (the window only grows). A test that needs either is given a freshly loaded page."""
+
+    page: Any
+    url: str
+    errors: list[str]
+    sorted: bool = False
+    widened: bool = False
+
+    def load(self) -> None:
+        self.page.emulate_media(media="screen")
+        self.page.goto(self.url)
+        self.page.wait_for_selector("html[data-ready='1']")
+        self.page.locator("#t-roster").scroll_into_view_if_needed()
+        self.sorted = self.widened = False
+
+    def ready(self, *, unsorted: bool = False, windowed: bool = False) -> Any:
+        """The page with no filter, reloaded first if a test left it sorted (and ``unsorted`` is
+        asked for) or showing more than the first window (and ``windowed`` is)."""
+        if (unsorted and self.sorted) or (windowed and self.widened):
+            self.load()
+        else:
+            self.page.locator(".tools[data-table='t-roster'] input[type=search]").fill("")
+            self.page.emulate_media(media="screen")
+        return self.page
+
+
+@pytest.fixture(scope="module")
+def opened(report_file: Path, browser: Any) -> Iterator[Opened]:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(report_file.as_uri())
-    page.wait_for_selector("html[data-ready='1']")
-    page.locator("#t-roster").scroll_into_view_if_needed()
-    yield page
+    opened = Opened(page, report_file.as_uri(), [])
+    page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    opened.load()
+    yield opened
     page.close()
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors(opened: Opened) -> Iterator[None]:
+    """Each test fails on a script error during it (and leaves none to the next)."""
+    yield
+    errors = list(opened.errors)
+    opened.errors.clear()
     assert errors == []
 
 
@@ -63,7 +101,8 @@ def emails_in_file(path: Path) -> list[str]:
     return [html.unescape(cell) for cell in re.findall(r"<tr><td>([^<]*)</td>", body)]
 
 
-def test_sorting_10000_rows_orders_all_and_shows_the_first_window(page: Any, report_file: Path) -> None:
+def test_sorting_10000_rows_orders_all_and_shows_the_first_window(opened: Opened, report_file: Path) -> None:
+    page = opened.ready(unsorted=True, windowed=True)
     everyone = emails_in_file(report_file)
     assert len(everyone) == USERS  # the file holds every row
     # With JavaScript, the first window is in the page and the rest waits outside it.
@@ -71,6 +110,7 @@ def test_sorting_10000_rows_orders_all_and_shows_the_first_window(page: Any, rep
     expected = sorted(everyone, key=str.lower, reverse=True)
 
     header = page.locator("#t-roster thead th", has_text="User")
+    opened.sorted = True
     header.click()
     header.click()
     assert header.get_attribute("aria-sort") == "descending"
@@ -87,8 +127,10 @@ def test_sorting_10000_rows_orders_all_and_shows_the_first_window(page: Any, rep
     assert roster(page) == [(email, True) for email in expected[:WINDOW]]
 
 
-def test_filtering_10000_rows_and_showing_more(page: Any) -> None:
+def test_filtering_10000_rows_and_showing_more(opened: Opened) -> None:
     from playwright.sync_api import expect
+
+    page = opened.ready(windowed=True)
 
     tools = page.locator(".tools[data-table='t-roster']")
     tools.locator("input[type=search]").fill("user0001")
@@ -102,6 +144,7 @@ def test_filtering_10000_rows_and_showing_more(page: Any) -> None:
     tools.locator("input[type=search]").fill("")
     expect(tools.locator("output")).to_have_text(f"{USERS} rows")
     assert sum(on_screen for _, on_screen in roster(page)) == WINDOW
+    opened.widened = True
     page.locator("#t-roster + .pager button", has_text="more").click()
     assert sum(on_screen for _, on_screen in roster(page)) == 2 * WINDOW
     page.locator("#t-roster + .pager button", has_text="Show all").click()
@@ -109,13 +152,16 @@ def test_filtering_10000_rows_and_showing_more(page: Any) -> None:
     expect(page.locator("#t-roster + .pager")).to_contain_text(f"All {USERS} matching rows on screen")
 
 
-def test_a_short_table_has_no_pager(page: Any) -> None:
+def test_a_short_table_has_no_pager(opened: Opened) -> None:
+    page = opened.ready()
     assert page.locator("#t-privileged + .pager").count() == 0
     assert page.locator("#t-roster + .pager").count() == 1
 
 
-def test_a_row_filtered_out_while_printing_comes_back_when_it_matches_again(page: Any) -> None:
+def test_a_row_filtered_out_while_printing_comes_back_when_it_matches_again(opened: Opened) -> None:
     from playwright.sync_api import expect
+
+    page = opened.ready(windowed=True)
 
     search = page.locator(".tools[data-table='t-roster'] input[type=search]")
     search.fill("alice@")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pdf_boxes import Word, outside_margins, overlapping, word_boxes
 from report_fixtures import make_report_data
-from support import AuditorHome, DemoRun
+from support import AuditorHome, DemoRun, SharedArtefacts
 
 from auditor.errors import ExitCode
 from auditor.models import Change, ChangeKind
@@ -36,21 +36,23 @@ def demo(demo_run: DemoRun) -> Path:
 
 
 @pytest.fixture(scope="module")
-def review_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture report with a review, rendered to PDF and signed (PAdES, issue 19) once for the module
-    (read-only): the PDF/A checks below hold for the signed report."""
-    import hashlib
+def review_pdf(shared: SharedArtefacts) -> Path:
+    """The fixture report with a review, rendered to PDF and signed (PAdES, issue 19) once for the
+    session (read-only): the PDF/A checks below hold for the signed report."""
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    def signed() -> bytes:
+        import hashlib
 
-    from auditor.report._sign import PdfSigner
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    data = make_report_data(review=True)
-    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"report signing key").digest())
-    signer = PdfSigner(key, "sha256:report-key", data.generated_at, data.generated_at)
-    path = tmp_path_factory.mktemp("pdfa") / "r.pdf"
-    path.write_bytes(render_pdf(data, sign=signer.sign))
-    return path
+        from auditor.report._sign import PdfSigner
+
+        data = make_report_data(review=True)
+        key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"report signing key").digest())
+        signer = PdfSigner(key, "sha256:report-key", data.generated_at, data.generated_at)
+        return render_pdf(data, sign=signer.sign)
+
+    return shared.file("review-signed.pdf", signed)
 
 
 def demo_pdf(demo: Path) -> Path:
