@@ -6,6 +6,7 @@ place export and ``verify --reperform`` both call.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -249,25 +250,34 @@ def trend_summaries(
 ) -> tuple[SnapshotFindings, ...]:
     """Every complete snapshot's summary up to ``snapshot``, as stored when it was first evaluated.
 
-    A snapshot without one, or with one from another rules version, is evaluated once (as of its
-    own time, like any evaluation) and its summary stored: the trend never shows numbers that
-    other rules computed, and never re-runs the rules on the next report.
+    A snapshot without one, or with one from another rules version or other rule settings
+    (:func:`summary_version`), is evaluated once (as of its own time, like any evaluation) and its
+    summary stored: the trend never shows numbers that other rules or settings computed, and never
+    re-runs the rules on the next report. ``snapshot``'s own point is always ``findings``.
     """
-    version = rules_version()
+    version = summary_version(config)
     summaries: list[SnapshotFindings] = []
     for snapshot_id, _taken_at, stored in store.trend_summaries(snapshot):
+        if snapshot_id == snapshot.id:
+            # This snapshot's point is always what this evaluation found, so the trend's last point
+            # and the report's own findings never disagree.
+            current = SnapshotFindings.of(snapshot, findings, rules_version=version, computed_at=workspace.now())
+            if stored is not None and _same_numbers(stored, current):
+                summaries.append(stored)
+                continue
+            store.save_summary(current)
+            summaries.append(current)
+            continue
         if stored is not None and stored.rules_version == version:
             summaries.append(stored)
             continue
-        if snapshot_id == snapshot.id:
-            past, past_findings = snapshot, findings
-        else:
-            evaluation = evaluate(
-                workspace, snapshot.connection, snapshot_id=snapshot_id, config=config,
-                loaded_identity=loaded_identity, store=store,
-            )
-            past, past_findings = evaluation.snapshot, evaluation.findings
-        summary = SnapshotFindings.of(past, past_findings, rules_version=version, computed_at=workspace.now())
+        evaluation = evaluate(
+            workspace, snapshot.connection, snapshot_id=snapshot_id, config=config,
+            loaded_identity=loaded_identity, store=store,
+        )
+        summary = SnapshotFindings.of(
+            evaluation.snapshot, evaluation.findings, rules_version=version, computed_at=workspace.now()
+        )
         store.save_summary(summary)
         summaries.append(summary)
     return tuple(summaries)
@@ -309,6 +319,23 @@ def evaluate_snapshot(
     return findings, attribute_changes(
         changes, log=audit_log, users=snapshot.users, after=previous.taken_at, until=snapshot.taken_at
     )
+
+
+def summary_version(config: AuditConfig) -> str:
+    """What a stored trend point was computed with: :func:`rules_version` plus a digest of the rule
+    settings and exceptions (the manifest's ``rule_settings``). A point from other thresholds,
+    profiles or exceptions is recomputed once, never shown beside numbers the current settings gave.
+    The identity source is not part of it: each point keeps the roster it was first evaluated with.
+    """
+    from auditor.evidence.recorded import rule_settings
+
+    settings = json.dumps([rule_settings(config), repr(config.exceptions)], sort_keys=True, default=str)
+    return f"{rules_version()}+settings.{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+
+
+def _same_numbers(stored: SnapshotFindings, current: SnapshotFindings) -> bool:
+    """Whether ``stored`` says what ``current`` says (all but when it was computed)."""
+    return dataclasses.replace(stored, computed_at=current.computed_at) == current
 
 
 def rules_version() -> str:

@@ -49,7 +49,29 @@ def test_the_trend_reads_summaries_and_recomputes_once_for_other_rules(workspace
         assert again.summaries == first.summaries and runs.call_count == 4, "only this snapshot's rules ran"
         with mock.patch.object(findings, "rules_version", return_value="9.9+rules.other"):
             newer = evaluate(workspace, "prod", with_trend_history=True)
-            assert runs.call_count == 7 and {s.rules_version for s in newer.summaries or ()} == {"9.9+rules.other"}
+            version = findings.summary_version(workspace.load_config())
+            assert version.startswith("9.9+rules.other+settings.")
+            assert runs.call_count == 7 and {s.rules_version for s in newer.summaries or ()} == {version}
             evaluate(workspace, "prod", with_trend_history=True)
             assert runs.call_count == 8, "recomputed once, then read"
     assert [s.findings for s in newer.summaries or ()] == [s.findings for s in first.summaries]
+
+
+def test_other_thresholds_recompute_the_trend_once_and_its_last_point_is_this_evaluation(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    first = evaluate(workspace, "prod", with_trend_history=True)
+    assert first.summaries is not None and first.summaries[-1].findings == len(first.findings.active)
+    config = tmp_path / "auditor.toml"
+    config.write_text("[thresholds]\ninactive_user_days = 1\ninactive_admin_days = 1\n")
+    strict = Workspace(data_dir=workspace.data_dir, master_key_file=workspace.master_key_file,
+                       clock=workspace.clock, config_path=config)
+    rules = findings.run_rules
+    with mock.patch.object(findings, "run_rules", side_effect=rules) as runs:
+        again = evaluate(strict, "prod", with_trend_history=True)
+        assert runs.call_count == 3, "every point recomputed once with the new thresholds"
+        evaluate(strict, "prod", with_trend_history=True)
+        assert runs.call_count == 4, "then read: only this snapshot's rules ran"
+    assert again.summaries is not None
+    assert again.summaries[-1].findings == len(again.findings.active) > first.summaries[-1].findings
+    assert {s.rules_version for s in again.summaries} == {findings.summary_version(strict.load_config())}
